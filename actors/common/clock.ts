@@ -1,0 +1,123 @@
+// Injected time. Machines never read Date.now(): they get a Clock, so tests drive them with
+// XState's SimulatedClock (which has the same now/setTimeout/clearTimeout shape).
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
+const hrBase = process.hrtime.bigint();
+const wallBaseNs = BigInt(Date.now()) * 1_000_000n;
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};
+
+/** Wall-clock nanoseconds: the wall time at start plus a monotonic offset (never goes back). */
+export function nowNs(): bigint {
+  return wallBaseNs + (process.hrtime.bigint() - hrBase);
+}
+
+const DAY_MS = 86_400_000;
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(zone: string): Intl.DateTimeFormat {
+  let f = formatters.get(zone);
+  if (!f) {
+    try {
+      f = new Intl.DateTimeFormat('en-US', {
+        timeZone: zone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+      });
+    } catch {
+      throw new TickbusError(ErrorCode.BAD_CONFIG, `unknown time zone ${JSON.stringify(zone)}`, { zone });
+    }
+    formatters.set(zone, f);
+  }
+  return f;
+}
+
+/** Wall-clock fields of an instant in a zone. */
+function wallParts(ms: number, zone: string): { y: number; m: number; d: number; hh: number; mm: number; ss: number } {
+  const parts = formatter(zone).formatToParts(new Date(ms));
+  const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
+  return { y: get('year'), m: get('month'), d: get('day'), hh: get('hour'), mm: get('minute'), ss: get('second') };
+}
+
+/** Offset of the zone from UTC at an instant, in ms (wall - utc). */
+export function zoneOffsetMs(ms: number, zone: string): number {
+  const p = wallParts(ms, zone);
+  const wall = Date.UTC(p.y, p.m - 1, p.d, p.hh, p.mm, p.ss);
+  return wall - Math.floor(ms / 1000) * 1000;
+}
+
+/** The calendar date (YYYY-MM-DD) of an instant in a zone. */
+export function zoneDate(ms: number, zone: string): string {
+  const p = wallParts(ms, zone);
+  return `${p.y}-${String(p.m).padStart(2, '0')}-${String(p.d).padStart(2, '0')}`;
+}
+
+export function addDays(date: string, n: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10);
+}
+
+/**
+ * The instant when a wall-clock time happens on a date in a zone. A time that does not exist
+ * (inside a spring-forward gap) maps to the instant just after the gap, shifted by the gap; a
+ * time that happens twice (fall back) maps to its first occurrence.
+ */
+export function wallToInstant(date: string, time: string, zone: string): number {
+  const [hh, mm, ss] = parseTime(time);
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  const guess = Date.UTC(y, m - 1, d, hh, mm, ss);
+  const off1 = zoneOffsetMs(guess - 0, zone);
+  const t1 = guess - off1;
+  const off2 = zoneOffsetMs(t1, zone);
+  if (off1 === off2) {
+    // Prefer the earlier occurrence when the wall time is ambiguous.
+    const tEarly = guess - Math.max(off1, zoneOffsetMs(t1 - 3_600_000, zone));
+    if (tEarly !== t1 && zoneOffsetMs(tEarly, zone) === guess - tEarly) return tEarly;
+    return t1;
+  }
+  const t2 = guess - off2;
+  if (zoneOffsetMs(t2, zone) === off2) return t2;
+  return t1; // in a gap
+}
+
+export function parseTime(time: string): [number, number, number] {
+  const m = /^(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(time);
+  const hh = Number(m?.[1]);
+  const mm = Number(m?.[2]);
+  const ss = Number(m?.[3] ?? 0);
+  if (!m || hh > 23 || mm > 59 || ss > 59) {
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `end-of-day time ${JSON.stringify(time)} is not HH:MM or HH:MM:SS`, { time });
+  }
+  return [hh, mm, ss];
+}
+
+/**
+ * The instant day `day` ends. With eodTime 00:00 a day is its calendar date (it ends at the
+ * next midnight); with any other time T the day ends at T on its own date, so the hours after T
+ * belong to the next date (the FX convention: 17:00 New York closes the day).
+ */
+export function endOfDayInstant(day: string, eodTime: string, zone: string): number {
+  const [hh, mm, ss] = parseTime(eodTime);
+  if (hh === 0 && mm === 0 && ss === 0) return wallToInstant(addDays(day, 1), '00:00', zone);
+  return wallToInstant(day, eodTime, zone);
+}
+
+/** The trading day an instant belongs to. */
+export function tradingDay(ms: number, eodTime: string, zone: string): string {
+  const local = zoneDate(ms, zone);
+  return ms < endOfDayInstant(local, eodTime, zone) ? local : addDays(local, 1);
+}

@@ -1,0 +1,437 @@
+// The tickerplant's hot path and its I/O: feed requests in, validated and stamped columnar
+// batches appended to the log stream, acks out after the append is durable. The machine
+// (machine.ts) decides when to recover, roll the day and stop; this class does the work.
+import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { DeliverPolicy, jetstream, type JetStreamManager } from '@nats-io/jetstream';
+import { encode, decode, encodingOf, type Encoding } from '../../bus/codec.ts';
+import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
+import type { Logger } from '../../bus/log.ts';
+import { Pipeline } from '../../bus/pipeline.ts';
+import { ensureStream, lastMessage, logStreamConfig, rejectedStreamConfig } from '../../bus/streams.ts';
+import { Header, parseUpdSubject, streams, subjects } from '../../bus/subjects.ts';
+import { type Batch, batchFromFeed, concatBatches, estimateBytes, sliceBatch, type FeedTableData } from '../../storage/batch.ts';
+import { defineSchema, type Schema, type TableSchema } from '../../storage/schema.ts';
+import { addDays, nowNs, tradingDay, type Clock } from '../common/clock.ts';
+import { LogWriter } from './log_writer.ts';
+import type { TickerplantSettings } from './settings.ts';
+
+export const UPD_TYPE = 'tickbus.v1.upd';
+export const ACK_TYPE = 'tickbus.v1.ack';
+export const BATCH_TYPE = 'tickbus.v1.batch';
+export const EOD_TYPE = 'tickbus.v1.eod';
+
+/** One feed request waiting for the append(s) holding its rows. */
+interface Waiter {
+  reply: string | undefined;
+  encoding: Encoding;
+  id: string | undefined;
+  rows: number;
+  remaining: number;
+  seq: number;
+  failed: boolean;
+}
+
+interface PendingTable {
+  parts: Batch[];
+  rows: number;
+  bytes: number;
+  waiters: Waiter[];
+}
+
+interface Seen {
+  acked: boolean;
+  seq: number;
+  at: number;
+  waiters: Waiter[];
+}
+
+export interface RecoveredState {
+  day: string;
+  counts: Record<string, number>;
+  lastSeq: number;
+  idsRestored: number;
+}
+
+export interface EodMarker {
+  type: typeof EOD_TYPE;
+  day: string;
+  nextDay: string;
+  counts: Record<string, number>;
+  time: bigint;
+}
+
+export class Ingest {
+  readonly schema: Schema;
+  day = '';
+  readonly counts = new Map<string, number>();
+  private paused = true;
+  /** False while recovering: feeds get NOT_READY and retry (the dedupe set is being rebuilt). */
+  private recovered = false;
+  private readonly pending = new Map<string, PendingTable>();
+  private pendingRows = 0;
+  private readonly seen = new Map<string, Seen>();
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
+  private subs: Subscription[] = [];
+  private pipeline: Pipeline;
+  private writer: LogWriter;
+  /** Set by the runtime: called when the log cannot be appended to (the machine recovers). */
+  onFatal: (err: TickbusError) => void = () => {};
+  readonly stats = { updates: 0, rows: 0, rejected: 0, duplicates: 0, appends: 0 };
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    readonly settings: TickerplantSettings,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {
+    this.schema = defineSchema(settings.tables);
+    this.pipeline = new Pipeline(nc, { timeoutMs: settings.appendTimeoutMs, maxInflight: settings.appendsInflightMax * 2 + 64 });
+    this.writer = this.newWriter();
+    for (const t of this.schema.keys()) this.counts.set(t, 0);
+  }
+
+  private newWriter(): LogWriter {
+    return new LogWriter(this.pipeline, {
+      appendTimeoutMs: this.settings.appendTimeoutMs,
+      appendRetryWindowMs: this.settings.appendRetryWindowMs,
+      appendRetryDelayMs: this.settings.appendRetryDelayMs,
+      logger: this.logger,
+      onFatal: (e) => this.onFatal(e),
+    });
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  /**
+   * Rebuilds the tickerplant's state from the log: the current day, per-table counts and the
+   * feed ids appended within the dedupe window. A restarted tickerplant continues the stream
+   * with no loss and no renumbering.
+   */
+  async recover(): Promise<RecoveredState> {
+    const s = this.settings;
+    this.paused = true;
+    this.recovered = false;
+    await ensureStream(this.jsm, logStreamConfig(s.name, {
+      retentionMs: s.logRetentionMs,
+      duplicateWindowMs: s.dedupeWindowMs,
+      maxMsgBytes: Math.max(s.maxMessageBytes, s.batchBytesMax) * 2,
+      replicas: s.replicas,
+    }));
+    await ensureStream(this.jsm, rejectedStreamConfig(s.name, { retentionMs: s.rejectedRetentionMs, maxMsgs: s.rejectedMsgsMax, replicas: s.replicas }));
+    const stream = streams.log(s.name);
+    const eod = await lastMessage(this.jsm, stream, subjects.eod(s.name));
+    let day = eod ? (decode<EodMarker>(eod.data).nextDay) : '';
+    const lastDays = new Map<string, { day: string; count: number }>();
+    for (const table of this.schema.keys()) {
+      const m = await lastMessage(this.jsm, stream, subjects.tick(s.name, table));
+      if (!m) continue;
+      const d = m.header.get(Header.day);
+      lastDays.set(table, { day: d, count: Number(m.header.get(Header.count) || 0) });
+      if (d > day) day = d;
+    }
+    if (!day) day = tradingDay(this.clock.now(), s.eodTime, s.eodZone);
+    this.day = day;
+    for (const table of this.schema.keys()) {
+      const l = lastDays.get(table);
+      this.counts.set(table, l && l.day === day ? l.count : 0);
+    }
+    const info = await this.jsm.streams.info(stream);
+    const idsRestored = await this.restoreIds(stream, info.state.last_seq);
+    this.writer = this.newWriter();
+    this.recovered = true;
+    this.logger.info({ day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored }, 'tickerplant recovered from log');
+    return { day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored };
+  }
+
+  /** Reads the Tb-Ids headers of the last dedupeWindowMs of the log (headers only). */
+  private async restoreIds(stream: string, lastSeq: number): Promise<number> {
+    this.seen.clear();
+    if (lastSeq === 0) return 0;
+    const js = jetstream(this.nc);
+    const since = new Date(this.clock.now() - this.settings.dedupeWindowMs).toISOString();
+    const consumer = await js.consumers.get(stream, {
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: since,
+      headers_only: true,
+    });
+    let restored = 0;
+    const iter = await consumer.consume({ max_messages: 5000 });
+    const deadline = Date.now() + 60_000;
+    try {
+      for await (const m of iter) {
+        const ids = m.headers?.get(Header.ids);
+        if (ids) {
+          for (const id of ids.split(',')) {
+            this.seen.set(id, { acked: true, seq: m.seq, at: this.clock.now(), waiters: [] });
+            restored++;
+          }
+        }
+        if (m.seq >= lastSeq || m.info.pending === 0 || Date.now() > deadline) break;
+      }
+    } finally {
+      await iter.close();
+    }
+    return restored;
+  }
+
+  // ---------------------------------------------------------------- feed side
+
+  async listen(): Promise<void> {
+    const cb = (err: Error | null, msg: Msg) => {
+      if (!err) this.handle(msg);
+    };
+    this.subs = [
+      this.nc.subscribe(subjects.updWildcard(this.settings.name), { callback: cb }),
+      this.nc.subscribe(subjects.updMulti(this.settings.name), { callback: cb }),
+    ];
+    await this.nc.flush();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.flushAll();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** One feed request: validate everything, then queue it; reply now on error. */
+  handle(msg: Msg): void {
+    let encoding: Encoding = 'cbor';
+    let tablesForError = '_unknown';
+    try {
+      encoding = encodingOf(msg.headers?.get(Header.contentType));
+      const size = msg.data.length;
+      if (size > this.settings.maxMessageBytes) {
+        throw new TickbusError(ErrorCode.MESSAGE_TOO_LARGE, `message of ${size} bytes exceeds the limit of ${this.settings.maxMessageBytes}`, {
+          bytes: size,
+          max: this.settings.maxMessageBytes,
+        });
+      }
+      if (!this.recovered) throw new TickbusError(ErrorCode.NOT_READY, 'tickerplant is recovering from its log; retry shortly', {});
+      const target = parseUpdSubject(msg.subject);
+      const body = decode<Record<string, unknown>>(msg.data, encoding);
+      if (typeof body !== 'object' || body === null || body.type !== UPD_TYPE) {
+        throw new TickbusError(ErrorCode.BAD_TYPE, `payload type must be ${UPD_TYPE}`, { got: (body as { type?: unknown })?.type ?? null });
+      }
+      const id = msg.headers?.get(Header.feedId) || (typeof body.id === 'string' ? body.id : undefined);
+      if (id !== undefined && this.replyIfSeen(id, msg.reply, encoding)) return;
+      const parts = this.tablesOf(target?.table, body);
+      tablesForError = parts.map(([t]) => t).join(',');
+      const stamp = nowNs();
+      const batches = parts.map(([t, data]) => batchFromFeed(this.tableSchema(t), data, stamp, this.settings.maxRowsPerUpdate));
+      let rows = 0;
+      for (const b of batches) rows += b.n;
+      if (this.pendingRows + rows > this.settings.pendingRowsMax || this.writer.depth >= this.settings.appendsInflightMax) {
+        throw new TickbusError(ErrorCode.OVERLOADED, 'tickerplant queue is full; retry with the same id', {
+          pendingRows: this.pendingRows,
+          appends: this.writer.depth,
+        });
+      }
+      const w: Waiter = { reply: msg.reply, encoding, id, rows, remaining: batches.length, seq: 0, failed: false };
+      if (id !== undefined) this.remember(id);
+      this.stats.updates++;
+      this.stats.rows += rows;
+      for (const b of batches) this.enqueue(b, w);
+    } catch (e) {
+      const err = toTickbusError(e);
+      if (err.code !== ErrorCode.OVERLOADED && err.code !== ErrorCode.NOT_READY) this.reject(msg, err, tablesForError);
+      this.respond(msg.reply, encoding, err.toEnvelope());
+    }
+  }
+
+  private tablesOf(table: string | undefined, body: Record<string, unknown>): Array<[string, FeedTableData]> {
+    if (table !== undefined) return [[table, body as FeedTableData]];
+    const tables = body.tables;
+    if (typeof tables !== 'object' || tables === null || Array.isArray(tables) || Object.keys(tables).length === 0) {
+      throw new TickbusError(ErrorCode.BAD_TYPE, 'a multi-table update needs tables: {<table>: {cols|rows}}', {});
+    }
+    return Object.entries(tables as Record<string, FeedTableData>);
+  }
+
+  private tableSchema(table: string): TableSchema {
+    const t = this.schema.get(table);
+    if (!t) throw new TickbusError(ErrorCode.UNKNOWN_TABLE, `unknown table ${table}`, { table, tables: [...this.schema.keys()] });
+    return t;
+  }
+
+  private enqueue(b: Batch, w: Waiter): void {
+    let p = this.pending.get(b.table);
+    if (!p) this.pending.set(b.table, (p = { parts: [], rows: 0, bytes: 0, waiters: [] }));
+    const bytes = estimateBytes(b);
+    // Keep a log message under batchBytesMax: append what is pending before it would overflow.
+    if (p.rows > 0 && p.bytes + bytes > this.settings.batchBytesMax) this.flush(b.table);
+    p.parts.push(b);
+    p.rows += b.n;
+    p.bytes += bytes;
+    p.waiters.push(w);
+    this.pendingRows += b.n;
+    if (this.paused) return;
+    if (this.settings.mode === 'immediate' || p.rows >= this.settings.batchRowsMax || p.bytes >= this.settings.batchBytesMax) this.flush(b.table);
+    else if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flushAll(), this.settings.pubFreqMs);
+  }
+
+  flushAll(): void {
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+    if (this.paused) return;
+    for (const table of this.pending.keys()) this.flush(table);
+  }
+
+  private flush(table: string): void {
+    const p = this.pending.get(table);
+    if (!p || p.rows === 0 || this.paused) return;
+    this.pending.delete(table);
+    this.pendingRows -= p.rows;
+    const schema = this.schema.get(table)!;
+    const batch = concatBatches(schema, p.parts);
+    // A batch whose encoding is too large is split; the feed ids ride on the last piece.
+    const pieces = Math.max(1, Math.ceil(p.bytes / this.settings.batchBytesMax));
+    const step = Math.ceil(batch.n / pieces);
+    const ids = p.waiters.filter((w) => w.id !== undefined).map((w) => w.id!).join(',');
+    let remaining = pieces;
+    let lastSeq = 0;
+    let failure: TickbusError | undefined;
+    for (let from = 0; from < batch.n; from += step) {
+      const piece = from === 0 && step >= batch.n ? batch : sliceBatch(batch, from, Math.min(batch.n, from + step));
+      const count = (this.counts.get(table) ?? 0) + piece.n;
+      this.counts.set(table, count);
+      const data = encode({ type: BATCH_TYPE, table, day: this.day, n: piece.n, cols: piece.cols });
+      const headers: Record<string, string> = { [Header.contentType]: 'application/cbor', [Header.day]: this.day, [Header.count]: String(count) };
+      if (ids && from + step >= batch.n) headers[Header.ids] = ids;
+      this.stats.appends++;
+      this.writer.append({
+        subject: subjects.tick(this.settings.name, table),
+        data,
+        headers,
+        done: (err, seq) => {
+          if (err) failure = err;
+          lastSeq = Math.max(lastSeq, seq);
+          if (--remaining > 0) return;
+          for (const w of p.waiters) this.complete(w, failure, lastSeq);
+        },
+      });
+    }
+  }
+
+  private complete(w: Waiter, err: TickbusError | undefined, seq: number): void {
+    if (w.failed) return;
+    if (err) {
+      w.failed = true;
+      if (w.id !== undefined) this.seen.delete(w.id);
+      this.respond(w.reply, w.encoding, err.toEnvelope());
+      return;
+    }
+    w.seq = Math.max(w.seq, seq);
+    if (--w.remaining > 0) return;
+    const ack = w.id === undefined ? { type: ACK_TYPE, seq: w.seq, rows: w.rows } : { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows };
+    this.respond(w.reply, w.encoding, ack);
+    if (w.id !== undefined) {
+      const s = this.seen.get(w.id);
+      if (s) {
+        s.acked = true;
+        s.seq = w.seq;
+        for (const other of s.waiters) this.respond(other.reply, other.encoding, { ...ack, duplicate: true });
+        s.waiters = [];
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- dedupe
+
+  private replyIfSeen(id: string, reply: string | undefined, encoding: Encoding): boolean {
+    const s = this.seen.get(id);
+    if (!s) return false;
+    this.stats.duplicates++;
+    if (s.acked) this.respond(reply, encoding, { type: ACK_TYPE, id, seq: s.seq, rows: 0, duplicate: true });
+    else s.waiters.push({ reply, encoding, id, rows: 0, remaining: 1, seq: 0, failed: false });
+    return true;
+  }
+
+  private remember(id: string): void {
+    const now = this.clock.now();
+    this.seen.set(id, { acked: false, seq: 0, at: now, waiters: [] });
+    // Forget acked ids past the window or over the bound, oldest first.
+    const horizon = now - this.settings.dedupeWindowMs;
+    for (const [k, s] of this.seen) {
+      if (this.seen.size <= this.settings.dedupeIdsMax && s.at >= horizon) break;
+      if (!s.acked) break;
+      this.seen.delete(k);
+    }
+  }
+
+  // ---------------------------------------------------------------- replies and rejects
+
+  private respond(reply: string | undefined, encoding: Encoding, body: unknown): void {
+    if (!reply) return;
+    const h = natsHeaders();
+    h.set(Header.contentType, encoding === 'json' ? 'application/json' : 'application/cbor');
+    try {
+      this.nc.publish(reply, encode(body, encoding), { headers: h });
+    } catch (e) {
+      this.logger.warn({ err: (e as Error).message }, 'cannot send reply');
+    }
+  }
+
+  /** Keeps a rejected message in TICKERR_<tp> (TorQ's error mode); best effort, never blocks. */
+  private reject(msg: Msg, err: TickbusError, table: string): void {
+    this.stats.rejected++;
+    const h = natsHeaders();
+    h.set(Header.errorCode, err.code);
+    h.set(Header.errorSubject, msg.subject);
+    h.set('Tb-Error-Message', err.message.slice(0, 512));
+    const ct = msg.headers?.get(Header.contentType);
+    if (ct) h.set(Header.contentType, ct);
+    const safeTable = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(table) ? table : '_unknown';
+    this.pipeline.request(subjects.rejected(this.settings.name, safeTable), msg.data, h).catch((e: Error) => {
+      this.logger.warn({ err: e.message }, 'cannot keep a rejected message in the error stream');
+    });
+    this.logger.warn({ code: err.code, subject: msg.subject, reason: err.message }, 'update rejected');
+  }
+
+  // ---------------------------------------------------------------- end of day and stop
+
+  /**
+   * Ends `day`: appends what arrived before the end of day, waits until every append is acked,
+   * appends the marker and waits for its ack, then starts the next day. Updates that arrive
+   * meanwhile wait in their pending batches and go out after the marker.
+   */
+  async rollEod(day: string): Promise<string> {
+    this.flushAll();
+    this.pause();
+    await this.writer.drained();
+    const nextDay = addDays(day, 1);
+    const counts = Object.fromEntries(this.counts);
+    const marker: EodMarker = { type: EOD_TYPE, day, nextDay, counts, time: nowNs() };
+    await new Promise<void>((resolve, reject) =>
+      this.writer.append({
+        subject: subjects.eod(this.settings.name),
+        data: encode(marker),
+        headers: { [Header.contentType]: 'application/cbor', [Header.day]: day },
+        done: (err) => (err ? reject(err) : resolve()),
+      }),
+    );
+    this.day = nextDay;
+    for (const t of this.counts.keys()) this.counts.set(t, 0);
+    this.logger.info({ day, nextDay, counts }, 'end of day');
+    return nextDay;
+  }
+
+  /** Stops taking updates, appends what is pending and waits (bounded) for the acks. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+    this.flushAll();
+    await Promise.race([this.writer.drained(), new Promise((r) => setTimeout(r, timeoutMs))]);
+    this.writer.close();
+    this.pipeline.close();
+  }
+
+  get rowsPending(): number {
+    return this.pendingRows;
+  }
+}

@@ -1,0 +1,188 @@
+// Appends to the log stream with pipelined acks, in order. When an append fails (timeout, server
+// restart, error reply), new appends queue and the unacked ones are re-sent one at a time, in
+// order, with the same Nats-Msg-Id, so JetStream's dedupe turns a re-send of an append that did
+// land into a no-op. After appendRetryWindowMs without success the writer gives up: every
+// waiting append fails with LOG_APPEND_FAILED (never acknowledged) and onFatal tells the
+// tickerplant to recover from the log.
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+import type { Logger } from '../../bus/log.ts';
+import type { Pipeline } from '../../bus/pipeline.ts';
+import { Header } from '../../bus/subjects.ts';
+
+export interface AppendRequest {
+  subject: string;
+  data: Uint8Array;
+  headers: Record<string, string>;
+  /** Called once: with the stream sequence, or with the error that made the append fail. */
+  done: (err: TickbusError | undefined, seq: number, duplicate: boolean) => void;
+}
+
+interface Entry extends AppendRequest {
+  msgId: string;
+  hdrs: MsgHdrs;
+  acked: boolean;
+  seq: number;
+  duplicate: boolean;
+  attempt: Promise<void>;
+}
+
+export interface LogWriterOptions {
+  appendTimeoutMs: number;
+  appendRetryWindowMs: number;
+  appendRetryDelayMs: number;
+  onFatal: (err: TickbusError) => void;
+  logger: Logger;
+}
+
+const decoder = new TextDecoder();
+
+interface PubAck {
+  stream?: string;
+  seq?: number;
+  duplicate?: boolean;
+  error?: { code?: number; err_code?: number; description?: string };
+}
+
+export class LogWriter {
+  private readonly inflight: Entry[] = [];
+  private readonly queued: Entry[] = [];
+  private retrying = false;
+  private closed = false;
+  private next = 1;
+  private readonly bootId: string;
+  private drainWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly pipeline: Pipeline,
+    private readonly opts: LogWriterOptions,
+  ) {
+    this.bootId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}`;
+  }
+
+  /** Appends in flight or waiting. */
+  get depth(): number {
+    return this.inflight.length + this.queued.length;
+  }
+
+  append(req: AppendRequest): void {
+    if (this.closed) {
+      req.done(new TickbusError(ErrorCode.NOT_READY, 'log writer is closed', {}), 0, false);
+      return;
+    }
+    const msgId = `${this.bootId}-${this.next++}`;
+    const hdrs = natsHeaders();
+    for (const [k, v] of Object.entries(req.headers)) hdrs.set(k, v);
+    hdrs.set(Header.msgId, msgId);
+    const e: Entry = { ...req, msgId, hdrs, acked: false, seq: 0, duplicate: false, attempt: Promise.resolve() };
+    if (this.retrying) this.queued.push(e);
+    else this.send(e);
+  }
+
+  /** Resolves when every append made so far is acked (or failed). */
+  drained(): Promise<void> {
+    if (this.depth === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private send(e: Entry): void {
+    this.inflight.push(e);
+    e.attempt = this.attempt(e).then(
+      () => this.settle(),
+      (err: TickbusError) => {
+        if (!this.retrying) void this.retry(err);
+      },
+    );
+  }
+
+  /** One try: resolves when acked, rejects otherwise. */
+  private async attempt(e: Entry): Promise<void> {
+    const msg = await this.pipeline.request(e.subject, e.data, e.hdrs, this.opts.appendTimeoutMs).catch((err: unknown) => {
+      throw err instanceof TickbusError ? err : new TickbusError(ErrorCode.LOG_APPEND_FAILED, String(err), {});
+    });
+    let ack: PubAck;
+    try {
+      ack = JSON.parse(decoder.decode(msg.data)) as PubAck;
+    } catch {
+      throw new TickbusError(ErrorCode.LOG_APPEND_FAILED, 'unreadable append ack', { subject: e.subject });
+    }
+    if (ack.error || typeof ack.seq !== 'number') {
+      throw new TickbusError(ErrorCode.LOG_APPEND_FAILED, `append refused: ${ack.error?.description ?? 'no sequence in ack'}`, {
+        subject: e.subject,
+        errCode: ack.error?.err_code,
+      });
+    }
+    e.acked = true;
+    e.seq = ack.seq;
+    e.duplicate = ack.duplicate === true;
+  }
+
+  /** Completes acked entries from the head, in order. */
+  private settle(): void {
+    while (this.inflight.length && this.inflight[0]!.acked) {
+      const e = this.inflight.shift()!;
+      e.done(undefined, e.seq, e.duplicate);
+    }
+    if (this.depth === 0 && this.drainWaiters.length) {
+      const ws = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of ws) w();
+    }
+  }
+
+  private async retry(first: TickbusError): Promise<void> {
+    this.retrying = true;
+    const started = Date.now();
+    this.opts.logger.warn({ err: first.message, inflight: this.inflight.length }, 'log append failed; re-sending in order');
+    let lastErr = first;
+    for (;;) {
+      // Let every outstanding first attempt finish, then re-send what is still unacked, in order.
+      await Promise.allSettled(this.inflight.map((e) => e.attempt));
+      let ok = true;
+      for (const e of this.inflight) {
+        if (e.acked) continue;
+        try {
+          await (e.attempt = this.attempt(e));
+        } catch (err) {
+          lastErr = err as TickbusError;
+          ok = false;
+          break;
+        }
+      }
+      this.settle();
+      if (ok) break;
+      if (Date.now() - started > this.opts.appendRetryWindowMs || this.closed) {
+        this.giveUp(lastErr);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, this.opts.appendRetryDelayMs));
+    }
+    this.retrying = false;
+    this.opts.logger.info({ retriedMs: Date.now() - started }, 'log appends recovered');
+    const q = this.queued.splice(0);
+    for (const e of q) this.send(e);
+    this.settle();
+  }
+
+  private giveUp(err: TickbusError): void {
+    const all = [...this.inflight, ...this.queued];
+    this.inflight.length = 0;
+    this.queued.length = 0;
+    this.retrying = false;
+    const fatal = new TickbusError(ErrorCode.LOG_APPEND_FAILED, `log append failed for ${this.opts.appendRetryWindowMs} ms: ${err.message}`, {
+      cause: err.code,
+      appends: all.filter((e) => !e.acked).length,
+    });
+    for (const e of all) {
+      if (e.acked) e.done(undefined, e.seq, e.duplicate);
+      else e.done(fatal, 0, false);
+    }
+    this.settle();
+    this.opts.onFatal(fatal);
+  }
+
+  /** Stops accepting appends; what is in flight still completes. */
+  close(): void {
+    this.closed = true;
+  }
+}

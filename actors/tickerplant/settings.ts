@@ -1,0 +1,68 @@
+// Tickerplant settings: typed defaults, one line each on what it does; every limit is named.
+import type { TablesConfig } from '../../storage/schema.ts';
+
+export interface TickerplantSettings {
+  /** Tickerplant name: the `<tp>` token in subjects and the stream TICK_<tp>. */
+  name: string;
+  /** Tables and their columns (time and sym first). */
+  tables: TablesConfig;
+  /** 'immediate' appends each update as it comes; 'batch' coalesces per table for pubFreqMs. */
+  mode: 'immediate' | 'batch';
+  /** Batch mode: the longest an update waits before its table's batch is appended. */
+  pubFreqMs: number;
+  /** A table's pending batch is appended as soon as it holds this many rows. */
+  batchRowsMax: number;
+  /** ... or this many (estimated) bytes; stays under the server's max_payload. */
+  batchBytesMax: number;
+  /** Largest feed message accepted (bytes); larger ones get MESSAGE_TOO_LARGE. */
+  maxMessageBytes: number;
+  /** Most rows one feed update may hold. */
+  maxRowsPerUpdate: number;
+  /** End-of-day wall time in eodZone (HH:MM). 00:00 ends each calendar day at midnight. */
+  eodTime: string;
+  /** IANA zone of eodTime and of the day label. */
+  eodZone: string;
+  /** Log retention: how long the stream keeps messages. */
+  logRetentionMs: number;
+  /** Stream replicas (1 on one server, 3 on a cluster). */
+  replicas: number;
+  /** How long a feed message id is remembered for dedupe (also JetStream's duplicate window). */
+  dedupeWindowMs: number;
+  /** Most feed message ids remembered at once; the oldest go first. */
+  dedupeIdsMax: number;
+  /** Log appends in flight (unacked) before feeds get OVERLOADED. */
+  appendsInflightMax: number;
+  /** Rows waiting to be appended (all tables) before feeds get OVERLOADED. */
+  pendingRowsMax: number;
+  /** Deadline for one JetStream append ack. */
+  appendTimeoutMs: number;
+  /** After an append fails, retry in order for at most this long, then re-recover from the log. */
+  appendRetryWindowMs: number;
+  /** Pause between append retries. */
+  appendRetryDelayMs: number;
+  /** Rejected messages kept in TICKERR_<tp> (count and age bounds). */
+  rejectedMsgsMax: number;
+  rejectedRetentionMs: number;
+}
+
+export const defaultTickerplantSettings: Omit<TickerplantSettings, 'name' | 'tables'> = {
+  mode: 'batch',
+  pubFreqMs: 5,
+  batchRowsMax: 20_000,
+  batchBytesMax: 768 * 1024,
+  maxMessageBytes: 900 * 1024,
+  maxRowsPerUpdate: 100_000,
+  eodTime: '00:00',
+  eodZone: 'UTC',
+  logRetentionMs: 3 * 86_400_000,
+  replicas: 1,
+  dedupeWindowMs: 120_000,
+  dedupeIdsMax: 1_000_000,
+  appendsInflightMax: 256,
+  pendingRowsMax: 2_000_000,
+  appendTimeoutMs: 5_000,
+  appendRetryWindowMs: 60_000,
+  appendRetryDelayMs: 250,
+  rejectedMsgsMax: 100_000,
+  rejectedRetentionMs: 7 * 86_400_000,
+};

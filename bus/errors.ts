@@ -1,0 +1,83 @@
+// The error catalogue and the one error envelope every reply uses: {type, code, message, detail}.
+// Codes are stable strings (clients switch on them); messages are for people.
+
+export const ERROR_TYPE = 'tickbus.v1.error' as const;
+
+export const ErrorCode = {
+  /** The payload could not be decoded with the declared Content-Type. */
+  BAD_ENCODING: 'BAD_ENCODING',
+  /** The Content-Type header names an encoding the bus does not speak. */
+  BAD_CONTENT_TYPE: 'BAD_CONTENT_TYPE',
+  /** The payload's `type` is missing or not the one this subject takes. */
+  BAD_TYPE: 'BAD_TYPE',
+  /** The table is not in the tickerplant's schema. */
+  UNKNOWN_TABLE: 'UNKNOWN_TABLE',
+  /** A column the schema requires is absent. */
+  MISSING_COLUMN: 'MISSING_COLUMN',
+  /** A column is present that the schema does not have. */
+  EXTRA_COLUMN: 'EXTRA_COLUMN',
+  /** A column's values are not of the schema's type. */
+  BAD_COLUMN_TYPE: 'BAD_COLUMN_TYPE',
+  /** Columns (or rows) differ in length. */
+  RAGGED_COLUMNS: 'RAGGED_COLUMNS',
+  /** The message is larger than the tickerplant accepts. */
+  MESSAGE_TOO_LARGE: 'MESSAGE_TOO_LARGE',
+  /** The update holds no rows, or more rows than one update may hold. */
+  BAD_ROW_COUNT: 'BAD_ROW_COUNT',
+  /** The tickerplant's bounded queue is full; retry later with the same id. */
+  OVERLOADED: 'OVERLOADED',
+  /** The tickerplant is not accepting updates (starting, stopping). */
+  NOT_READY: 'NOT_READY',
+  /** Appending to the log failed (after bounded retries); the rows were NOT acknowledged. */
+  LOG_APPEND_FAILED: 'LOG_APPEND_FAILED',
+  /** A request did not get its reply within the stated timeout. */
+  TIMEOUT: 'TIMEOUT',
+  /** No process listens on the subject. */
+  NO_RESPONDERS: 'NO_RESPONDERS',
+  /** A query parameter is missing or invalid. */
+  BAD_QUERY: 'BAD_QUERY',
+  /** A configuration value is invalid. */
+  BAD_CONFIG: 'BAD_CONFIG',
+  /** Anything else: a bug. The detail says what happened. */
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface ErrorEnvelope {
+  type: typeof ERROR_TYPE;
+  code: ErrorCode;
+  message: string;
+  detail: Record<string, unknown>;
+}
+
+/** The one error class for expected failures; it converts to and from the wire envelope. */
+export class TickbusError extends Error {
+  override name = 'TickbusError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly detail: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  toEnvelope(): ErrorEnvelope {
+    return { type: ERROR_TYPE, code: this.code, message: this.message, detail: this.detail };
+  }
+
+  static fromEnvelope(e: ErrorEnvelope): TickbusError {
+    return new TickbusError(e.code, e.message, e.detail ?? {});
+  }
+}
+
+export function isErrorEnvelope(v: unknown): v is ErrorEnvelope {
+  return typeof v === 'object' && v !== null && (v as { type?: unknown }).type === ERROR_TYPE;
+}
+
+/** Wraps an unexpected exception in the envelope so a requester always gets a reply. */
+export function toTickbusError(e: unknown): TickbusError {
+  if (e instanceof TickbusError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new TickbusError(ErrorCode.INTERNAL, message, {}, { cause: e });
+}

@@ -1,0 +1,146 @@
+// Embedded nats-server launcher: spawns the binary with JetStream on a store dir, waits until it
+// accepts connections, stops it cleanly, and can restart it on the same port and dir (the tests
+// use that to restart the server mid-run).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer, connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ErrorCode, TickbusError } from './errors.ts';
+
+export interface NatsServerOptions {
+  /** Port to listen on; 0 picks a free one (tests). */
+  port?: number;
+  /** JetStream store dir; omitted means a fresh temp dir that stop({removeStore}) deletes. */
+  storeDir?: string;
+  /** Binary to run; default $NATS_SERVER_BIN or `nats-server` on PATH. */
+  bin?: string;
+  /** Bound on how long start() waits for the port to accept connections. */
+  startTimeoutMs?: number;
+  /** Bound on how long stop() waits after SIGTERM before SIGKILL. */
+  stopTimeoutMs?: number;
+  /** Largest message the server accepts (nats-server `max_payload`). */
+  maxPayloadBytes?: number;
+  /** Forward the server's own log lines to this function. */
+  onLog?: (line: string) => void;
+}
+
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = netConnect({ port, host: '127.0.0.1' });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export class NatsServer {
+  port = 0;
+  readonly storeDir: string;
+  private readonly ownsStore: boolean;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> | undefined;
+
+  constructor(private readonly opts: NatsServerOptions = {}) {
+    this.ownsStore = !opts.storeDir;
+    this.storeDir = opts.storeDir ?? mkdtempSync(join(tmpdir(), 'tickbus-nats-'));
+    this.port = opts.port ?? 0;
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
+    const s = new NatsServer(opts);
+    await s.start();
+    return s;
+  }
+
+  async start(): Promise<void> {
+    if (this.child) return;
+    if (!this.port) this.port = await freePort();
+    mkdirSync(this.storeDir, { recursive: true });
+    const bin = this.opts.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
+    const args = ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir];
+    if (this.opts.maxPayloadBytes) args.push('--max_payload', String(this.opts.maxPayloadBytes));
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const lines: string[] = [];
+    const onData = (b: Buffer) => {
+      for (const line of b.toString().split('\n')) {
+        if (!line) continue;
+        if (lines.length < 200) lines.push(line);
+        this.opts.onLog?.(line);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    let spawnError: Error | undefined;
+    child.once('error', (e) => (spawnError = e));
+    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 10_000);
+    // Ready means: the port accepts connections and the server logged that JetStream is up.
+    while (Date.now() < deadline) {
+      if (spawnError || child.exitCode !== null) break;
+      if (lines.some((l) => l.includes('Server is ready')) && (await canConnect(this.port))) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await this.stop();
+    throw new TickbusError(
+      ErrorCode.INTERNAL,
+      spawnError
+        ? `cannot run ${bin}: ${spawnError.message} (install nats-server or set NATS_SERVER_BIN)`
+        : `nats-server did not become ready on port ${this.port}`,
+      { bin, port: this.port, log: lines.slice(-20) },
+    );
+  }
+
+  /** Stops the server (SIGTERM, then SIGKILL after the bound). Keeps the store unless asked. */
+  async stop(opts: { removeStore?: boolean; signal?: NodeJS.Signals } = {}): Promise<void> {
+    const child = this.child;
+    if (child) {
+      this.child = undefined;
+      if (child.exitCode === null) {
+        child.kill(opts.signal ?? 'SIGTERM');
+        const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.opts.stopTimeoutMs ?? 5_000).unref());
+        if ((await Promise.race([this.exited, timeout])) === 'timeout') {
+          child.kill('SIGKILL');
+          await this.exited;
+        }
+      }
+    }
+    if (opts.removeStore ?? false) rmSync(this.storeDir, { recursive: true, force: true });
+  }
+
+  /** Stops and starts again on the same port and store dir. */
+  async restart(opts: { signal?: NodeJS.Signals; downMs?: number } = {}): Promise<void> {
+    await this.stop({ signal: opts.signal });
+    if (opts.downMs) await new Promise((r) => setTimeout(r, opts.downMs));
+    await this.start();
+  }
+
+  /** Stops and deletes the temp store when this launcher created it. */
+  async dispose(): Promise<void> {
+    await this.stop({ removeStore: this.ownsStore });
+  }
+}

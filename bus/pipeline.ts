@@ -1,0 +1,93 @@
+// Pipelined request/reply: many requests in flight on one inbox subscription, matched by a token
+// in the reply subject, timed out by one sweeper. nats.js `request()` and `js.publish()` build a
+// timer and an error object per call (~15k/s); this reaches ~10x that. Used for JetStream appends
+// (a JetStream publish is a request whose reply is the PubAck) and by the Publisher client.
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { ErrorCode, TickbusError } from './errors.ts';
+
+export interface PipelineOptions {
+  /** Reply deadline for each request. */
+  timeoutMs: number;
+  /** Bound on requests in flight; request() rejects with OVERLOADED beyond it. */
+  maxInflight: number;
+  /** How often the sweeper looks for expired requests. */
+  sweepMs?: number;
+}
+
+interface Pending {
+  resolve: (m: Msg) => void;
+  reject: (e: Error) => void;
+  deadline: number;
+  subject: string;
+}
+
+export class Pipeline {
+  private readonly prefix: string;
+  private readonly sub: Subscription;
+  private readonly pending = new Map<number, Pending>();
+  private next = 1;
+  private readonly sweeper: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly opts: PipelineOptions,
+  ) {
+    this.prefix = `${createInbox()}.`;
+    this.sub = nc.subscribe(`${this.prefix}*`, {
+      callback: (err, msg) => {
+        if (err) return;
+        this.onReply(msg);
+      },
+    });
+    this.sweeper = setInterval(() => this.sweep(), opts.sweepMs ?? Math.max(5, Math.min(100, opts.timeoutMs / 4)));
+    this.sweeper.unref();
+  }
+
+  get inflight(): number {
+    return this.pending.size;
+  }
+
+  request(subject: string, data: Uint8Array, headers?: MsgHdrs, timeoutMs = this.opts.timeoutMs): Promise<Msg> {
+    if (this.pending.size >= this.opts.maxInflight) {
+      return Promise.reject(new TickbusError(ErrorCode.OVERLOADED, `more than ${this.opts.maxInflight} requests in flight`, { subject }));
+    }
+    const token = this.next++;
+    return new Promise<Msg>((resolve, reject) => {
+      this.pending.set(token, { resolve, reject, deadline: Date.now() + timeoutMs, subject });
+      try {
+        this.nc.publish(subject, data, { reply: this.prefix + token, headers });
+      } catch (e) {
+        this.pending.delete(token);
+        reject(e);
+      }
+    });
+  }
+
+  private onReply(msg: Msg): void {
+    const token = Number(msg.subject.slice(this.prefix.length));
+    const p = this.pending.get(token);
+    if (!p) return; // a late reply to a request that already timed out
+    this.pending.delete(token);
+    // A 503 status with no payload is the server saying nobody subscribes to the subject.
+    if (msg.data.length === 0 && msg.headers?.code === 503) {
+      p.reject(new TickbusError(ErrorCode.NO_RESPONDERS, `no responders on ${p.subject}`, { subject: p.subject }));
+    } else p.resolve(msg);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [token, p] of this.pending) {
+      if (p.deadline > now) continue;
+      this.pending.delete(token);
+      p.reject(new TickbusError(ErrorCode.TIMEOUT, `no reply on ${p.subject} within the deadline`, { subject: p.subject }));
+    }
+  }
+
+  /** Rejects everything in flight and stops listening. */
+  close(): void {
+    clearInterval(this.sweeper);
+    this.sub.unsubscribe();
+    for (const [, p] of this.pending) p.reject(new TickbusError(ErrorCode.NOT_READY, 'pipeline closed', { subject: p.subject }));
+    this.pending.clear();
+  }
+}

@@ -1,0 +1,97 @@
+// The one module that builds and parses subjects, stream names and KV keys. bus/SUBJECTS.md is
+// the normative table; keep the two in step.
+import { ErrorCode, TickbusError } from './errors.ts';
+
+/** Process, tickerplant and table names: a subject token that needs no escaping anywhere. */
+const NAME_RE = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+export function assertName(kind: string, name: string): string {
+  if (!NAME_RE.test(name)) {
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `${kind} name ${JSON.stringify(name)} is invalid`, {
+      kind,
+      name,
+      rule: NAME_RE.source,
+    });
+  }
+  return name;
+}
+
+export const subjects = {
+  /** Feed -> tickerplant, one table: request, reply is an ack or an error. */
+  upd: (tp: string, table: string) => `tp.${tp}.upd.${table}`,
+  /** Feed -> tickerplant, several tables in one message. */
+  updMulti: (tp: string) => `tp.${tp}.upd`,
+  /** The tickerplant's queue-group subscription (covers both forms above). */
+  updWildcard: (tp: string) => `tp.${tp}.upd.>`,
+  /** Log stream subject of one table's batches. */
+  tick: (tp: string, table: string) => `tick.${tp}.${table}`,
+  /** Log stream subject of end-of-day markers (same stream, same order as the data). */
+  eod: (tp: string) => `tick.${tp}._ctl.eod`,
+  /** Every subject of the log stream. */
+  tickAll: (tp: string) => `tick.${tp}.>`,
+  /** Rejected feed messages (TorQ's error mode), one subject per table. */
+  rejected: (tp: string, table: string) => `tickerr.${tp}.${table}`,
+  rejectedAll: (tp: string) => `tickerr.${tp}.>`,
+  /** Queries to one named process, and to any process of a type (queue group). */
+  query: (type: string, name: string) => `q.${type}.${name}`,
+  queryGroup: (type: string) => `q.${type}`,
+  /** Heartbeats. */
+  heartbeat: (type: string, name: string) => `hb.${type}.${name}`,
+  /** Control verbs to a process: status, stop. */
+  ctl: (name: string, verb: string) => `ctl.${name}.${verb}`,
+} as const;
+
+export const streams = {
+  log: (tp: string) => `TICK_${tp}`,
+  rejected: (tp: string) => `TICKERR_${tp}`,
+} as const;
+
+export const kv = {
+  /** The discovery registry bucket and its key for one process. */
+  registryBucket: 'proc',
+  registryKey: (type: string, name: string) => `${type}.${name}`,
+} as const;
+
+export const CTL_TOKEN = '_ctl';
+
+export type TickSubject =
+  | { kind: 'table'; tp: string; table: string }
+  | { kind: 'eod'; tp: string }
+  | { kind: 'other'; tp: string; rest: string };
+
+/** Parses a log-stream subject. Tables never start with `_`, so `_ctl` cannot clash. */
+export function parseTickSubject(subject: string): TickSubject | undefined {
+  const parts = subject.split('.');
+  if (parts[0] !== 'tick' || parts.length < 3) return undefined;
+  const tp = parts[1]!;
+  if (parts[2] === CTL_TOKEN) {
+    return parts[3] === 'eod' && parts.length === 4 ? { kind: 'eod', tp } : { kind: 'other', tp, rest: parts.slice(2).join('.') };
+  }
+  return parts.length === 3 ? { kind: 'table', tp, table: parts[2]! } : { kind: 'other', tp, rest: parts.slice(2).join('.') };
+}
+
+/** Parses a feed subject: `tp.<tp>.upd.<table>` or `tp.<tp>.upd`. */
+export function parseUpdSubject(subject: string): { tp: string; table?: string } | undefined {
+  const parts = subject.split('.');
+  if (parts[0] !== 'tp' || parts[2] !== 'upd') return undefined;
+  if (parts.length === 3) return { tp: parts[1]! };
+  if (parts.length === 4) return { tp: parts[1]!, table: parts[3]! };
+  return undefined;
+}
+
+/** Headers the tickerplant sets on log messages (documented in SUBJECTS.md). */
+export const Header = {
+  contentType: 'Content-Type',
+  msgId: 'Nats-Msg-Id',
+  /** The trading day (YYYY-MM-DD) a batch belongs to. */
+  day: 'Tb-Day',
+  /** The table's cumulative row count for the day after this batch (TorQ's .u.icounts). */
+  count: 'Tb-Count',
+  /** Feed message ids acknowledged by this batch (comma separated), for dedupe after restart. */
+  ids: 'Tb-Ids',
+  /** On feed requests: the message id a retry repeats. */
+  feedId: 'Tb-Msg-Id',
+  /** On rejected messages: the error code and the subject the message came on. */
+  errorCode: 'Tb-Error-Code',
+  errorSubject: 'Tb-Error-Subject',
+} as const;
