@@ -71,7 +71,7 @@ export function isNotFound(e: unknown): boolean {
 /** The last message on a subject, or undefined when there is none. */
 export async function lastMessage(jsm: JetStreamManager, stream: string, subject: string): Promise<StoredMsg | undefined> {
   try {
-    return await jsm.streams.getMessage(stream, { last_by_subj: subject });
+    return (await jsm.streams.getMessage(stream, { last_by_subj: subject })) ?? undefined;
   } catch (e) {
     if (isNotFound(e)) return undefined;
     throw e;

@@ -1,0 +1,185 @@
+// Publisher: the feed-side client. Sends updates to a tickerplant, optionally coalescing small
+// ones per table for up to coalesceMs / coalesceRowsMax, waits for the tickerplant's ack (sent
+// only once the rows are durable in the log), and retries transient failures with the same
+// message id, so a retry is never appended twice.
+import { headers as natsHeaders, nuid, type NatsConnection } from '@nats-io/nats-core';
+import { decode, encode, type Encoding, ContentType } from './codec.ts';
+import { ErrorCode, isErrorEnvelope, TickbusError } from './errors.ts';
+import { Pipeline } from './pipeline.ts';
+import { Header, subjects } from './subjects.ts';
+
+export interface Ack {
+  type: 'tickbus.v1.ack';
+  id?: string;
+  /** Stream sequence of the (last) log message holding the rows. */
+  seq: number;
+  rows: number;
+  duplicate?: boolean;
+}
+
+export type Rows = unknown[][];
+export type Cols = Record<string, unknown>;
+export type Update = { rows: Rows } | { cols: Cols };
+
+export interface PublisherOptions {
+  tp: string;
+  /** Hold updates of a table for up to this long to send them as one message (0 = send each). */
+  coalesceMs?: number;
+  /** ... but send as soon as this many rows are held. */
+  coalesceRowsMax?: number;
+  /** Deadline for each ack. */
+  ackTimeoutMs?: number;
+  /** Retries of transient failures (timeout, overloaded, not ready), each with the same id. */
+  retriesMax?: number;
+  retryDelayMs?: number;
+  /** Bound on requests in flight. */
+  inflightMax?: number;
+  encoding?: Encoding;
+}
+
+const RETRYABLE = new Set<string>([ErrorCode.TIMEOUT, ErrorCode.OVERLOADED, ErrorCode.NOT_READY, ErrorCode.NO_RESPONDERS, ErrorCode.LOG_APPEND_FAILED]);
+
+interface Held {
+  form: 'rows' | 'cols';
+  items: Update[];
+  rows: number;
+  waiters: Array<{ resolve: (a: Ack) => void; reject: (e: Error) => void }>;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export class Publisher {
+  private readonly pipeline: Pipeline;
+  private readonly prefix = nuid.next();
+  private seq = 0;
+  private readonly held = new Map<string, Held>();
+  private readonly o: Required<PublisherOptions>;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    opts: PublisherOptions,
+  ) {
+    this.o = {
+      coalesceMs: 0,
+      coalesceRowsMax: 1000,
+      ackTimeoutMs: 5_000,
+      retriesMax: 10,
+      retryDelayMs: 200,
+      inflightMax: 4096,
+      encoding: 'cbor',
+      ...opts,
+    };
+    this.pipeline = new Pipeline(nc, { timeoutMs: this.o.ackTimeoutMs, maxInflight: this.o.inflightMax });
+  }
+
+  /** Publishes rows or columns of one table; resolves with the ack once they are durable. */
+  publish(table: string, update: Update, id?: string): Promise<Ack> {
+    if (this.o.coalesceMs <= 0) return this.send(subjects.upd(this.o.tp, table), { type: 'tickbus.v1.upd', ...update }, id ?? this.nextId());
+    const form = 'rows' in update ? 'rows' : 'cols';
+    let h = this.held.get(table);
+    if (h && h.form !== form) {
+      this.release(table);
+      h = undefined;
+    }
+    if (!h) {
+      h = { form, items: [], rows: 0, waiters: [], timer: undefined };
+      this.held.set(table, h);
+      h.timer = setTimeout(() => this.release(table), this.o.coalesceMs);
+    }
+    h.items.push(update);
+    h.rows += 'rows' in update ? update.rows.length : lengthOf(Object.values(update.cols)[0]);
+    const p = new Promise<Ack>((resolve, reject) => h.waiters.push({ resolve, reject }));
+    if (h.rows >= this.o.coalesceRowsMax) this.release(table);
+    return p;
+  }
+
+  /** Sends every held update now. */
+  flush(): void {
+    for (const t of [...this.held.keys()]) this.release(t);
+  }
+
+  private release(table: string): void {
+    const h = this.held.get(table);
+    if (!h) return;
+    this.held.delete(table);
+    clearTimeout(h.timer);
+    const body = h.form === 'rows' ? { rows: h.items.flatMap((u) => (u as { rows: Rows }).rows) } : { cols: concatCols(h.items.map((u) => (u as { cols: Cols }).cols)) };
+    this.send(subjects.upd(this.o.tp, table), { type: 'tickbus.v1.upd', ...body }, this.nextId()).then(
+      (a) => h.waiters.forEach((w) => w.resolve(a)),
+      (e: Error) => h.waiters.forEach((w) => w.reject(e)),
+    );
+  }
+
+  /** Publishes a multi-table update in one message (all tables accepted or none). */
+  publishMulti(tables: Record<string, Update>, id?: string): Promise<Ack> {
+    return this.send(subjects.updMulti(this.o.tp), { type: 'tickbus.v1.upd', tables }, id ?? this.nextId());
+  }
+
+  private nextId(): string {
+    return `${this.prefix}-${++this.seq}`;
+  }
+
+  private async send(subject: string, body: Record<string, unknown>, id: string): Promise<Ack> {
+    const data = encode(body, this.o.encoding);
+    const h = natsHeaders();
+    h.set(Header.feedId, id);
+    if (this.o.encoding === 'json') h.set(Header.contentType, ContentType.json);
+    for (let attempt = 0; ; attempt++) {
+      let err: TickbusError;
+      try {
+        const msg = await this.pipeline.request(subject, data, h);
+        const reply = decode<Ack | Record<string, unknown>>(msg.data, msg.headers?.get(Header.contentType)?.includes('json') ? 'json' : 'cbor');
+        if (!isErrorEnvelope(reply)) return reply as Ack;
+        err = TickbusError.fromEnvelope(reply);
+      } catch (e) {
+        err = e instanceof TickbusError ? e : new TickbusError(ErrorCode.INTERNAL, String(e), {});
+      }
+      if (!RETRYABLE.has(err.code) || attempt >= this.o.retriesMax) throw err;
+      await new Promise((r) => setTimeout(r, this.o.retryDelayMs * Math.min(8, attempt + 1)));
+    }
+  }
+
+  close(): void {
+    this.flush();
+    this.pipeline.close();
+  }
+}
+
+function lengthOf(v: unknown): number {
+  if (v && typeof v === 'object' && 'codes' in v) return (v as { codes: ArrayLike<number> }).codes.length;
+  return (v as ArrayLike<unknown>)?.length ?? 0;
+}
+
+/** Concatenates column sets: plain arrays, same-typed typed arrays, or {dict, codes} symbols. */
+function concatCols(parts: Cols[]): Cols {
+  if (parts.length === 1) return parts[0]!;
+  const out: Cols = {};
+  for (const k of Object.keys(parts[0]!)) {
+    const vs = parts.map((p) => p[k]);
+    const first = vs[0];
+    if (first && typeof first === 'object' && 'codes' in first) {
+      const dict: string[] = [];
+      const index = new Map<string, number>();
+      const codes: number[] = [];
+      for (const v of vs as Array<{ dict: string[]; codes: ArrayLike<number> }>) {
+        const remap = v.dict.map((s) => {
+          let c = index.get(s);
+          if (c === undefined) index.set(s, (c = dict.push(s) - 1));
+          return c;
+        });
+        for (let i = 0; i < v.codes.length; i++) codes.push(remap[v.codes[i]!]!);
+      }
+      out[k] = { dict, codes: Uint32Array.from(codes) };
+    } else if (ArrayBuffer.isView(first)) {
+      const arrs = vs as Float64Array[];
+      const total = arrs.reduce((a, x) => a + x.length, 0);
+      const r = new (first.constructor as { new (n: number): Float64Array })(total);
+      let at = 0;
+      for (const a of arrs) {
+        r.set(a, at);
+        at += a.length;
+      }
+      out[k] = r;
+    } else out[k] = (vs as unknown[][]).flat();
+  }
+  return out;
+}

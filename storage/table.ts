@@ -1,0 +1,140 @@
+// In-memory columnar tables for the RDB: each column is a list of fixed-size typed-array chunks
+// (growth never copies, and memory overhead is at most one chunk per column). Symbols are
+// interned into one dictionary per process (kdb+'s sym list) and stored as Int32 codes.
+import type { Batch, SymColumn } from './batch.ts';
+import type { ColumnType, TableSchema } from './schema.ts';
+
+/** Rows per chunk: 64k rows keep a 4-column trade table's slack under 2 MB. */
+export const CHUNK_ROWS = 65_536;
+
+type Chunk = BigInt64Array | Float64Array | Int32Array | Uint8Array | string[];
+
+export class SymbolTable {
+  readonly names: string[] = [];
+  private readonly codes = new Map<string, number>();
+
+  intern(s: string): number {
+    let c = this.codes.get(s);
+    if (c === undefined) {
+      c = this.names.length;
+      this.names.push(s);
+      this.codes.set(s, c);
+    }
+    return c;
+  }
+
+  lookup(s: string): number | undefined {
+    return this.codes.get(s);
+  }
+}
+
+function allocChunk(type: ColumnType): Chunk {
+  switch (type) {
+    case 'timestamp':
+    case 'timespan':
+    case 'long':
+      return new BigInt64Array(CHUNK_ROWS);
+    case 'float':
+      return new Float64Array(CHUNK_ROWS);
+    case 'int':
+    case 'date':
+    case 'symbol':
+      return new Int32Array(CHUNK_ROWS);
+    case 'bool':
+      return new Uint8Array(CHUNK_ROWS);
+    case 'string':
+      return new Array<string>(CHUNK_ROWS);
+  }
+}
+
+export class MemColumn {
+  readonly chunks: Chunk[] = [];
+  constructor(readonly type: ColumnType) {}
+
+  /** Makes room for rows [0, n). */
+  reserve(n: number): void {
+    while (this.chunks.length * CHUNK_ROWS < n) this.chunks.push(allocChunk(this.type));
+  }
+
+  bytes(): number {
+    let b = 0;
+    for (const c of this.chunks) b += Array.isArray(c) ? c.length * 8 : c.byteLength;
+    return b;
+  }
+}
+
+export class MemTable {
+  n = 0;
+  readonly columns = new Map<string, MemColumn>();
+
+  constructor(
+    readonly schema: TableSchema,
+    readonly syms: SymbolTable,
+  ) {
+    for (const c of schema.columns) this.columns.set(c.name, new MemColumn(c.type));
+  }
+
+  /** Appends a batch (validated by the tickerplant): typed-array copies, one remap per sym dict. */
+  append(b: Batch): void {
+    const start = this.n;
+    const end = start + b.n;
+    for (const cs of this.schema.columns) {
+      const col = this.columns.get(cs.name)!;
+      col.reserve(end);
+      const src = b.cols[cs.name];
+      if (cs.type === 'symbol') this.appendSyms(col, src as SymColumn, start, b.n);
+      else copyInto(col, src as Exclude<Chunk, string[]> | string[], start, b.n);
+    }
+    this.n = end;
+  }
+
+  private appendSyms(col: MemColumn, src: SymColumn, start: number, n: number): void {
+    const remap = new Int32Array(src.dict.length);
+    for (let i = 0; i < src.dict.length; i++) remap[i] = this.syms.intern(src.dict[i]!);
+    const codes = src.codes;
+    let i = 0;
+    while (i < n) {
+      const at = start + i;
+      const chunk = col.chunks[Math.floor(at / CHUNK_ROWS)] as Int32Array;
+      const off = at % CHUNK_ROWS;
+      const len = Math.min(n - i, CHUNK_ROWS - off);
+      for (let k = 0; k < len; k++) chunk[off + k] = remap[codes[i + k]!]!;
+      i += len;
+    }
+  }
+
+  /** Calls fn(chunk, from, to, rowBase) over the chunks holding rows [0, n). */
+  forEachChunk(name: string, fn: (chunk: Chunk, len: number, base: number) => void): void {
+    const col = this.columns.get(name)!;
+    for (let k = 0; k * CHUNK_ROWS < this.n; k++) fn(col.chunks[k]!, Math.min(CHUNK_ROWS, this.n - k * CHUNK_ROWS), k * CHUNK_ROWS);
+  }
+
+  /** Value access for the (rare) row-wise paths; hot paths walk chunks. */
+  get(name: string, row: number): number | bigint | string {
+    const col = this.columns.get(name)!;
+    return col.chunks[Math.floor(row / CHUNK_ROWS)]![row % CHUNK_ROWS]!;
+  }
+
+  bytes(): number {
+    let b = 0;
+    for (const c of this.columns.values()) b += c.bytes();
+    return b;
+  }
+}
+
+function copyInto(col: MemColumn, src: Exclude<Chunk, string[]> | string[], start: number, n: number): void {
+  let i = 0;
+  while (i < n) {
+    const at = start + i;
+    const chunk = col.chunks[Math.floor(at / CHUNK_ROWS)]!;
+    const off = at % CHUNK_ROWS;
+    const len = Math.min(n - i, CHUNK_ROWS - off);
+    if (Array.isArray(chunk)) {
+      const s = src as string[];
+      for (let k = 0; k < len; k++) chunk[off + k] = s[i + k]!;
+    } else {
+      (chunk as Float64Array).set((src as Float64Array).subarray(i, i + len), off);
+    }
+    i += len;
+  }
+}
