@@ -21,6 +21,8 @@ export interface NatsServerOptions {
   stopTimeoutMs?: number;
   /** Largest message the server accepts (nats-server `max_payload`). */
   maxPayloadBytes?: number;
+  /** Run in its own process group, so a terminal's Ctrl-C reaches only the launcher (which stops it last). */
+  detached?: boolean;
   /** Forward the server's own log lines to this function. */
   onLog?: (line: string) => void;
 }
@@ -83,7 +85,7 @@ export class NatsServer {
     const bin = this.opts.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
     const args = ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir];
     if (this.opts.maxPayloadBytes) args.push('--max_payload', String(this.opts.maxPayloadBytes));
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: this.opts.detached ?? false });
     this.child = child;
     const lines: string[] = [];
     const onData = (b: Buffer) => {

@@ -426,7 +426,9 @@ export class Ingest {
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
     this.flushAll();
-    await Promise.race([this.writer.drained(), new Promise((r) => setTimeout(r, timeoutMs))]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.writer.drained(), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
     this.writer.close();
     this.pipeline.close();
   }

@@ -1,0 +1,298 @@
+// The `actors` CLI: up, start, ps, tail. Run through ops/actors.mjs or `npm start` (= actors up).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
+import { createLogger } from '../../bus/log.ts';
+import { NatsServer, freePort } from '../../bus/nats_server.ts';
+import { kv, subjects } from '../../bus/subjects.ts';
+import { subscribe } from '../../bus/subscriber.ts';
+import { formatIsoNs, isSymColumn, type Column } from '../../storage/batch.ts';
+import { ProcessRuntime } from '../../actors/common/runtime.ts';
+import { processType } from '../../actors/registry.ts';
+import { parseOverrides, readConfig, readProcessTable, settingsFor } from '../config.ts';
+import { printTable } from './table.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+interface Args {
+  cmd: string;
+  positional: string[];
+  flags: Map<string, string>;
+  sets: string[];
+}
+
+function parseArgs(argv: string[]): Args {
+  const [cmd = 'help', ...rest] = argv;
+  const positional: string[] = [];
+  const flags = new Map<string, string>();
+  const sets: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a.startsWith('--')) {
+      const [k, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
+      const v = inline ?? (rest[i + 1] && !rest[i + 1]!.startsWith('--') ? rest[++i]! : 'true');
+      if (k === 'set') sets.push(v);
+      else flags.set(k, v);
+    } else positional.push(a);
+  }
+  return { cmd, positional, flags, sets };
+}
+
+const HELP = `actors: run and inspect a tickbus system
+
+  actors up [--config ops/config.json] [--procs ops/process.csv] [--port 4222] [--data ./data]
+      start an embedded nats-server (unless NATS_URL is set) and every process of the process
+      table with startwithall=1; print a status table; Ctrl-C stops all in reverse order
+  actors start <proctype> --name <procname> [--set key=value ...]
+      run one process in the foreground (needs NATS_URL, default nats://127.0.0.1:4222)
+  actors ps              list registered processes and whether they answer
+  actors tail <table> [--tp tp1] [--syms A,B] [--from live|today]
+      print rows of a table as they are logged
+`;
+
+const natsUrl = () => process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+
+async function main(): Promise<number> {
+  const a = parseArgs(process.argv.slice(2));
+  const cfgPath = resolve(a.flags.get('config') ?? join(root, 'ops', 'config.json'));
+  switch (a.cmd) {
+    case 'up':
+      return await up(a, cfgPath);
+    case 'start':
+      return await startOne(a, cfgPath);
+    case 'ps':
+      return await ps();
+    case 'tail':
+      return await tail(a);
+    default:
+      process.stdout.write(HELP);
+      return a.cmd === 'help' || a.cmd === '--help' ? 0 : 1;
+  }
+}
+
+async function startOne(a: Args, cfgPath: string): Promise<number> {
+  const proctype = a.positional[0];
+  const name = a.flags.get('name');
+  if (!proctype || !name) {
+    process.stderr.write('usage: actors start <proctype> --name <procname>\n');
+    return 1;
+  }
+  const cfg = readConfig(cfgPath);
+  const settings = settingsFor(cfg, proctype, name, parseOverrides(a.sets));
+  const type = processType(proctype);
+  const logger = createLogger({ proctype, name });
+  const rt = new ProcessRuntime({
+    proctype,
+    name,
+    servers: natsUrl(),
+    logger,
+    subjects: type.subjects(name, settings),
+    attributes: { tables: Object.keys(cfg.tables) },
+    start: (nc) => type.start(nc, name, settings, logger),
+  });
+  const onSignal = () => void rt.stop();
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  // Started by `actors up`: stop when the launcher is gone (killed without a chance to stop us).
+  const parent = Number(process.env.TICKBUS_PARENT_PID ?? 0);
+  if (parent) {
+    setInterval(() => {
+      try {
+        process.kill(parent, 0);
+      } catch {
+        logger.warn({ parent }, 'launcher is gone; stopping');
+        onSignal();
+      }
+    }, 1_000).unref();
+  }
+  try {
+    await rt.start();
+  } catch (e) {
+    logger.error({ err: (e as Error).message }, 'process failed to start');
+    await rt.stop().catch(() => {});
+    return 1;
+  }
+  await rt.stopped;
+  return 0;
+}
+
+interface Child {
+  proctype: string;
+  procname: string;
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+async function up(a: Args, cfgPath: string): Promise<number> {
+  const procs = readProcessTable(resolve(a.flags.get('procs') ?? join(root, 'ops', 'process.csv'))).filter((p) => p.startwithall);
+  const logger = createLogger({ proctype: 'launcher', name: 'up' });
+  let server: NatsServer | undefined;
+  let url = process.env.NATS_URL;
+  if (!url) {
+    const dataDir = resolve(a.flags.get('data') ?? join(root, 'data'));
+    mkdirSync(dataDir, { recursive: true });
+    let port = Number(a.flags.get('port') ?? 4222);
+    const probe = await connect({ servers: `nats://127.0.0.1:${port}`, timeout: 500, reconnect: false }).then(
+      async (nc) => (await nc.close(), true),
+      () => false,
+    );
+    if (probe) {
+      const free = await freePort();
+      logger.warn({ port, instead: free }, 'port in use; the embedded nats-server takes another');
+      port = free;
+    }
+    server = await NatsServer.start({ port, storeDir: join(dataDir, 'nats'), detached: true });
+    url = server.url;
+    logger.info({ url, store: server.storeDir }, 'embedded nats-server started');
+  }
+  const children: Child[] = [];
+  let stopping = false;
+  const stopAll = async () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('stopping processes in reverse order');
+    for (const c of [...children].reverse()) {
+      if (c.proc.exitCode === null) c.proc.kill('SIGTERM');
+      const t = setTimeout(() => c.proc.kill('SIGKILL'), 15_000);
+      await c.exited;
+      clearTimeout(t);
+      logger.info({ proc: c.procname }, 'stopped');
+    }
+    await server?.stop();
+    logger.info('all stopped');
+  };
+  process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
+  process.on('SIGTERM', () => void stopAll().then(() => process.exit(0)));
+  const nc = await connect({ servers: url, name: 'actors-up' });
+  for (const p of procs) {
+    if (stopping) break;
+    const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', p.proctype, '--name', p.procname, '--config', cfgPath], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, NATS_URL: url, TICKBUS_PARENT_PID: String(process.pid) },
+      detached: true, // own process group: Ctrl-C reaches the launcher, which stops children in order
+    });
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    children.push({ ...p, proc, exited });
+    await waitReady(nc, p.procname, 60_000, exited);
+  }
+  await printStatus(nc, procs.map((p) => p.procname));
+  const every = Number(a.flags.get('status-every-ms') ?? 30_000);
+  const timer = setInterval(() => void printStatus(nc, procs.map((p) => p.procname)), every);
+  timer.unref();
+  await Promise.race(children.map((c) => c.exited));
+  if (!stopping) {
+    logger.error('a process exited; stopping the system');
+    await stopAll();
+    return 1;
+  }
+  await new Promise(() => {});
+  return 0;
+}
+
+async function waitReady(nc: Awaited<ReturnType<typeof connect>>, name: string, timeoutMs: number, exited: Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let gone = false;
+  void exited.then(() => (gone = true));
+  while (Date.now() < deadline && !gone) {
+    try {
+      await nc.request(subjects.ctl(name, 'status'), '', { timeout: 500 });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new Error(`${name} did not become ready`);
+}
+
+async function printStatus(nc: Awaited<ReturnType<typeof connect>>, names: string[]): Promise<void> {
+  const rows: string[][] = [];
+  for (const n of names) {
+    try {
+      const m = await nc.request(subjects.ctl(n, 'status'), '', { timeout: 1_000 });
+      const s = JSON.parse(new TextDecoder().decode(m.data)) as { proctype: string; pid: number; status: Record<string, unknown> };
+      rows.push([n, s.proctype, String(s.pid), 'up', summarize(s.status)]);
+    } catch {
+      rows.push([n, '?', '?', 'no reply', '']);
+    }
+  }
+  printTable(['procname', 'proctype', 'pid', 'state', 'detail'], rows);
+}
+
+function summarize(st: Record<string, unknown>): string {
+  return Object.entries(st)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .join(' ')
+    .slice(0, 160);
+}
+
+async function ps(): Promise<number> {
+  const nc = await connect({ servers: natsUrl(), name: 'actors-ps', timeout: 2_000 });
+  const bucket = await new Kvm(nc).open(kv.registryBucket);
+  const rows: string[][] = [];
+  for await (const key of await bucket.keys()) {
+    const e = await bucket.get(key);
+    if (!e || e.operation !== 'PUT') continue;
+    const p = JSON.parse(e.string()) as { name: string; proctype: string; host: string; pid: number; startedAt: string; subjects: string[] };
+    let state = 'no reply';
+    try {
+      await nc.request(subjects.ctl(p.name, 'status'), '', { timeout: 500 });
+      state = 'up';
+    } catch {
+      // not answering
+    }
+    rows.push([p.name, p.proctype, p.host, String(p.pid), p.startedAt, state, p.subjects.join(' ')]);
+  }
+  printTable(['procname', 'proctype', 'host', 'pid', 'started', 'state', 'subjects'], rows);
+  await nc.close();
+  return 0;
+}
+
+function cell(c: Column, i: number): string {
+  if (isSymColumn(c)) return c.dict[c.codes[i]!]!;
+  const v = (c as ArrayLike<unknown>)[i];
+  return typeof v === 'number' ? String(Math.round(v * 1e6) / 1e6) : String(v);
+}
+
+async function tail(a: Args): Promise<number> {
+  const table = a.positional[0];
+  if (!table) {
+    process.stderr.write('usage: actors tail <table> [--tp tp1] [--syms A,B]\n');
+    return 1;
+  }
+  process.stdout.on('error', () => process.exit(0)); // e.g. piped into head
+  const nc = await connect({ servers: natsUrl(), name: 'actors-tail' });
+  const from = (a.flags.get('from') ?? 'live') as 'live' | 'today';
+  const sub = await subscribe(nc, { tp: a.flags.get('tp') ?? 'tp1', tables: [table], syms: a.flags.get('syms')?.split(','), from });
+  process.on('SIGINT', () => void sub.close().then(() => process.exit(0)));
+  let header = false;
+  for await (const e of sub) {
+    if (e.type === 'eod') {
+      process.stdout.write(`-- end of day ${e.day}; next day ${e.nextDay}\n`);
+      continue;
+    }
+    const names = Object.keys(e.batch.cols);
+    if (!header) {
+      process.stdout.write(names.join('\t') + '\n');
+      header = true;
+    }
+    for (let i = 0; i < e.batch.n; i++) {
+      const row = names.map((n) => (n === 'time' ? formatIsoNs((e.batch.cols.time as BigInt64Array)[i]!) : cell(e.batch.cols[n]!, i)));
+      process.stdout.write(row.join('\t') + '\n');
+    }
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exit(code);
+  },
+  (e: Error) => {
+    process.stderr.write(`actors: ${e.message}\n`);
+    process.exit(1);
+  },
+);
