@@ -80,6 +80,8 @@ export const tickerplantMachine = setup({
     },
     live: {
       entry: 'resumeIngest',
+      // A day already over (a restart after the end-of-day time) rolls at once, day by day.
+      always: { guard: 'eodDue', target: 'rolling' },
       on: { 'log.failed': { target: 'recovering', actions: assign({ lastError: ({ event }) => event.error }) } },
       after: {
         untilEod: [{ guard: 'eodDue', target: 'rolling' }, { target: 'live', reenter: true }],
