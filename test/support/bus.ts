@@ -1,0 +1,117 @@
+// Test support: a real nats-server per suite (random port, temp store dir), connections, and
+// readers that turn the log stream back into rows so invariants can be checked against it.
+import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { decode } from '../../bus/codec.ts';
+import { silentLogger } from '../../bus/log.ts';
+import { NatsServer } from '../../bus/nats_server.ts';
+import { manager } from '../../bus/streams.ts';
+import { Header, parseTickSubject, streams } from '../../bus/subjects.ts';
+import type { Column, SymColumn } from '../../storage/batch.ts';
+
+export { silentLogger };
+
+export async function startServer(): Promise<NatsServer> {
+  return await NatsServer.start();
+}
+
+export async function connectTo(server: NatsServer, name = 'test'): Promise<NatsConnection> {
+  return await connect({ servers: server.url, name, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+}
+
+export interface LogBatch {
+  seq: number;
+  table: string;
+  day: string;
+  n: number;
+  count: number;
+  ids: string[];
+  cols: Record<string, Column>;
+}
+export interface LogEod {
+  seq: number;
+  day: string;
+  nextDay: string;
+  counts: Record<string, number>;
+}
+export interface LogContents {
+  batches: LogBatch[];
+  eods: LogEod[];
+  /** Every log message in order, as 'batch' or 'eod'. */
+  order: Array<LogBatch | LogEod>;
+  lastSeq: number;
+}
+
+/** Reads the whole log stream (from `fromSeq`) into memory. */
+export async function readLog(nc: NatsConnection, tp: string, fromSeq = 1): Promise<LogContents> {
+  const jsm = await manager(nc);
+  const info = await jsm.streams.info(streams.log(tp));
+  const out: LogContents = { batches: [], eods: [], order: [], lastSeq: info.state.last_seq };
+  if (info.state.last_seq < fromSeq) return out;
+  const c = await jetstream(nc).consumers.get(streams.log(tp), { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq });
+  const it = await c.consume();
+  for await (const m of it) {
+    const s = parseTickSubject(m.subject)!;
+    if (s.kind === 'eod') {
+      const e = decode<LogEod>(m.data);
+      const ev = { seq: m.seq, day: e.day, nextDay: e.nextDay, counts: e.counts };
+      out.eods.push(ev);
+      out.order.push(ev);
+    } else if (s.kind === 'table') {
+      const b = decode<{ table: string; day: string; n: number; cols: Record<string, Column> }>(m.data);
+      const ev: LogBatch = {
+        seq: m.seq,
+        table: b.table,
+        day: b.day,
+        n: b.n,
+        count: Number(m.headers?.get(Header.count) ?? 0),
+        ids: m.headers?.get(Header.ids)?.split(',').filter(Boolean) ?? [],
+        cols: b.cols,
+      };
+      out.batches.push(ev);
+      out.order.push(ev);
+    }
+    if (m.seq >= info.state.last_seq) break;
+  }
+  await it.close();
+  return out;
+}
+
+/** All values of a bigint column over batches (e.g. a unique row id `fid`). */
+export function column(batches: LogBatch[], name: string, table?: string): bigint[] {
+  const out: bigint[] = [];
+  for (const b of batches) {
+    if (table && b.table !== table) continue;
+    for (const v of b.cols[name] as BigInt64Array) out.push(v);
+  }
+  return out;
+}
+
+export function syms(c: Column): string[] {
+  const s = c as SymColumn;
+  return Array.from(s.codes, (x) => s.dict[x]!);
+}
+
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, stepMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+export const testTables = {
+  trade: { time: 'timestamp', sym: 'symbol', price: 'float', size: 'long', fid: 'long' },
+  quote: { time: 'timestamp', sym: 'symbol', bid: 'float', ask: 'float', fid: 'long' },
+};
+
+export function dupes(xs: bigint[]): bigint[] {
+  const seen = new Set<bigint>();
+  const d: bigint[] = [];
+  for (const x of xs) {
+    if (seen.has(x)) d.push(x);
+    seen.add(x);
+  }
+  return d;
+}
