@@ -41,11 +41,15 @@ export interface SubscribeOptions {
   from?: 'today' | 'live' | { seq: number };
   /** Bound on messages buffered ahead of the reader. */
   bufferMessages?: number;
+  /** Pull expiry; a server restart is noticed after about this long. */
+  expiresMs?: number;
 }
 
 export interface Subscription extends AsyncIterable<TickEvent> {
   /** The sequence the subscription started at. */
   readonly startSeq: number;
+  /** The last stream sequence read, including messages filtered out (tables, syms). */
+  readonly lastSeq: number;
   close(): Promise<void>;
 }
 
@@ -72,12 +76,16 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: startSeq,
   });
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: opts.bufferMessages ?? 256 });
+  // Short pull expiry: missed server heartbeats (half the expiry) reveal a restarted server
+  // within seconds, and the ordered consumer is re-created from the last sequence it delivered.
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: opts.bufferMessages ?? 256, expires: opts.expiresMs ?? 4_000 });
   const tables = opts.tables ? new Set(opts.tables) : undefined;
   const syms = opts.syms ? new Set(opts.syms) : undefined;
 
+  let lastSeq = startSeq - 1;
   async function* events(): AsyncGenerator<TickEvent> {
     for await (const m of messages) {
+      lastSeq = m.seq;
       const s = parseTickSubject(m.subject);
       if (!s) continue;
       if (s.kind === 'eod') {
@@ -98,6 +106,9 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
   const it = events();
   return {
     startSeq,
+    get lastSeq() {
+      return lastSeq;
+    },
     [Symbol.asyncIterator]: () => it,
     async close() {
       await messages.close();

@@ -1,0 +1,44 @@
+// The shape of a scenario: a topology, a feed, faults at given times, and the invariants that must
+// hold afterwards. scenarios/runner.ts runs one against a real nats-server and real processes.
+
+export interface Scenario {
+  name: string;
+  description: string;
+  topology: {
+    tp: { name: string; mode: 'batch' | 'immediate'; pubFreqMs?: number };
+    /** RDBs, each its own OS process (so it can be SIGKILLed). */
+    rdbs: string[];
+    /** In-process subscribers that join the day late and read it to the end. */
+    lateJoiners?: Array<{ name: string; joinAtMs: number; tables?: string[]; syms?: string[] }>;
+  };
+  feed: {
+    tables: Array<'trade' | 'quote'>;
+    rowsPerUpdate: number;
+    updatesPerSec: number;
+    durationMs: number;
+    syms: number;
+  };
+  faults: Array<{
+    atMs: number;
+    /** 'tp', an RDB's name, or 'nats' (the server itself). */
+    target: string;
+    action: 'kill-restart';
+    signal: 'SIGKILL' | 'SIGTERM';
+    downMs: number;
+  }>;
+  invariants: Invariant[];
+}
+
+export const Invariants = {
+  /** Every row whose update was acked is in the log exactly once. */
+  ackedRowsInLogOnce: 'acked-rows-in-log-once',
+  /** No row (by its unique fid) is in the log twice. */
+  logHasNoDuplicates: 'log-has-no-duplicates',
+  /** Each RDB holds exactly the log's rows for the day. */
+  rdbsEqualLog: 'rdbs-equal-log',
+  /** Each late joiner received exactly the log's rows of the day, in log order. */
+  lateJoinersEqualLog: 'late-joiners-equal-log',
+  /** The last Tb-Count of each table equals the rows of that table in the log. */
+  countsMatchLog: 'counts-match-log',
+} as const;
+export type Invariant = (typeof Invariants)[keyof typeof Invariants];

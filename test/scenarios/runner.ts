@@ -1,0 +1,262 @@
+// Runs a scenario (scenarios/*.ts) for real: a nats-server on a random port with a temp store,
+// the tickerplant and RDBs as child processes (`actors start`), an in-process feed whose rows
+// carry a unique `fid`, late-joining subscribers, faults at their times; then reads the log and
+// checks the invariants. Returns the violations (empty = pass) and what it measured.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { decode, encode } from '../../bus/codec.ts';
+import { NatsServer } from '../../bus/nats_server.ts';
+import { Publisher } from '../../bus/publisher.ts';
+import { subjects } from '../../bus/subjects.ts';
+import { subscribe, type Subscription } from '../../bus/subscriber.ts';
+import type { SymColumn } from '../../storage/batch.ts';
+import { Invariants, type Scenario } from '../../scenarios/types.ts';
+import { connectTo, readLog, testTables, until, type LogBatch } from '../support/bus.ts';
+
+const root = resolve(import.meta.dirname, '..', '..');
+
+interface Proc {
+  name: string;
+  proctype: string;
+  child: ChildProcess;
+  exited: Promise<void>;
+  output: string[];
+}
+
+export interface ScenarioResult {
+  violations: string[];
+  stats: Record<string, number>;
+}
+
+function spawnProc(proctype: string, name: string, cfg: string, url: string): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', proctype, '--name', name, '--config', cfg], {
+    env: { ...process.env, NATS_URL: url, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const keep = (b: Buffer) => {
+    if (output.length < 200) output.push(b.toString());
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return { name, proctype, child, exited, output };
+}
+
+async function waitUp(nc: NatsConnection, name: string, timeoutMs = 30_000): Promise<void> {
+  await until(async () => {
+    try {
+      await nc.request(subjects.ctl(name, 'status'), '', { timeout: 300 });
+      return true;
+    } catch {
+      return false;
+    }
+  }, timeoutMs, 100);
+}
+
+async function rdbStatus(nc: NatsConnection, name: string): Promise<{ lastSeq: number } | undefined> {
+  try {
+    const m = await nc.request(subjects.ctl(name, 'status'), '', { timeout: 1_000 });
+    return (JSON.parse(new TextDecoder().decode(m.data)) as { status: { lastSeq: number } }).status;
+  } catch {
+    return undefined;
+  }
+}
+
+function logFids(batches: LogBatch[], table: string, syms?: Set<string>): bigint[] {
+  const out: bigint[] = [];
+  for (const b of batches) {
+    if (b.table !== table) continue;
+    const f = b.cols.fid as BigInt64Array;
+    const s = b.cols.sym as SymColumn;
+    for (let i = 0; i < b.n; i++) if (!syms || syms.has(s.dict[s.codes[i]!]!)) out.push(f[i]!);
+  }
+  return out;
+}
+
+function sameSequence(a: bigint[], b: bigint[]): string | undefined {
+  if (a.length !== b.length) return `length ${a.length} vs ${b.length}`;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `first difference at ${i}: ${a[i]} vs ${b[i]}`;
+  return undefined;
+}
+
+export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
+  const dir = mkdtempSync(join(tmpdir(), `tickbus-sc-${sc.name}-`));
+  const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
+  const cfgPath = join(dir, 'config.json');
+  const tp = sc.topology.tp;
+  writeFileSync(
+    cfgPath,
+    JSON.stringify({
+      tables: testTables,
+      defaults: { tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5 }, rdb: { tp: tp.name } },
+    }),
+  );
+  const procs = new Map<string, Proc>();
+  const violations: string[] = [];
+  const stats: Record<string, number> = { acked: 0, failed: 0, published: 0 };
+  const nc = await connectTo(server, 'scenario');
+  const start = (proctype: string, name: string) => procs.set(name, spawnProc(proctype, name, cfgPath, server.url));
+  try {
+    start('tickerplant', tp.name);
+    await waitUp(nc, tp.name);
+    for (const r of sc.topology.rdbs) start('rdb', r);
+    for (const r of sc.topology.rdbs) await waitUp(nc, r);
+
+    // The feed: unique fids, an ack or a failure recorded per update.
+    const pub = new Publisher(nc, { tp: tp.name, ackTimeoutMs: 2_000, retriesMax: 60, retryDelayMs: 100 });
+    const acked = new Map<string, bigint[]>(sc.feed.tables.map((t) => [t, []]));
+    const inflight: Promise<void>[] = [];
+    let fid = 0n;
+    const symNames = Array.from({ length: sc.feed.syms }, (_, i) => `S${i}`);
+    const joiners = (sc.topology.lateJoiners ?? []).map((j) => ({
+      ...j,
+      fids: new Map<string, bigint[]>(),
+      done: Promise.resolve(),
+      sub: undefined as Subscription | undefined,
+    }));
+    const t0 = Date.now();
+    const timers: ReturnType<typeof setTimeout>[] = [];
+    for (const j of joiners) {
+      timers.push(
+        setTimeout(() => {
+          j.done = (async () => {
+            const sub = (j.sub = await subscribe(nc, { tp: tp.name, tables: j.tables, syms: j.syms, from: 'today' }));
+            for await (const e of sub) {
+              if (e.type !== 'batch') continue;
+              const list = j.fids.get(e.table) ?? [];
+              list.push(...(e.batch.cols.fid as BigInt64Array));
+              j.fids.set(e.table, list);
+            }
+          })();
+        }, j.joinAtMs),
+      );
+    }
+    for (const f of sc.faults) {
+      timers.push(
+        setTimeout(() => {
+          void (async () => {
+            if (f.target === 'nats') {
+              await server.restart({ signal: f.signal, downMs: f.downMs });
+              return;
+            }
+            const p = procs.get(f.target === 'tp' ? tp.name : f.target)!;
+            p.child.kill(f.signal);
+            await p.exited;
+            await new Promise((r) => setTimeout(r, f.downMs));
+            start(p.proctype, p.name);
+          })();
+        }, f.atMs),
+      );
+    }
+    const periodMs = 1000 / sc.feed.updatesPerSec;
+    let k = 0;
+    while (Date.now() - t0 < sc.feed.durationMs) {
+      const table = sc.feed.tables[k % sc.feed.tables.length]!;
+      const n = sc.feed.rowsPerUpdate;
+      const fids = new BigInt64Array(n);
+      const codes = new Uint32Array(n);
+      for (let i = 0; i < n; i++) {
+        fids[i] = fid++;
+        codes[i] = (k + i) % symNames.length;
+      }
+      const sym = { dict: symNames, codes };
+      const cols = table === 'trade' ? { sym, price: new Float64Array(n).fill(100), size: new BigInt64Array(n).fill(1n), fid: fids } : { sym, bid: new Float64Array(n).fill(99), ask: new Float64Array(n).fill(101), fid: fids };
+      stats.published! += n;
+      inflight.push(
+        pub.publish(table, { cols }).then(
+          () => {
+            acked.get(table)!.push(...fids);
+            stats.acked! += n;
+          },
+          () => {
+            stats.failed! += n;
+          },
+        ),
+      );
+      k++;
+      const next = t0 + k * periodMs;
+      const wait = next - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    for (const t of timers) clearTimeout(t);
+    await Promise.all(inflight);
+    pub.close();
+
+    // Settle: every RDB has applied the log's last message.
+    const log0 = await readLog(nc, tp.name);
+    for (const r of sc.topology.rdbs) {
+      await until(async () => ((await rdbStatus(nc, r))?.lastSeq ?? -1) >= log0.lastSeq, 30_000, 100).catch(() => violations.push(`${r} did not catch up to seq ${log0.lastSeq}`));
+    }
+    // Late joiners read up to the log's end, then stop.
+    for (const j of joiners) {
+      await until(() => (j.sub?.lastSeq ?? 0) >= log0.lastSeq, 20_000).catch(() => violations.push(`late joiner ${j.name} did not reach seq ${log0.lastSeq}`));
+      await j.sub?.close();
+    }
+    const log = await readLog(nc, tp.name);
+    stats.logRows = log.batches.reduce((a, b) => a + b.n, 0);
+    stats.logMessages = log.batches.length;
+    const inv = new Set(sc.invariants);
+    const allLog = new Map(sc.feed.tables.map((t) => [t, logFids(log.batches, t)]));
+    if (inv.has(Invariants.logHasNoDuplicates) || inv.has(Invariants.ackedRowsInLogOnce)) {
+      for (const [t, fids] of allLog) {
+        const counts = new Map<bigint, number>();
+        for (const f of fids) counts.set(f, (counts.get(f) ?? 0) + 1);
+        const dup = [...counts].filter(([, c]) => c > 1);
+        if (dup.length) violations.push(`${t}: ${dup.length} fids in the log more than once (e.g. ${dup[0]![0]})`);
+        if (inv.has(Invariants.ackedRowsInLogOnce)) {
+          const missing = acked.get(t)!.filter((f) => !counts.has(f));
+          if (missing.length) violations.push(`${t}: ${missing.length} acked fids missing from the log (e.g. ${missing[0]})`);
+        }
+      }
+    }
+    if (inv.has(Invariants.countsMatchLog)) {
+      for (const t of sc.feed.tables) {
+        const last = [...log.batches].reverse().find((b) => b.table === t);
+        const rows = allLog.get(t)!.length;
+        if ((last?.count ?? 0) !== rows) violations.push(`${t}: last Tb-Count ${last?.count} but the log holds ${rows} rows`);
+      }
+    }
+    if (inv.has(Invariants.rdbsEqualLog)) {
+      for (const r of sc.topology.rdbs) {
+        for (const t of sc.feed.tables) {
+          const m = await nc.request(subjects.query('rdb', r), encode({ type: 'tickbus.v1.query', table: t, columns: ['fid'] }), { timeout: 10_000 });
+          const res = decode<{ cols?: { fid: BigInt64Array }; message?: string }>(m.data);
+          if (!res.cols) {
+            violations.push(`${r}: query failed: ${res.message}`);
+            continue;
+          }
+          const diff = sameSequence(Array.from(res.cols.fid), allLog.get(t)!);
+          if (diff) violations.push(`${r}.${t} differs from the log: ${diff}`);
+        }
+      }
+    }
+    if (inv.has(Invariants.lateJoinersEqualLog)) {
+      await Promise.all(joiners.map((j) => j.done));
+      for (const j of joiners) {
+        for (const t of j.tables ?? sc.feed.tables) {
+          const want = logFids(log.batches, t, j.syms ? new Set(j.syms) : undefined);
+          const diff = sameSequence(j.fids.get(t) ?? [], want);
+          if (diff) violations.push(`late joiner ${j.name}.${t} differs from the log: ${diff}`);
+        }
+      }
+    }
+    if (violations.length) {
+      for (const p of procs.values()) violations.push(`-- ${p.name} output:\n${p.output.join('').slice(-3000)}`);
+    }
+  } finally {
+    for (const p of [...procs.values()].reverse()) {
+      if (p.child.exitCode === null) p.child.kill('SIGTERM');
+      const t = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
+      await p.exited;
+      clearTimeout(t);
+    }
+    await nc.close().catch(() => {});
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { violations, stats };
+}
