@@ -2,10 +2,9 @@
 // the tickerplant and RDBs as child processes (`actors start`), an in-process feed whose rows
 // carry a unique `fid`, late-joining subscribers, faults at their times; then reads the log and
 // checks the invariants. Returns the violations (empty = pass) and what it measured.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode } from '../../bus/codec.ts';
 import { NatsServer } from '../../bus/nats_server.ts';
@@ -15,55 +14,15 @@ import { subscribe, type Subscription } from '../../bus/subscriber.ts';
 import type { SymColumn } from '../../storage/batch.ts';
 import { Invariants, type Scenario } from '../../scenarios/types.ts';
 import { connectTo, readLog, testTables, until, type LogBatch } from '../support/bus.ts';
-
-const root = resolve(import.meta.dirname, '..', '..');
-
-interface Proc {
-  name: string;
-  proctype: string;
-  child: ChildProcess;
-  exited: Promise<void>;
-  output: string[];
-}
+import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
 
 export interface ScenarioResult {
   violations: string[];
   stats: Record<string, number>;
 }
 
-function spawnProc(proctype: string, name: string, cfg: string, url: string): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', proctype, '--name', name, '--config', cfg], {
-    env: { ...process.env, NATS_URL: url, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const keep = (b: Buffer) => {
-    if (output.length < 200) output.push(b.toString());
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return { name, proctype, child, exited, output };
-}
-
-async function waitUp(nc: NatsConnection, name: string, timeoutMs = 30_000): Promise<void> {
-  await until(async () => {
-    try {
-      await nc.request(subjects.ctl(name, 'status'), '', { timeout: 300 });
-      return true;
-    } catch {
-      return false;
-    }
-  }, timeoutMs, 100);
-}
-
 async function rdbStatus(nc: NatsConnection, name: string): Promise<{ lastSeq: number } | undefined> {
-  try {
-    const m = await nc.request(subjects.ctl(name, 'status'), '', { timeout: 1_000 });
-    return (JSON.parse(new TextDecoder().decode(m.data)) as { status: { lastSeq: number } }).status;
-  } catch {
-    return undefined;
-  }
+  return await status<{ lastSeq: number }>(nc, name);
 }
 
 function logFids(batches: LogBatch[], table: string, syms?: Set<string>): bigint[] {
@@ -248,12 +207,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
       for (const p of procs.values()) violations.push(`-- ${p.name} output:\n${p.output.join('').slice(-3000)}`);
     }
   } finally {
-    for (const p of [...procs.values()].reverse()) {
-      if (p.child.exitCode === null) p.child.kill('SIGTERM');
-      const t = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
-      await p.exited;
-      clearTimeout(t);
-    }
+    for (const p of [...procs.values()].reverse()) await stopProc(p);
     await nc.close().catch(() => {});
     await server.stop();
     rmSync(dir, { recursive: true, force: true });

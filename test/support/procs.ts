@@ -1,0 +1,55 @@
+// Child processes for tests and benchmarks: `actors start <type> --name <name>` with a config
+// file, waiting until the process answers ctl.<name>.status.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { subjects } from '../../bus/subjects.ts';
+
+const root = resolve(import.meta.dirname, '..', '..');
+
+export interface Proc {
+  name: string;
+  proctype: string;
+  child: ChildProcess;
+  exited: Promise<void>;
+  output: string[];
+}
+
+export function spawnProc(proctype: string, name: string, cfg: string, url: string, env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', proctype, '--name', name, '--config', cfg], {
+    env: { ...process.env, NATS_URL: url, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const keep = (b: Buffer) => {
+    if (output.length < 200) output.push(b.toString());
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return { name, proctype, child, exited, output };
+}
+
+export async function status<T = Record<string, unknown>>(nc: NatsConnection, name: string, timeoutMs = 1_000): Promise<T | undefined> {
+  try {
+    const m = await nc.request(subjects.ctl(name, 'status'), '', { timeout: timeoutMs });
+    return (JSON.parse(new TextDecoder().decode(m.data)) as { status: T }).status;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function waitUp(nc: NatsConnection, name: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await status(nc, name, 300)) === undefined) {
+    if (Date.now() > deadline) throw new Error(`${name} did not start within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function stopProc(p: Proc, graceMs = 10_000): Promise<void> {
+  if (p.child.exitCode === null) p.child.kill('SIGTERM');
+  const t = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
+  await p.exited;
+  clearTimeout(t);
+}
