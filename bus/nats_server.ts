@@ -2,7 +2,7 @@
 // accepts connections, stops it cleanly, and can restart it on the same port and dir (the tests
 // use that to restart the server mid-run).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,7 +84,12 @@ export class NatsServer {
     mkdirSync(this.storeDir, { recursive: true });
     const bin = this.opts.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
     const args = ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir];
-    if (this.opts.maxPayloadBytes) args.push('--max_payload', String(this.opts.maxPayloadBytes));
+    if (this.opts.maxPayloadBytes) {
+      // max_payload has no command-line flag: it goes in a config file.
+      const conf = join(this.storeDir, 'tickbus-server.conf');
+      writeFileSync(conf, `max_payload: ${this.opts.maxPayloadBytes}\n`);
+      args.push('-c', conf);
+    }
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: this.opts.detached ?? false });
     this.child = child;
     const lines: string[] = [];

@@ -1,0 +1,242 @@
+// `npm run bench`: measures the tick path against the raw NATS baseline in the same run, prints a
+// table and writes test/bench/out/latest.json as [{metric, value, unit, baseline, ratio}].
+// Each process the figures depend on is a real OS process (feed = this one, tickerplant and RDB
+// = `actors start` children, nats-server), all sharing the machine's cores.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import { nowNs } from '../../actors/common/clock.ts';
+import { encode } from '../../bus/codec.ts';
+import { NatsServer } from '../../bus/nats_server.ts';
+import { Pipeline } from '../../bus/pipeline.ts';
+import { Publisher } from '../../bus/publisher.ts';
+import { ensureStream, manager } from '../../bus/streams.ts';
+import { subscribe } from '../../bus/subscriber.ts';
+import { defineTable } from '../../storage/schema.ts';
+import { MemTable, SymbolTable } from '../../storage/table.ts';
+import { printTable } from '../../ops/cli/table.ts';
+import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
+
+export interface Metric {
+  metric: string;
+  value: number;
+  unit: string;
+  baseline?: string;
+  ratio?: number;
+  target?: string;
+}
+
+const here = import.meta.dirname;
+const scale = Number(process.env.BENCH_SCALE ?? 1);
+const BATCH_ROWS = 1000;
+const SYMS = Array.from({ length: 50 }, (_, i) => `SYM${String(i).padStart(2, '0')}`);
+const tables = {
+  trade: { time: 'timestamp', sym: 'symbol', price: 'float', size: 'long' },
+  lat: { time: 'timestamp', sym: 'symbol', sent: 'long' },
+};
+
+function tradeCols(n: number, withTime: boolean): Record<string, unknown> {
+  const codes = new Uint32Array(n);
+  const price = new Float64Array(n);
+  const size = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) {
+    codes[i] = i % SYMS.length;
+    price[i] = 100 + (i % 97) / 10;
+    size[i] = BigInt(100 + (i % 13));
+  }
+  const cols: Record<string, unknown> = { sym: { dict: SYMS, codes }, price, size };
+  if (withTime) cols.time = new BigInt64Array(n).fill(nowNs());
+  return cols;
+}
+
+/** Runs `send(i)` for i < total with at most `window` in flight. */
+async function pump(total: number, window: number, send: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  let done = 0;
+  await new Promise<void>((resolveAll, reject) => {
+    const launch = () => {
+      while (next < total && next - done < window) {
+        const i = next++;
+        send(i).then(() => {
+          if (++done === total) resolveAll();
+          else launch();
+        }, reject);
+      }
+    };
+    launch();
+  });
+}
+
+async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, stepMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('benchmark timed out');
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+async function baseline(nc: NatsConnection, url: string, rows: number): Promise<number> {
+  const stream = 'BENCH_RAW';
+  await ensureStream(await manager(nc), { name: stream, subjects: ['raw.>'], storage: 'file' as never, max_msg_size: 2 * 1024 * 1024 });
+  const id = 'raw';
+  const ready = nc.subscribe(`bench.${id}.ready`, { max: 1 });
+  const done = nc.subscribe(`bench.${id}.done`, { max: 1 });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'baseline_consumer.ts'), url, stream, id, String(rows)], { stdio: 'inherit' });
+  for await (const _ of ready) break;
+  const pipe = new Pipeline(nc, { timeoutMs: 30_000, maxInflight: 1024 });
+  const h = headers();
+  h.set('Content-Type', 'application/cbor');
+  const cols = tradeCols(BATCH_ROWS, true);
+  const t0 = performance.now();
+  const sent = pump(rows / BATCH_ROWS, 64, () => pipe.request('raw.trade', encode({ type: 'tickbus.v1.batch', table: 'trade', day: '2026-11-22', n: BATCH_ROWS, cols }), h));
+  for await (const _ of done) break;
+  const secs = (performance.now() - t0) / 1000;
+  await sent;
+  pipe.close();
+  await new Promise((r) => child.once('exit', r));
+  await (await manager(nc)).streams.delete(stream);
+  return rows / secs;
+}
+
+interface System {
+  tp: Proc;
+  rdb?: Proc;
+  stop(): Promise<void>;
+}
+
+async function system(url: string, dir: string, name: string, tpSettings: Record<string, unknown>, withRdb: boolean): Promise<System> {
+  const cfg = join(dir, `${name}.json`);
+  writeFileSync(cfg, JSON.stringify({ tables, defaults: { tickerplant: tpSettings, rdb: { tp: name, subscribeTables: ['trade'] } } }));
+  const nc = await connect({ servers: url });
+  const tp = spawnProc('tickerplant', name, cfg, url);
+  await waitUp(nc, name);
+  let rdb: Proc | undefined;
+  if (withRdb) {
+    rdb = spawnProc('rdb', `${name}rdb`, cfg, url);
+    await waitUp(nc, `${name}rdb`);
+  }
+  await nc.close();
+  return {
+    tp,
+    rdb,
+    async stop() {
+      if (rdb) await stopProc(rdb);
+      await stopProc(tp);
+    },
+  };
+}
+
+async function ingest(nc: NatsConnection, url: string, dir: string, name: string, mode: 'batch' | 'immediate', rows: number): Promise<{ rowsPerSec: number; bytesPerRow: number }> {
+  const sys = await system(url, dir, name, { mode }, true);
+  const pub = new Publisher(nc, { tp: name, inflightMax: 1024 });
+  const cols = tradeCols(BATCH_ROWS, false);
+  const rdbName = `${name}rdb`;
+  const t0 = performance.now();
+  const sending = pump(rows / BATCH_ROWS, 48, () => pub.publish('trade', { cols }));
+  await waitFor(async () => ((await status<{ rows: number }>(nc, rdbName))?.rows ?? 0) >= rows, 300_000, 5);
+  const secs = (performance.now() - t0) / 1000;
+  await sending;
+  const st = (await status<{ bytes: number; tables: { trade: number } }>(nc, rdbName))!;
+  pub.close();
+  await sys.stop();
+  return { rowsPerSec: rows / secs, bytesPerRow: st.bytes / st.tables.trade };
+}
+
+async function singleAcked(nc: NatsConnection, url: string, dir: string, rows: number): Promise<number> {
+  const sys = await system(url, dir, 'single', { mode: 'batch', pubFreqMs: 2 }, false);
+  const pub = new Publisher(nc, { tp: 'single', inflightMax: 8192 });
+  const row = (i: number) => ({ rows: [[SYMS[i % SYMS.length], 100.5, 100]] });
+  await pump(2_000, 1_000, (i) => pub.publish('trade', row(i))); // warm up
+  const t0 = performance.now();
+  await pump(rows, 2_000, (i) => pub.publish('trade', row(i)));
+  const secs = (performance.now() - t0) / 1000;
+  pub.close();
+  await sys.stop();
+  return rows / secs;
+}
+
+async function latency(nc: NatsConnection, url: string, dir: string, seconds: number): Promise<{ p50: number; p99: number }> {
+  const sys = await system(url, dir, 'lat', { mode: 'immediate' }, false);
+  const schema = defineTable('lat', tables.lat);
+  const mem = new MemTable(schema, new SymbolTable());
+  const lat: number[] = [];
+  const sub = await subscribe(nc, { tp: 'lat', tables: ['lat'], from: 'live' });
+  const reading = (async () => {
+    for await (const e of sub) {
+      if (e.type !== 'batch') continue;
+      mem.append(e.batch); // what the RDB does with it
+      lat.push(Number(nowNs() - (e.batch.cols.sent as BigInt64Array)[0]!) / 1e6);
+    }
+  })();
+  const pub = new Publisher(nc, { tp: 'lat' });
+  const perTick = 10; // 10 updates of 100 rows every 10 ms = 100k rows/s
+  const ticks = Math.round((seconds * 1000) / 10);
+  const codes = Uint32Array.from({ length: 100 }, (_, i) => i % SYMS.length);
+  const pending: Promise<unknown>[] = [];
+  const t0 = performance.now();
+  for (let k = 0; k < ticks; k++) {
+    for (let j = 0; j < perTick; j++) {
+      const sent = new BigInt64Array(100).fill(nowNs());
+      pending.push(pub.publish('lat', { cols: { sym: { dict: SYMS, codes }, sent } }));
+    }
+    const wait = t0 + (k + 1) * 10 - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  await Promise.all(pending);
+  await waitFor(async () => lat.length >= ticks * perTick, 30_000);
+  await sub.close();
+  await reading;
+  pub.close();
+  await sys.stop();
+  const warm = lat.slice(Math.floor(lat.length * 0.1)).sort((a, b) => a - b);
+  const pct = (p: number) => warm[Math.min(warm.length - 1, Math.floor(p * warm.length))]!;
+  return { p50: pct(0.5), p99: pct(0.99) };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'tickbus-bench-'));
+  const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
+  const nc = await connect({ servers: server.url });
+  const results: Metric[] = [];
+  const log = (m: Metric) => {
+    results.push(m);
+    process.stderr.write(`  ${m.metric} = ${m.value.toFixed(m.value < 100 ? 3 : 0)} ${m.unit}\n`);
+  };
+  try {
+    const rows = Math.round(5_000_000 * scale / BATCH_ROWS) * BATCH_ROWS;
+    const raw = await baseline(nc, server.url, rows);
+    log({ metric: 'raw_js_pipeline_rows_per_s', value: raw, unit: 'rows/s' });
+    const ib = await ingest(nc, server.url, dir, 'ingb', 'batch', rows);
+    log({ metric: 'ingest_batch_rows_per_s', value: ib.rowsPerSec, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: ib.rowsPerSec / raw, target: '>= 4M rows/s, ratio >= 0.7' });
+    const ii = await ingest(nc, server.url, dir, 'ingi', 'immediate', rows);
+    log({ metric: 'ingest_immediate_rows_per_s', value: ii.rowsPerSec, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: ii.rowsPerSec / raw, target: 'info' });
+    const single = await singleAcked(nc, server.url, dir, Math.round(300_000 * scale));
+    log({ metric: 'ingest_single_acked_rows_per_s', value: single, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: single / raw, target: '>= 150k rows/s' });
+    const l = await latency(nc, server.url, dir, Math.max(2, Math.round(5 * scale)));
+    log({ metric: 'latency_p50_ms', value: l.p50, unit: 'ms', target: '<= 1 ms' });
+    log({ metric: 'latency_p99_ms', value: l.p99, unit: 'ms', target: '<= 5 ms' });
+    log({ metric: 'rdb_bytes_per_row', value: ib.bytesPerRow, unit: 'bytes', target: '<= 40' });
+    if (existsSync(join(here, 'storage.ts')) && process.env.BENCH_SKIP_STORAGE !== '1') {
+      const storageBench = join(here, 'storage.ts');
+      const { benchStorage } = (await import(storageBench)) as { benchStorage: () => Promise<Metric[]> };
+      for (const m of await benchStorage()) log(m);
+    }
+  } finally {
+    await nc.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  printTable(
+    ['metric', 'value', 'unit', 'baseline', 'ratio', 'target'],
+    results.map((m) => [m.metric, m.value >= 1000 ? Math.round(m.value).toLocaleString('en-US') : m.value.toFixed(3), m.unit, m.baseline ?? '', m.ratio !== undefined ? m.ratio.toFixed(3) : '', m.target ?? '']),
+  );
+  const out = resolve(here, 'out');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'latest.json'), JSON.stringify(results.map(({ metric, value, unit, baseline, ratio }) => ({ metric, value, unit, baseline: baseline ?? null, ratio: ratio ?? null })), null, 2) + '\n');
+  process.exit(0);
+}
+
+await main();
