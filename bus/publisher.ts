@@ -119,15 +119,19 @@ export class Publisher {
   }
 
   private async send(subject: string, body: Record<string, unknown>, id: string): Promise<Ack> {
-    const data = encode(body, this.o.encoding);
-    const h = natsHeaders();
-    h.set(Header.feedId, id);
-    if (this.o.encoding === 'json') h.set(Header.contentType, ContentType.json);
+    // The id rides in the payload: headers cost a parse on every hop, and CBOR is the default
+    // when no Content-Type is given.
+    const data = encode({ ...body, id }, this.o.encoding);
+    let h: ReturnType<typeof natsHeaders> | undefined;
+    if (this.o.encoding === 'json') {
+      h = natsHeaders();
+      h.set(Header.contentType, ContentType.json);
+    }
     for (let attempt = 0; ; attempt++) {
       let err: TickbusError;
       try {
         const msg = await this.pipeline.request(subject, data, h);
-        const reply = decode<Ack | Record<string, unknown>>(msg.data, msg.headers?.get(Header.contentType)?.includes('json') ? 'json' : 'cbor');
+        const reply = decode<Ack | Record<string, unknown>>(msg.data, this.o.encoding);
         if (!isErrorEnvelope(reply)) return reply as Ack;
         err = TickbusError.fromEnvelope(reply);
       } catch (e) {

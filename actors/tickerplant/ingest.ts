@@ -76,6 +76,11 @@ export class Ingest {
   private writer: LogWriter;
   /** Set by the runtime: called when the log cannot be appended to (the machine recovers). */
   onFatal: (err: TickbusError) => void = () => {};
+  private readonly jsonHeaders = (() => {
+    const h = natsHeaders();
+    h.set(Header.contentType, 'application/json');
+    return h;
+  })();
   readonly stats = { updates: 0, rows: 0, rejected: 0, duplicates: 0, appends: 0 };
 
   constructor(
@@ -368,10 +373,9 @@ export class Ingest {
 
   private respond(reply: string | undefined, encoding: Encoding, body: unknown): void {
     if (!reply) return;
-    const h = natsHeaders();
-    h.set(Header.contentType, encoding === 'json' ? 'application/json' : 'application/cbor');
     try {
-      this.nc.publish(reply, encode(body, encoding), { headers: h });
+      // A reply without Content-Type is CBOR (the protocol's default); JSON replies say so.
+      this.nc.publish(reply, encode(body, encoding), encoding === 'json' ? { headers: this.jsonHeaders } : undefined);
     } catch (e) {
       this.logger.warn({ err: (e as Error).message }, 'cannot send reply');
     }

@@ -130,7 +130,7 @@ async function system(url: string, dir: string, name: string, tpSettings: Record
 }
 
 async function ingest(nc: NatsConnection, url: string, dir: string, name: string, mode: 'batch' | 'immediate', rows: number): Promise<{ rowsPerSec: number; bytesPerRow: number }> {
-  const sys = await system(url, dir, name, { mode }, true);
+  const sys = await system(url, dir, name, { mode, ...JSON.parse(process.env.BENCH_TP ?? '{}') }, true);
   const pub = new Publisher(nc, { tp: name, inflightMax: 1024 });
   const cols = tradeCols(BATCH_ROWS, false);
   const rdbName = `${name}rdb`;
@@ -205,21 +205,29 @@ async function main(): Promise<void> {
     results.push(m);
     process.stderr.write(`  ${m.metric} = ${m.value.toFixed(m.value < 100 ? 3 : 0)} ${m.unit}\n`);
   };
+  // BENCH_ONLY=raw,ingest,single,latency,storage runs a subset (for profiling); default all.
+  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,storage').split(','));
   try {
-    const rows = Math.round(5_000_000 * scale / BATCH_ROWS) * BATCH_ROWS;
+    const rows = Math.round((5_000_000 * scale) / BATCH_ROWS) * BATCH_ROWS;
     const raw = await baseline(nc, server.url, rows);
     log({ metric: 'raw_js_pipeline_rows_per_s', value: raw, unit: 'rows/s' });
-    const ib = await ingest(nc, server.url, dir, 'ingb', 'batch', rows);
-    log({ metric: 'ingest_batch_rows_per_s', value: ib.rowsPerSec, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: ib.rowsPerSec / raw, target: '>= 4M rows/s, ratio >= 0.7' });
-    const ii = await ingest(nc, server.url, dir, 'ingi', 'immediate', rows);
-    log({ metric: 'ingest_immediate_rows_per_s', value: ii.rowsPerSec, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: ii.rowsPerSec / raw, target: 'info' });
-    const single = await singleAcked(nc, server.url, dir, Math.round(300_000 * scale));
-    log({ metric: 'ingest_single_acked_rows_per_s', value: single, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: single / raw, target: '>= 150k rows/s' });
-    const l = await latency(nc, server.url, dir, Math.max(2, Math.round(5 * scale)));
-    log({ metric: 'latency_p50_ms', value: l.p50, unit: 'ms', target: '<= 1 ms' });
-    log({ metric: 'latency_p99_ms', value: l.p99, unit: 'ms', target: '<= 5 ms' });
-    log({ metric: 'rdb_bytes_per_row', value: ib.bytesPerRow, unit: 'bytes', target: '<= 40' });
-    if (existsSync(join(here, 'storage.ts')) && process.env.BENCH_SKIP_STORAGE !== '1') {
+    if (only.has('ingest')) {
+      const ib = await ingest(nc, server.url, dir, 'ingb', 'batch', rows);
+      log({ metric: 'ingest_batch_rows_per_s', value: ib.rowsPerSec, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: ib.rowsPerSec / raw, target: '>= 4M rows/s, ratio >= 0.7' });
+      const ii = await ingest(nc, server.url, dir, 'ingi', 'immediate', rows);
+      log({ metric: 'ingest_immediate_rows_per_s', value: ii.rowsPerSec, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: ii.rowsPerSec / raw, target: 'info' });
+      log({ metric: 'rdb_bytes_per_row', value: ib.bytesPerRow, unit: 'bytes', target: '<= 40' });
+    }
+    if (only.has('single')) {
+      const single = await singleAcked(nc, server.url, dir, Math.round(300_000 * scale));
+      log({ metric: 'ingest_single_acked_rows_per_s', value: single, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: single / raw, target: '>= 150k rows/s' });
+    }
+    if (only.has('latency')) {
+      const l = await latency(nc, server.url, dir, Math.max(2, Math.round(5 * scale)));
+      log({ metric: 'latency_p50_ms', value: l.p50, unit: 'ms', target: '<= 1 ms' });
+      log({ metric: 'latency_p99_ms', value: l.p99, unit: 'ms', target: '<= 5 ms' });
+    }
+    if (only.has('storage') && existsSync(join(here, 'storage.ts'))) {
       const storageBench = join(here, 'storage.ts');
       const { benchStorage } = (await import(storageBench)) as { benchStorage: () => Promise<Metric[]> };
       for (const m of await benchStorage()) log(m);

@@ -16,7 +16,9 @@ export interface Proc {
 }
 
 export function spawnProc(proctype: string, name: string, cfg: string, url: string, env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', proctype, '--name', name, '--config', cfg], {
+  // TICKBUS_CHILD_PROF=<dir> writes a V8 CPU profile of each child there (for profiling benches).
+  const prof = process.env.TICKBUS_CHILD_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TICKBUS_CHILD_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', proctype, '--name', name, '--config', cfg], {
     env: { ...process.env, NATS_URL: url, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
