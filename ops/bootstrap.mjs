@@ -27,8 +27,9 @@ function ensureNodeModules() {
   const needed = ['xstate', '@nats-io/jetstream', 'cbor-x', 'tsx', 'vitest'];
   if (existsSync(marker) && needed.every((p) => existsSync(join(root, 'node_modules', p)))) return;
   console.error('[tickbus] installing npm packages ...');
-  const lock = existsSync(join(root, 'package-lock.json'));
-  const status = run('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund']);
+  // `npm install` (not `npm ci`) honours the lock file but tolerates optional platform packages
+  // the registry does not carry (DuckDB's darwin/win32 bindings are absent from some mirrors).
+  const status = run('npm', ['install', '--no-audit', '--no-fund']);
   if (status !== 0) {
     console.error('[tickbus] npm install failed');
     process.exit(status);
