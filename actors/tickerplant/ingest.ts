@@ -19,6 +19,8 @@ export const UPD_TYPE = 'tickbus.v1.upd';
 export const ACK_TYPE = 'tickbus.v1.ack';
 export const BATCH_TYPE = 'tickbus.v1.batch';
 export const EOD_TYPE = 'tickbus.v1.eod';
+/** Bound on the dedupe-id scan during recovery. */
+const idsScanTimeoutMs = 60_000;
 
 /** One feed request waiting for the append(s) holding its rows. */
 interface Waiter {
@@ -142,27 +144,30 @@ export class Ingest {
       this.counts.set(table, l && l.day === day ? l.count : 0);
     }
     const info = await this.jsm.streams.info(stream);
-    const idsRestored = await this.restoreIds(stream, info.state.last_seq);
+    const idsRestored = await this.restoreIds(stream, info.state.last_seq, info.state.last_ts);
     this.writer = this.newWriter();
     this.recovered = true;
     this.logger.info({ day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored }, 'tickerplant recovered from log');
     return { day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored };
   }
 
-  /** Reads the Tb-Ids headers of the last dedupeWindowMs of the log (headers only). */
-  private async restoreIds(stream: string, lastSeq: number): Promise<number> {
+  /**
+   * Reads the Tb-Ids headers of the last dedupeWindowMs of the log (headers only), up to the
+   * sequence that was last when recovery began. Bounded by `idsScanTimeoutMs`.
+   */
+  private async restoreIds(stream: string, lastSeq: number, lastTs: string): Promise<number> {
     this.seen.clear();
-    if (lastSeq === 0) return 0;
+    const sinceMs = this.clock.now() - this.settings.dedupeWindowMs;
+    if (lastSeq === 0 || Date.parse(lastTs) < sinceMs) return 0; // nothing inside the window
     const js = jetstream(this.nc);
-    const since = new Date(this.clock.now() - this.settings.dedupeWindowMs).toISOString();
     const consumer = await js.consumers.get(stream, {
       deliver_policy: DeliverPolicy.StartTime,
-      opt_start_time: since,
+      opt_start_time: new Date(sinceMs).toISOString(),
       headers_only: true,
     });
     let restored = 0;
     const iter = await consumer.consume({ max_messages: 5000 });
-    const deadline = Date.now() + 60_000;
+    const timer = setTimeout(() => void iter.close(), idsScanTimeoutMs);
     try {
       for await (const m of iter) {
         const ids = m.headers?.get(Header.ids);
@@ -172,9 +177,10 @@ export class Ingest {
             restored++;
           }
         }
-        if (m.seq >= lastSeq || m.info.pending === 0 || Date.now() > deadline) break;
+        if (m.seq >= lastSeq || m.info.pending === 0) break;
       }
     } finally {
+      clearTimeout(timer);
       await iter.close();
     }
     return restored;

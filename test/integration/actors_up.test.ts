@@ -17,7 +17,7 @@ describe('actors up', () => {
   it('cli: actors up runs the system and Ctrl-C stops it cleanly', async () => {
     const port = await freePort();
     const data = mkdtempSync(join(tmpdir(), 'tickbus-up-'));
-    const env = { ...process.env, LOG_LEVEL: 'warn' };
+    const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn' };
     delete env.NATS_URL;
     const up = spawn(process.execPath, ['--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'up', '--port', String(port), '--data', data], {
       env,

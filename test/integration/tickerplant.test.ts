@@ -197,6 +197,20 @@ describe('tickerplant', () => {
     await t2.stop();
   });
 
+  it('tickerplant: a restart after the dedupe window has passed does not wait for ids', async () => {
+    const t = await tp('quiet', { dedupeWindowMs: 200 });
+    const pub = new Publisher(nc, { tp: 'quiet' });
+    await pub.publish('trade', { rows: [row(1)] });
+    await t.stop();
+    await new Promise((r) => setTimeout(r, 400));
+    const started = Date.now();
+    const t2 = await tp('quiet', { dedupeWindowMs: 200 });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(t2.status()).toMatchObject({ counts: { trade: 1 } });
+    pub.close();
+    await t2.stop();
+  });
+
   it('tickerplant: JSON and CBOR feeds get replies in their own encoding', async () => {
     const t = await tp('enc');
     const j = await nc.request('tp.enc.upd.trade', JSON.stringify({ type: 'tickbus.v1.upd', rows: [['A', 1, 1, 1]] }), {
