@@ -269,11 +269,15 @@ export class Ingest {
   }
 
   private enqueue(b: Batch, w: Waiter): void {
-    let p = this.pending.get(b.table);
-    if (!p) this.pending.set(b.table, (p = { parts: [], rows: 0, bytes: 0, waiters: [] }));
     const bytes = estimateBytes(b);
-    // Keep a log message under batchBytesMax: append what is pending before it would overflow.
-    if (p.rows > 0 && p.bytes + bytes > this.settings.batchBytesMax) this.flush(b.table);
+    let p = this.pending.get(b.table);
+    // Keep a log message under batchBytesMax: append what is pending before it would overflow
+    // (flush takes the pending batch out of the map, so look it up again after).
+    if (p && p.rows > 0 && p.bytes + bytes > this.settings.batchBytesMax) {
+      this.flush(b.table);
+      p = this.pending.get(b.table);
+    }
+    if (!p) this.pending.set(b.table, (p = { parts: [], rows: 0, bytes: 0, waiters: [] }));
     p.parts.push(b);
     p.rows += b.n;
     p.bytes += bytes;

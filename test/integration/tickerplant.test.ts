@@ -87,6 +87,16 @@ describe('tickerplant', () => {
     expect(log.batches.length).toBeLessThan(10);
     await b.stop();
 
+    // A byte bound smaller than the pending rows: appended in several messages, none lost.
+    const small = await tp('small', { mode: 'batch', pubFreqMs: 50, batchBytesMax: 2_000 });
+    const pub3 = new Publisher(nc, { tp: 'small' });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => pub3.publish('trade', { rows: [row(i), row(i + 1000)] })));
+    const log3 = await readLog(nc, 'small');
+    expect(column(log3.batches, 'fid').length).toBe(80);
+    expect(log3.batches.length).toBeGreaterThan(1);
+    pub3.close();
+    await small.stop();
+
     const i = await tp('immy', { mode: 'immediate' });
     const pub2 = new Publisher(nc, { tp: 'immy' });
     for (let k = 0; k < 5; k++) await pub2.publish('trade', { rows: [row(k), row(k + 100)] });
