@@ -308,7 +308,7 @@ export class Ingest {
     const pieces = Math.max(1, Math.ceil(p.bytes / this.settings.batchBytesMax));
     const step = Math.ceil(batch.n / pieces);
     const ids = p.waiters.filter((w) => w.id !== undefined).map((w) => w.id!).join(',');
-    let remaining = pieces;
+    let remaining = Math.ceil(batch.n / step); // pieces actually cut (may be fewer than asked)
     let lastSeq = 0;
     let failure: TickbusError | undefined;
     for (let from = 0; from < batch.n; from += step) {

@@ -125,6 +125,21 @@ describe('tickerplant', () => {
     await t.stop();
   });
 
+  it('tickerplant: an update larger than one log message is split; the ack waits for every piece', async () => {
+    const t = await tp('split', { mode: 'immediate', batchBytesMax: 10_000 });
+    const pub = new Publisher(nc, { tp: 'split' });
+    const ack = await pub.publish('trade', { rows: Array.from({ length: 1001 }, (_, i) => row(i)) }, 'big-1');
+    expect(ack.rows).toBe(1001);
+    const log = await readLog(nc, 'split');
+    expect(log.batches.length).toBeGreaterThan(1);
+    expect(ack.seq).toBe(log.batches.at(-1)!.seq);
+    expect(column(log.batches, 'fid')).toEqual(Array.from({ length: 1001 }, (_, i) => BigInt(i)));
+    expect(log.batches.at(-1)!.count).toBe(1001);
+    expect(log.batches.map((b) => b.ids.length)).toEqual([...log.batches.slice(1).map(() => 0), 1]);
+    pub.close();
+    await t.stop();
+  });
+
   it('tickerplant: a retried id is appended once, whether the first is pending or acked', async () => {
     const t = await tp('dedupe', { mode: 'batch', pubFreqMs: 30 });
     const body = (fid: number) => encode({ type: 'tickbus.v1.upd', id: 'feed-1', rows: [row(fid)] });
