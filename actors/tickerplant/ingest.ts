@@ -337,8 +337,12 @@ export class Ingest {
     if (w.failed) return;
     if (err) {
       w.failed = true;
-      if (w.id !== undefined) this.seen.delete(w.id);
       this.respond(w.reply, w.encoding, err.toEnvelope());
+      if (w.id !== undefined) {
+        // Retries of this id waiting on it get the same error; recovery rebuilds the ids from the log.
+        for (const other of this.seen.get(w.id)?.waiters ?? []) this.respond(other.reply, other.encoding, err.toEnvelope());
+        this.seen.delete(w.id);
+      }
       return;
     }
     w.seq = Math.max(w.seq, seq);
