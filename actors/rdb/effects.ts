@@ -8,7 +8,7 @@ import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { manager } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
-import { dayStartSeq, subscribe, type Subscription } from '../../bus/subscriber.ts';
+import { subscribe, type Subscription } from '../../bus/subscriber.ts';
 import { resultToJson, runSimpleQuery, type SimpleQuery } from '../../storage/query/simple.ts';
 import { defineSchema, type Schema } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
@@ -62,9 +62,18 @@ export async function startRdb(
 
   const follow = fromCallback<RdbEvent>(({ sendBack }) => {
     let stopped = false;
+    // (Re)start: today is rebuilt from the log, so anything held from a failed run is dropped.
+    today = new RdbDay('', schema, syms, s.subscribeTables);
+    live = false;
     void (async () => {
       sub = await subscribe(nc, { tp: s.tp, tables: s.subscribeTables, syms: s.syms, from: 'today', bufferMessages: s.bufferMessages });
       logger.info({ startSeq: sub.startSeq }, 'rdb replaying from the day start');
+      // An empty day has no message to say "caught up": compare with the log's end instead.
+      const info = await (await manager(nc)).streams.info(streams.log(s.tp));
+      if (info.state.last_seq < sub.startSeq) {
+        live = true;
+        sendBack({ type: 'log.caughtUp', day: today.day });
+      }
       for await (const e of sub) {
         if (stopped) break;
         if (e.type === 'batch') {
@@ -96,8 +105,11 @@ export async function startRdb(
           sendBack({ type: 'log.caughtUp', day: today.day });
         }
       }
+      if (!stopped) throw new Error('the log subscription ended');
     })().catch((err: Error) => {
-      if (!stopped) sendBack({ type: 'log.failed', error: err.message });
+      if (stopped) return;
+      logger.error({ err: err.message }, 'rdb lost the log; replaying today again');
+      sendBack({ type: 'log.failed', error: err.message });
     });
     return () => {
       stopped = true;
@@ -107,16 +119,6 @@ export async function startRdb(
 
   const actor = createActor(rdbMachine.provide({ actors: { follow } }));
   actor.start();
-
-  // An empty day has no message to say "caught up": compare with the log's end instead.
-  void (async () => {
-    const start = await dayStartSeq(nc, s.tp);
-    const info = await (await manager(nc)).streams.info(streams.log(s.tp));
-    if (info.state.last_seq < start && !live) {
-      live = true;
-      actor.send({ type: 'log.caughtUp', day: today.day });
-    }
-  })().catch(() => {});
 
   const querySubs: NatsSub[] = [
     nc.subscribe(subjects.query('rdb', s.name), { callback: (_e, m) => serve(m) }),

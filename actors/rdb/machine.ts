@@ -6,6 +6,7 @@ import { assign, fromCallback, setup } from 'xstate';
 export interface RdbContext {
   day: string;
   days: number;
+  resubscribes: number;
   lastError: string | undefined;
 }
 
@@ -19,19 +20,20 @@ export type RdbEvent =
 
 export const rdbMachine = setup({
   types: { context: {} as RdbContext, events: {} as RdbEvent },
+  delays: { resubscribeMs: 1_000 },
   actors: {
     follow: fromCallback<RdbEvent>(() => () => {}),
   },
 }).createMachine({
   id: 'rdb',
-  context: { day: '', days: 0, lastError: undefined },
+  context: { day: '', days: 0, resubscribes: 0, lastError: undefined },
   initial: 'running',
   states: {
     running: {
-      invoke: { src: 'follow', onError: { target: 'failed', actions: assign({ lastError: ({ event }) => String((event.error as Error)?.message) }) } },
+      invoke: { src: 'follow', onError: { target: 'resubscribing', actions: assign({ lastError: ({ event }) => String((event.error as Error)?.message) }) } },
       on: {
         'rdb.stop': 'stopped',
-        'log.failed': { target: 'failed', actions: assign({ lastError: ({ event }) => event.error }) },
+        'log.failed': { target: 'resubscribing', actions: assign({ lastError: ({ event }) => event.error }) },
       },
       type: 'parallel',
       states: {
@@ -63,7 +65,13 @@ export const rdbMachine = setup({
         },
       },
     },
+    // The log could not be read (stream gone, server away longer than the consumer survives): wait
+    // resubscribeMs and replay today from its start again (the day in memory is rebuilt).
+    resubscribing: {
+      entry: assign({ resubscribes: ({ context }) => context.resubscribes + 1 }),
+      on: { 'rdb.stop': 'stopped' },
+      after: { resubscribeMs: 'running' },
+    },
     stopped: { type: 'final' },
-    failed: { type: 'final' },
   },
 });
