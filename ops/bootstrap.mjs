@@ -24,7 +24,7 @@ function onPath(bin) {
 
 function ensureNodeModules() {
   const marker = join(root, 'node_modules', '.package-lock.json');
-  const needed = ['xstate', '@nats-io/jetstream', 'cbor-x', 'tsx', 'vitest'];
+  const needed = ['xstate', '@nats-io/jetstream', 'cbor-x', 'tsx', 'vitest', '@duckdb/node-api'];
   if (existsSync(marker) && needed.every((p) => existsSync(join(root, 'node_modules', p)))) return;
   console.error('[tickbus] installing npm packages ...');
   // `npm install` (not `npm ci`) honours the lock file but tolerates optional platform packages

@@ -150,13 +150,18 @@ export function mergePartials(plan: Plan, results: readonly QueryResult[]): Quer
   out[ROWS_PART] = rowsOut;
   for (const a of plan.aggs) mergeAgg(a, cat, out, order, runs, g);
   const merged: Parts = { n: g, cols: out };
-  if (plan.keys.length === 0 && g === 0) return finishAgg(plan, emptyGroup(plan));
+  if (plan.keys.length === 0 && g === 0) return finishAgg({ ...plan, partial: false }, noRowsParts(plan));
   return finishAgg({ ...plan, partial: false }, merged);
 }
 
-function emptyGroup(plan: Plan): Parts {
+/** The parts of a query over no rows: no groups, or (ungrouped) one group of nulls and zeros. */
+export function noRowsParts(plan: Plan): Parts {
   const layout = partsLayout(plan);
   const cols: Record<string, ResultColumn> = {};
+  if (plan.keys.length > 0) {
+    layout.columns.forEach((c, i) => (cols[c] = allocColumn(layout.types[i]!, 0)));
+    return { n: 0, cols };
+  }
   layout.columns.forEach((c, i) => (cols[c] = allocColumn(layout.types[i]!, 1)));
   for (const a of plan.aggs) {
     if (a.op === 'min' || a.op === 'max' || a.op === 'first' || a.op === 'last') {
@@ -164,6 +169,13 @@ function emptyGroup(plan: Plan): Parts {
       if (v instanceof Float64Array) v[0] = NaN;
       else if (v instanceof BigInt64Array) v[0] = NULL_LONG;
       else if (v instanceof Int32Array) v[0] = -(2 ** 31);
+    }
+    if (a.op === 'first' || a.op === 'last') (cols[partName(a, 't')] as BigInt64Array)[0] = NULL_LONG;
+    if (a.op === 'dev' || a.op === 'var' || a.op === 'med') {
+      for (const part of ['mean', 'm2', 'v']) {
+        const c = cols[partName(a, part)];
+        if (c instanceof Float64Array) c[0] = NaN;
+      }
     }
   }
   return { n: 1, cols: { ...cols, [ROWS_PART]: new BigInt64Array(1) } };
@@ -182,7 +194,9 @@ function concatColumns(type: ColumnType, parts: ResultColumn[], n: number): Resu
 
 function mergeAgg(a: PlanAgg, cat: Record<string, ResultColumn>, out: Record<string, ResultColumn>, order: Uint32Array, runs: number[], g: number): void {
   const src = (part: string) => cat[partName(a, part)]!;
-  const put = (part: string, c: ResultColumn) => (out[partName(a, part)] = c);
+  const put = (part: string, c: ResultColumn): void => {
+    out[partName(a, part)] = c;
+  };
   const each = (fn: (r: number, i: number, first: boolean) => void) => {
     for (let r = 0; r < g; r++) for (let i = runs[r]!; i < runs[r + 1]!; i++) fn(r, order[i]!, i === runs[r]);
   };

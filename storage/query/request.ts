@@ -361,6 +361,8 @@ function aggregationList(v: unknown): unknown[] {
   const out: unknown[] = [];
   for (const [op, cols] of Object.entries(v)) {
     if (!Array.isArray(cols)) throw bad('aggregations', `${op}: must map to a list of columns`, { op });
+    // `count: []` counts rows (the dictionary form's way to ask for a count with no column).
+    if (op === 'count' && cols.length === 0) out.push({ op });
     for (const c of cols) out.push(Array.isArray(c) ? { op, columns: c } : { op, column: c });
   }
   return out;
