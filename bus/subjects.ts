@@ -37,8 +37,18 @@ export const subjects = {
   queryGroup: (type: string) => `q.${type}`,
   /** Heartbeats. */
   heartbeat: (type: string, name: string) => `hb.${type}.${name}`,
+  /** Every heartbeat (a monitor's or the gateway's subscription). */
+  heartbeatAll: 'hb.>',
+  /** Gateway calls to one named gateway: the reply is the result (sync) or an acceptance (async). */
+  gatewaySync: (gw: string) => `gw.${gw}.sync`,
+  gatewayAsync: (gw: string) => `gw.${gw}.async`,
+  /** The same calls to any gateway (queue group `gateway`), for clients that do not name one. */
+  gatewaySyncAny: 'gw.sync',
+  gatewayAsyncAny: 'gw.async',
   /** Control verbs to a process: status, stop. */
   ctl: (name: string, verb: string) => `ctl.${name}.${verb}`,
+  /** Broadcast after a partition is written: every HDB reloads (an HDB that is down is no failure). */
+  hdbReload: 'hdb.reload',
 } as const;
 
 export const streams = {
@@ -70,6 +80,13 @@ export function parseTickSubject(subject: string): TickSubject | undefined {
   return parts.length === 3 ? { kind: 'table', tp, table: parts[2]! } : { kind: 'other', tp, rest: parts.slice(2).join('.') };
 }
 
+/** Parses a heartbeat subject `hb.<type>.<name>`. */
+export function parseHeartbeatSubject(subject: string): { proctype: string; name: string } | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 3 || parts[0] !== 'hb') return undefined;
+  return { proctype: parts[1]!, name: parts[2]! };
+}
+
 /** Parses a feed subject: `tp.<tp>.upd.<table>` or `tp.<tp>.upd`. */
 export function parseUpdSubject(subject: string): { tp: string; table?: string } | undefined {
   const parts = subject.split('.');
@@ -94,4 +111,6 @@ export const Header = {
   /** On rejected messages: the error code and the subject the message came on. */
   errorCode: 'Tb-Error-Code',
   errorSubject: 'Tb-Error-Subject',
+  /** On gateway postbacks: the query id the message answers. */
+  queryId: 'Tb-Query-Id',
 } as const;

@@ -14,8 +14,35 @@ export interface RdbSettings {
   syms?: string[];
   /** Bound on log messages buffered ahead of the RDB. */
   bufferMessages: number;
+  /** HDB root for the end-of-day write-down; none = keep no history (the hook still runs). */
+  hdbDir?: string;
+  /** Write-down bounds (see WriteDownSettings below). */
+  sort?: WriteDownSettings['sort'];
+  eodWriteAttempts?: number;
+  eodRetryDelayMs?: number;
+  eodCheckDays?: number;
 }
 
 export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
   bufferMessages: 512,
+};
+
+/** End-of-day write-down to the Parquet HDB (issue 3): off unless hdbDir is set. */
+export interface WriteDownSettings {
+  /** HDB root: `<hdbDir>/date=YYYY-MM-DD/<table>/*.parquet`. */
+  hdbDir: string;
+  /** Per-table sort columns (TorQ sort.csv as JSON); default sym then time. */
+  sort?: import('../../storage/hdb/sort_config.ts').SortConfig;
+  /** Attempts at writing one table's day before giving up (the day stays in memory). */
+  eodWriteAttempts: number;
+  /** Pause before the first retry; doubles each time. */
+  eodRetryDelayMs: number;
+  /** On start, check this many past days of the log and write any the HDB lacks. */
+  eodCheckDays: number;
+}
+
+export const defaultWriteDownSettings: Omit<WriteDownSettings, 'hdbDir'> = {
+  eodWriteAttempts: 5,
+  eodRetryDelayMs: 1_000,
+  eodCheckDays: 3,
 };

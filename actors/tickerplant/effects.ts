@@ -38,7 +38,7 @@ export async function startTickerplant(
     },
   });
   const actor = createActor(machine, {
-    input: { clock, eodTime: s.eodTime, eodZone: s.eodZone, recoverRetryMs: 1_000, recoverAttemptsMax: 30 },
+    input: { clock, eodTime: s.eodTime, eodZone: s.eodZone, recoverRetryMs: 1_000, recoverAttemptsMax: 30, demoDayMs: s.demoDayMs },
     clock,
   });
   ingest.onFatal = (e) => actor.send({ type: 'log.failed', error: e.message });

@@ -12,6 +12,14 @@ export interface TickerplantMachineInput {
   /** Pause before a failed recovery is tried again, and the most attempts. */
   recoverRetryMs: number;
   recoverAttemptsMax: number;
+  /** Demo only: when > 0 a day lasts this long from its start instead of ending at eodTime. */
+  demoDayMs?: number;
+}
+
+/** When the day that starts now ends. */
+function nextEodOf(context: TickerplantMachineInput, day: string): number {
+  if (context.demoDayMs && context.demoDayMs > 0) return context.clock.now() + context.demoDayMs;
+  return endOfDayInstant(day, context.eodTime, context.eodZone);
 }
 
 interface Context extends TickerplantMachineInput {
@@ -64,7 +72,7 @@ export const tickerplantMachine = setup({
           target: 'live',
           actions: assign(({ context, event }) => ({
             day: event.output.day,
-            nextEodMs: endOfDayInstant(event.output.day, context.eodTime, context.eodZone),
+            nextEodMs: nextEodOf(context, event.output.day),
             attempts: 0,
             lastError: undefined,
           })),
@@ -95,7 +103,7 @@ export const tickerplantMachine = setup({
           target: 'live',
           actions: assign(({ context, event }) => ({
             day: event.output,
-            nextEodMs: endOfDayInstant(event.output, context.eodTime, context.eodZone),
+            nextEodMs: nextEodOf(context, event.output),
           })),
         },
         // The marker's fate is unknown: recovery reads the log and rolls again if it is missing.

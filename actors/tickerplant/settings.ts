@@ -22,6 +22,8 @@ export interface TickerplantSettings {
   eodTime: string;
   /** IANA zone of eodTime and of the day label. */
   eodZone: string;
+  /** Demo only: roll the day every demoDayMs (labels advance a date per roll); 0 = real calendar. */
+  demoDayMs: number;
   /** Log retention: how long the stream keeps messages. */
   logRetentionMs: number;
   /** Stream replicas (1 on one server, 3 on a cluster). */
@@ -54,6 +56,7 @@ export const defaultTickerplantSettings: Omit<TickerplantSettings, 'name' | 'tab
   maxRowsPerUpdate: 100_000,
   eodTime: '00:00',
   eodZone: 'UTC',
+  demoDayMs: 0,
   logRetentionMs: 3 * 86_400_000,
   replicas: 1,
   dedupeWindowMs: 120_000,

@@ -1,0 +1,21 @@
+// HDB settings: typed defaults, one line each.
+export interface HdbSettings {
+  /** Process name: q.hdb.<name> is its query subject. */
+  name: string;
+  /** HDB root (`<hdbDir>/date=YYYY-MM-DD/<table>/*.parquet`). */
+  hdbDir: string;
+  /** DuckDB worker threads. */
+  threads: number;
+  /** DuckDB memory limit, e.g. '4GB' (default DuckDB's own). */
+  memoryLimit?: string;
+  /** Bound on one SQL statement's run time. */
+  sqlTimeoutMs: number;
+  /** Rescan the directory this often even without a reload notice (0 = only on notice). */
+  rescanMs: number;
+}
+
+export const defaultHdbSettings: Omit<HdbSettings, 'name' | 'hdbDir'> = {
+  threads: 2,
+  sqlTimeoutMs: 30_000,
+  rescanMs: 60_000,
+};

@@ -1,0 +1,77 @@
+// The RDB's end-of-day write-down (TorQ's rdb.q endofday): each table of the finished day is run
+// through its save hook, written to the HDB sorted, verified (rows written = rows held) and only
+// then released; after the day is written the HDBs are told to reload. A failed write is retried
+// with a bound; until a write is verified nothing is dropped.
+import type { NatsConnection } from '@nats-io/nats-core';
+import { encode } from '../../bus/codec.ts';
+import type { Logger } from '../../bus/log.ts';
+import { subjects } from '../../bus/subjects.ts';
+import { writePartition, type WriteReport } from '../../storage/hdb/writer.ts';
+import type { MemTable } from '../../storage/table.ts';
+import type { RdbDay, EndOfDayHook } from './effects.ts';
+import { defaultWriteDownSettings, type WriteDownSettings } from './settings.ts';
+
+export const RELOAD_TYPE = 'tickbus.v1.hdb.reload';
+
+/** A per-table manipulation before the save (TorQ's `.rdb.savedownmanipulation`). */
+export type SaveHook = (t: MemTable, day: string) => MemTable | void | Promise<MemTable | void>;
+
+export interface ReloadNotice {
+  type: typeof RELOAD_TYPE;
+  date: string;
+  tables: string[];
+  rows: Record<string, number>;
+}
+
+/** Writes one table's day with bounded retries; resolves with the verified report. */
+export async function writeTableWithRetry(
+  hdbDir: string,
+  date: string,
+  name: string,
+  t: MemTable,
+  s: Pick<WriteDownSettings, 'sort' | 'eodWriteAttempts' | 'eodRetryDelayMs'>,
+  logger: Logger,
+): Promise<WriteReport> {
+  let delay = s.eodRetryDelayMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await writePartition(hdbDir, date, name, t, s.sort ? { sort: s.sort } : {});
+      if (r.rows !== t.n) throw new Error(`wrote ${r.rows} rows of ${t.n}`);
+      logger.info({ date, table: name, rows: r.rows, ms: Math.round(r.ms.total) }, 'table written to the hdb');
+      return r;
+    } catch (e) {
+      logger.error({ date, table: name, attempt, err: (e as Error).message }, 'hdb write failed');
+      if (attempt >= s.eodWriteAttempts) throw e;
+      await new Promise((r) => setTimeout(r, delay));
+      delay *= 2;
+    }
+  }
+}
+
+/** Tells every HDB to reload (fire and forget: an HDB that is down reloads when it starts). */
+export function announceReload(nc: NatsConnection, notice: Omit<ReloadNotice, 'type'>): void {
+  try {
+    nc.publish(subjects.hdbReload, encode({ type: RELOAD_TYPE, ...notice }));
+  } catch {
+    // disconnected: HDBs rescan their directory on start and on the next notice
+  }
+}
+
+export function writeDownHook(
+  nc: NatsConnection,
+  settings: Partial<WriteDownSettings> & Pick<WriteDownSettings, 'hdbDir'>,
+  logger: Logger,
+  saveHooks: Record<string, SaveHook> = {},
+): EndOfDayHook {
+  const s: WriteDownSettings = { ...defaultWriteDownSettings, ...settings };
+  return async (day: RdbDay) => {
+    const rows: Record<string, number> = {};
+    for (const [name, held] of day.tables) {
+      if (held.n === 0) continue; // an empty table leaves no partition (queries see no rows)
+      const t = (await saveHooks[name]?.(held, day.day)) ?? held;
+      await writeTableWithRetry(s.hdbDir, day.day, name, t, s, logger);
+      rows[name] = t.n;
+    }
+    announceReload(nc, { date: day.day, tables: Object.keys(rows), rows });
+  };
+}
