@@ -1,21 +1,36 @@
 // Process types by name: how `actors start <type>` and `actors up` turn a process description
 // (type, name, settings) into a running process.
+import { isAbsolute, resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ErrorCode, TickbusError } from '../bus/errors.ts';
 import type { Logger } from '../bus/log.ts';
 import { subjects } from '../bus/subjects.ts';
-import type { RunningProcess } from './common/runtime.ts';
+import type { ProcessContext, RunningProcess } from './common/runtime.ts';
 import { startFeed } from './feed/effects.ts';
+import { startHdb } from './hdb/effects.ts';
+import { startGateway } from './gateway/effects.ts';
+import type { GatewaySettings } from './gateway/settings.ts';
+import { startMonitor } from './monitor/effects.ts';
 import { startRdb } from './rdb/effects.ts';
 import { startTickerplant } from './tickerplant/effects.ts';
 
 export interface ProcessType {
   /** Subjects the process serves, for the registry. */
   subjects(name: string, settings: Record<string, unknown>): string[];
-  start(nc: NatsConnection, name: string, settings: Record<string, unknown>, logger: Logger): Promise<RunningProcess>;
+  /** `ctx` (from the process runtime) carries the process's named-API table. */
+  start(nc: NatsConnection, name: string, settings: Record<string, unknown>, logger: Logger, ctx?: ProcessContext): Promise<RunningProcess>;
 }
 
 type Settings = Record<string, unknown> & { tables: Record<string, Record<string, string>> };
+
+/** A relative data path (hdbDir) is taken inside $TICKBUS_DATA (set by `actors up --data`), else ./data. */
+export function dataPath(p: string): string {
+  return isAbsolute(p) ? p : resolve(process.env.TICKBUS_DATA ?? 'data', p);
+}
+
+function withDataPaths(settings: Record<string, unknown>): Record<string, unknown> {
+  return typeof settings.hdbDir === 'string' ? { ...settings, hdbDir: dataPath(settings.hdbDir) } : settings;
+}
 
 export const processTypes: Record<string, ProcessType> = {
   tickerplant: {
@@ -27,10 +42,36 @@ export const processTypes: Record<string, ProcessType> = {
   },
   rdb: {
     subjects: (name) => [subjects.query('rdb', name), subjects.queryGroup('rdb')],
-    start: async (nc, name, settings, logger) => {
-      const rdb = await startRdb(nc, { ...(settings as Settings & { tp: string }), name }, logger);
-      return { ready: (t) => rdb.ready(t), stop: () => rdb.stop(), status: () => rdb.status() };
+    start: async (nc, name, settings, logger, ctx) => {
+      const rdb = await startRdb(nc, { ...(withDataPaths(settings) as Settings & { tp: string }), name }, logger, undefined, ctx?.apis);
+      // Discovery attributes: the day held (the gateway routes today's range here) and the last day
+      // this RDB handed to the HDB: until a process (the HDB, once reloaded) reports that day, the
+      // gateway holds queries needing it rather than answer without it.
+      let prevDay = '';
+      let handoff: string | undefined;
+      const attributes = () => {
+        const day = rdb.current().day;
+        if (prevDay && day !== prevDay) handoff = prevDay;
+        prevDay = day;
+        return { tables: [...rdb.current().tables.keys()], dates: day ? [day] : [], ...(handoff ? { handoff } : {}) };
+      };
+      return { ready: (t) => rdb.ready(t), stop: () => rdb.stop(), status: () => rdb.status(), attributes, ownsQuerySubjects: true };
     },
+  },
+  gateway: {
+    subjects: (name) => [subjects.gatewaySync(name), subjects.gatewayAsync(name), subjects.gatewaySyncAny, subjects.gatewayAsyncAny],
+    start: async (nc, name, settings, logger, ctx) => {
+      const gw = await startGateway(nc, { ...(settings as Partial<GatewaySettings> & Settings), name }, logger, { apis: ctx?.apis });
+      return { ready: (t) => gw.ready(t), stop: () => gw.stop(), status: () => gw.status(), attributes: () => gw.attributes() };
+    },
+  },
+  hdb: {
+    subjects: (name) => [subjects.query('hdb', name), subjects.queryGroup('hdb'), subjects.hdbReload],
+    start: async (nc, name, settings, logger) => await startHdb(nc, { ...(withDataPaths({ hdbDir: 'hdb', ...settings }) as { hdbDir: string }), name }, logger),
+  },
+  monitor: {
+    subjects: () => [subjects.heartbeatAll],
+    start: async (nc, name, settings, logger, ctx) => await startMonitor(nc, { ...settings, name }, logger, ctx?.apis),
   },
   feed: {
     subjects: () => [],

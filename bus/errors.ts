@@ -38,6 +38,24 @@ export const ErrorCode = {
   BAD_QUERY: 'BAD_QUERY',
   /** A configuration value is invalid. */
   BAD_CONFIG: 'BAD_CONFIG',
+  /** Gateway: a target names process types with no live instance (answered at once); detail.missing, detail.available. */
+  TYPE_NOT_AVAILABLE: 'TYPE_NOT_AVAILABLE',
+  /** Gateway: no live process matches the attribute filter or holds the requested time range; detail says what is unmatched. */
+  NO_MATCHING_PROCESS: 'NO_MATCHING_PROCESS',
+  /** Gateway: the query did not finish within its timeoutMs (TorQ: "query has exceeded specified timeout value"). */
+  QUERY_TIMEOUT: 'QUERY_TIMEOUT',
+  /** Gateway: a backend answered its part with an error; detail.backend, detail.error (the backend's envelope). */
+  BACKEND_ERROR: 'BACKEND_ERROR',
+  /** Gateway: a backend stopped, died or lost its heartbeat while it held a part of the query. */
+  BACKEND_GONE: 'BACKEND_GONE',
+  /** Gateway: the join function threw on the backends' results; detail.join. */
+  JOIN_FAILED: 'JOIN_FAILED',
+  /** Gateway: a query needs a day being handed from the RDB to the HDB and the hand-off outlasted eodHoldMs. */
+  EOD_IN_PROGRESS: 'EOD_IN_PROGRESS',
+  /** A named API (tickbus.v1.call) is not registered on the process; detail.apis lists those that are. */
+  UNKNOWN_API: 'UNKNOWN_API',
+  /** A named API threw; detail.api names it. */
+  API_FAILED: 'API_FAILED',
   /** Anything else: a bug. The detail says what happened. */
   INTERNAL: 'INTERNAL',
 } as const;

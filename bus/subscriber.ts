@@ -29,7 +29,15 @@ export interface EodEvent {
   counts: Record<string, number>;
   pending: number;
 }
-export type TickEvent = BatchEvent | EodEvent;
+/** A log message that could not be read (corrupt, or not a batch): reported, never fatal. */
+export interface SkippedEvent {
+  type: 'skipped';
+  seq: number;
+  subject: string;
+  reason: string;
+  pending: number;
+}
+export type TickEvent = BatchEvent | EodEvent | SkippedEvent;
 
 export interface SubscribeOptions {
   tp: string;
@@ -89,13 +97,29 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
       const s = parseTickSubject(m.subject);
       if (!s) continue;
       if (s.kind === 'eod') {
-        const e = decode<{ day: string; nextDay: string; counts: Record<string, number> }>(m.data);
-        yield { type: 'eod', seq: m.seq, day: e.day, nextDay: e.nextDay, counts: e.counts, pending: m.info.pending };
+        let e: { day?: unknown; nextDay?: unknown; counts?: Record<string, number> };
+        try {
+          e = decode(m.data);
+        } catch (err) {
+          e = {};
+        }
+        if (typeof e.day !== 'string' || typeof e.nextDay !== 'string') {
+          yield { type: 'skipped', seq: m.seq, subject: m.subject, reason: 'unreadable end-of-day marker', pending: m.info.pending };
+          continue;
+        }
+        yield { type: 'eod', seq: m.seq, day: e.day, nextDay: e.nextDay, counts: e.counts ?? {}, pending: m.info.pending };
         continue;
       }
       if (s.kind !== 'table' || (tables && !tables.has(s.table))) continue;
-      const b = decode<{ table: string; day: string; n: number; cols: Record<string, Column> }>(m.data);
-      let batch: Batch = { table: b.table, n: b.n, cols: b.cols };
+      let b: { table: string; day: string; n: number; cols: Record<string, Column> };
+      try {
+        b = decode(m.data);
+        if (typeof b?.n !== 'number' || typeof b.cols !== 'object' || b.cols === null || !isSymColumn(b.cols.sym)) throw new Error('not a batch');
+      } catch (err) {
+        yield { type: 'skipped', seq: m.seq, subject: m.subject, reason: (err as Error).message, pending: m.info.pending };
+        continue;
+      }
+      let batch: Batch = { table: s.table, n: b.n, cols: b.cols };
       if (syms) {
         batch = filterSyms(batch, syms);
         if (batch.n === 0) continue;

@@ -1,17 +1,34 @@
 // The process runtime: connects to NATS, registers the process in the discovery bucket, beats a
-// heartbeat, answers ctl.<name>.status / ctl.<name>.stop, and stops everything in order.
+// heartbeat, answers ctl.<name>.status / ctl.<name>.stop, serves named APIs (PyKX's
+// register_api) on the process's query subject, and stops everything in order.
 import { hostname } from 'node:os';
-import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
+import { ContentType, decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
 import { connectBus } from '../../bus/connection.ts';
+import { CALL_TYPE } from '../../bus/gateway_client.ts';
+import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
-import { kv, subjects } from '../../bus/subjects.ts';
+import { Header, kv, subjects } from '../../bus/subjects.ts';
+import { RESULT_TYPE, resultToJson, type QueryResult } from '../../storage/query/result.ts';
 
 export interface RunningProcess {
   /** Resolves once the process does its job (TP recovered, RDB caught up). */
   ready(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
   status(): Record<string, unknown>;
+  /**
+   * Attributes that change while the process runs (dates held, tables): polled once per heartbeat
+   * and re-registered when they differ, so discovery watchers (the gateway) see them.
+   */
+  attributes?(): Record<string, unknown>;
+  /**
+   * True when the process subscribes to q.<type>.<name> and q.<type> itself (the RDB) and hands
+   * `tickbus.v1.call` messages to ProcessContext.apis; otherwise the runtime serves those subjects.
+   */
+  ownsQuerySubjects?: boolean;
+  /** Answers a request on the query subject that is not a named-API call (when the runtime serves it). */
+  query?(request: unknown): unknown;
 }
 
 export interface ProcessInfo {
@@ -23,6 +40,17 @@ export interface ProcessInfo {
   subjects: string[];
   startedAt: string;
   attributes: Record<string, unknown>;
+  /** The heartbeat period, so watchers can tell a missed beat from a slow one. */
+  heartbeatMs?: number;
+  /** Named APIs callable with tickbus.v1.call on the process's query subject. */
+  apis?: string[];
+}
+
+/** What a process gets from the runtime when it starts. */
+export interface ProcessContext {
+  proctype: string;
+  name: string;
+  apis: ApiTable;
 }
 
 export interface RuntimeOptions {
@@ -36,8 +64,117 @@ export interface RuntimeOptions {
   registryReplicas?: number;
   attributes?: Record<string, unknown>;
   subjects?: string[];
-  start: (nc: NatsConnection) => Promise<RunningProcess>;
+  start: (nc: NatsConnection, ctx: ProcessContext) => Promise<RunningProcess>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Named APIs
+
+export { CALL_TYPE };
+
+/** A named-API call: `{type: 'tickbus.v1.call', api: 'vwap', args: ['AAPL']}`; args are positional. */
+export interface ApiCall {
+  type: typeof CALL_TYPE;
+  api: string;
+  args?: unknown[];
+}
+
+export type ApiFn = (...args: any[]) => unknown;
+
+/** Bounds on a call (a call is untrusted input). */
+export const apiLimits = {
+  /** Positional arguments one call may pass. */
+  argsMax: 64,
+  /** APIs one process may register. */
+  apisMax: 1_024,
+} as const;
+
+const API_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+export function isCall(v: unknown): v is ApiCall {
+  return typeof v === 'object' && v !== null && (v as { type?: unknown }).type === CALL_TYPE;
+}
+
+/** A process's named APIs: register by name, call by name, serve calls from the bus. */
+export class ApiTable {
+  private readonly fns = new Map<string, { fn: ApiFn; description: string }>();
+  /** Called after each registration (the runtime re-registers the process to list its APIs). */
+  onChange: (() => void) | undefined;
+
+  register(name: string, fn: ApiFn, description = ''): void {
+    if (!API_NAME_RE.test(name)) {
+      throw new TickbusError(ErrorCode.BAD_CONFIG, `API name ${JSON.stringify(name)} is invalid`, { name, rule: API_NAME_RE.source });
+    }
+    if (!this.fns.has(name) && this.fns.size >= apiLimits.apisMax) {
+      throw new TickbusError(ErrorCode.BAD_CONFIG, `at most ${apiLimits.apisMax} APIs per process`, { name });
+    }
+    this.fns.set(name, { fn, description });
+    this.onChange?.();
+  }
+
+  names(): string[] {
+    return [...this.fns.keys()].sort();
+  }
+
+  describe(): Array<{ api: string; description: string; params: number }> {
+    return this.names().map((api) => ({ api, description: this.fns.get(api)!.description, params: this.fns.get(api)!.fn.length }));
+  }
+
+  /** Runs a call; expected failures are TickbusErrors (UNKNOWN_API, BAD_QUERY, API_FAILED). */
+  async call(request: unknown): Promise<unknown> {
+    if (!isCall(request)) throw new TickbusError(ErrorCode.BAD_TYPE, `a named-API call has type ${CALL_TYPE}`, {});
+    const { api, args = [] } = request;
+    if (typeof api !== 'string') throw new TickbusError(ErrorCode.BAD_QUERY, 'api: the API name is required', { param: 'api' });
+    if (!Array.isArray(args)) throw new TickbusError(ErrorCode.BAD_QUERY, 'args: must be a list of positional arguments', { param: 'args' });
+    if (args.length > apiLimits.argsMax) throw new TickbusError(ErrorCode.BAD_QUERY, `args: at most ${apiLimits.argsMax}`, { param: 'args' });
+    const entry = this.fns.get(api);
+    if (!entry) throw new TickbusError(ErrorCode.UNKNOWN_API, `no API ${api} on this process`, { api, apis: this.names() });
+    try {
+      return await entry.fn(...args);
+    } catch (e) {
+      if (e instanceof TickbusError) throw e;
+      throw new TickbusError(ErrorCode.API_FAILED, `API ${api} failed: ${(e as Error)?.message ?? String(e)}`, { api }, { cause: e });
+    }
+  }
+
+  /** Answers one call that arrived on a query subject, in the request's encoding. */
+  serve(nc: NatsConnection, m: Msg, request: unknown, enc: Encoding): void {
+    void this.call(request).then(
+      (r) => respond(nc, m, r, enc),
+      (e) => respond(nc, m, toTickbusError(e).toEnvelope(), enc),
+    );
+  }
+}
+
+/** The body of a reply in an encoding: a query result becomes JSON-friendly columns for JSON. */
+export function replyBody(value: unknown, enc: Encoding): unknown {
+  if (enc === 'json' && typeof value === 'object' && value !== null && (value as { type?: unknown }).type === RESULT_TYPE) {
+    return resultToJson(value as QueryResult);
+  }
+  return value;
+}
+
+/** Replies to a request in its encoding (JSON replies carry their Content-Type). */
+export function respond(nc: NatsConnection, m: Msg, value: unknown, enc: Encoding): void {
+  if (!m.reply) return;
+  let bytes: Uint8Array;
+  try {
+    bytes = encode(replyBody(value, enc), enc);
+  } catch (e) {
+    bytes = encode(new TickbusError(ErrorCode.INTERNAL, `reply cannot be encoded: ${(e as Error).message}`, {}).toEnvelope(), enc);
+  }
+  try {
+    if (enc === 'json') {
+      const h = natsHeaders();
+      h.set(Header.contentType, ContentType.json);
+      nc.publish(m.reply, bytes, { headers: h });
+    } else nc.publish(m.reply, bytes);
+  } catch {
+    // The connection closed while the call ran (the process is stopping): the caller times out.
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 export class ProcessRuntime {
   private nc!: NatsConnection;
@@ -45,41 +182,72 @@ export class ProcessRuntime {
   private registry: KV | undefined;
   private hbTimer: ReturnType<typeof setInterval> | undefined;
   private ctlSubs: Subscription[] = [];
+  private querySubs: Subscription[] = [];
   private stopping: Promise<void> | undefined;
   private hbSeq = 0;
+  private info: ProcessInfo | undefined;
+  /** The registry entry last written, to re-register only on change. */
+  private registered = '';
+  private registering: Promise<void> = Promise.resolve();
+  private registerQueued = false;
+  /** Named APIs; register before or after start. */
+  readonly apis = new ApiTable();
   /** Resolves when the process has stopped (by ctl.stop, a signal or stop()). */
   readonly stopped: Promise<void>;
   private markStopped!: () => void;
 
   constructor(private readonly o: RuntimeOptions) {
     this.stopped = new Promise((r) => (this.markStopped = r));
+    this.apis.register('apis', () => this.apis.describe(), 'the named APIs of this process (TorQ .api.p)');
   }
 
   get connection(): NatsConnection {
     return this.nc;
   }
 
+  /** Registers a named API, callable as {type: 'tickbus.v1.call', api: name, args} (PyKX register_api). */
+  registerApi(name: string, fn: ApiFn, description = ''): this {
+    this.apis.register(name, fn, description);
+    return this;
+  }
+
+  private heartbeatMs(): number {
+    return this.o.heartbeatMs ?? 1_000;
+  }
+
   async start(readyTimeoutMs = 60_000): Promise<void> {
     const { o } = this;
     this.nc = await connectBus({ servers: o.servers, name: `${o.proctype}.${o.name}`, logger: o.logger });
-    this.proc = await o.start(this.nc);
+    this.proc = await o.start(this.nc, { proctype: o.proctype, name: o.name, apis: this.apis });
     await this.proc.ready(readyTimeoutMs);
-    const info: ProcessInfo = {
+    // Serve the query subjects before registering: a watcher that sees the registration may send
+    // at once.
+    const querySubjects = [subjects.query(o.proctype, o.name), subjects.queryGroup(o.proctype)];
+    if (!this.proc.ownsQuerySubjects) {
+      this.querySubs = [
+        this.nc.subscribe(querySubjects[0]!, { callback: (_e, m) => this.serveQuery(m) }),
+        this.nc.subscribe(querySubjects[1]!, { queue: o.proctype, callback: (_e, m) => this.serveQuery(m) }),
+      ];
+    }
+    this.info = {
       type: 'tickbus.v1.proc',
       name: o.name,
       proctype: o.proctype,
       host: hostname(),
       pid: process.pid,
-      subjects: o.subjects ?? [],
+      subjects: [...new Set([...(o.subjects ?? []), ...querySubjects])],
       startedAt: new Date().toISOString(),
       attributes: o.attributes ?? {},
+      heartbeatMs: this.heartbeatMs(),
+      apis: this.apis.names(),
     };
     try {
       this.registry = await new Kvm(this.nc).create(kv.registryBucket, { history: 1, replicas: o.registryReplicas ?? 1 });
-      await this.registry.put(kv.registryKey(o.proctype, o.name), JSON.stringify(info));
+      await this.register();
     } catch (e) {
       o.logger.warn({ err: (e as Error).message }, 'cannot register in the discovery bucket');
     }
+    this.apis.onChange = () => void this.register();
     const enc = new TextEncoder();
     const reply = (subject: string, fn: () => Promise<unknown> | unknown) =>
       this.nc.subscribe(subject, {
@@ -106,9 +274,61 @@ export class ProcessRuntime {
       } catch {
         // disconnected: the heartbeat gap is the signal
       }
-    }, o.heartbeatMs ?? 1_000);
+      void this.register();
+    }, this.heartbeatMs());
     this.hbTimer.unref();
     o.logger.info({ proctype: o.proctype, name: o.name }, 'process ready');
+  }
+
+  /**
+   * Writes the registry entry when it changed (attributes, APIs). One write at a time, and at most
+   * one more queued behind it: during an outage the beats do not pile up writes.
+   */
+  private register(): Promise<void> {
+    if (this.registerQueued) return this.registering;
+    this.registerQueued = true;
+    this.registering = this.registering.then(async () => {
+      this.registerQueued = false;
+      if (!this.registry || !this.info || this.stopping) return;
+      let live: Record<string, unknown> = {};
+      try {
+        live = this.proc.attributes?.() ?? {};
+      } catch (e) {
+        this.o.logger.warn({ err: (e as Error).message }, 'attributes() failed');
+      }
+      const info: ProcessInfo = { ...this.info, attributes: { ...this.info.attributes, ...live }, apis: this.apis.names() };
+      const body = JSON.stringify(info);
+      if (body === this.registered) return;
+      try {
+        await this.registry.put(kv.registryKey(this.o.proctype, this.o.name), body);
+        this.registered = body;
+      } catch (e) {
+        this.o.logger.warn({ err: (e as Error).message }, 'cannot update the registry entry');
+      }
+    });
+    return this.registering;
+  }
+
+  /** A request on q.<type>.<name> or q.<type>: named-API calls, else the process's own handler. */
+  private serveQuery(m: Msg): void {
+    let enc: Encoding = 'cbor';
+    try {
+      enc = encodingOf(m.headers?.get(Header.contentType));
+      const request = decode(m.data, enc);
+      if (isCall(request)) return this.apis.serve(this.nc, m, request, enc);
+      const handler = this.proc.query?.bind(this.proc);
+      if (!handler) {
+        throw new TickbusError(ErrorCode.BAD_TYPE, `${this.o.proctype} ${this.o.name} serves named APIs only (type ${CALL_TYPE})`, { apis: this.apis.names() });
+      }
+      void Promise.resolve()
+        .then(() => handler(request))
+        .then(
+          (r) => respond(this.nc, m, r, enc),
+          (e) => respond(this.nc, m, toTickbusError(e).toEnvelope(), enc),
+        );
+    } catch (e) {
+      respond(this.nc, m, toTickbusError(e).toEnvelope(), enc);
+    }
   }
 
   private statusBody(): Record<string, unknown> {
@@ -120,6 +340,8 @@ export class ProcessRuntime {
     this.stopping ??= (async () => {
       clearInterval(this.hbTimer);
       for (const s of this.ctlSubs) s.unsubscribe();
+      for (const s of this.querySubs) s.unsubscribe();
+      await this.registering;
       try {
         await this.proc?.stop();
       } catch (e) {

@@ -6,10 +6,15 @@ import { createActor, fromCallback, waitFor, type Actor } from 'xstate';
 import { decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
+import { isCall, type ApiTable } from '../common/runtime.ts';
 import { manager } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
 import { subscribe, type Subscription } from '../../bus/subscriber.ts';
 import { resultToJson, runSimpleQuery, type SimpleQuery } from '../../storage/query/simple.ts';
+import { ASOF_TYPE, GETDATA_TYPE } from '../../storage/query/request.ts';
+import { runAsof, runQuery } from '../../storage/query/memory.ts';
+import { resultToJson as resultToJsonV2 } from '../../storage/query/result.ts';
+import { writeDownHook, writeMissingDays, type SaveHook } from './write_down.ts';
 import { defineSchema, type Schema } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { rdbMachine, type RdbEvent } from './machine.ts';
@@ -49,16 +54,24 @@ export async function startRdb(
   nc: NatsConnection,
   settings: Partial<RdbSettings> & Pick<RdbSettings, 'name' | 'tp' | 'tables'>,
   logger: Logger,
-  eodHook: EndOfDayHook = async () => {},
+  /** Called with each finished day; default: the HDB write-down when hdbDir is set. */
+  eodHook?: EndOfDayHook,
+  /** Named APIs registered on the process (actors/common/runtime.ts); calls on the query subject go there. */
+  apis?: ApiTable,
+  /** Per-table manipulations before the save (TorQ's savedown manipulation). */
+  saveHooks: Record<string, SaveHook> = {},
 ): Promise<Rdb> {
   const s: RdbSettings = { ...defaultRdbSettings, ...settings };
   const schema = defineSchema(s.tables);
+  const hook: EndOfDayHook = eodHook ?? (s.hdbDir ? writeDownHook(nc, { ...s, hdbDir: s.hdbDir }, logger, saveHooks) : async () => {});
+  /** Days whose end-of-day hook failed after its retries: kept in memory, shown in status. */
+  const unwritten: RdbDay[] = [];
   const syms = new SymbolTable();
   let today = new RdbDay('', schema, syms, s.subscribeTables);
   let live = false;
   let sub: Subscription | undefined;
   let eodChain = Promise.resolve();
-  const stats = { batches: 0, rows: 0 };
+  const stats = { batches: 0, rows: 0, skipped: 0 };
 
   const follow = fromCallback<RdbEvent>(({ sendBack }) => {
     let stopped = false;
@@ -76,7 +89,10 @@ export async function startRdb(
       }
       for await (const e of sub) {
         if (stopped) break;
-        if (e.type === 'batch') {
+        if (e.type === 'skipped') {
+          stats.skipped++;
+          logger.warn({ seq: e.seq, subject: e.subject, reason: e.reason }, 'rdb skipped an unreadable log message');
+        } else if (e.type === 'batch') {
           if (!today.day) today = new RdbDay(e.day, schema, syms, s.subscribeTables);
           const t = today.tables.get(e.table);
           if (t) t.append(e.batch);
@@ -90,11 +106,12 @@ export async function startRdb(
           sendBack({ type: 'log.eod', day: e.day, nextDay: e.nextDay });
           eodChain = eodChain.then(async () => {
             try {
-              const named = finished.day ? finished : Object.assign(finished, { day: e.day });
-              await eodHook(named);
+              const named = finished.day === e.day ? finished : Object.assign(finished, { day: e.day });
+              await hook(named);
               sendBack({ type: 'eod.done', day: e.day });
             } catch (err) {
-              logger.error({ err: (err as Error).message, day: e.day }, 'end-of-day hook failed');
+              logger.error({ err: (err as Error).message, day: e.day }, 'end-of-day hook failed; the day stays in memory');
+              unwritten.push(finished);
               sendBack({ type: 'eod.failed', day: e.day, error: (err as Error).message });
             }
           });
@@ -120,6 +137,16 @@ export async function startRdb(
   const actor = createActor(rdbMachine.provide({ actors: { follow } }));
   actor.start();
 
+  // A finished day the HDB lacks (this RDB died during its end-of-day write) is replayed from the
+  // log and written, in the background: today's replay and queries do not wait for it.
+  const rewritten: Array<{ day: string; tables: string[] }> = [];
+  if (s.hdbDir && !eodHook) {
+    void writeMissingDays(nc, s.tp, s.tables, { ...s, hdbDir: s.hdbDir }, logger).then(
+      (days) => rewritten.push(...days),
+      (e: Error) => logger.error({ err: e.message }, 'checking past days in the hdb failed'),
+    );
+  }
+
   const querySubs: NatsSub[] = [
     nc.subscribe(subjects.query('rdb', s.name), { callback: (_e, m) => serve(m) }),
     nc.subscribe(subjects.queryGroup('rdb'), { queue: 'rdb', callback: (_e, m) => serve(m) }),
@@ -131,9 +158,17 @@ export async function startRdb(
     try {
       enc = encodingOf(m.headers?.get(Header.contentType));
       if (!live) throw new TickbusError(ErrorCode.NOT_READY, 'rdb is replaying the log; retry shortly', {});
-      const q = decode<SimpleQuery>(m.data, enc);
-      const r = runSimpleQuery(today.tables, q);
-      body = enc === 'json' ? resultToJson(r) : r;
+      const q = decode<SimpleQuery | { type?: string }>(m.data, enc);
+      if (apis && isCall(q)) return apis.serve(nc, m, q, enc);
+      // getdata and as-of joins run on the query engine shared with the HDB; the simple query
+      // (tickbus.v1.query) keeps its own path.
+      if (q.type === GETDATA_TYPE || q.type === ASOF_TYPE) {
+        const r = q.type === GETDATA_TYPE ? runQuery(today.tables, q) : runAsof(today.tables, q);
+        body = enc === 'json' ? resultToJsonV2(r) : r;
+      } else {
+        const r = runSimpleQuery(today.tables, q as SimpleQuery);
+        body = enc === 'json' ? resultToJson(r) : r;
+      }
     } catch (e) {
       body = toTickbusError(e).toEnvelope();
     }
@@ -157,7 +192,7 @@ export async function startRdb(
     },
     status() {
       const snap = actor.getSnapshot();
-      return { state: snap.value, day: today.day, tables: today.rows(), lastSeq: today.lastSeq, ...stats, bytes: [...today.tables.values()].reduce((a, t) => a + t.bytes(), 0) };
+      return { state: snap.value, day: today.day, tables: today.rows(), lastSeq: today.lastSeq, unwrittenDays: unwritten.map((d) => d.day), rewrittenDays: rewritten, ...stats, bytes: [...today.tables.values()].reduce((a, t) => a + t.bytes(), 0) };
     },
   };
 }

@@ -21,6 +21,7 @@ export interface RdbSettings {
   eodWriteAttempts?: number;
   eodRetryDelayMs?: number;
   eodCheckDays?: number;
+  eodWriteDelayMs?: number;
 }
 
 export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
@@ -39,6 +40,8 @@ export interface WriteDownSettings {
   eodRetryDelayMs: number;
   /** On start, check this many past days of the log and write any the HDB lacks. */
   eodCheckDays: number;
+  /** Fault injection for tests: pause before writing each table (0 in production). */
+  eodWriteDelayMs?: number;
 }
 
 export const defaultWriteDownSettings: Omit<WriteDownSettings, 'hdbDir'> = {

@@ -6,7 +6,10 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { encode } from '../../bus/codec.ts';
 import type { Logger } from '../../bus/log.ts';
 import { subjects } from '../../bus/subjects.ts';
+import { partitionRows } from '../../storage/hdb/merge.ts';
 import { writePartition, type WriteReport } from '../../storage/hdb/writer.ts';
+import type { TablesConfig } from '../../storage/schema.ts';
+import { listDays, replay } from '../replay/replay.ts';
 import type { MemTable } from '../../storage/table.ts';
 import type { RdbDay, EndOfDayHook } from './effects.ts';
 import { defaultWriteDownSettings, type WriteDownSettings } from './settings.ts';
@@ -68,10 +71,39 @@ export function writeDownHook(
     const rows: Record<string, number> = {};
     for (const [name, held] of day.tables) {
       if (held.n === 0) continue; // an empty table leaves no partition (queries see no rows)
+      if (s.eodWriteDelayMs) await new Promise((r) => setTimeout(r, s.eodWriteDelayMs));
       const t = (await saveHooks[name]?.(held, day.day)) ?? held;
       await writeTableWithRetry(s.hdbDir, day.day, name, t, s, logger);
       rows[name] = t.n;
     }
     announceReload(nc, { date: day.day, tables: Object.keys(rows), rows });
   };
+}
+
+/**
+ * After a restart: the days the log still holds whose HDB partitions are missing or short (the
+ * RDB died during its end-of-day write) are replayed from the log and written, table by table.
+ * Compares each table's partition rows with the end-of-day marker's count.
+ */
+export async function writeMissingDays(
+  nc: NatsConnection,
+  tp: string,
+  tables: TablesConfig,
+  settings: Partial<WriteDownSettings> & Pick<WriteDownSettings, 'hdbDir'>,
+  logger: Logger,
+): Promise<Array<{ day: string; tables: string[] }>> {
+  const s: WriteDownSettings = { ...defaultWriteDownSettings, ...settings };
+  const days = (await listDays(nc, tp)).filter((d) => d.day && d.counts && d.complete).slice(-s.eodCheckDays);
+  const done: Array<{ day: string; tables: string[] }> = [];
+  for (const d of days) {
+    const missing: string[] = [];
+    for (const [table, count] of Object.entries(d.counts!)) {
+      if (count > 0 && tables[table] && (await partitionRows(s.hdbDir, d.day, table)) !== count) missing.push(table);
+    }
+    if (!missing.length) continue;
+    logger.warn({ day: d.day, tables: missing }, 'hdb lacks part of a finished day; replaying it from the log');
+    await replay(nc, { tp, hdbDir: s.hdbDir, tables, date: d.day, only: missing, sort: s.sort, nc, logger });
+    done.push({ day: d.day, tables: missing });
+  }
+  return done;
 }

@@ -3,16 +3,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { createLogger } from '../../bus/log.ts';
 import { NatsServer, freePort } from '../../bus/nats_server.ts';
-import { kv, subjects } from '../../bus/subjects.ts';
+import { subjects } from '../../bus/subjects.ts';
 import { subscribe } from '../../bus/subscriber.ts';
 import { formatIsoNs, isSymColumn, type Column } from '../../storage/batch.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
-import { processType } from '../../actors/registry.ts';
+import { dataPath, processType } from '../../actors/registry.ts';
+import { replay } from '../../actors/replay/replay.ts';
 import { parseOverrides, readConfig, readProcessTable, settingsFor } from '../config.ts';
+import { psCommand, queryCommand } from './inspect.ts';
 import { printTable } from './table.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -48,9 +49,17 @@ const HELP = `actors: run and inspect a tickbus system
       table with startwithall=1; print a status table; Ctrl-C stops all in reverse order
   actors start <proctype> --name <procname> [--set key=value ...]
       run one process in the foreground (needs NATS_URL, default nats://127.0.0.1:4222)
-  actors ps              list registered processes and whether they answer
+  actors ps              the registry (KV bucket proc) with each process's heartbeat state
+  actors query '<json>' [--target rdb,hdb] [--join raze] [--gw gw1] [--timeout 30000] [--priority 0] [--rows 100] [--json]
+      a query through the gateway, printed as a table: a tickbus.v1.gateway.request, or a
+      backend query (tickbus.v1.query: rdb by default; tickbus.v1.getdata: split by time range;
+      tickbus.v1.call: needs --target)
   actors tail <table> [--tp tp1] [--syms A,B] [--from live|today]
       print rows of a table as they are logged
+  actors replay [--tp tp1] (--date YYYY-MM-DD | --from-seq N --to-seq M) [--tables a,b]
+                [--hdb data/hdb] [--chunk-rows 20000000]
+      replay the log (a day, or a sequence range) into HDB partitions; bad messages are
+      skipped and reported; HDB processes are told to reload
 `;
 
 const natsUrl = () => process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -64,9 +73,25 @@ async function main(): Promise<number> {
     case 'start':
       return await startOne(a, cfgPath);
     case 'ps':
-      return await ps();
+      return await psCommand(natsUrl());
+    case 'query': {
+      // `--json '{...}'` would read the query as the flag's value: take it back.
+      const jsonFlag = a.flags.get('json');
+      const text = a.positional[0] ?? (jsonFlag && jsonFlag !== 'true' ? jsonFlag : undefined);
+      return await queryCommand(natsUrl(), text, {
+        gateway: a.flags.get('gw'),
+        target: a.flags.get('target'),
+        join: a.flags.get('join'),
+        priority: a.flags.get('priority'),
+        timeoutMs: a.flags.get('timeout'),
+        rows: a.flags.get('rows'),
+        json: a.flags.has('json'),
+      });
+    }
     case 'tail':
       return await tail(a);
+    case 'replay':
+      return await replayCmd(a, cfgPath);
     default:
       process.stdout.write(HELP);
       return a.cmd === 'help' || a.cmd === '--help' ? 0 : 1;
@@ -90,8 +115,9 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
     servers: natsUrl(),
     logger,
     subjects: type.subjects(name, settings),
-    attributes: { tables: Object.keys(cfg.tables) },
-    start: (nc) => type.start(nc, name, settings, logger),
+    // Discovery attributes: the tables, plus anything configured (`"attributes": {"region": "eu"}`).
+    attributes: { tables: Object.keys(cfg.tables), ...((settings.attributes as Record<string, unknown> | undefined) ?? {}) },
+    start: (nc, ctx) => type.start(nc, name, settings, logger, ctx),
   });
   const onSignal = () => void rt.stop();
   process.on('SIGTERM', onSignal);
@@ -131,8 +157,8 @@ async function up(a: Args, cfgPath: string): Promise<number> {
   const logger = createLogger({ proctype: 'launcher', name: 'up' });
   let server: NatsServer | undefined;
   let url = process.env.NATS_URL;
+  const dataDir = resolve(a.flags.get('data') ?? join(root, 'data'));
   if (!url) {
-    const dataDir = resolve(a.flags.get('data') ?? join(root, 'data'));
     mkdirSync(dataDir, { recursive: true });
     let port = Number(a.flags.get('port') ?? 4222);
     const probe = await connect({ servers: `nats://127.0.0.1:${port}`, timeout: 500, reconnect: false }).then(
@@ -150,8 +176,11 @@ async function up(a: Args, cfgPath: string): Promise<number> {
   }
   const children: Child[] = [];
   let stopping = false;
-  const stopAll = async () => {
-    if (stopping) return;
+  // One stop for every signal: a second Ctrl-C (or a group-wide SIGTERM that also arrives
+  // forwarded) waits for the same ordered stop instead of exiting half way.
+  let stopped: Promise<void> | undefined;
+  const stopAll = () => (stopped ??= stopAllOnce());
+  const stopAllOnce = async () => {
     stopping = true;
     logger.info('stopping processes in reverse order');
     for (const c of [...children].reverse()) {
@@ -171,7 +200,7 @@ async function up(a: Args, cfgPath: string): Promise<number> {
     if (stopping) break;
     const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', p.proctype, '--name', p.procname, '--config', cfgPath], {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, NATS_URL: url, TICKBUS_PARENT_PID: String(process.pid) },
+      env: { ...process.env, NATS_URL: url, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: dataDir },
       detached: true, // own process group: Ctrl-C reaches the launcher, which stops children in order
     });
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
@@ -229,28 +258,6 @@ function summarize(st: Record<string, unknown>): string {
     .slice(0, 160);
 }
 
-async function ps(): Promise<number> {
-  const nc = await connect({ servers: natsUrl(), name: 'actors-ps', timeout: 2_000 });
-  const bucket = await new Kvm(nc).open(kv.registryBucket);
-  const rows: string[][] = [];
-  for await (const key of await bucket.keys()) {
-    const e = await bucket.get(key);
-    if (!e || e.operation !== 'PUT') continue;
-    const p = JSON.parse(e.string()) as { name: string; proctype: string; host: string; pid: number; startedAt: string; subjects: string[] };
-    let state = 'no reply';
-    try {
-      await nc.request(subjects.ctl(p.name, 'status'), '', { timeout: 500 });
-      state = 'up';
-    } catch {
-      // not answering
-    }
-    rows.push([p.name, p.proctype, p.host, String(p.pid), p.startedAt, state, p.subjects.join(' ')]);
-  }
-  printTable(['procname', 'proctype', 'host', 'pid', 'started', 'state', 'subjects'], rows);
-  await nc.close();
-  return 0;
-}
-
 function cell(c: Column, i: number): string {
   if (isSymColumn(c)) return c.dict[c.codes[i]!]!;
   const v = (c as ArrayLike<unknown>)[i];
@@ -274,6 +281,10 @@ async function tail(a: Args): Promise<number> {
       process.stdout.write(`-- end of day ${e.day}; next day ${e.nextDay}\n`);
       continue;
     }
+    if (e.type === 'skipped') {
+      process.stdout.write(`-- skipped unreadable message seq ${e.seq}: ${e.reason}\n`);
+      continue;
+    }
     const names = Object.keys(e.batch.cols);
     if (!header) {
       process.stdout.write(names.join('\t') + '\n');
@@ -285,6 +296,46 @@ async function tail(a: Args): Promise<number> {
     }
   }
   return 0;
+}
+
+async function replayCmd(a: Args, cfgPath: string): Promise<number> {
+  const cfg = readConfig(cfgPath);
+  const tp = a.flags.get('tp') ?? 'tp1';
+  const hdbDir = dataPath(a.flags.get('hdb') ?? (cfg.defaults.rdb?.hdbDir as string | undefined) ?? 'hdb');
+  const num = (k: string) => (a.flags.has(k) ? Number(a.flags.get(k)) : undefined);
+  const nc = await connect({ servers: natsUrl(), name: 'actors-replay' });
+  const tty = process.stderr.isTTY;
+  const started = Date.now();
+  try {
+    const r = await replay(nc, {
+      tp,
+      hdbDir,
+      tables: cfg.tables,
+      date: a.flags.get('date'),
+      fromSeq: num('from-seq'),
+      toSeq: num('to-seq'),
+      only: a.flags.get('tables')?.split(','),
+      chunkRows: num('chunk-rows'),
+      nc,
+      logger: createLogger({ proctype: 'replay', name: 'replay' }),
+      onProgress: (p) => {
+        if (!tty) return;
+        const f = (p.seq - p.fromSeq + 1) / Math.max(1, p.toSeq - p.fromSeq + 1);
+        const bar = '#'.repeat(Math.round(f * 30)).padEnd(30, '.');
+        process.stderr.write(`\r[${bar}] ${(f * 100).toFixed(0).padStart(3)}%  seq ${p.seq}/${p.toSeq}  rows ${p.rows}  skipped ${p.skipped}`);
+      },
+    });
+    if (tty) process.stderr.write('\n');
+    printTable(
+      ['date', 'table', 'rows', 'files', 'ms'],
+      r.written.map((w) => [w.date, w.table, String(w.rows), String(w.files.length), String(Math.round(w.ms.total))]),
+    );
+    process.stdout.write(`replayed seq ${r.fromSeq}..${r.toSeq} into ${hdbDir} in ${Date.now() - started} ms; skipped ${r.skipped.length} message(s)\n`);
+    for (const sk of r.skipped.slice(0, 20)) process.stdout.write(`  skipped seq ${sk.seq} (${sk.subject}): ${sk.reason}\n`);
+    return 0;
+  } finally {
+    await nc.close();
+  }
 }
 
 main().then(

@@ -170,7 +170,7 @@ export async function writePartition(
 }
 
 /** Old table dir aside, new one in, date dir fsynced, old deleted. Returns whether one existed. */
-async function swapIn(newDir: string, target: string, aside: string): Promise<boolean> {
+export async function swapIn(newDir: string, target: string, aside: string): Promise<boolean> {
   await mkdir(dirname(target), { recursive: true });
   const replaced = await exists(target);
   if (replaced) await rename(target, aside);

@@ -1,0 +1,671 @@
+// The gateway's queue and dispatch decisions (TorQ's .gw.queryqueue, .gw.servers, runnextquery).
+// Pure: no I/O and no Date.now; time comes from an injected Clock and every method returns the
+// commands the effects carry out (dispatch a part to a backend, answer a query, fail a query).
+//
+//  - A query is admitted (bounded by queueMax; one more is OVERLOADED at once) and resolved into
+//    parts: one per process type, replica group or time range. A target that cannot be served
+//    fails at once (TYPE_NOT_AVAILABLE names the missing and the available types).
+//  - Parts wait in one list per part key (a type, or a replica group), ordered by priority (higher
+//    first) then arrival: FIFO by default. Each part runs as soon as a backend that can run it has
+//    a free slot (capacity: backendConcurrency, TorQ's one query at a time per backend), so a query
+//    across two types takes the slower one's time, not the sum.
+//  - Two override points, as TorQ's .gw.getnextqueryid and .gw.availableservers: `nextQuery`
+//    chooses among the waiting queries that could run now, `availableServers` narrows the free,
+//    live backends a query may use.
+//  - A query fails on its first failing part (backend error, backend gone) or at its deadline; its
+//    running parts keep their backend slots until they answer (a backend cannot be interrupted),
+//    bounded by the request deadline the effects give them.
+//  - A part whose dispatch found no responders never reached a backend: it waits again for another.
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+import type { Clock } from '../common/clock.ts';
+import type { HealthState } from '../common/discovery.ts';
+import type { GatewayRequest } from './request.ts';
+import { isLive, type BackendView, type PartSpec } from './routing.ts';
+
+/** A query as the hooks see it. */
+export interface QueryView {
+  id: string;
+  priority: number;
+  /** Arrival order. */
+  seq: number;
+  submittedMs: number;
+  deadlineMs: number;
+  request: GatewayRequest;
+}
+
+export interface SchedulerHooks {
+  /**
+   * Which waiting query runs next on a free backend (TorQ .gw.getnextqueryid). `waiting` holds the
+   * queries that could run on it now, best first by priority then arrival (at most
+   * nextQueryScanMax); return one of them, or undefined to leave the backend idle for now.
+   */
+  nextQuery?: (waiting: readonly QueryView[], backend: BackendView) => QueryView | undefined;
+  /**
+   * Which backends a query may use (TorQ .gw.availableservers): given the free, live backends that
+   * can run one of its parts, return those it may use (e.g. the same datacentre as the client).
+   */
+  availableServers?: (free: readonly BackendView[], query: QueryView) => readonly BackendView[];
+}
+
+export interface SchedulerSettings {
+  queueMax: number;
+  partsPerQueryMax: number;
+  nextQueryScanMax: number;
+  /** Parts one backend runs at once, by type, else the default. */
+  capacityOf: (proctype: string) => number;
+}
+
+/** What a query resolves to against the backends: parts, or held (the data-access end-of-day hold). */
+export type Resolution<M> = { kind: 'parts'; parts: PartSpec[]; meta?: Partial<M> } | { kind: 'hold'; reason: string; detail: Record<string, unknown> };
+
+export interface NewQuery<M> {
+  id: string;
+  request: GatewayRequest;
+  /** Resolves the target against the backends; throws a TickbusError when it cannot be served. Called again for a held query when backends change. */
+  resolve: (backends: readonly BackendView[]) => Resolution<M>;
+  /** A held query fails with EOD_IN_PROGRESS after this long (capped by its deadline). */
+  holdMaxMs: number;
+  /** The effects' own data about the query (where to reply, how to join); carried back in commands. */
+  meta: M;
+}
+
+export type Command<M> =
+  | { type: 'dispatch'; queryId: string; part: number; backend: string; proctype: string; request: unknown; deadlineMs: number }
+  | { type: 'complete'; queryId: string; results: unknown[]; parts: Array<{ name: string; proctype: string; ms: number }>; ms: number; meta: M }
+  | { type: 'fail'; queryId: string; error: TickbusError; meta: M };
+
+export type PartOutcome = { ok: true; value: unknown } | { ok: false; error: TickbusError } | { ok: false; noResponders: true };
+
+interface Part {
+  index: number;
+  spec: PartSpec;
+  key: string;
+  state: 'waiting' | 'running' | 'done';
+  backend?: string;
+  startedMs?: number;
+  ms?: number;
+  result?: unknown;
+}
+
+interface Query<M> {
+  view: QueryView;
+  state: 'held' | 'active' | 'finished';
+  parts: Part[];
+  remaining: number;
+  meta: M;
+  resolve: NewQuery<M>['resolve'];
+  holdUntilMs: number;
+  holdReason?: { reason: string; detail: Record<string, unknown> };
+}
+
+interface Backend extends BackendView {
+  lastDispatchMs: number;
+  /** Incarnation: a re-registration under the same name is a new process. */
+  epoch: number;
+}
+
+interface Entry<M> {
+  q: Query<M>;
+  part: Part;
+}
+
+/** True when a sorts before b: higher priority, then earlier arrival. */
+function before(a: QueryView, b: QueryView): boolean {
+  return a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq;
+}
+
+/** Waiting parts of one key, ordered; entries of finished queries or placed parts are skipped lazily. */
+class WaitList<M> {
+  private items: Entry<M>[] = [];
+  private head = 0;
+
+  insert(e: Entry<M>): void {
+    const v = e.q.view;
+    let hi = this.items.length;
+    // Arrivals mostly go last (equal priority, later seq): check the tail first.
+    if (hi === this.head || !before(v, this.items[hi - 1]!.q.view)) {
+      this.items.push(e);
+      return;
+    }
+    let lo = this.head;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (before(v, this.items[mid]!.q.view)) hi = mid;
+      else lo = mid + 1;
+    }
+    this.items.splice(lo, 0, e);
+  }
+
+  private static live<M>(e: Entry<M>): boolean {
+    return e.q.state === 'active' && e.part.state === 'waiting';
+  }
+
+  /** Up to `max` live entries from the head, dropping dead ones on the way. */
+  peek(max: number): Entry<M>[] {
+    while (this.head < this.items.length && !WaitList.live(this.items[this.head]!)) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    const out: Entry<M>[] = [];
+    for (let i = this.head; i < this.items.length && out.length < max; i++) if (WaitList.live(this.items[i]!)) out.push(this.items[i]!);
+    return out;
+  }
+
+  get empty(): boolean {
+    return this.peek(1).length === 0;
+  }
+}
+
+/** Deadlines in a binary heap: the earliest on top. */
+class DeadlineHeap {
+  private h: Array<{ at: number; id: string }> = [];
+  push(at: number, id: string): void {
+    const h = this.h;
+    h.push({ at, id });
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p]!.at <= h[i]!.at) break;
+      [h[p], h[i]] = [h[i]!, h[p]!];
+      i = p;
+    }
+  }
+  peek(): { at: number; id: string } | undefined {
+    return this.h[0];
+  }
+  pop(): { at: number; id: string } | undefined {
+    const h = this.h;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && h[l]!.at < h[m]!.at) m = l;
+        if (r < h.length && h[r]!.at < h[m]!.at) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i]!, h[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+  get size(): number {
+    return this.h.length;
+  }
+}
+
+export class Scheduler<M> {
+  private readonly queries = new Map<string, Query<M>>();
+  private readonly backends = new Map<string, Backend>();
+  private readonly waiting = new Map<string, WaitList<M>>();
+  /** Parts running on backends: `${queryId}#${part}` -> backend and its epoch (also after the query finished). */
+  private readonly running = new Map<string, { backend: string; epoch: number; since: number }>();
+  private readonly deadlines = new DeadlineHeap();
+  private seq = 0;
+  private epochs = 0;
+  readonly stats = { submitted: 0, completed: 0, failed: 0, timedOut: 0, overloaded: 0, dispatched: 0, redispatched: 0 };
+
+  constructor(
+    private readonly s: SchedulerSettings,
+    private readonly clock: Clock,
+    private hooks: SchedulerHooks = {},
+  ) {}
+
+  setHooks(hooks: SchedulerHooks): void {
+    this.hooks = hooks;
+  }
+
+  /** Queries admitted and not yet answered. */
+  get size(): number {
+    return this.queries.size;
+  }
+
+  /** The backends themselves, read-only, for resolvers on the hot path (no copy per query). */
+  private liveView(): readonly BackendView[] {
+    return [...this.backends.values()];
+  }
+
+  /** Copies of the backends (for hooks, status and tests). */
+  backendViews(): BackendView[] {
+    return [...this.backends.values()].map((b) => ({ ...b }));
+  }
+
+  // ---- backends ------------------------------------------------------------------------------
+
+  /** A backend registered, re-registered (restarted: a new process under the name) or changed its attributes. */
+  upsertBackend(info: { name: string; proctype: string; attributes: Record<string, unknown>; health?: HealthState }, restarted: boolean): Command<M>[] {
+    const out: Command<M>[] = [];
+    const old = this.backends.get(info.name);
+    if (old && restarted) out.push(...this.failRunningOn(old, `was replaced by a new ${info.proctype} process of the same name`));
+    // A new incarnation starts with no parts (the old one's were failed above) and is not gone.
+    const b: Backend =
+      old && !restarted
+        ? { ...old, attributes: info.attributes, health: info.health ?? old.health }
+        : {
+            name: info.name,
+            proctype: info.proctype,
+            attributes: info.attributes,
+            health: info.health ?? 'ok',
+            gone: false,
+            inflight: 0,
+            capacity: this.s.capacityOf(info.proctype),
+            served: old?.served ?? 0,
+            lastDispatchMs: 0,
+            epoch: ++this.epochs,
+          };
+    this.backends.set(info.name, b);
+    out.push(...this.replanHeld());
+    out.push(...this.pump());
+    return out;
+  }
+
+  /** A backend deregistered (gone for good until it registers again). */
+  removeBackend(name: string, reason: string): Command<M>[] {
+    const b = this.backends.get(name);
+    if (!b) return [];
+    const out = this.failRunningOn(b, reason);
+    this.backends.delete(name);
+    out.push(...this.failStranded());
+    out.push(...this.replanHeld());
+    out.push(...this.pump());
+    return out;
+  }
+
+  /** A backend found gone (no responders) but still registered: unusable until it registers again or beats again. */
+  markGone(name: string, reason: string): Command<M>[] {
+    const b = this.backends.get(name);
+    if (!b || b.gone) return [];
+    const out = this.failRunningOn(b, reason);
+    b.gone = true;
+    b.goneAtMs = this.clock.now();
+    out.push(...this.failStranded());
+    out.push(...this.pump());
+    return out;
+  }
+
+  /** A gone backend was heard again (a heartbeat after goneAtMs: it had only lost its connection). */
+  revive(name: string): Command<M>[] {
+    const b = this.backends.get(name);
+    if (!b || !b.gone) return [];
+    b.gone = false;
+    b.goneAtMs = undefined;
+    return [...this.replanHeld(), ...this.pump()];
+  }
+
+  /** Heartbeat health changed: a backend in error is not used and its running parts fail. */
+  setHealth(name: string, health: HealthState): Command<M>[] {
+    const b = this.backends.get(name);
+    if (!b || b.health === health) return [];
+    const out: Command<M>[] = [];
+    if (health === 'error') out.push(...this.failRunningOn(b, 'lost its heartbeat'));
+    b.health = health;
+    if (health === 'error') out.push(...this.failStranded());
+    else out.push(...this.replanHeld());
+    out.push(...this.pump());
+    return out;
+  }
+
+  /** Fails every query with a part running on `b` (BACKEND_GONE) and releases those slots. */
+  private failRunningOn(b: Backend, reason: string): Command<M>[] {
+    const out: Command<M>[] = [];
+    for (const [key, r] of this.running) {
+      if (r.backend !== b.name || r.epoch !== b.epoch) continue;
+      this.running.delete(key);
+      b.inflight--;
+      const [id] = key.split('#');
+      const q = this.queries.get(id!);
+      if (q && q.state === 'active') {
+        out.push(
+          this.finishFail(
+            q,
+            new TickbusError(ErrorCode.BACKEND_GONE, `backend ${b.proctype} ${b.name} handling query ${q.view.id} ${reason}`, {
+              id: q.view.id,
+              backend: b.name,
+              proctype: b.proctype,
+              reason,
+            }),
+          ),
+        );
+      }
+    }
+    return out;
+  }
+
+  private canRunSomewhere(part: Part): boolean {
+    for (const b of this.backends.values()) if (isLive(b) && this.eligible(part.spec, b)) return true;
+    return false;
+  }
+
+  /** Waiting parts no live backend can run any more: their queries fail (a replacement must register first). */
+  private failStranded(): Command<M>[] {
+    const out: Command<M>[] = [];
+    for (const q of this.queries.values()) {
+      if (q.state !== 'active') continue;
+      const stuck = q.parts.find((p) => p.state === 'waiting' && !this.canRunSomewhere(p));
+      if (!stuck) continue;
+      const who = stuck.spec.names ? `${stuck.spec.proctype} (${stuck.spec.names.join(', ')})` : stuck.spec.proctype;
+      out.push(
+        this.finishFail(
+          q,
+          new TickbusError(ErrorCode.BACKEND_GONE, `no live ${who} process is left to run a queued part of query ${q.view.id}`, {
+            id: q.view.id,
+            proctype: stuck.spec.proctype,
+            names: stuck.spec.names ?? null,
+          }),
+        ),
+      );
+    }
+    return out;
+  }
+
+  // ---- queries -------------------------------------------------------------------------------
+
+  submit(n: NewQuery<M>): Command<M>[] {
+    const now = this.clock.now();
+    const view: QueryView = { id: n.id, priority: n.request.priority, seq: ++this.seq, submittedMs: now, deadlineMs: now + n.request.timeoutMs, request: n.request };
+    this.stats.submitted++;
+    if (this.queries.size >= this.s.queueMax) {
+      this.stats.overloaded++;
+      this.stats.failed++;
+      return [
+        {
+          type: 'fail',
+          queryId: n.id,
+          meta: n.meta,
+          error: new TickbusError(ErrorCode.OVERLOADED, `the gateway holds ${this.queries.size} queries (queueMax); retry later`, { id: n.id, queueMax: this.s.queueMax }),
+        },
+      ];
+    }
+    if (this.queries.has(n.id)) {
+      this.stats.failed++;
+      return [{ type: 'fail', queryId: n.id, meta: n.meta, error: new TickbusError(ErrorCode.BAD_QUERY, `id: query ${n.id} is already running`, { param: 'id', id: n.id }) }];
+    }
+    const q: Query<M> = { view, state: 'held', parts: [], remaining: 0, meta: n.meta, resolve: n.resolve, holdUntilMs: Math.min(view.deadlineMs, now + n.holdMaxMs) };
+    let r: Resolution<M>;
+    try {
+      r = n.resolve(this.liveView());
+    } catch (e) {
+      this.stats.failed++;
+      return [{ type: 'fail', queryId: n.id, meta: n.meta, error: asError(e, n.id) }];
+    }
+    this.queries.set(n.id, q);
+    this.deadlines.push(view.deadlineMs, n.id);
+    if (r.kind === 'hold') {
+      q.holdReason = { reason: r.reason, detail: r.detail };
+      if (q.holdUntilMs < view.deadlineMs) this.deadlines.push(q.holdUntilMs, n.id);
+      return [];
+    }
+    const started = this.activate(q, r);
+    return [...started, ...this.pump()];
+  }
+
+  private activate(q: Query<M>, r: Extract<Resolution<M>, { kind: 'parts' }>): Command<M>[] {
+    if (r.parts.length === 0 || r.parts.length > this.s.partsPerQueryMax) {
+      const error =
+        r.parts.length === 0
+          ? new TickbusError(ErrorCode.NO_MATCHING_PROCESS, `query ${q.view.id} resolved to no backend`, { id: q.view.id })
+          : new TickbusError(ErrorCode.BAD_QUERY, `target: the query needs ${r.parts.length} backends; at most ${this.s.partsPerQueryMax}`, { param: 'target', id: q.view.id });
+      return [this.finishFail(q, error)];
+    }
+    if (r.meta) q.meta = { ...q.meta, ...r.meta };
+    q.state = 'active';
+    q.holdReason = undefined;
+    q.parts = r.parts.map((spec, index) => ({ index, spec, key: spec.names ? `n:${spec.proctype}:${spec.names.join(',')}` : `t:${spec.proctype}`, state: 'waiting' }));
+    q.remaining = q.parts.length;
+    for (const part of q.parts) this.enqueue(q, part);
+    return [];
+  }
+
+  private enqueue(q: Query<M>, part: Part): void {
+    part.state = 'waiting';
+    let list = this.waiting.get(part.key);
+    if (!list) this.waiting.set(part.key, (list = new WaitList<M>()));
+    list.insert({ q, part });
+  }
+
+  /** Held queries try again to resolve (a backend registered or changed its attributes). */
+  private replanHeld(): Command<M>[] {
+    const out: Command<M>[] = [];
+    for (const q of this.queries.values()) {
+      if (q.state !== 'held') continue;
+      let r: Resolution<M>;
+      try {
+        r = q.resolve(this.liveView());
+      } catch (e) {
+        out.push(this.finishFail(q, asError(e, q.view.id)));
+        continue;
+      }
+      if (r.kind === 'hold') q.holdReason = { reason: r.reason, detail: r.detail };
+      else out.push(...this.activate(q, r));
+    }
+    return out;
+  }
+
+  /** A backend answered a part (or the request failed). */
+  partDone(queryId: string, part: number, outcome: PartOutcome): Command<M>[] {
+    const key = `${queryId}#${part}`;
+    const run = this.running.get(key);
+    if (!run) return []; // the slot was already released (backend gone, replaced)
+    this.running.delete(key);
+    const b = this.backends.get(run.backend);
+    if (b && b.epoch === run.epoch) {
+      b.inflight--;
+      b.served++;
+    }
+    const out: Command<M>[] = [];
+    const q = this.queries.get(queryId);
+    if (q && q.state === 'active') {
+      const p = q.parts[part]!;
+      if (!outcome.ok && 'noResponders' in outcome) {
+        // Nobody got the request: the backend is gone; the part waits for another one.
+        this.stats.redispatched++;
+        this.enqueue(q, p);
+        if (b) out.push(...this.markGone(b.name, 'did not answer (no responders)'));
+        else out.push(...this.failStranded());
+      } else if (!outcome.ok) {
+        out.push(this.finishFail(q, outcome.error));
+      } else {
+        p.state = 'done';
+        p.result = outcome.value;
+        p.ms = this.clock.now() - p.startedMs!;
+        if (--q.remaining === 0) out.push(this.finishComplete(q));
+      }
+    } else if (!outcome.ok && 'noResponders' in outcome && b) {
+      out.push(...this.markGone(b.name, 'did not answer (no responders)'));
+    }
+    out.push(...this.pump());
+    return out;
+  }
+
+  /** Deadlines that passed: QUERY_TIMEOUT, or EOD_IN_PROGRESS for a query still held. */
+  tick(): Command<M>[] {
+    const now = this.clock.now();
+    const out: Command<M>[] = [];
+    for (let top = this.deadlines.peek(); top && top.at <= now; top = this.deadlines.peek()) {
+      this.deadlines.pop();
+      const q = this.queries.get(top.id);
+      if (!q || q.state === 'finished') continue;
+      if (q.state === 'held' && now >= q.holdUntilMs) {
+        out.push(
+          this.finishFail(
+            q,
+            new TickbusError(ErrorCode.EOD_IN_PROGRESS, `query ${q.view.id} needs data in end-of-day hand-off: ${q.holdReason?.reason ?? 'held'}; retry shortly`, {
+              id: q.view.id,
+              ...q.holdReason?.detail,
+            }),
+          ),
+        );
+      } else if (now >= q.view.deadlineMs) {
+        this.stats.timedOut++;
+        const running = q.parts.filter((p) => p.state === 'running').map((p) => p.backend);
+        const waiting = q.parts.filter((p) => p.state === 'waiting').map((p) => p.spec.proctype);
+        out.push(
+          this.finishFail(
+            q,
+            new TickbusError(ErrorCode.QUERY_TIMEOUT, `query ${q.view.id} has exceeded its timeout of ${q.view.request.timeoutMs} ms`, {
+              id: q.view.id,
+              timeoutMs: q.view.request.timeoutMs,
+              running,
+              waiting,
+            }),
+          ),
+        );
+      }
+    }
+    if (out.length > 0) out.push(...this.pump());
+    return out;
+  }
+
+  /** Backends holding parts that have run for longer than `afterMs` (candidates for a liveness probe). */
+  longRunning(afterMs: number): string[] {
+    const now = this.clock.now();
+    const names = new Set<string>();
+    for (const r of this.running.values()) if (now - r.since >= afterMs) names.add(r.backend);
+    return [...names];
+  }
+
+  private finishFail(q: Query<M>, error: TickbusError): Command<M> {
+    q.state = 'finished';
+    this.queries.delete(q.view.id);
+    this.stats.failed++;
+    return { type: 'fail', queryId: q.view.id, error, meta: q.meta };
+  }
+
+  private finishComplete(q: Query<M>): Command<M> {
+    q.state = 'finished';
+    this.queries.delete(q.view.id);
+    this.stats.completed++;
+    return {
+      type: 'complete',
+      queryId: q.view.id,
+      results: q.parts.map((p) => p.result),
+      parts: q.parts.map((p) => ({ name: p.backend!, proctype: p.spec.proctype, ms: p.ms! })),
+      ms: this.clock.now() - q.view.submittedMs,
+      meta: q.meta,
+    };
+  }
+
+  // ---- dispatch ------------------------------------------------------------------------------
+
+  private eligible(spec: PartSpec, b: Backend | BackendView): boolean {
+    return spec.names ? spec.names.includes(b.name) : b.proctype === spec.proctype;
+  }
+
+  private freeFor(spec: PartSpec): Backend[] {
+    const out: Backend[] = [];
+    for (const b of this.backends.values()) if (isLive(b) && b.inflight < b.capacity && this.eligible(spec, b)) out.push(b);
+    return out;
+  }
+
+  private pickServer(servers: readonly BackendView[]): Backend {
+    let best: Backend | undefined;
+    for (const v of servers) {
+      const b = this.backends.get(v.name)!;
+      if (!best || b.inflight < best.inflight || (b.inflight === best.inflight && b.lastDispatchMs < best.lastDispatchMs)) best = b;
+    }
+    return best!;
+  }
+
+  /** The best waiting entry of one key that can run now, with its server. */
+  private candidate(list: WaitList<M>): { e: Entry<M>; server: Backend } | undefined {
+    const heads = list.peek(this.hooks.nextQuery || this.hooks.availableServers ? this.s.nextQueryScanMax : 1);
+    if (heads.length === 0) return undefined;
+    // Every entry of one list has the same key, so the same eligible backends.
+    const free = this.freeFor(heads[0]!.part.spec);
+    if (free.length === 0) return undefined;
+    const views = this.hooks.availableServers ? free.map((b) => ({ ...b })) : free;
+    const runnable: Array<{ e: Entry<M>; servers: readonly BackendView[] }> = [];
+    for (const e of heads) {
+      const servers = this.hooks.availableServers ? this.hooks.availableServers(views, e.q.view).filter((v) => free.some((b) => b.name === v.name)) : free;
+      if (servers.length > 0) {
+        runnable.push({ e, servers });
+        if (!this.hooks.nextQuery) break;
+      }
+    }
+    if (runnable.length === 0) return undefined;
+    let chosen = runnable[0]!;
+    if (this.hooks.nextQuery) {
+      const first = this.pickServer(runnable[0]!.servers);
+      const pick = this.hooks.nextQuery(
+        runnable.map((r) => r.e.q.view),
+        { ...first },
+      );
+      if (!pick) return undefined;
+      chosen = runnable.find((r) => r.e.q.view === pick) ?? runnable[0]!;
+    }
+    return { e: chosen.e, server: this.pickServer(chosen.servers) };
+  }
+
+  /** Places waiting parts on free backends until none can be placed. */
+  private pump(): Command<M>[] {
+    const out: Command<M>[] = [];
+    for (;;) {
+      let best: { e: Entry<M>; server: Backend } | undefined;
+      for (const [key, list] of this.waiting) {
+        if (list.empty) {
+          this.waiting.delete(key);
+          continue;
+        }
+        const c = this.candidate(list);
+        if (c && (!best || before(c.e.q.view, best.e.q.view))) best = c;
+      }
+      if (!best) return out;
+      out.push(this.place(best.e, best.server));
+    }
+  }
+
+  private place(e: Entry<M>, b: Backend): Command<M> {
+    const now = this.clock.now();
+    const p = e.part;
+    p.state = 'running';
+    p.backend = b.name;
+    p.startedMs = now;
+    b.inflight++;
+    b.lastDispatchMs = now;
+    this.running.set(`${e.q.view.id}#${p.index}`, { backend: b.name, epoch: b.epoch, since: now });
+    this.stats.dispatched++;
+    return { type: 'dispatch', queryId: e.q.view.id, part: p.index, backend: b.name, proctype: b.proctype, request: p.spec.request, deadlineMs: e.q.view.deadlineMs };
+  }
+
+  // ---- views ---------------------------------------------------------------------------------
+
+  /** The queue as TorQ's .gw.getqueue shows it. */
+  queue(): Array<{ id: string; priority: number; state: string; submittedMs: number; deadlineMs: number; parts: Array<{ proctype: string; state: string; backend?: string }> }> {
+    return [...this.queries.values()]
+      .map((q) => ({
+        id: q.view.id,
+        priority: q.view.priority,
+        state: q.state,
+        submittedMs: q.view.submittedMs,
+        deadlineMs: q.view.deadlineMs,
+        parts: q.parts.map((p) => ({ proctype: p.spec.proctype, state: p.state, backend: p.backend })),
+      }))
+      .sort((a, b) => b.priority - a.priority || a.submittedMs - b.submittedMs);
+  }
+
+  /** Queries, parts running and waiting (for status). */
+  counts(): { queries: number; held: number; running: number; waiting: number } {
+    let held = 0;
+    let waiting = 0;
+    for (const q of this.queries.values()) {
+      if (q.state === 'held') held++;
+      for (const p of q.parts) if (p.state === 'waiting') waiting++;
+    }
+    return { queries: this.queries.size, held, running: this.running.size, waiting };
+  }
+
+  /** Fails every query (the gateway is stopping). */
+  failAll(error: (id: string) => TickbusError): Command<M>[] {
+    return [...this.queries.values()].map((q) => this.finishFail(q, error(q.view.id)));
+  }
+}
+
+function asError(e: unknown, id: string): TickbusError {
+  if (e instanceof TickbusError) return new TickbusError(e.code, e.message, { ...e.detail, id }, { cause: e });
+  return new TickbusError(ErrorCode.INTERNAL, e instanceof Error ? e.message : String(e), { id }, { cause: e });
+}

@@ -1,0 +1,77 @@
+// Gateway settings: typed defaults, one line each; every queue, wait and fan-out is bounded.
+import type { TablesConfig } from '../../storage/schema.ts';
+
+export interface GatewaySettings {
+  /** Gateway name: `gw.<name>.sync` and `gw.<name>.async` are its subjects. */
+  name: string;
+  /** Table schemas (config `tables`): data-access requests are validated against them before any backend is asked. */
+  tables: TablesConfig;
+  /** Process types used as backends (TorQ .servers.CONNECTIONS); every registered type but gateways when omitted. */
+  backendTypes?: string[];
+  /** Gateway query parts one backend runs at once (TorQ's rule is 1). */
+  backendConcurrency: number;
+  /** Per-type override of backendConcurrency, e.g. {"hdb": 2}. */
+  backendConcurrencyByType: Record<string, number>;
+  /** Queries admitted and not yet answered (waiting, held or running); one more gets OVERLOADED. */
+  queueMax: number;
+  /** Backends one query may fan out to. */
+  partsPerQueryMax: number;
+  /** Timeout of a query that does not give timeoutMs. */
+  defaultTimeoutMs: number;
+  /** Largest timeoutMs a query may ask for. */
+  timeoutMaxMs: number;
+  /** After a query times out its running parts keep their backend slots this long for a late reply, then the slots are reclaimed. */
+  orphanGraceMs: number;
+  /** How often query deadlines are checked (the tolerance on a timeout). */
+  timeoutCheckMs: number;
+  /** A part running longer than this has its backend probed (ctl.<name>.status) to learn whether it is gone. */
+  probeAfterMs: number;
+  /** How often running parts are probed. */
+  probeEveryMs: number;
+  /** Deadline of one probe: a timeout means busy, only "no responders" means gone. */
+  probeTimeoutMs: number;
+  /** Backend requests in flight over all backends (bounds the gateway's own memory). */
+  backendInflightMax: number;
+  /** Waiting queries the nextQuery hook is shown per decision. */
+  nextQueryScanMax: number;
+  /** A backend more than this many heartbeat periods without a beat is in warning (still used). */
+  warnAfterBeats: number;
+  /** ... and in error beyond this many: not used, and its running parts fail with BACKEND_GONE. */
+  errorAfterBeats: number;
+  /** Attribute routing: most value combinations a cross match may enumerate. */
+  attributeCombosMax: number;
+  /** Data access: the trading day's end-of-day time (HH:MM) in eodZone, as the tickerplant's. */
+  eodTime: string;
+  /** Data access: IANA zone of eodTime. */
+  eodZone: string;
+  /** Data access: process types that hold days, in order of preference when two hold the same day. */
+  dataTypes: string[];
+  /** Data access: how long a query needing a day in hand-off from the RDB to the HDB waits before EOD_IN_PROGRESS. */
+  eodHoldMs: number;
+  /** Stop: how long running queries get to finish before they are failed with NOT_READY. */
+  drainTimeoutMs: number;
+}
+
+export const defaultGatewaySettings: Omit<GatewaySettings, 'name' | 'tables'> = {
+  backendConcurrency: 1,
+  backendConcurrencyByType: {},
+  queueMax: 10_000,
+  partsPerQueryMax: 64,
+  defaultTimeoutMs: 30_000,
+  timeoutMaxMs: 600_000,
+  orphanGraceMs: 5_000,
+  timeoutCheckMs: 20,
+  probeAfterMs: 200,
+  probeEveryMs: 200,
+  probeTimeoutMs: 500,
+  backendInflightMax: 65_536,
+  nextQueryScanMax: 256,
+  warnAfterBeats: 2,
+  errorAfterBeats: 3,
+  attributeCombosMax: 4_096,
+  eodTime: '00:00',
+  eodZone: 'UTC',
+  dataTypes: ['rdb', 'hdb'],
+  eodHoldMs: 30_000,
+  drainTimeoutMs: 10_000,
+};

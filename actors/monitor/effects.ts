@@ -1,0 +1,89 @@
+// The monitor (TorQ's monitor process): watches the registry and every heartbeat, logs each process
+// going to warning or error and back, and serves the heartbeat table (TorQ's .hb.hb) as the named
+// API `heartbeats` and the registry with health as `processes`, so `actors ps` shows heartbeat
+// states without listening itself. Health is computed here from the beats this process hears
+// (actors/common/discovery.ts); nothing is written back to the registry. It has no control flow
+// beyond start and stop, so no machine.
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Logger } from '../../bus/log.ts';
+import { Discovery, type ProcessView } from '../common/discovery.ts';
+import type { ApiTable } from '../common/runtime.ts';
+import { defaultMonitorSettings, type MonitorSettings } from './settings.ts';
+
+/** One row of the heartbeat table. */
+export interface HeartbeatRow {
+  proctype: string;
+  name: string;
+  /** Last beat heard (ISO), or null when none yet. */
+  time: string | null;
+  /** The process's beat counter. */
+  counter: number;
+  state: ProcessView['health'];
+  warning: boolean;
+  error: boolean;
+  /** Milliseconds since the last beat (or since registration when none). */
+  ageMs: number;
+  heartbeatMs: number;
+}
+
+export function heartbeatRows(d: Discovery, nowMs: number, wallNowMs = Date.now()): HeartbeatRow[] {
+  return d.list().map((p) => {
+    const since = p.lastBeatMs ?? p.seenAtMs;
+    return {
+      proctype: p.proctype,
+      name: p.name,
+      // The clock may be simulated: show the wall time of the beat relative to now.
+      time: p.lastBeatMs === undefined ? null : new Date(wallNowMs - (nowMs - p.lastBeatMs)).toISOString(),
+      counter: p.beats,
+      state: p.health,
+      warning: p.health === 'warning',
+      error: p.health === 'error',
+      ageMs: nowMs - since,
+      heartbeatMs: p.heartbeatMs ?? 1_000,
+    };
+  });
+}
+
+export interface Monitor {
+  discovery: Discovery;
+  ready(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+  status(): Record<string, unknown>;
+}
+
+export async function startMonitor(nc: NatsConnection, settings: Partial<MonitorSettings> & Pick<MonitorSettings, 'name'>, logger: Logger, apis?: ApiTable): Promise<Monitor> {
+  const s: MonitorSettings = { ...defaultMonitorSettings, ...settings };
+  const d = await Discovery.open(nc, { health: { warnAfterBeats: s.warnAfterBeats, errorAfterBeats: s.errorAfterBeats }, checkEveryMs: s.checkEveryMs, logger });
+  const transitions = { warning: 0, error: 0, recovered: 0 };
+  d.on((e) => {
+    if (e.type === 'proc.up') logger.info({ proc: e.proc.name, proctype: e.proc.proctype }, 'process registered');
+    else if (e.type === 'proc.down') logger.info({ proc: e.proc.name, proctype: e.proc.proctype }, 'process deregistered');
+    else if (e.type === 'proc.health') {
+      const bind = { proc: e.proc.name, proctype: e.proc.proctype, from: e.previous, to: e.proc.health };
+      if (e.proc.health === 'error') {
+        transitions.error++;
+        logger.error(bind, 'heartbeat error');
+      } else if (e.proc.health === 'warning') {
+        transitions.warning++;
+        logger.warn(bind, 'heartbeat warning');
+      } else {
+        transitions.recovered++;
+        logger.info(bind, 'heartbeat ok again');
+      }
+    }
+  });
+  apis?.register('heartbeats', () => heartbeatRows(d, Date.now()), 'the heartbeat table: last beat, counter, warning, error (TorQ .hb.hb)');
+  apis?.register('processes', () => d.list(), 'the registry with heartbeat health (TorQ .servers.SERVERS)');
+  return {
+    discovery: d,
+    ready: async () => {},
+    stop: async () => {
+      await d.close();
+    },
+    status() {
+      const rows = d.list();
+      const count = (h: string) => rows.filter((r) => r.health === h).length;
+      return { processes: rows.length, ok: count('ok'), warning: count('warning'), error: count('error'), transitions };
+    },
+  };
+}

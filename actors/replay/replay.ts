@@ -1,0 +1,255 @@
+// Log replay into the HDB (TorQ's tickerlogreplay): reads the JetStream log, a day or a sequence
+// range, into per-(day, table) columnar tables and writes them as HDB partitions exactly as the
+// RDB's end of day does. Memory is bounded by chunkRows: past it, what is held is written as
+// sorted chunk files and the day's chunks are merged (sorted, out of core) at the end. Messages
+// that cannot be read or do not fit the schema are skipped and reported, never fatal.
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { decode } from '../../bus/codec.ts';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+import type { Logger } from '../../bus/log.ts';
+import { manager } from '../../bus/streams.ts';
+import { parseTickSubject, streams, subjects } from '../../bus/subjects.ts';
+import { isSymColumn, type Batch, type Column } from '../../storage/batch.ts';
+import { activeWrites, stagingDirFor, INTENT_FILE } from '../../storage/hdb/layout.ts';
+import { mergePartition } from '../../storage/hdb/merge.ts';
+import type { SortConfig } from '../../storage/hdb/sort_config.ts';
+import { writePartition, type WriteReport } from '../../storage/hdb/writer.ts';
+import { defineSchema, type Schema, type TableSchema, type TablesConfig } from '../../storage/schema.ts';
+import { MemTable, SymbolTable } from '../../storage/table.ts';
+import { announceReload, type SaveHook } from '../rdb/write_down.ts';
+
+export interface DayRange {
+  day: string;
+  fromSeq: number;
+  toSeq: number;
+  /** Rows per table according to the end-of-day marker (absent for the day still open). */
+  counts?: Record<string, number>;
+  /** False when the log no longer holds the day's first messages (retention). */
+  complete: boolean;
+}
+
+export interface ReplayOptions {
+  tp: string;
+  hdbDir: string;
+  tables: TablesConfig;
+  /** A trading day (its range comes from the end-of-day markers) ... */
+  date?: string;
+  /** ... or a sequence range (inclusive); rows go to the partition of their batch's day. */
+  fromSeq?: number;
+  toSeq?: number;
+  /** Replay only these tables. */
+  only?: string[];
+  /** Bound on rows held in memory (all tables); beyond it chunks go to disk. */
+  chunkRows?: number;
+  sort?: SortConfig;
+  /** Per-table hooks: before a table is saved (may return a replacement) and after. */
+  beforeSave?: Record<string, SaveHook>;
+  afterSave?: (report: WriteReport) => void | Promise<void>;
+  onProgress?: (p: { seq: number; fromSeq: number; toSeq: number; rows: number; skipped: number }) => void;
+  /** Tell HDB processes to reload after each day is written. */
+  nc?: NatsConnection;
+  logger?: Logger;
+}
+
+export interface Skipped {
+  seq: number;
+  subject: string;
+  reason: string;
+}
+
+export interface ReplayReport {
+  fromSeq: number;
+  toSeq: number;
+  rows: Record<string, Record<string, number>>;
+  written: WriteReport[];
+  skipped: Skipped[];
+  ms: number;
+}
+
+export const defaultChunkRows = 20_000_000;
+/** Skipped messages kept in the report (the count is exact; the list is bounded). */
+const SKIPPED_KEPT_MAX = 1_000;
+
+/** The days the log holds, from its end-of-day markers (the open day last, without counts). */
+export async function listDays(nc: NatsConnection, tp: string): Promise<DayRange[]> {
+  const jsm = await manager(nc);
+  const info = await jsm.streams.info(streams.log(tp));
+  const first = info.state.first_seq;
+  const last = info.state.last_seq;
+  const out: DayRange[] = [];
+  if (last === 0) return out;
+  const c = await jetstream(nc).consumers.get(streams.log(tp), { filter_subjects: subjects.eod(tp), deliver_policy: DeliverPolicy.All });
+  let prev = 0;
+  // One marker a day: a bounded fetch holds them all (retention keeps a few days).
+  const it = await c.fetch({ max_messages: 10_000, expires: 2_000 });
+  for await (const m of it) {
+    const e = decode<{ day: string; counts: Record<string, number> }>(m.data);
+    out.push({ day: e.day, fromSeq: prev + 1, toSeq: m.seq - 1, counts: e.counts, complete: prev + 1 >= first });
+    prev = m.seq;
+    if (m.info.pending === 0) break;
+  }
+  if (prev < last) out.push({ day: '', fromSeq: prev + 1, toSeq: last, complete: prev + 1 >= first });
+  return out;
+}
+
+class Holder {
+  readonly tables = new Map<string, { day: string; t: MemTable; rows: number }>();
+  held = 0;
+  constructor(
+    private readonly schema: Schema,
+    private readonly syms: SymbolTable,
+  ) {}
+
+  append(day: string, b: Batch): void {
+    const key = `${day}/${b.table}`;
+    let e = this.tables.get(key);
+    if (!e) this.tables.set(key, (e = { day, t: new MemTable(this.schema.get(b.table)!, this.syms), rows: 0 }));
+    e.t.append(b);
+    e.rows += b.n;
+    this.held += b.n;
+  }
+}
+
+/** Checks a decoded batch against the table schema (a corrupt or foreign message is skipped). */
+function checkBatch(schema: TableSchema, b: { n?: unknown; cols?: Record<string, Column> }): string | undefined {
+  if (typeof b.n !== 'number' || !b.cols) return 'not a batch';
+  for (const c of schema.columns) {
+    const v = b.cols[c.name];
+    if (v === undefined) return `missing column ${c.name}`;
+    const len = isSymColumn(v) ? v.codes.length : (v as ArrayLike<unknown>).length;
+    if (len !== b.n) return `column ${c.name} has ${len} rows, batch says ${b.n}`;
+    if (c.type === 'symbol' && !isSymColumn(v)) return `column ${c.name} is not a symbol column`;
+  }
+  return undefined;
+}
+
+export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<ReplayReport> {
+  const t0 = performance.now();
+  const schema = defineSchema(o.tables);
+  const chunkRows = o.chunkRows ?? defaultChunkRows;
+  let fromSeq = o.fromSeq;
+  let toSeq = o.toSeq;
+  let expected: Record<string, number> | undefined;
+  if (o.date) {
+    const d = (await listDays(nc, o.tp)).find((x) => x.day === o.date);
+    if (!d) throw new TickbusError(ErrorCode.BAD_QUERY, `date: the log has no end-of-day marker for ${o.date}`, { param: 'date', date: o.date });
+    if (!d.complete) throw new TickbusError(ErrorCode.BAD_QUERY, `date: the log no longer holds the start of ${o.date} (retention)`, { param: 'date' });
+    fromSeq = d.fromSeq;
+    toSeq = d.toSeq;
+    expected = d.counts;
+  }
+  if (fromSeq === undefined || toSeq === undefined) throw new TickbusError(ErrorCode.BAD_QUERY, 'replay needs a date or fromSeq and toSeq', { param: 'date' });
+  if (fromSeq > toSeq) throw new TickbusError(ErrorCode.BAD_QUERY, `fromSeq ${fromSeq} is after toSeq ${toSeq}`, { param: 'fromSeq' });
+  const only = o.only ? new Set(o.only) : undefined;
+  for (const t of only ?? []) if (!schema.has(t)) throw new TickbusError(ErrorCode.BAD_QUERY, `tables: unknown table ${t}`, { param: 'tables', table: t });
+
+  const syms = new SymbolTable();
+  let holder = new Holder(schema, syms);
+  const work = join(stagingDirFor(o.hdbDir), `replay-${randomUUID().slice(0, 8)}`);
+  const chunks = new Map<string, { day: string; table: string; files: string[]; rows: number }>();
+  const rows: Record<string, Record<string, number>> = {};
+  const skipped: Skipped[] = [];
+  let skippedCount = 0;
+  const written: WriteReport[] = [];
+  let chunkNo = 0;
+
+  const spill = async () => {
+    if (chunkNo === 0) {
+      await mkdir(work, { recursive: true });
+      activeWrites.add(work);
+      await writeFile(join(work, INTENT_FILE), JSON.stringify({ pid: process.pid, date: '', table: '', target: '', startedAt: new Date().toISOString() }));
+    }
+    const dir = join(work, `chunk-${chunkNo++}`);
+    for (const [key, e] of holder.tables) {
+      const r = await writePartition(dir, e.day, e.t.schema.name, e.t, o.sort ? { sort: o.sort } : {});
+      let c = chunks.get(key);
+      if (!c) chunks.set(key, (c = { day: e.day, table: e.t.schema.name, files: [], rows: 0 }));
+      c.files.push(...r.files);
+      c.rows += r.rows;
+    }
+    holder = new Holder(schema, syms);
+  };
+
+  try {
+    const c = await jetstream(nc).consumers.get(streams.log(o.tp), {
+      filter_subjects: subjects.tickAll(o.tp),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: fromSeq,
+    });
+    const it = await c.consume({ max_messages: 512, expires: 4_000 });
+    let lastReport = 0;
+    for await (const m of it) {
+      if (m.seq > toSeq) break;
+      const s = parseTickSubject(m.subject);
+      if (s?.kind === 'table' && (!only || only.has(s.table))) {
+        const t = schema.get(s.table);
+        let reason: string | undefined;
+        let b: { table: string; day: string; n: number; cols: Record<string, Column> } | undefined;
+        if (!t) reason = `table ${s.table} is not in the schema`;
+        else {
+          try {
+            b = decode(m.data);
+            reason = checkBatch(t, b!) ?? (typeof b!.day === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(b!.day) ? undefined : 'no day');
+          } catch (e) {
+            reason = (e as Error).message;
+          }
+        }
+        if (reason) {
+          skippedCount++;
+          if (skipped.length < SKIPPED_KEPT_MAX) skipped.push({ seq: m.seq, subject: m.subject, reason });
+        } else {
+          holder.append(b!.day, { table: s.table, n: b!.n, cols: b!.cols });
+          (rows[b!.day] ??= {})[s.table] = (rows[b!.day]![s.table] ?? 0) + b!.n;
+          if (holder.held >= chunkRows) await spill();
+        }
+      }
+      if (o.onProgress && (m.seq === toSeq || performance.now() - lastReport > 200)) {
+        lastReport = performance.now();
+        o.onProgress({ seq: m.seq, fromSeq, toSeq, rows: Object.values(rows).reduce((a, d) => a + Object.values(d).reduce((x, y) => x + y, 0), 0), skipped: skippedCount });
+      }
+      if (m.seq >= toSeq || m.info.pending === 0) break;
+    }
+    await it.close();
+
+    // Write: a day-table held whole goes straight to the HDB (as the RDB writes it); one that
+    // spilled is finished as a chunk and merged.
+    const days = new Set([...holder.tables.values()].map((e) => e.day).concat([...chunks.values()].map((c) => c.day)));
+    for (const day of [...days].sort()) {
+      for (const table of schema.keys()) {
+        const key = `${day}/${table}`;
+        const held = holder.tables.get(key);
+        const spilled = chunks.get(key);
+        if (!held && !spilled) continue;
+        let report: WriteReport;
+        if (!spilled) {
+          const t = (await o.beforeSave?.[table]?.(held!.t, day)) ?? held!.t;
+          report = await writePartition(o.hdbDir, day, table, t, o.sort ? { sort: o.sort } : {});
+        } else {
+          if (held) {
+            const dir = join(work, `chunk-${chunkNo++}`);
+            const r = await writePartition(dir, day, table, held.t, o.sort ? { sort: o.sort } : {});
+            spilled.files.push(...r.files);
+            spilled.rows += r.rows;
+          }
+          report = await mergePartition(o.hdbDir, day, schema.get(table)!, spilled.files, spilled.rows, o.sort ? { sort: o.sort } : {});
+        }
+        const skippedHere = skipped.some((x) => x.subject.endsWith(`.${table}`));
+        if (expected && o.date === day && expected[table] !== undefined && !skippedHere && report.rows !== expected[table]) {
+          o.logger?.warn({ day, table, rows: report.rows, marker: expected[table] }, 'replayed rows differ from the end-of-day marker');
+        }
+        written.push(report);
+        await o.afterSave?.(report);
+      }
+      if (o.nc) announceReload(o.nc, { date: day, tables: Object.keys(rows[day] ?? {}), rows: rows[day] ?? {} });
+    }
+  } finally {
+    activeWrites.delete(work);
+    await rm(work, { recursive: true, force: true });
+  }
+  return { fromSeq, toSeq, rows, written, skipped, ms: performance.now() - t0 };
+}
+

@@ -1,0 +1,152 @@
+// Gateway benchmarks (wired into `npm run bench` by test/bench/run.ts): small sync queries per
+// second through the gateway, and the gateway's added latency against a direct request to the same
+// backend in the same run. Real OS processes: nats-server, the gateway (`actors start gateway`),
+// two backend replicas (test/support/gateway_backend.ts, a named API `echo`), and the client (this
+// process); all share the machine's cores, so the figures are indicative.
+//   BENCH_SCALE scales the query counts; BENCH_GW_REPLICAS (2) and BENCH_GW_CONCURRENCY (1, TorQ's
+//   one query at a time per backend) change the topology; `node --import tsx test/bench/gateway.ts`
+//   runs it alone. gateway_sync_qps is bounded by replicas x concurrency / backend round trip: with
+//   one query at a time per backend the gateway waits on the backends, not on its own CPU.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { decode, encode } from '../../bus/codec.ts';
+import { GatewayClient } from '../../bus/gateway_client.ts';
+import { NatsServer } from '../../bus/nats_server.ts';
+import { Pipeline } from '../../bus/pipeline.ts';
+import { subjects } from '../../bus/subjects.ts';
+import { spawnProc, stopProc, waitUp } from '../support/procs.ts';
+
+export interface GatewayMetric {
+  metric: string;
+  value: number;
+  unit: string;
+  baseline?: string;
+  ratio?: number;
+  target?: string;
+}
+
+const root = resolve(import.meta.dirname, '..', '..');
+const scale = Number(process.env.BENCH_SCALE ?? 1);
+/** The backends' type: a small type registered only here. */
+const TYPE = 'benchbk';
+const ECHO = { type: 'tickbus.v1.call', api: 'echo', args: [1] };
+
+function backend(url: string, name: string): { child: ChildProcess; exited: Promise<void> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test', 'support', 'gateway_backend.ts'), url, TYPE, name, '1000'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return { child, exited: new Promise((r) => child.once('exit', () => r())) };
+}
+
+async function until(cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('gateway benchmark: setup timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function p50(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Latencies of `n` requests one at a time (after `warm` unmeasured ones). */
+async function sequential(n: number, warm: number, send: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < warm; i++) await send();
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await send();
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+/** Runs `total` sends with at most `window` in flight; returns per second. */
+async function throughput(total: number, window: number, send: () => Promise<unknown>): Promise<number> {
+  let next = 0;
+  let done = 0;
+  const t0 = performance.now();
+  await new Promise<void>((resolveAll, reject) => {
+    const launch = () => {
+      while (next < total && next - done < window) {
+        next++;
+        send().then(() => {
+          if (++done === total) resolveAll();
+          else launch();
+        }, reject);
+      }
+    };
+    launch();
+  });
+  return total / ((performance.now() - t0) / 1000);
+}
+
+export async function benchGateway(): Promise<GatewayMetric[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'tickbus-gwbench-'));
+  const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
+  const nc: NatsConnection = await connect({ servers: server.url, name: 'bench-gateway' });
+  const cfg = join(dir, 'gw.json');
+  // TorQ's rule stays the default: one gateway query at a time per backend, two replicas.
+  const replicas = Number(process.env.BENCH_GW_REPLICAS ?? 2);
+  const concurrency = Number(process.env.BENCH_GW_CONCURRENCY ?? 1);
+  writeFileSync(cfg, JSON.stringify({ tables: {}, defaults: { gateway: { backendTypes: [TYPE], backendConcurrency: concurrency } } }));
+  const backends = Array.from({ length: replicas }, (_, i) => backend(server.url, `bk${i + 1}`));
+  const gw = spawnProc('gateway', 'gwbench', cfg, server.url);
+  const client = new GatewayClient(nc, { gateway: 'gwbench', timeoutMs: 30_000 });
+  const pipe = new Pipeline(nc, { timeoutMs: 30_000, maxInflight: 4_096 });
+  try {
+    await waitUp(nc, 'gwbench').catch((e: Error) => {
+      throw new Error(`${e.message}: ${gw.output.join('').slice(-2_000)}`);
+    });
+    // Both replicas registered and seen by the gateway (its `backends` API).
+    await until(async () => {
+      try {
+        const m = await nc.request(subjects.query('gateway', 'gwbench'), encode({ type: 'tickbus.v1.call', api: 'backends', args: [] }), { timeout: 1_000 });
+        return decode<Array<{ name: string }>>(m.data).filter((b) => /^bk\d+$/.test(b.name)).length === replicas;
+      } catch {
+        return false;
+      }
+    }, 30_000);
+    const echo = encode(ECHO);
+    const n = Math.max(500, Math.round(3_000 * scale));
+    const direct = await sequential(n, 300, () => pipe.request(subjects.query(TYPE, 'bk1'), echo));
+    const through = await sequential(n, 300, () => client.sync(ECHO, TYPE));
+    const directP50 = p50(direct);
+    const gwP50 = p50(through);
+    const total = Math.max(5_000, Math.round(40_000 * scale));
+    await throughput(2_000, 256, () => client.sync(ECHO, TYPE)); // warm up
+    const qps = await throughput(total, 256, () => client.sync(ECHO, TYPE));
+    const directQps = await throughput(total, 256, () => pipe.request(subjects.queryGroup(TYPE), echo));
+    return [
+      { metric: 'gateway_sync_qps', value: qps, unit: 'queries/s', baseline: 'direct_request_qps', ratio: qps / directQps, target: '>= 5,000 (2 replicas, 1 query at a time each)' },
+      { metric: 'direct_request_qps', value: directQps, unit: 'queries/s', target: 'info (same API straight to the queue group)' },
+      { metric: 'direct_request_p50_ms', value: directP50, unit: 'ms', target: 'info' },
+      { metric: 'gateway_request_p50_ms', value: gwP50, unit: 'ms', baseline: 'direct_request_p50_ms', ratio: gwP50 / directP50, target: 'info' },
+      { metric: 'gateway_overhead_p50_ms', value: gwP50 - directP50, unit: 'ms', baseline: 'direct_request_p50_ms', ratio: gwP50 / directP50, target: '<= 1 ms' },
+    ];
+  } finally {
+    client.close();
+    pipe.close();
+    await stopProc(gw);
+    for (const b of backends) {
+      if (b.child.exitCode === null) b.child.kill('SIGTERM');
+      const t = setTimeout(() => b.child.kill('SIGKILL'), 5_000);
+      await b.exited;
+      clearTimeout(t);
+    }
+    await nc.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+  for (const m of await benchGateway()) process.stdout.write(`${m.metric} = ${m.value.toFixed(m.value < 100 ? 3 : 0)} ${m.unit}${m.ratio !== undefined ? ` (ratio ${m.ratio.toFixed(2)} vs ${m.baseline})` : ''}\n`);
+  process.exit(0);
+}

@@ -1,0 +1,83 @@
+// Proves the end of day into the Parquet HDB with real processes' code on a real nats-server and
+// real files: the RDB writes exactly the day's rows (sorted, verified) when the marker comes, the
+// HDB actor is told to reload and answers getdata for the old day while the RDB answers for the
+// new one (together: every row of the log), and a bad query gets its named error from the HDB.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { decode, encode } from '../../bus/codec.ts';
+import type { NatsServer } from '../../bus/nats_server.ts';
+import { Publisher } from '../../bus/publisher.ts';
+import { startHdb } from '../../actors/hdb/effects.ts';
+import { startRdb } from '../../actors/rdb/effects.ts';
+import { startTickerplant } from '../../actors/tickerplant/effects.ts';
+import type { Clock } from '../../actors/common/clock.ts';
+import { connectTo, readLog, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+
+let server: NatsServer;
+let nc: NatsConnection;
+let dir: string;
+beforeAll(async () => {
+  server = await startServer();
+  nc = await connectTo(server);
+  dir = mkdtempSync(join(tmpdir(), 'tickbus-eodhdb-'));
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('end of day to the hdb', () => {
+  it('rdb: writes exactly the day to the HDB; the HDB reloads and answers as the RDB did', async () => {
+    const now = Date.now();
+    const midnight = Math.ceil(now / 86_400_000) * 86_400_000;
+    const offset = midnight - 2_500 - now;
+    const clock: Clock = { now: () => Date.now() + offset, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (id) => clearTimeout(id as never) };
+    const day0 = new Date(midnight - 1).toISOString().slice(0, 10);
+    const hdbDir = join(dir, 'hdb');
+    const tp = await startTickerplant(nc, { name: 'eh', tables: testTables, mode: 'batch', pubFreqMs: 5 }, silentLogger, clock);
+    await tp.ready();
+    const rdb = await startRdb(nc, { name: 'ehr', tp: 'eh', tables: testTables, hdbDir }, silentLogger);
+    await rdb.ready();
+    const hdbProc = await startHdb(nc, { name: 'ehh', hdbDir, rescanMs: 0 }, silentLogger);
+    await hdbProc.ready();
+    const pub = new Publisher(nc, { tp: 'eh' });
+    const syms = ['AAPL', 'MSFT', 'IBM', 'GOOG'];
+    let fid = 0;
+    const query = { type: 'tickbus.v1.getdata', table: 'trade', start: '2000-01-01', end: '2100-01-01', grouping: ['sym'], aggregations: [{ op: 'count' }, { op: 'sum', column: 'size' }, { op: 'max', column: 'price' }, { op: 'last', column: 'fid' }], ordering: [{ column: 'sym' }] };
+    // Feed until a second after midnight.
+    while (clock.now() < midnight + 1_000) {
+      const n = 20;
+      const rows = Array.from({ length: n }, (_, i) => [syms[(fid + i) % 4], 100 + ((fid + i) % 17), (fid + i) % 7, fid + i]);
+      fid += n;
+      await pub.publish('trade', { rows });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const log = await readLog(nc, 'eh');
+    const eod = log.eods[0]!;
+    expect(eod.day).toBe(day0);
+    const dayRows = log.batches.filter((b) => b.seq < eod.seq).reduce((a, b) => a + b.n, 0);
+    expect(dayRows).toBe(eod.counts.trade);
+    // The write lands and the HDB reloads on the notice.
+    await until(() => rdb.actor.getSnapshot().context.days === 1, 30_000);
+    await until(() => hdbProc.hdb().partitions().includes(day0), 10_000);
+    const h = await hdbProc.query!({ ...query, start: `${day0}T00:00:00Z`, end: `${day0}T23:59:59.999999999Z` });
+    const total = (h as { cols: { count: BigInt64Array | Float64Array } }).cols.count;
+    expect(Array.from(total as ArrayLike<number | bigint>, Number).reduce((a, b) => a + b, 0)).toBe(dayRows);
+    // The same query on the RDB for the new day and on the HDB for the old one add up to the log.
+    const m = await nc.request('q.rdb.ehr', encode({ ...query }), { timeout: 5_000 });
+    const r = decode<{ cols: { count: ArrayLike<number | bigint> } }>(m.data);
+    const rdbRows = Array.from(r.cols.count, Number).reduce((a, b) => a + b, 0);
+    expect(rdbRows + dayRows).toBe(fid);
+    // Bad queries name the parameter, on the HDB too.
+    await expect(hdbProc.query!({ type: 'tickbus.v1.getdata', table: 'trade', start: '2026-01-02', end: '2026-01-01' })).rejects.toMatchObject({ code: 'BAD_QUERY' });
+    await expect(hdbProc.query!({ type: 'tickbus.v1.getdata', table: 'nope', start: '2026-01-01', end: '2026-01-02' })).rejects.toMatchObject({ code: 'BAD_QUERY', detail: { param: 'table' } });
+    pub.close();
+    await hdbProc.stop();
+    await rdb.stop();
+    await tp.stop();
+  });
+});

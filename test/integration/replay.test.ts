@@ -1,0 +1,142 @@
+// Proves log replay into the HDB and the end-of-day write's crash safety, with a real
+// nats-server, real processes and real Parquet files read back through the HDB:
+// - replaying a day gives the same partition as the RDB's own end-of-day write (compared through
+//   queries), both whole and in bounded chunks merged at the end; a corrupt log message is
+//   skipped and reported, not fatal (and the RDB skips it too);
+// - an RDB SIGKILLed in the middle of its end-of-day write (one table written, one not) ends up,
+//   after a restart, with the day written once and completely, and no staging left behind.
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { NatsServer } from '../../bus/nats_server.ts';
+import { Publisher } from '../../bus/publisher.ts';
+import { replay, listDays } from '../../actors/replay/replay.ts';
+import { startRdb } from '../../actors/rdb/effects.ts';
+import { startTickerplant, type Tickerplant } from '../../actors/tickerplant/effects.ts';
+import type { Clock } from '../../actors/common/clock.ts';
+import { Hdb } from '../../storage/hdb/hdb.ts';
+import { partitionRows } from '../../storage/hdb/merge.ts';
+import { stagingDirFor } from '../../storage/hdb/layout.ts';
+import { connectTo, readLog, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import { spawnProc, stopProc, waitUp } from '../support/procs.ts';
+
+let server: NatsServer;
+let nc: NatsConnection;
+let dir: string;
+beforeAll(async () => {
+  server = await startServer();
+  nc = await connectTo(server);
+  dir = mkdtempSync(join(tmpdir(), 'tickbus-replay-'));
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A tickerplant whose clock is `leadMs` before midnight UTC, and the day that ends there. */
+async function tpBeforeMidnight(name: string, leadMs: number): Promise<{ tp: Tickerplant; clock: Clock; midnight: number; day0: string }> {
+  const now = Date.now();
+  const midnight = Math.ceil(now / 86_400_000) * 86_400_000;
+  const offset = midnight - leadMs - now;
+  const clock: Clock = { now: () => Date.now() + offset, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (id) => clearTimeout(id as never) };
+  const tp = await startTickerplant(nc, { name, tables: testTables, mode: 'batch', pubFreqMs: 5 }, silentLogger, clock);
+  await tp.ready();
+  return { tp, clock, midnight, day0: new Date(midnight - 1).toISOString().slice(0, 10) };
+}
+
+async function feedUntil(pub: Publisher, clock: Clock, until: number, start = 0): Promise<number> {
+  let fid = start;
+  const syms = ['AAPL', 'MSFT', 'IBM', 'GOOG', 'AMZN'];
+  while (clock.now() < until) {
+    const rows = Array.from({ length: 25 }, (_, i) => [syms[(fid + i) % 5], 100 + ((fid + i) % 13) / 4, (fid + i) % 9, fid + i]);
+    const quotes = Array.from({ length: 10 }, (_, i) => [syms[(fid + i) % 5], 99, 101, fid + i]);
+    await Promise.all([pub.publish('trade', { rows }), pub.publish('quote', { rows: quotes })]);
+    fid += 25;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return fid;
+}
+
+const byFid = (day: string) => ({ type: 'tickbus.v1.getdata', table: 'trade', start: `${day}T00:00:00Z`, end: `${day}T23:59:59.999999999Z`, columns: ['sym', 'price', 'size', 'fid'], ordering: [{ column: 'fid' }] });
+const grouped = (day: string) => ({ type: 'tickbus.v1.getdata', table: 'trade', start: `${day}T00:00:00Z`, end: `${day}T23:59:59.999999999Z`, grouping: ['sym'], aggregations: [{ op: 'count' }, { op: 'sum', column: 'size' }, { op: 'avg', column: 'price' }, { op: 'first', column: 'fid' }, { op: 'last', column: 'fid' }], ordering: [{ column: 'sym' }] });
+
+describe('replay', () => {
+  it('replay: a replayed day equals the RDB end-of-day write, whole or in chunks; bad messages are skipped', async () => {
+    const { tp, clock, midnight, day0 } = await tpBeforeMidnight('rp', 2_000);
+    const rdbHdb = join(dir, 'rdb-hdb');
+    const rdb = await startRdb(nc, { name: 'rpr', tp: 'rp', tables: testTables, hdbDir: rdbHdb }, silentLogger);
+    await rdb.ready();
+    const pub = new Publisher(nc, { tp: 'rp' });
+    let fid = await feedUntil(pub, clock, midnight - 1_000);
+    // A corrupt message in the log, straight into the stream (not through the tickerplant).
+    const ack = await nc.request('tick.rp.trade', new Uint8Array([0xde, 0xad, 0xbe, 0xef]), { timeout: 5_000 });
+    const badSeq = (JSON.parse(new TextDecoder().decode(ack.data)) as { seq: number }).seq;
+    fid = await feedUntil(pub, clock, midnight + 500, fid);
+    await until(() => rdb.actor.getSnapshot().context.days === 1, 30_000);
+    expect(rdb.status()).toMatchObject({ skipped: 1 });
+
+    const whole = await replay(nc, { tp: 'rp', hdbDir: join(dir, 'replay-whole'), tables: testTables, date: day0 });
+    expect(whole.skipped).toEqual([expect.objectContaining({ seq: badSeq, subject: 'tick.rp.trade' })]);
+    const chunked = await replay(nc, { tp: 'rp', hdbDir: join(dir, 'replay-chunked'), tables: testTables, date: day0, chunkRows: 700 });
+    const log = await readLog(nc, 'rp');
+    expect(whole.rows[day0]).toEqual(log.eods[0]!.counts);
+    expect(chunked.rows[day0]).toEqual(log.eods[0]!.counts);
+    expect(existsSync(join(stagingDirFor(join(dir, 'replay-chunked'))))).toBe(true);
+    expect(readdirSync(stagingDirFor(join(dir, 'replay-chunked')))).toEqual([]);
+
+    const hdbs = await Promise.all(['rdb-hdb', 'replay-whole', 'replay-chunked'].map((d) => Hdb.open(join(dir, d))));
+    const results = await Promise.all(hdbs.map(async (h) => [await h.query(byFid(day0)), await h.query(grouped(day0))]));
+    expect(results[0]![0]!.n).toBe(log.eods[0]!.counts.trade);
+    expect(results[1]).toEqual(results[0]);
+    expect(results[2]).toEqual(results[0]);
+    for (const h of hdbs) h.close();
+    // A sequence range replays only those messages (into the partition of their day).
+    const days = await listDays(nc, 'rp');
+    const some = await replay(nc, { tp: 'rp', hdbDir: join(dir, 'replay-range'), tables: testTables, fromSeq: days[0]!.fromSeq, toSeq: days[0]!.fromSeq + 9, only: ['quote'] });
+    expect(Object.keys(some.rows[day0] ?? {})).toEqual(['quote']);
+    pub.close();
+    await rdb.stop();
+    await tp.stop();
+  });
+
+  it('rdb: SIGKILLed during its end-of-day write, the restarted RDB writes the day once and completely', async () => {
+    const { tp, clock, midnight, day0 } = await tpBeforeMidnight('kx', 1_500);
+    const hdbDir = join(dir, 'kill-hdb');
+    const cfg = (extra: Record<string, unknown>) => {
+      const p = join(dir, `kx-${Object.keys(extra).length}.json`);
+      writeFileSync(p, JSON.stringify({ tables: testTables, defaults: { rdb: { tp: 'kx', hdbDir, ...extra } } }));
+      return p;
+    };
+    // The first RDB pauses 1.5 s before each table of its write: the kill lands between tables.
+    let rdb = spawnProc('rdb', 'kxr', cfg({ eodWriteDelayMs: 1_500 }), server.url, { LOG_LEVEL: 'info' });
+    await waitUp(nc, 'kxr');
+    const pub = new Publisher(nc, { tp: 'kx' });
+    await feedUntil(pub, clock, midnight + 300);
+    const log = await readLog(nc, 'kx');
+    const counts = log.eods[0]!.counts;
+    await until(async () => (await partitionRows(hdbDir, day0, 'quote')) > 0 || (await partitionRows(hdbDir, day0, 'trade')) > 0, 20_000, 20).catch((e) => {
+      throw new Error(`${(e as Error).message}; rdb output: ${rdb.output.join('').slice(-2000)}`);
+    });
+    rdb.child.kill('SIGKILL');
+    await rdb.exited;
+    const writtenBefore = [await partitionRows(hdbDir, day0, 'trade'), await partitionRows(hdbDir, day0, 'quote')];
+    expect(writtenBefore.filter((n) => n === 0)).toHaveLength(1); // exactly one table was written
+    rdb = spawnProc('rdb', 'kxr', cfg({}), server.url);
+    await waitUp(nc, 'kxr');
+    await until(async () => (await partitionRows(hdbDir, day0, 'trade')) === counts.trade && (await partitionRows(hdbDir, day0, 'quote')) === counts.quote, 30_000, 100);
+    const h = await Hdb.open(hdbDir);
+    expect(h.problems()).toEqual([]);
+    const r = await h.query(byFid(day0));
+    const fids = Array.from(r.cols.fid as BigInt64Array);
+    expect(fids.length).toBe(counts.trade);
+    expect(new Set(fids).size).toBe(fids.length);
+    h.close();
+    expect(readdirSync(stagingDirFor(hdbDir)).filter((f) => !f.startsWith('.'))).toEqual([]);
+    pub.close();
+    await stopProc(rdb);
+    await tp.stop();
+  });
+});
