@@ -47,8 +47,8 @@ export interface SubscribeOptions {
   syms?: string[];
   /** 'today' (default): from the day's first message; 'live': only new ones; or a sequence. */
   from?: 'today' | 'live' | { seq: number };
-  /** Bound on messages buffered ahead of the reader. */
-  bufferMessages?: number;
+  /** Bound on bytes buffered ahead of the reader (default 16 MiB). */
+  bufferBytes?: number;
   /** Pull expiry; a server restart is noticed after about this long. */
   expiresMs?: number;
 }
@@ -86,7 +86,10 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
   });
   // Short pull expiry: missed server heartbeats (half the expiry) reveal a restarted server
   // within seconds, and the ordered consumer is re-created from the last sequence it delivered.
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: opts.bufferMessages ?? 256, expires: opts.expiresMs ?? 4_000 });
+  // Bounded in bytes, not messages: 512 log messages of up to ~1 MB each would exceed the
+  // server's per-connection pending limit (64 MB) during a replay, and the server would drop the
+  // connection as a slow consumer.
+  const messages: ConsumerMessages = await consumer.consume({ max_bytes: opts.bufferBytes ?? 16 * 1024 * 1024, expires: opts.expiresMs ?? 4_000 });
   const tables = opts.tables ? new Set(opts.tables) : undefined;
   const syms = opts.syms ? new Set(opts.syms) : undefined;
 

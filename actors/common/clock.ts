@@ -8,8 +8,15 @@ export interface Clock {
   clearTimeout(id: unknown): void;
 }
 
-const hrBase = process.hrtime.bigint();
-const wallBaseNs = BigInt(Date.now()) * 1_000_000n;
+// Align the monotonic clock with the wall clock on a millisecond edge (a busy wait of at most
+// 1 ms at start), so stamps from different processes agree to microseconds, not to the ±1 ms a
+// plain Date.now() base would leave.
+const [wallBaseNs, hrBase] = (() => {
+  const start = Date.now();
+  let now = start;
+  while (now === start) now = Date.now();
+  return [BigInt(now) * 1_000_000n, process.hrtime.bigint()] as const;
+})();
 
 export const systemClock: Clock = {
   now: () => Date.now(),

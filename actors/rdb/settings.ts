@@ -12,8 +12,8 @@ export interface RdbSettings {
   subscribeTables?: string[];
   /** Keep these syms only (a sharded RDB); all when omitted. */
   syms?: string[];
-  /** Bound on log messages buffered ahead of the RDB. */
-  bufferMessages: number;
+  /** Bound on log bytes buffered ahead of the RDB (well under the server's 64 MB pending limit). */
+  bufferBytes: number;
   /** HDB root for the end-of-day write-down; none = keep no history (the hook still runs). */
   hdbDir?: string;
   /** Write-down bounds (see WriteDownSettings below). */
@@ -25,7 +25,7 @@ export interface RdbSettings {
 }
 
 export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
-  bufferMessages: 512,
+  bufferBytes: 16 * 1024 * 1024,
 };
 
 /** End-of-day write-down to the Parquet HDB (issue 3): off unless hdbDir is set. */

@@ -180,7 +180,8 @@ export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<Repl
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: fromSeq,
     });
-    const it = await c.consume({ max_messages: 512, expires: 4_000 });
+    // Bounded in bytes (the server drops a connection that falls 64 MB behind).
+    const it = await c.consume({ max_bytes: 16 * 1024 * 1024, expires: 4_000 });
     let lastReport = 0;
     for await (const m of it) {
       if (m.seq > toSeq) break;

@@ -202,6 +202,36 @@ async function latency(nc: NatsConnection, url: string, dir: string, seconds: nu
   return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), feedToTpP50: pct(legs, 0.5) };
 }
 
+/** Logs `rows` trade rows (10k-row batches in the tickerplant's format) and an end-of-day marker,
+ *  then times `replay` of that day into a fresh HDB partition. */
+async function replayBench(nc: NatsConnection, dir: string, rows: number): Promise<number> {
+  const tp = 'rpb';
+  await ensureStream(await manager(nc), { name: `TICK_${tp}`, subjects: [`tick.${tp}.>`], storage: 'file' as never, max_msg_size: 1024 * 1024 });
+  const pipe = new Pipeline(nc, { timeoutMs: 30_000, maxInflight: 1024 });
+  const per = 10_000;
+  const base = tradeCols(per, true);
+  const t0ns = 1_795_305_600_000_000_000n; // 2026-11-22T00:00:00Z
+  let count = 0;
+  await pump(Math.ceil(rows / per), 32, (i) => {
+    const time = new BigInt64Array(per);
+    for (let k = 0; k < per; k++) time[k] = t0ns + BigInt(i * per + k) * 1_000_000n;
+    count += per;
+    const h = headers();
+    h.set('Tb-Day', '2026-11-22');
+    h.set('Tb-Count', String(count));
+    return pipe.request(`tick.${tp}.trade`, encode({ type: 'tickbus.v1.batch', table: 'trade', day: '2026-11-22', n: per, cols: { ...base, time } }), h);
+  });
+  await pipe.request(`tick.${tp}._ctl.eod`, encode({ type: 'tickbus.v1.eod', day: '2026-11-22', nextDay: '2026-11-23', counts: { trade: rows }, time: 0n }));
+  pipe.close();
+  const { replay } = await import('../../actors/replay/replay.ts');
+  const t0 = performance.now();
+  const r = await replay(nc, { tp, hdbDir: join(dir, 'replay-hdb'), tables: { trade: tables.trade }, date: '2026-11-22' });
+  const secs = (performance.now() - t0) / 1000;
+  if (r.rows['2026-11-22']?.trade !== rows) throw new Error(`replay wrote ${JSON.stringify(r.rows)}, expected ${rows}`);
+  await (await manager(nc)).streams.delete(`TICK_${tp}`);
+  return secs;
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tickbus-bench-'));
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
@@ -211,8 +241,8 @@ async function main(): Promise<void> {
     results.push(m);
     process.stderr.write(`  ${m.metric} = ${m.value.toFixed(m.value < 100 ? 3 : 0)} ${m.unit}\n`);
   };
-  // BENCH_ONLY=raw,ingest,single,latency,storage runs a subset (for profiling); default all.
-  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,storage').split(','));
+  // BENCH_ONLY=raw,ingest,single,latency,replay,gateway,storage runs a subset; default all.
+  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage').split(','));
   try {
     const rows = Math.round((5_000_000 * scale) / BATCH_ROWS) * BATCH_ROWS;
     const raw = await baseline(nc, server.url, rows);
@@ -233,6 +263,14 @@ async function main(): Promise<void> {
       log({ metric: 'latency_p50_ms', value: l.p50, unit: 'ms', target: '<= 1 ms' });
       log({ metric: 'latency_p99_ms', value: l.p99, unit: 'ms', target: '<= 5 ms' });
       log({ metric: 'latency_feed_to_tp_stamp_p50_ms', value: l.feedToTpP50, unit: 'ms', target: 'info' });
+    }
+    if (only.has('replay')) {
+      const secs = await replayBench(nc, dir, Math.round(10_000_000 * scale));
+      log({ metric: 'replay_10m_rows_s', value: secs, unit: 's', target: '<= 8 s' });
+    }
+    if (only.has('gateway')) {
+      const { benchGateway } = (await import(join(here, 'gateway.ts'))) as { benchGateway: () => Promise<Metric[]> };
+      for (const m of await benchGateway()) log(m);
     }
     if (only.has('storage') && existsSync(join(here, 'storage.ts'))) {
       const storageBench = join(here, 'storage.ts');

@@ -70,6 +70,21 @@ describe('rdb', () => {
     await tp.stop();
   });
 
+  it('rdb: replays a day far larger than the server lets a client fall behind (64 MB)', async () => {
+    const tp = await startTickerplant(nc, { name: 'rbig', tables: testTables, mode: 'immediate' }, silentLogger);
+    await tp.ready();
+    const pub = new Publisher(nc, { tp: 'rbig' });
+    const n = 20_000;
+    const cols = { sym: { dict: ['A', 'B', 'C'], codes: new Uint32Array(n).map((_, i) => i % 3) }, price: new Float64Array(n).fill(1.5), size: new BigInt64Array(n).fill(7n), fid: new BigInt64Array(n) };
+    for (let k = 0; k < 130; k += 10) await Promise.all(Array.from({ length: 10 }, () => pub.publish('trade', { cols })));
+    const rdb = await startRdb(nc, { name: 'rbigr', tp: 'rbig', tables: testTables }, silentLogger);
+    await rdb.ready(60_000);
+    expect(rdb.current().tables.get('trade')!.n).toBe(130 * n);
+    pub.close();
+    await rdb.stop();
+    await tp.stop();
+  }, 120_000);
+
   it('rdb: the end-of-day hook gets the finished day while the new day fills', async () => {
     const now = Date.now();
     const midnight = Math.ceil(now / 86_400_000) * 86_400_000;

@@ -19,7 +19,9 @@ export function spawnProc(proctype: string, name: string, cfg: string, url: stri
   // TICKBUS_CHILD_PROF=<dir> writes a V8 CPU profile of each child there (for profiling benches).
   const prof = process.env.TICKBUS_CHILD_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TICKBUS_CHILD_PROF}`] : [];
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', proctype, '--name', name, '--config', cfg], {
-    env: { ...process.env, NATS_URL: url, LOG_LEVEL: 'warn', ...env },
+    // TICKBUS_PARENT_PID: the child stops itself when this test process is gone (no orphans even
+    // when a test fails before its cleanup).
+    env: { ...process.env, NATS_URL: url, LOG_LEVEL: 'warn', TICKBUS_PARENT_PID: String(process.pid), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
