@@ -158,7 +158,7 @@ async function singleAcked(nc: NatsConnection, url: string, dir: string, rows: n
   return rows / secs;
 }
 
-async function latency(nc: NatsConnection, url: string, dir: string, seconds: number): Promise<{ p50: number; p99: number; feedToTpP50: number }> {
+async function latency(nc: NatsConnection, url: string, dir: string, seconds: number): Promise<{ p50: number; p99: number; feedToTpP50: number; feedToTpP99: number }> {
   const sys = await system(url, dir, 'lat', { mode: 'immediate' }, false);
   const schema = defineTable('lat', tables.lat);
   const mem = new MemTable(schema, new SymbolTable());
@@ -176,21 +176,23 @@ async function latency(nc: NatsConnection, url: string, dir: string, seconds: nu
     }
   })();
   const pub = new Publisher(nc, { tp: 'lat' });
-  const perTick = 10; // 10 updates of 100 rows every 10 ms = 100k rows/s
-  const ticks = Math.round((seconds * 1000) / 10);
+  // Evenly paced: each timer turn sends the updates due by now (usually one), 1000 updates of 100
+  // rows a second = 100k rows/s. (Bursts would measure queueing in the feed, not the path.)
+  const total = seconds * 1000;
   const codes = Uint32Array.from({ length: 100 }, (_, i) => i % SYMS.length);
   const pending: Promise<unknown>[] = [];
   const t0 = performance.now();
-  for (let k = 0; k < ticks; k++) {
-    for (let j = 0; j < perTick; j++) {
+  let sentCount = 0;
+  while (sentCount < total) {
+    const due = Math.min(total, Math.floor(performance.now() - t0) + 1);
+    for (; sentCount < due; sentCount++) {
       const sent = new BigInt64Array(100).fill(nowNs());
       pending.push(pub.publish('lat', { cols: { sym: { dict: SYMS, codes }, sent } }));
     }
-    const wait = t0 + (k + 1) * 10 - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await new Promise((r) => setTimeout(r, 1));
   }
   await Promise.all(pending);
-  await waitFor(async () => lat.length >= ticks * perTick, 30_000);
+  await waitFor(async () => lat.length >= total, 30_000);
   await sub.close();
   await reading;
   pub.close();
@@ -199,7 +201,7 @@ async function latency(nc: NatsConnection, url: string, dir: string, seconds: nu
     const w = xs.slice(Math.floor(xs.length * 0.1)).sort((a, b) => a - b);
     return w[Math.min(w.length - 1, Math.floor(p * w.length))]!;
   };
-  return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), feedToTpP50: pct(legs, 0.5) };
+  return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), feedToTpP50: pct(legs, 0.5), feedToTpP99: pct(legs, 0.99) };
 }
 
 /** Logs `rows` trade rows (10k-row batches in the tickerplant's format) and an end-of-day marker,
@@ -237,7 +239,15 @@ async function main(): Promise<void> {
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
   const nc = await connect({ servers: server.url });
   const results: Metric[] = [];
+  const targets: Record<string, string> = {
+    eod_10m_rows_s: '<= 3 s',
+    rdb_groupby_10m_ms: '<= 60 ms (repeat query; chunk cache)',
+    rdb_groupby_10m_scan_ms: 'info (cold scan, no cache)',
+    hdb_groupby_100m_ms: 'ratio <= 1.3',
+    duckdb_direct_groupby_100m_ms: 'baseline',
+  };
   const log = (m: Metric) => {
+    m.target ??= targets[m.metric];
     results.push(m);
     process.stderr.write(`  ${m.metric} = ${m.value.toFixed(m.value < 100 ? 3 : 0)} ${m.unit}\n`);
   };
@@ -263,6 +273,7 @@ async function main(): Promise<void> {
       log({ metric: 'latency_p50_ms', value: l.p50, unit: 'ms', target: '<= 1 ms' });
       log({ metric: 'latency_p99_ms', value: l.p99, unit: 'ms', target: '<= 5 ms' });
       log({ metric: 'latency_feed_to_tp_stamp_p50_ms', value: l.feedToTpP50, unit: 'ms', target: 'info' });
+      log({ metric: 'latency_feed_to_tp_stamp_p99_ms', value: l.feedToTpP99, unit: 'ms', target: 'info' });
     }
     if (only.has('replay')) {
       const secs = await replayBench(nc, dir, Math.round(10_000_000 * scale));
