@@ -1,7 +1,8 @@
 // The RDB's simple query (columns, time range, sym list, limit, count) over in-memory tables.
 // The full data-access query API (grouping, aggregations, time bars) builds on this shape.
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
-import { daysToDate, formatIsoNs, parseIsoNs } from '../batch.ts';
+import { parseIsoNs } from '../batch.ts';
+import { resultToJson as engineResultToJson, type QueryResult as EngineResult } from './result.ts';
 import type { ColumnType } from '../schema.ts';
 import type { MemTable } from '../table.ts';
 
@@ -134,31 +135,7 @@ function gather(t: MemTable, name: string, rows: Uint32Array): unknown {
   }
 }
 
-/** JSON has no int64 or typed arrays: timestamps become ISO strings, dates YYYY-MM-DD, bools true/false. */
+/** The JSON form of a result: the query engine's conversion (ISO timestamps, nulls, dates). */
 export function resultToJson(r: QueryResult): QueryResult {
-  const cols: Record<string, unknown> = {};
-  r.columns.forEach((c, i) => {
-    const v = r.cols[c];
-    switch (r.types[i]) {
-      case 'timestamp':
-        cols[c] = Array.from(v as BigInt64Array, formatIsoNs);
-        break;
-      case 'long':
-      case 'timespan':
-        cols[c] = Array.from(v as BigInt64Array, (x) => (x >= -(2n ** 53n) && x <= 2n ** 53n ? Number(x) : x.toString()));
-        break;
-      case 'date':
-        cols[c] = Array.from(v as Int32Array, daysToDate);
-        break;
-      case 'bool':
-        cols[c] = Array.from(v as Uint8Array, (x) => x === 1);
-        break;
-      case 'float':
-        cols[c] = Array.from(v as Float64Array, (x) => (Number.isNaN(x) ? null : x));
-        break;
-      default:
-        cols[c] = Array.isArray(v) ? v : Array.from(v as Int32Array);
-    }
-  });
-  return { ...r, cols };
+  return engineResultToJson(r as unknown as EngineResult) as unknown as QueryResult;
 }
