@@ -76,6 +76,11 @@ export class Ingest {
   private subs: Subscription[] = [];
   private pipeline: Pipeline;
   private writer: LogWriter;
+  /**
+   * Demo days only (demoDayMs > 0): stamps are shifted by whole days so a synthetic day's rows
+   * carry times inside that day, and partitions, time ranges and the gateway's split agree.
+   */
+  private stampOffsetNs = 0n;
   /** Set by the runtime: called when the log cannot be appended to (the machine recovers). */
   onFatal: (err: TickbusError) => void = () => {};
   private readonly jsonHeaders = (() => {
@@ -138,7 +143,6 @@ export class Ingest {
       if (d > day) day = d;
     }
     if (!day) day = tradingDay(this.clock.now(), s.eodTime, s.eodZone);
-    this.day = day;
     for (const table of this.schema.keys()) {
       const l = lastDays.get(table);
       this.counts.set(table, l && l.day === day ? l.count : 0);
@@ -146,6 +150,7 @@ export class Ingest {
     const info = await this.jsm.streams.info(stream);
     const idsRestored = await this.restoreIds(stream, info.state.last_seq, info.state.last_ts);
     this.writer = this.newWriter();
+    this.setDay(day);
     this.recovered = true;
     this.logger.info({ day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored }, 'tickerplant recovered from log');
     return { day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored };
@@ -231,7 +236,7 @@ export class Ingest {
       if (id !== undefined && this.replyIfSeen(id, msg.reply, encoding)) return;
       const parts = this.tablesOf(target?.table, body);
       tablesForError = parts.map(([t]) => t).join(',');
-      const stamp = nowNs();
+      const stamp = nowNs() + this.stampOffsetNs;
       const batches = parts.map(([t, data]) => batchFromFeed(this.tableSchema(t), data, stamp, this.settings.maxRowsPerUpdate));
       let rows = 0;
       for (const b of batches) rows += b.n;
@@ -413,6 +418,15 @@ export class Ingest {
 
   // ---------------------------------------------------------------- end of day and stop
 
+  private setDay(day: string): void {
+    this.day = day;
+    if (this.settings.demoDayMs > 0) {
+      const real = tradingDay(this.clock.now(), this.settings.eodTime, this.settings.eodZone);
+      const days = Math.round((Date.parse(`${day}T00:00:00Z`) - Date.parse(`${real}T00:00:00Z`)) / 86_400_000);
+      this.stampOffsetNs = BigInt(days) * 86_400_000_000_000n;
+    }
+  }
+
   /**
    * Ends `day`: appends what arrived before the end of day, waits until every append is acked,
    * appends the marker and waits for its ack, then starts the next day. Updates that arrive
@@ -433,7 +447,7 @@ export class Ingest {
         done: (err) => (err ? reject(err) : resolve()),
       }),
     );
-    this.day = nextDay;
+    this.setDay(nextDay);
     for (const t of this.counts.keys()) this.counts.set(t, 0);
     this.logger.info({ day, nextDay, counts }, 'end of day');
     return nextDay;
