@@ -8,14 +8,27 @@ export interface Clock {
   clearTimeout(id: unknown): void;
 }
 
-// Align the monotonic clock with the wall clock on a millisecond edge (a busy wait of at most
-// 1 ms at start), so stamps from different processes agree to microseconds, not to the ±1 ms a
-// plain Date.now() base would leave.
+// Align the monotonic clock with the wall clock on a millisecond edge, so stamps from different
+// processes agree to microseconds rather than the ±1 ms a plain Date.now() base would leave. The
+// edge lies between the last reading of the old millisecond and the first of the new one; of a few
+// tries (each a busy wait under 1 ms) the tightest bracket wins, so a preemption mid-try is ignored.
 const [wallBaseNs, hrBase] = (() => {
-  const start = Date.now();
-  let now = start;
-  while (now === start) now = Date.now();
-  return [BigInt(now) * 1_000_000n, process.hrtime.bigint()] as const;
+  let best: [bigint, bigint, bigint] | undefined; // [wall ns, hr mid, bracket width]
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const start = Date.now();
+    let before = process.hrtime.bigint();
+    let now = Date.now();
+    let after = process.hrtime.bigint();
+    while (now === start) {
+      before = after;
+      now = Date.now();
+      after = process.hrtime.bigint();
+    }
+    const width = after - before;
+    if (!best || width < best[2]) best = [BigInt(now) * 1_000_000n, (before + after) / 2n, width];
+    if (width < 2_000n) break;
+  }
+  return [best![0], best![1]] as const;
 })();
 
 export const systemClock: Clock = {
