@@ -43,18 +43,12 @@ export const processTypes: Record<string, ProcessType> = {
   rdb: {
     subjects: (name) => [subjects.query('rdb', name), subjects.queryGroup('rdb')],
     start: async (nc, name, settings, logger, ctx) => {
-      const rdb = await startRdb(nc, { ...(withDataPaths(settings) as Settings & { tp: string }), name }, logger, undefined, ctx?.apis);
-      // Discovery attributes: the day held (the gateway routes today's range here) and the last day
-      // this RDB handed to the HDB: until a process (the HDB, once reloaded) reports that day, the
-      // gateway holds queries needing it rather than answer without it.
-      let prevDay = '';
-      let handoff: string | undefined;
-      const attributes = () => {
-        const day = rdb.current().day;
-        if (prevDay && day !== prevDay) handoff = prevDay;
-        prevDay = day;
-        return { tables: [...rdb.current().tables.keys()], dates: day ? [day] : [], ...(handoff ? { handoff } : {}) };
-      };
+      // Attributes (tables, the days held, the day being handed to the HDB) are re-registered the
+      // moment a day ends and again when an HDB holds it, not only on the next heartbeat.
+      const rdb = await startRdb(nc, { ...(withDataPaths(settings) as Settings & { tp: string }), name }, logger, undefined, ctx?.apis, {}, {
+        onAttributesChanged: () => ctx?.refreshAttributes(),
+      });
+      const attributes = () => rdb.attributes();
       return { ready: (t) => rdb.ready(t), stop: () => rdb.stop(), status: () => rdb.status(), attributes, ownsQuerySubjects: true };
     },
   },
@@ -67,7 +61,8 @@ export const processTypes: Record<string, ProcessType> = {
   },
   hdb: {
     subjects: (name) => [subjects.query('hdb', name), subjects.queryGroup('hdb'), subjects.hdbReload],
-    start: async (nc, name, settings, logger) => await startHdb(nc, { ...(withDataPaths({ hdbDir: 'hdb', ...settings }) as { hdbDir: string }), name }, logger),
+    start: async (nc, name, settings, logger, ctx) =>
+      await startHdb(nc, { ...(withDataPaths({ hdbDir: 'hdb', ...settings }) as { hdbDir: string }), name }, logger, () => ctx?.refreshAttributes()),
   },
   monitor: {
     subjects: () => [subjects.heartbeatAll],

@@ -26,6 +26,8 @@ export interface EodEvent {
   seq: number;
   day: string;
   nextDay: string;
+  /** The tickerplant's clock when it ended the day (epoch ns): the day's rows were stamped before. */
+  time?: bigint;
   counts: Record<string, number>;
   pending: number;
 }
@@ -100,7 +102,7 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
       const s = parseTickSubject(m.subject);
       if (!s) continue;
       if (s.kind === 'eod') {
-        let e: { day?: unknown; nextDay?: unknown; counts?: Record<string, number> };
+        let e: { day?: unknown; nextDay?: unknown; counts?: Record<string, number>; time?: unknown };
         try {
           e = decode(m.data);
         } catch (err) {
@@ -110,7 +112,8 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
           yield { type: 'skipped', seq: m.seq, subject: m.subject, reason: 'unreadable end-of-day marker', pending: m.info.pending };
           continue;
         }
-        yield { type: 'eod', seq: m.seq, day: e.day, nextDay: e.nextDay, counts: e.counts ?? {}, pending: m.info.pending };
+        const time = typeof e.time === 'bigint' ? e.time : typeof e.time === 'number' ? BigInt(Math.trunc(e.time)) : undefined;
+        yield { type: 'eod', seq: m.seq, day: e.day, nextDay: e.nextDay, counts: e.counts ?? {}, time, pending: m.info.pending };
         continue;
       }
       if (s.kind !== 'table' || (tables && !tables.has(s.table))) continue;

@@ -4,6 +4,8 @@ import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 
 export interface Clock {
   now(): number;
+  /** Epoch nanoseconds for stamps; absent = the process's wall clock (nowNs below). */
+  nowNs?(): bigint;
   setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown;
   clearTimeout(id: unknown): void;
 }

@@ -51,6 +51,8 @@ export interface ProcessContext {
   proctype: string;
   name: string;
   apis: ApiTable;
+  /** Re-register now (attributes changed at a moment that matters, e.g. the RDB's end of day). */
+  refreshAttributes: () => void;
 }
 
 export interface RuntimeOptions {
@@ -218,7 +220,7 @@ export class ProcessRuntime {
   async start(readyTimeoutMs = 60_000): Promise<void> {
     const { o } = this;
     this.nc = await connectBus({ servers: o.servers, name: `${o.proctype}.${o.name}`, logger: o.logger });
-    this.proc = await o.start(this.nc, { proctype: o.proctype, name: o.name, apis: this.apis });
+    this.proc = await o.start(this.nc, { proctype: o.proctype, name: o.name, apis: this.apis, refreshAttributes: () => void this.register() });
     await this.proc.ready(readyTimeoutMs);
     // Serve the query subjects before registering: a watcher that sees the registration may send
     // at once.

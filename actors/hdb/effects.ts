@@ -18,7 +18,13 @@ export interface HdbProcess extends RunningProcess {
   reload(): void;
 }
 
-export async function startHdb(nc: NatsConnection, settings: Partial<HdbSettings> & Pick<HdbSettings, 'name' | 'hdbDir'>, logger: Logger): Promise<HdbProcess> {
+export async function startHdb(
+  nc: NatsConnection,
+  settings: Partial<HdbSettings> & Pick<HdbSettings, 'name' | 'hdbDir'>,
+  logger: Logger,
+  /** Called after each reload: the runtime re-registers the new dates at once (the RDB waits for them). */
+  onReloaded: () => void = () => {},
+): Promise<HdbProcess> {
   const s: HdbSettings = { ...defaultHdbSettings, ...settings };
   let hdb: Hdb | undefined;
   const machine = hdbMachine.provide({
@@ -31,6 +37,7 @@ export async function startHdb(nc: NatsConnection, settings: Partial<HdbSettings
         const r = await hdb!.reload();
         if (r.problems.length) logger.warn({ problems: r.problems }, 'hdb partitions left out: unreadable files');
         logger.info({ partitions: r.partitions, tables: r.tables }, 'hdb reloaded');
+        onReloaded();
       }),
     },
   });

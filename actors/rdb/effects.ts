@@ -10,21 +10,31 @@ import { isCall, type ApiTable } from '../common/runtime.ts';
 import { manager } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
 import { subscribe, type Subscription } from '../../bus/subscriber.ts';
-import { resultToJson, runSimpleQuery, type SimpleQuery } from '../../storage/query/simple.ts';
+import { parseTimeBound, resultToJson, runSimpleQuery, type SimpleQuery } from '../../storage/query/simple.ts';
 import { ASOF_TYPE, GETDATA_TYPE } from '../../storage/query/request.ts';
-import { runAsof, runQuery } from '../../storage/query/memory.ts';
+import { planFor, runAsof, runQuery } from '../../storage/query/memory.ts';
+import { mergePartials } from '../../storage/query/finalize.ts';
+import type { QueryResult as QueryResult2 } from '../../storage/query/result.ts';
+import { mergeRaw } from '../gateway/data_access.ts';
 import { resultToJson as resultToJsonV2 } from '../../storage/query/result.ts';
-import { writeDownHook, writeMissingDays, type SaveHook } from './write_down.ts';
+import { waitForHdb, writeDownHook, writeMissingDays, type SaveHook } from './write_down.ts';
 import { defineSchema, type Schema } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { rdbMachine, type RdbEvent } from './machine.ts';
 import { defaultRdbSettings, type RdbSettings } from './settings.ts';
+
+/** The `last` day an RDB advertises: it holds today and whatever comes after. */
+export const OPEN_END_DAY = '9999-12-31';
 
 /** One day of data held by the RDB. */
 export class RdbDay {
   readonly tables = new Map<string, MemTable>();
   /** Log sequence of the last batch applied. */
   lastSeq = 0;
+  /** The tickerplant's clock at this day's end-of-day marker (its rows were stamped before). */
+  endedAtNs: bigint | undefined;
+  /** No longer advertised (an HDB holds it); still answered for during the grace period. */
+  released = false;
   constructor(
     readonly day: string,
     schema: Schema,
@@ -45,6 +55,8 @@ export type EndOfDayHook = (day: RdbDay) => Promise<void>;
 export interface Rdb {
   actor: Actor<typeof rdbMachine>;
   current(): RdbDay;
+  /** Registry attributes: the tables, the days held (today and finished days not yet in an HDB), the day being handed over. */
+  attributes(): Record<string, unknown>;
   ready(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
   status(): Record<string, unknown>;
@@ -60,12 +72,16 @@ export async function startRdb(
   apis?: ApiTable,
   /** Per-table manipulations before the save (TorQ's savedown manipulation). */
   saveHooks: Record<string, SaveHook> = {},
+  opts: { onAttributesChanged?: () => void } = {},
 ): Promise<Rdb> {
   const s: RdbSettings = { ...defaultRdbSettings, ...settings };
   const schema = defineSchema(s.tables);
   const hook: EndOfDayHook = eodHook ?? (s.hdbDir ? writeDownHook(nc, { ...s, hdbDir: s.hdbDir }, logger, saveHooks) : async () => {});
   /** Days whose end-of-day hook failed after its retries: kept in memory, shown in status. */
   const unwritten: RdbDay[] = [];
+  /** Finished days still held (being written, or written but not yet held by an HDB). */
+  const ending: RdbDay[] = [];
+  const onAttributesChanged = opts.onAttributesChanged ?? (() => {});
   const syms = new SymbolTable();
   let today = new RdbDay('', schema, syms, s.subscribeTables);
   let live = false;
@@ -93,7 +109,10 @@ export async function startRdb(
           stats.skipped++;
           logger.warn({ seq: e.seq, subject: e.subject, reason: e.reason }, 'rdb skipped an unreadable log message');
         } else if (e.type === 'batch') {
-          if (!today.day) today = new RdbDay(e.day, schema, syms, s.subscribeTables);
+          if (!today.day) {
+            today = new RdbDay(e.day, schema, syms, s.subscribeTables);
+            onAttributesChanged(); // the day held is known from its first batch
+          }
           const t = today.tables.get(e.table);
           if (t) t.append(e.batch);
           today.lastSeq = e.seq;
@@ -102,18 +121,30 @@ export async function startRdb(
         } else {
           const finished = today;
           finished.lastSeq = e.seq;
+          finished.endedAtNs = e.time;
+          if (finished.day !== e.day) Object.assign(finished, { day: e.day });
           today = new RdbDay(e.nextDay, schema, syms, s.subscribeTables);
+          // The finished day stays queryable (and advertised) until an HDB holds it: a gateway
+          // routing by the registry never finds the day held by nobody, nor by two.
+          ending.push(finished);
+          onAttributesChanged();
           sendBack({ type: 'log.eod', day: e.day, nextDay: e.nextDay });
           eodChain = eodChain.then(async () => {
             try {
-              const named = finished.day === e.day ? finished : Object.assign(finished, { day: e.day });
-              await hook(named);
+              await hook(finished);
+              if (s.hdbDir && !eodHook) await waitForHdb(nc, finished.day, s.handoffConfirmMs ?? 10_000);
               sendBack({ type: 'eod.done', day: e.day });
             } catch (err) {
               logger.error({ err: (err as Error).message, day: e.day }, 'end-of-day hook failed; the day stays in memory');
               unwritten.push(finished);
               sendBack({ type: 'eod.failed', day: e.day, error: (err as Error).message });
             }
+            // Stop advertising the day first, and keep answering for it a little longer: a gateway
+            // whose view still has the old registry entry is served from memory, not from nothing.
+            finished.released = true;
+            onAttributesChanged();
+            await new Promise((r) => setTimeout(r, s.handoffGraceMs ?? 2_000));
+            ending.splice(ending.indexOf(finished), 1);
           });
         }
         if (!live && e.pending === 0) {
@@ -152,6 +183,40 @@ export async function startRdb(
     nc.subscribe(subjects.queryGroup('rdb'), { queue: 'rdb', callback: (_e, m) => serve(m) }),
   ];
 
+  /**
+   * The days a query reads: today, plus any finished day still held (until an HDB holds it) that
+   * the query's time range reaches into. A gateway routing by the registry sends the RDB every day
+   * it advertises, so across the roll one request can span the finished day and the new one.
+   */
+  function daysFor(q: { start?: unknown; end?: unknown }): RdbDay[] {
+    if (ending.length === 0) return [today];
+    let start: bigint | undefined;
+    let end: bigint | undefined;
+    try {
+      start = parseTimeBound('start', q.start);
+      end = parseTimeBound('end', q.end);
+    } catch {
+      return [today]; // the query's own validation names the problem
+    }
+    const out: RdbDay[] = [];
+    let from: bigint | undefined; // the previous held day's end: this day's rows come after it
+    for (const d of ending) {
+      const reaches = (end === undefined || from === undefined || end >= from) && (start === undefined || d.endedAtNs === undefined || start < d.endedAtNs);
+      if (reaches) out.push(d);
+      from = d.endedAtNs;
+    }
+    if (end === undefined || from === undefined || end >= from) out.push(today);
+    return out.length ? out : [today];
+  }
+
+  /** getdata over several held days: partial aggregates merged, raw rows concatenated then ordered and limited. */
+  function getdataOver(days: RdbDay[], q: Record<string, unknown>): QueryResult2 {
+    if (days.length === 1) return runQuery(days[0]!.tables, q);
+    const plan = planFor(days[0]!.tables, q);
+    if (plan.kind === 'agg') return mergePartials(plan, days.map((d) => runQuery(d.tables, { ...q, partial: true })), plan.partial);
+    return mergeRaw(plan, days.map((d) => runQuery(d.tables, q)));
+  }
+
   function serve(m: Msg): void {
     let enc: Encoding = 'cbor';
     let body: unknown;
@@ -162,11 +227,13 @@ export async function startRdb(
       if (apis && isCall(q)) return apis.serve(nc, m, q, enc);
       // getdata and as-of joins run on the query engine shared with the HDB; the simple query
       // (tickbus.v1.query) keeps its own path.
+      const days = daysFor(q as { start?: unknown; end?: unknown });
+      const latest = days[days.length - 1]!; // as-of joins and simple queries read one day
       if (q.type === GETDATA_TYPE || q.type === ASOF_TYPE) {
-        const r = q.type === GETDATA_TYPE ? runQuery(today.tables, q) : runAsof(today.tables, q);
+        const r = q.type === GETDATA_TYPE ? getdataOver(days, q as Record<string, unknown>) : runAsof(latest.tables, q);
         body = enc === 'json' ? resultToJsonV2(r) : r;
       } else {
-        const r = runSimpleQuery(today.tables, q as SimpleQuery);
+        const r = runSimpleQuery(latest.tables, q as SimpleQuery);
         body = enc === 'json' ? resultToJson(r) : r;
       }
     } catch (e) {
@@ -181,6 +248,19 @@ export async function startRdb(
   return {
     actor,
     current: () => today,
+    attributes() {
+      const held = ending.filter((d) => !d.released);
+      const days = [...new Set([...held.map((d) => d.day), today.day].filter((d) => d))];
+      // `first`..`last` (which a gateway prefers to `dates`) is open-ended: the RDB holds every day
+      // from its earliest unreleased one on, so the next day is routed here before the roll's
+      // registry update reaches anyone.
+      return {
+        tables: [...today.tables.keys()],
+        dates: days,
+        ...(days.length ? { first: days[0], last: OPEN_END_DAY } : {}),
+        ...(held.length ? { handoff: held[0]!.day } : {}),
+      };
+    },
     async ready(timeoutMs = 60_000) {
       await waitFor(actor, (x) => x.matches({ running: { log: 'live' } }) || x.status === 'done', { timeout: timeoutMs });
       if (actor.getSnapshot().status === 'done') throw new Error(`rdb failed: ${actor.getSnapshot().context.lastError}`);

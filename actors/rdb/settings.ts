@@ -22,6 +22,10 @@ export interface RdbSettings {
   eodRetryDelayMs?: number;
   eodCheckDays?: number;
   eodWriteDelayMs?: number;
+  /** After the write, keep the day held until an HDB reports it, for at most this long. */
+  handoffConfirmMs?: number;
+  /** Then keep answering for it this long after no longer advertising it (registry watchers catch up). */
+  handoffGraceMs?: number;
 }
 
 export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {

@@ -3,9 +3,10 @@
 // then released; after the day is written the HDBs are told to reload. A failed write is retried
 // with a bound; until a write is verified nothing is dropped.
 import type { NatsConnection } from '@nats-io/nats-core';
+import { Kvm } from '@nats-io/kv';
 import { encode } from '../../bus/codec.ts';
 import type { Logger } from '../../bus/log.ts';
-import { subjects } from '../../bus/subjects.ts';
+import { kv, subjects } from '../../bus/subjects.ts';
 import { partitionRows } from '../../storage/hdb/merge.ts';
 import { writePartition, type WriteReport } from '../../storage/hdb/writer.ts';
 import type { TablesConfig } from '../../storage/schema.ts';
@@ -106,4 +107,33 @@ export async function writeMissingDays(
     done.push({ day: d.day, tables: missing });
   }
   return done;
+}
+
+/**
+ * Waits (bounded) until a registered HDB reports holding `day` (its `first`..`last` range or
+ * `dates`), so the RDB can let go of the day without a moment when no process holds it. Returns
+ * at once when no HDB is registered (there is nobody to wait for).
+ */
+export async function waitForHdb(nc: NatsConnection, day: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let hdbs = 0;
+    try {
+      const bucket = await new Kvm(nc).open(kv.registryBucket);
+      for await (const key of await bucket.keys('hdb.*')) {
+        const e = await bucket.get(key);
+        if (!e || e.operation !== 'PUT') continue;
+        hdbs++;
+        const a = (JSON.parse(e.string()) as { attributes?: Record<string, unknown> }).attributes ?? {};
+        const dates = Array.isArray(a.dates) ? (a.dates as string[]) : [];
+        const first = typeof a.first === 'string' ? a.first : dates[0];
+        const last = typeof a.last === 'string' ? a.last : dates[dates.length - 1];
+        if ((first && last && first <= day && day <= last) || dates.includes(day)) return true;
+      }
+    } catch {
+      return false; // no registry (processes started outside the runtime): nobody to wait for
+    }
+    if (hdbs === 0 || Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

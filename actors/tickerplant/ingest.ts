@@ -236,7 +236,7 @@ export class Ingest {
       if (id !== undefined && this.replyIfSeen(id, msg.reply, encoding)) return;
       const parts = this.tablesOf(target?.table, body);
       tablesForError = parts.map(([t]) => t).join(',');
-      const stamp = nowNs() + this.stampOffsetNs;
+      const stamp = (this.clock.nowNs?.() ?? nowNs()) + this.stampOffsetNs;
       const batches = parts.map(([t, data]) => batchFromFeed(this.tableSchema(t), data, stamp, this.settings.maxRowsPerUpdate));
       let rows = 0;
       for (const b of batches) rows += b.n;
@@ -438,7 +438,8 @@ export class Ingest {
     await this.writer.drained();
     const nextDay = addDays(day, 1);
     const counts = Object.fromEntries(this.counts);
-    const marker: EodMarker = { type: EOD_TYPE, day, nextDay, counts, time: nowNs() };
+    // The marker's time is on the stamps' clock: every row of the day was stamped before it.
+    const marker: EodMarker = { type: EOD_TYPE, day, nextDay, counts, time: (this.clock.nowNs?.() ?? nowNs()) + this.stampOffsetNs };
     await new Promise<void>((resolve, reject) =>
       this.writer.append({
         subject: subjects.eod(this.settings.name),

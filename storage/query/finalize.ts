@@ -120,7 +120,7 @@ export function finishAgg(plan: Plan, parts: Parts): QueryResult {
  * and finishes them: groups with equal keys combine part by part (sums add, min/max compare,
  * first/last compare their time then sym, moments combine with Chan's formula).
  */
-export function mergePartials(plan: Plan, results: readonly QueryResult[]): QueryResult {
+export function mergePartials(plan: Plan, results: readonly QueryResult[], keepPartial = false): QueryResult {
   const layout = partsLayout(plan);
   for (const r of results) {
     if (!r.partial || r.columns.join(',') !== layout.columns.join(',')) {
@@ -150,8 +150,10 @@ export function mergePartials(plan: Plan, results: readonly QueryResult[]): Quer
   out[ROWS_PART] = rowsOut;
   for (const a of plan.aggs) mergeAgg(a, cat, out, order, runs, g);
   const merged: Parts = { n: g, cols: out };
-  if (plan.keys.length === 0 && g === 0) return finishAgg({ ...plan, partial: false }, noRowsParts(plan));
-  return finishAgg({ ...plan, partial: false }, merged);
+  // keepPartial: the merged parts themselves (a process answering for several of its days, whose
+  // caller merges again), else the finished aggregates.
+  if (plan.keys.length === 0 && g === 0) return finishAgg({ ...plan, partial: keepPartial }, noRowsParts(plan));
+  return finishAgg({ ...plan, partial: keepPartial }, merged);
 }
 
 /** The parts of a query over no rows: no groups, or (ungrouped) one group of nulls and zeros. */

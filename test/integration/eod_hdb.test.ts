@@ -40,7 +40,7 @@ describe('end of day to the hdb', () => {
     const hdbDir = join(dir, 'hdb');
     const tp = await startTickerplant(nc, { name: 'eh', tables: testTables, mode: 'batch', pubFreqMs: 5 }, silentLogger, clock);
     await tp.ready();
-    const rdb = await startRdb(nc, { name: 'ehr', tp: 'eh', tables: testTables, hdbDir }, silentLogger);
+    const rdb = await startRdb(nc, { name: 'ehr', tp: 'eh', tables: testTables, hdbDir, handoffGraceMs: 0 }, silentLogger);
     await rdb.ready();
     const hdbProc = await startHdb(nc, { name: 'ehh', hdbDir, rescanMs: 0 }, silentLogger);
     await hdbProc.ready();
@@ -62,12 +62,14 @@ describe('end of day to the hdb', () => {
     const dayRows = log.batches.filter((b) => b.seq < eod.seq).reduce((a, b) => a + b.n, 0);
     expect(dayRows).toBe(eod.counts.trade);
     // The write lands and the HDB reloads on the notice.
-    await until(() => rdb.actor.getSnapshot().context.days === 1, 30_000);
+    await until(() => rdb.actor.getSnapshot().context.days === 1 && rdb.attributes().handoff === undefined, 30_000);
+    await new Promise((r) => setTimeout(r, 50)); // the grace period (0 ms) ends on the next turn
     await until(() => hdbProc.hdb().partitions().includes(day0), 10_000);
     const h = await hdbProc.query!({ ...query, start: `${day0}T00:00:00Z`, end: `${day0}T23:59:59.999999999Z` });
     const total = (h as { cols: { count: BigInt64Array | Float64Array } }).cols.count;
     expect(Array.from(total as ArrayLike<number | bigint>, Number).reduce((a, b) => a + b, 0)).toBe(dayRows);
-    // The same query on the RDB for the new day and on the HDB for the old one add up to the log.
+    // The same query on the RDB (the new day: no grace period here, so the finished day is gone
+    // from it) and on the HDB (the old day) add up to the log.
     const m = await nc.request('q.rdb.ehr', encode({ ...query }), { timeout: 5_000 });
     const r = decode<{ cols: { count: ArrayLike<number | bigint> } }>(m.data);
     const rdbRows = Array.from(r.cols.count, Number).reduce((a, b) => a + b, 0);

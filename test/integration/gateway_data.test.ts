@@ -105,7 +105,9 @@ describe('gateway data access', () => {
     const pending = client.sync<QueryResult>({ ...whole, aggregations: [{ op: 'count' }] });
     await new Promise((r) => setTimeout(r, 300));
     expect(gw.status()).toMatchObject({ held: 1 });
+    // The real RDB's order: the HDB holds the day before the RDB stops advertising it.
     attrs.hdb1 = { ...attrs.hdb1, last: DAYS[1] };
+    await until(() => byName(gw, 'hdb1')?.attributes.last === DAYS[1], 5_000);
     attrs.rdb1 = { tables: ['trade'], dates: [DAYS[2]] };
     const r = await pending;
     expect(performance.now() - t0).toBeGreaterThanOrEqual(300);

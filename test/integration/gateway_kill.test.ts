@@ -135,6 +135,8 @@ describe('gateway with real backend processes', () => {
     await until(() => transitions.includes('error'), 5_000);
     const firstError = transitions.indexOf('error');
     expect(transitions[firstError - 1]).toBe('warning');
+    // The monitor judges from its own subscription: it reaches error within moments of the gateway.
+    await until(() => heartbeatRows(monitor.discovery, Date.now()).find((x) => x.name === 'k1')?.state === 'error', 3_000);
     const row = heartbeatRows(monitor.discovery, Date.now()).find((x) => x.name === 'k1')!;
     expect(row).toMatchObject({ proctype: 'kb', state: 'error', error: true });
     expect(row.counter).toBeGreaterThan(0);
