@@ -103,7 +103,11 @@ describe('replay', () => {
   });
 
   it('rdb: SIGKILLed during its end-of-day write, the restarted RDB writes the day once and completely', async () => {
-    const { tp, clock, midnight, day0 } = await tpBeforeMidnight('kx', 1_500);
+    // The RDB child starts first (a cold start can take seconds): a tickerplant run with the normal
+    // clock creates the log for it, then the one 1.5 s before midnight takes over the same log.
+    const first = await startTickerplant(nc, { name: 'kx', tables: testTables }, silentLogger);
+    await first.ready();
+    await first.stop();
     const hdbDir = join(dir, 'kill-hdb');
     const cfg = (extra: Record<string, unknown>) => {
       const p = join(dir, `kx-${Object.keys(extra).length}.json`);
@@ -113,6 +117,7 @@ describe('replay', () => {
     // The first RDB pauses 1.5 s before each table of its write: the kill lands between tables.
     let rdb = spawnProc('rdb', 'kxr', cfg({ eodWriteDelayMs: 1_500 }), server.url, { LOG_LEVEL: 'info' });
     await waitUp(nc, 'kxr');
+    const { tp, clock, midnight, day0 } = await tpBeforeMidnight('kx', 1_500);
     const pub = new Publisher(nc, { tp: 'kx' });
     await feedUntil(pub, clock, midnight + 300);
     const log = await readLog(nc, 'kx');
