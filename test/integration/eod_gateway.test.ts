@@ -16,8 +16,7 @@ import { Publisher } from '../../bus/publisher.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import { processType } from '../../actors/registry.ts';
 import { startTickerplant } from '../../actors/tickerplant/effects.ts';
-import type { Clock } from '../../actors/common/clock.ts';
-import { connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import { clockBeforeMidnight, connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -50,16 +49,8 @@ async function run(proctype: string, name: string, settings: Record<string, unkn
 
 describe('end of day through the gateway', () => {
   it('gateway: across the roll and the write-down, a day is never counted twice or missed', async () => {
-    const now = Date.now();
-    const midnight = Math.ceil(now / 86_400_000) * 86_400_000;
-    const offset = midnight - 2_000 - now;
     // The tickerplant lives 2 s before midnight, and stamps its rows with that clock too.
-    const clock: Clock = {
-      now: () => Date.now() + offset,
-      nowNs: () => BigInt(Date.now() + offset) * 1_000_000n,
-      setTimeout: (f, ms) => setTimeout(f, ms),
-      clearTimeout: (id) => clearTimeout(id as never),
-    };
+    const { clock } = clockBeforeMidnight(2_000);
     const tp = await startTickerplant(nc, { name: 'eg', tables: testTables, mode: 'batch', pubFreqMs: 5 }, silentLogger, clock);
     await tp.ready();
     const hdbDir = join(dir, 'hdb');

@@ -13,8 +13,7 @@ import { Publisher } from '../../bus/publisher.ts';
 import { startHdb } from '../../actors/hdb/effects.ts';
 import { startRdb } from '../../actors/rdb/effects.ts';
 import { startTickerplant } from '../../actors/tickerplant/effects.ts';
-import type { Clock } from '../../actors/common/clock.ts';
-import { connectTo, readLog, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import { clockBeforeMidnight, connectTo, readLog, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -32,11 +31,7 @@ afterAll(async () => {
 
 describe('end of day to the hdb', () => {
   it('rdb: writes exactly the day to the HDB; the HDB reloads and answers as the RDB did', async () => {
-    const now = Date.now();
-    const midnight = Math.ceil(now / 86_400_000) * 86_400_000;
-    const offset = midnight - 2_500 - now;
-    const clock: Clock = { now: () => Date.now() + offset, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (id) => clearTimeout(id as never) };
-    const day0 = new Date(midnight - 1).toISOString().slice(0, 10);
+    const { clock, midnight, day0 } = clockBeforeMidnight(2_500);
     const hdbDir = join(dir, 'hdb');
     const tp = await startTickerplant(nc, { name: 'eh', tables: testTables, mode: 'batch', pubFreqMs: 5 }, silentLogger, clock);
     await tp.ready();

@@ -9,8 +9,7 @@ import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { startRdb, type RdbDay } from '../../actors/rdb/effects.ts';
 import { startTickerplant } from '../../actors/tickerplant/effects.ts';
-import type { Clock } from '../../actors/common/clock.ts';
-import { connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import { clockBeforeMidnight, connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -86,10 +85,7 @@ describe('rdb', () => {
   }, 120_000);
 
   it('rdb: the end-of-day hook gets the finished day while the new day fills', async () => {
-    const now = Date.now();
-    const midnight = Math.ceil(now / 86_400_000) * 86_400_000;
-    const offset = midnight - 1_000 - now;
-    const clock: Clock = { now: () => Date.now() + offset, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (id) => clearTimeout(id as never) };
+    const { clock, midnight } = clockBeforeMidnight(1_000);
     const tp = await startTickerplant(nc, { name: 'reod', tables: testTables, mode: 'immediate' }, silentLogger, clock);
     await tp.ready();
     const handed: Array<{ day: string; rows: Record<string, number> }> = [];

@@ -19,7 +19,7 @@ import type { Clock } from '../../actors/common/clock.ts';
 import { Hdb } from '../../storage/hdb/hdb.ts';
 import { partitionRows } from '../../storage/hdb/merge.ts';
 import { stagingDirFor } from '../../storage/hdb/layout.ts';
-import { connectTo, readLog, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import { clockBeforeMidnight, connectTo, readLog, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 import { spawnProc, stopProc, waitUp } from '../support/procs.ts';
 
 let server: NatsServer;
@@ -38,13 +38,10 @@ afterAll(async () => {
 
 /** A tickerplant whose clock is `leadMs` before midnight UTC, and the day that ends there. */
 async function tpBeforeMidnight(name: string, leadMs: number): Promise<{ tp: Tickerplant; clock: Clock; midnight: number; day0: string }> {
-  const now = Date.now();
-  const midnight = Math.ceil(now / 86_400_000) * 86_400_000;
-  const offset = midnight - leadMs - now;
-  const clock: Clock = { now: () => Date.now() + offset, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (id) => clearTimeout(id as never) };
+  const { clock, midnight, day0 } = clockBeforeMidnight(leadMs);
   const tp = await startTickerplant(nc, { name, tables: testTables, mode: 'batch', pubFreqMs: 5 }, silentLogger, clock);
   await tp.ready();
-  return { tp, clock, midnight, day0: new Date(midnight - 1).toISOString().slice(0, 10) };
+  return { tp, clock, midnight, day0 };
 }
 
 async function feedUntil(pub: Publisher, clock: Clock, until: number, start = 0): Promise<number> {

@@ -13,7 +13,7 @@ import { manager } from '../../bus/streams.ts';
 import { Header, streams } from '../../bus/subjects.ts';
 import { startTickerplant, type Tickerplant } from '../../actors/tickerplant/effects.ts';
 import type { Clock } from '../../actors/common/clock.ts';
-import { column, connectTo, dupes, readLog, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import { clockBeforeMidnight, column, connectTo, dupes, readLog, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -173,10 +173,7 @@ describe('tickerplant', () => {
 
   it('tickerplant: the end-of-day marker follows the last batch of the day and precedes the next day', async () => {
     // A clock 1.5 s before midnight UTC: the day rolls during the test while a feed publishes.
-    const now = Date.now();
-    const midnight = Math.ceil(now / 86_400_000) * 86_400_000;
-    const offset = midnight - 1_500 - now;
-    const clock: Clock = { now: () => Date.now() + offset, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (id) => clearTimeout(id as never) };
+    const { clock, midnight } = clockBeforeMidnight(1_500);
     const t = await tp('eod', { mode: 'batch', pubFreqMs: 10 }, clock);
     const day0 = new Date(midnight - 1).toISOString().slice(0, 10);
     const pub = new Publisher(nc, { tp: 'eod' });

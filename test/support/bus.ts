@@ -121,3 +121,23 @@ export function dupes(xs: bigint[]): bigint[] {
   }
   return d;
 }
+
+/**
+ * A clock `leadMs` before the next midnight UTC (time and stamps both), for tests that cross a
+ * real end of day in seconds. `day0` is the day that ends at `midnight`.
+ */
+export function clockBeforeMidnight(leadMs: number): { clock: import('../../actors/common/clock.ts').Clock; midnight: number; day0: string } {
+  const now = Date.now();
+  const midnight = Math.ceil(now / 86_400_000) * 86_400_000;
+  const offset = midnight - leadMs - now;
+  return {
+    clock: {
+      now: () => Date.now() + offset,
+      nowNs: () => BigInt(Date.now() + offset) * 1_000_000n,
+      setTimeout: (f, ms) => setTimeout(f, ms),
+      clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+    },
+    midnight,
+    day0: new Date(midnight - 1).toISOString().slice(0, 10),
+  };
+}
