@@ -135,9 +135,12 @@ export async function startRdb(
               if (s.hdbDir && !eodHook) await waitForHdb(nc, finished.day, s.handoffConfirmMs ?? 10_000);
               sendBack({ type: 'eod.done', day: e.day });
             } catch (err) {
+              // The day stays in memory, advertised and queryable (no HDB holds it); a restart
+              // rewrites it from the log (writeMissingDays).
               logger.error({ err: (err as Error).message, day: e.day }, 'end-of-day hook failed; the day stays in memory');
               unwritten.push(finished);
               sendBack({ type: 'eod.failed', day: e.day, error: (err as Error).message });
+              return;
             }
             // Stop advertising the day first, and keep answering for it a little longer: a gateway
             // whose view still has the old registry entry is served from memory, not from nothing.
