@@ -16,7 +16,7 @@ import { bad, partsLayout, planAsof, planQuery, type AsofPlan, type Plan } from 
 import { emptyResult, QUERY_ROWS_MAX, RESULT_TYPE, type QueryResult, type ResultColumn } from '../query/result.ts';
 import { asofSql, partsSql, rawSql, type FileSet } from '../query/sql.ts';
 import { ident, readResult, sqlString, stream, type Params } from './duck.ts';
-import { PARTITION_PREFIX, recoverStaging } from './layout.ts';
+import { recoverStaging } from './layout.ts';
 import { SCHEMA_KV_KEY } from './writer.ts';
 
 /** HDB settings: typed defaults, one line each. */

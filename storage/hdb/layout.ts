@@ -11,7 +11,8 @@
 // and the staging dir removed. A crash at any point leaves either the old or the new table in
 // place plus a staging dir; `recoverStaging` restores `old` if the new one never landed, and then
 // removes the staging dir.
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { assertName } from '../../bus/subjects.ts';
@@ -121,4 +122,28 @@ export async function recoverStaging(hdbDir: string, stagingDir?: string): Promi
     out.removed.push(dir);
   }
   return out;
+}
+
+/**
+ * Starts an atomic write of one table's partition: cleans staging left by crashed writes, makes a
+ * work dir with the intent file (so a crash is recoverable) and `new/<table>` to write into, and
+ * marks it active (this process's recoverStaging leaves it alone). The caller removes it from
+ * `activeWrites` when done.
+ */
+export async function beginStagedWrite(
+  hdbDir: string,
+  date: string,
+  table: string,
+  label: string,
+  stagingDir?: string,
+): Promise<{ target: string; work: string; newDir: string }> {
+  const target = tableDir(hdbDir, date, table);
+  await recoverStaging(hdbDir, stagingDir);
+  const work = join(stagingDirFor(hdbDir, stagingDir), `${date}-${table}-${label}${randomUUID().slice(0, 8)}`);
+  activeWrites.add(work);
+  const newDir = join(work, 'new', table);
+  await mkdir(newDir, { recursive: true });
+  const intent: Intent = { pid: process.pid, date, table, target, startedAt: new Date().toISOString() };
+  await writeFile(join(work, INTENT_FILE), JSON.stringify(intent));
+  return { target, work, newDir };
 }

@@ -2,14 +2,13 @@
 // fit in memory (TorQ's tickerlogreplay "sort after write"). DuckDB sorts out of core (spilling
 // to a temp dir), writes the partition into staging with the same schema metadata the writer
 // records, the row count is verified, and the table dir is swapped in atomically.
-import { randomUUID } from 'node:crypto';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { TableSchema } from '../schema.ts';
 import { ident, sqlString } from './duck.ts';
-import { activeWrites, fsyncPath, recoverStaging, stagingDirFor, tableDir, INTENT_FILE, type Intent } from './layout.ts';
+import { activeWrites, beginStagedWrite, fsyncPath, tableDir } from './layout.ts';
 import { defaultSortConfig, sortColumnsFor, type SortConfig } from './sort_config.ts';
 import { SCHEMA_KV_KEY, swapIn, type WriteReport } from './writer.ts';
 
@@ -41,16 +40,8 @@ export async function mergePartition(
   const o: MergeOptions = { ...defaultMergeOptions, ...options };
   const t0 = performance.now();
   const table = schema.name;
-  const target = tableDir(hdbDir, date, table);
-  const staging = stagingDirFor(hdbDir);
-  await recoverStaging(hdbDir);
-  const work = join(staging, `${date}-${table}-merge-${randomUUID().slice(0, 8)}`);
-  activeWrites.add(work);
+  const { target, work, newDir } = await beginStagedWrite(hdbDir, date, table, 'merge-');
   try {
-    const newDir = join(work, 'new', table);
-    await mkdir(newDir, { recursive: true });
-    const intent: Intent = { pid: process.pid, date, table, target, startedAt: new Date().toISOString() };
-    await writeFile(join(work, INTENT_FILE), JSON.stringify(intent));
     const spill = join(work, 'spill');
     await mkdir(spill, { recursive: true });
     const instance = await DuckDBInstance.create(':memory:', { threads: String(o.threads), memory_limit: o.memoryLimit, temp_directory: spill });

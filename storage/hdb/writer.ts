@@ -8,8 +8,7 @@
 // ~1.0 s + ~1.1 s). Syms go in as ENUM codes (the dictionary is the day's sorted sym list) and are
 // cast to VARCHAR in the COPY: written as ENUM, the row-group statistics cover the whole
 // dictionary and a sym filter could prune nothing.
-import { randomUUID } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   DuckDBInstance,
@@ -26,7 +25,7 @@ import type { Batch } from '../batch.ts';
 import type { ColumnType, TableSchema } from '../schema.ts';
 import { CHUNK_ROWS, MemTable, SymbolTable } from '../table.ts';
 import { duckdb, duckTypeOf, ident, sqlString } from './duck.ts';
-import { activeWrites, exists, fsyncPath, partitionDir, recoverStaging, stagingDirFor, tableDir, INTENT_FILE, type Intent } from './layout.ts';
+import { activeWrites, beginStagedWrite, exists, fsyncPath } from './layout.ts';
 import { defaultSortConfig, sortColumnsFor, type SortConfig } from './sort_config.ts';
 
 /** Writer settings: typed defaults, one line each. */
@@ -108,18 +107,9 @@ export async function writePartition(
 ): Promise<WriteReport> {
   const o: WriteOptions = { ...defaultWriteOptions, ...options };
   const t0 = performance.now();
-  const target = tableDir(hdbDir, date, table);
   const mem = memTableOf(source, o.schema);
-  const staging = stagingDirFor(hdbDir, o.stagingDir);
-  await recoverStaging(hdbDir, o.stagingDir);
-  const id = `${date}-${table}-${randomUUID().slice(0, 8)}`;
-  const work = join(staging, id);
-  activeWrites.add(work);
+  const { target, work, newDir } = await beginStagedWrite(hdbDir, date, table, '', o.stagingDir);
   try {
-    const newDir = join(work, 'new', table);
-    await mkdir(newDir, { recursive: true });
-    const intent: Intent = { pid: process.pid, date, table, target, startedAt: new Date().toISOString() };
-    await writeFile(join(work, INTENT_FILE), JSON.stringify(intent));
     const prepared = prepare(mem, sortColumnsFor(o.sort, table).map((s) => s.column));
     const t1 = performance.now();
     const instance = await DuckDBInstance.create(':memory:', { threads: String(o.writeThreads) });

@@ -19,15 +19,9 @@ import { NatsServer } from '../../bus/nats_server.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
 import { subjects } from '../../bus/subjects.ts';
 import { spawnProc, stopProc, waitUp } from '../support/procs.ts';
+import type { Metric } from './metric.ts';
 
-export interface GatewayMetric {
-  metric: string;
-  value: number;
-  unit: string;
-  baseline?: string;
-  ratio?: number;
-  target?: string;
-}
+export type GatewayMetric = Metric;
 
 const root = resolve(import.meta.dirname, '..', '..');
 const scale = Number(process.env.BENCH_SCALE ?? 1);

@@ -19,15 +19,9 @@ import { defineTable } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { printTable } from '../../ops/cli/table.ts';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
+import type { Metric } from './metric.ts';
 
-export interface Metric {
-  metric: string;
-  value: number;
-  unit: string;
-  baseline?: string;
-  ratio?: number;
-  target?: string;
-}
+export type { Metric };
 
 const here = import.meta.dirname;
 const scale = Number(process.env.BENCH_SCALE ?? 1);

@@ -11,14 +11,9 @@ import { writePartition } from '../../storage/hdb/writer.ts';
 import { runQuery } from '../../storage/query/memory.ts';
 import { defineTable } from '../../storage/schema.ts';
 import { CHUNK_ROWS, MemTable, SymbolTable } from '../../storage/table.ts';
+import type { Metric } from './metric.ts';
 
-export interface BenchMetric {
-  metric: string;
-  value: number;
-  unit: string;
-  baseline?: string;
-  ratio?: number;
-}
+export type BenchMetric = Metric;
 
 /** Bench settings: the sizes, scaled by BENCH_SCALE. */
 const settings = {

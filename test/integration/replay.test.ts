@@ -57,8 +57,11 @@ async function feedUntil(pub: Publisher, clock: Clock, until: number, start = 0)
   return fid;
 }
 
-const byFid = (day: string) => ({ type: 'tickbus.v1.getdata', table: 'trade', start: `${day}T00:00:00Z`, end: `${day}T23:59:59.999999999Z`, columns: ['sym', 'price', 'size', 'fid'], ordering: [{ column: 'fid' }] });
-const grouped = (day: string) => ({ type: 'tickbus.v1.getdata', table: 'trade', start: `${day}T00:00:00Z`, end: `${day}T23:59:59.999999999Z`, grouping: ['sym'], aggregations: [{ op: 'count' }, { op: 'sum', column: 'size' }, { op: 'avg', column: 'price' }, { op: 'first', column: 'fid' }, { op: 'last', column: 'fid' }], ordering: [{ column: 'sym' }] });
+// A day's partition also holds the rows stamped between midnight and the roll a moment later:
+// the ranges run to the end of the next date.
+const dayEnd = (day: string) => `${new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10)}T23:59:59.999999999Z`;
+const byFid = (day: string) => ({ type: 'tickbus.v1.getdata', table: 'trade', start: `${day}T00:00:00Z`, end: dayEnd(day), columns: ['sym', 'price', 'size', 'fid'], ordering: [{ column: 'fid' }] });
+const grouped = (day: string) => ({ type: 'tickbus.v1.getdata', table: 'trade', start: `${day}T00:00:00Z`, end: dayEnd(day), grouping: ['sym'], aggregations: [{ op: 'count' }, { op: 'sum', column: 'size' }, { op: 'avg', column: 'price' }, { op: 'first', column: 'fid' }, { op: 'last', column: 'fid' }], ordering: [{ column: 'sym' }] });
 
 describe('replay', () => {
   it('replay: a replayed day equals the RDB end-of-day write, whole or in chunks; bad messages are skipped', async () => {

@@ -33,17 +33,9 @@ export function dayNs(date: string): bigint {
   return BigInt(Date.parse(`${date}T00:00:00Z`)) * 1_000_000n;
 }
 
-/** A small deterministic PRNG (mulberry32): tests must not depend on Math.random. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// A deterministic PRNG (the demo feed's mulberry32): tests must not depend on Math.random.
+export { prng } from '../../actors/feed/effects.ts';
+import { prng } from '../../actors/feed/effects.ts';
 
 export const SYMS = ['AAPL', 'MSFT', 'IBM', 'GOOG', 'AMZN', 'BRK.A', 'A', 'ZZ9'];
 
