@@ -35,8 +35,8 @@ function withDataPaths(settings: Record<string, unknown>): Record<string, unknow
 export const processTypes: Record<string, ProcessType> = {
   tickerplant: {
     subjects: (name) => [subjects.updWildcard(name), subjects.updMulti(name), subjects.tickAll(name)],
-    start: async (nc, name, settings, logger) => {
-      const tp = await startTickerplant(nc, { ...(settings as Settings), name }, logger);
+    start: async (nc, name, settings, logger, ctx) => {
+      const tp = await startTickerplant(nc, { ...(settings as Settings), name }, logger, ctx?.clock);
       return { ready: (t) => tp.ready(t), stop: () => tp.stop(), status: () => tp.status() };
     },
   },

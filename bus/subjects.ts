@@ -100,6 +100,8 @@ export function parseUpdSubject(subject: string): { tp: string; table?: string }
 export const Header = {
   contentType: 'Content-Type',
   msgId: 'Nats-Msg-Id',
+  /** JetStream refuses an append unless the stream's last sequence is this one (the log stays in order). */
+  expectedLastSeq: 'Nats-Expected-Last-Sequence',
   /** The trading day (YYYY-MM-DD) a batch belongs to. */
   day: 'Tb-Day',
   /** The table's cumulative row count for the day after this batch (TorQ's .u.icounts). */

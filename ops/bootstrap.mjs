@@ -26,12 +26,12 @@ function ensureNodeModules() {
   const marker = join(root, 'node_modules', '.package-lock.json');
   const needed = ['xstate', '@nats-io/jetstream', 'cbor-x', 'tsx', 'vitest', '@duckdb/node-api'];
   if (existsSync(marker) && needed.every((p) => existsSync(join(root, 'node_modules', p)))) return;
-  console.error('[tickbus] installing npm packages ...');
-  // `npm install` (not `npm ci`) honours the lock file but tolerates optional platform packages
-  // the registry does not carry (DuckDB's darwin/win32 bindings are absent from some mirrors).
-  const status = run('npm', ['install', '--no-audit', '--no-fund']);
+  // `npm ci` installs exactly the lock file (it lists every optional platform package of DuckDB,
+  // so macOS and Linux arm64 install too) and fails loudly when package.json and the lock differ.
+  console.error('[tickbus] installing npm packages (npm ci) ...');
+  const status = run('npm', ['ci', '--no-audit', '--no-fund']);
   if (status !== 0) {
-    console.error('[tickbus] npm install failed');
+    console.error('[tickbus] npm ci failed (is package-lock.json in step with package.json? `npm install` updates it)');
     process.exit(status);
   }
 }

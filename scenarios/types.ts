@@ -27,6 +27,8 @@ export interface Scenario {
     downMs: number;
   }>;
   invariants: Invariant[];
+  /** Bound on the time every RDB may take, after the feed ends, to apply the log's last message (default 15 s). */
+  catchUpMs?: number;
 }
 
 export const Invariants = {
@@ -38,7 +40,7 @@ export const Invariants = {
   rdbsEqualLog: 'rdbs-equal-log',
   /** Each late joiner received exactly the log's rows of the day, in log order. */
   lateJoinersEqualLog: 'late-joiners-equal-log',
-  /** The last Tb-Count of each table equals the rows of that table in the log. */
+  /** Every batch's Tb-Count equals the rows of its table in the log up to and including it (per day); every end-of-day marker's counts equal the day's rows. */
   countsMatchLog: 'counts-match-log',
 } as const;
 export type Invariant = (typeof Invariants)[keyof typeof Invariants];

@@ -10,6 +10,7 @@ import { CALL_TYPE } from '../../bus/gateway_client.ts';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Header, kv, subjects } from '../../bus/subjects.ts';
+import type { Clock } from './clock.ts';
 import { RESULT_TYPE, resultToJson, type QueryResult } from '../../storage/query/result.ts';
 
 export interface RunningProcess {
@@ -53,6 +54,8 @@ export interface ProcessContext {
   apis: ApiTable;
   /** Re-register now (attributes changed at a moment that matters, e.g. the RDB's end of day). */
   refreshAttributes: () => void;
+  /** The clock the process runs on (tests inject one; absent = the system clock). */
+  clock?: Clock;
 }
 
 export interface RuntimeOptions {
@@ -66,6 +69,8 @@ export interface RuntimeOptions {
   registryReplicas?: number;
   attributes?: Record<string, unknown>;
   subjects?: string[];
+  /** Injected time for the process (its day, stamps and timers); default the system clock. */
+  clock?: Clock;
   start: (nc: NatsConnection, ctx: ProcessContext) => Promise<RunningProcess>;
 }
 
@@ -220,7 +225,7 @@ export class ProcessRuntime {
   async start(readyTimeoutMs = 60_000): Promise<void> {
     const { o } = this;
     this.nc = await connectBus({ servers: o.servers, name: `${o.proctype}.${o.name}`, logger: o.logger });
-    this.proc = await o.start(this.nc, { proctype: o.proctype, name: o.name, apis: this.apis, refreshAttributes: () => void this.register() });
+    this.proc = await o.start(this.nc, { proctype: o.proctype, name: o.name, apis: this.apis, refreshAttributes: () => void this.register(), clock: o.clock });
     await this.proc.ready(readyTimeoutMs);
     // Serve the query subjects before registering: a watcher that sees the registration may send
     // at once.

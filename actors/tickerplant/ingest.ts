@@ -65,7 +65,10 @@ export interface EodMarker {
 export class Ingest {
   readonly schema: Schema;
   day = '';
+  /** Rows per table of the day so far, including appends in flight (the next Tb-Count builds on it). */
   readonly counts = new Map<string, number>();
+  /** Rows per table of the day that the log holds (acked appends, in log order). */
+  readonly loggedCounts = new Map<string, number>();
   private paused = true;
   /** False while recovering: feeds get NOT_READY and retry (the dedupe set is being rebuilt). */
   private recovered = false;
@@ -99,17 +102,29 @@ export class Ingest {
   ) {
     this.schema = defineSchema(settings.tables);
     this.pipeline = new Pipeline(nc, { timeoutMs: settings.appendTimeoutMs, maxInflight: settings.appendsInflightMax * 2 + 64 });
-    this.writer = this.newWriter();
-    for (const t of this.schema.keys()) this.counts.set(t, 0);
+    this.writer = this.newWriter(0);
+    this.writer.close(); // recover() opens the writer on the log's last sequence
+    for (const t of this.schema.keys()) {
+      this.counts.set(t, 0);
+      this.loggedCounts.set(t, 0);
+    }
   }
 
-  private newWriter(): LogWriter {
+  private newWriter(lastSeq: number): LogWriter {
     return new LogWriter(this.pipeline, {
       appendTimeoutMs: this.settings.appendTimeoutMs,
       appendRetryWindowMs: this.settings.appendRetryWindowMs,
       appendRetryDelayMs: this.settings.appendRetryDelayMs,
       logger: this.logger,
-      onFatal: (e) => this.onFatal(e),
+      lastSeq,
+      streamLastSeq: async () => (await this.jsm.streams.info(streams.log(this.settings.name))).state.last_seq,
+      onFatal: (e) => {
+        // Counts and the writer's expectations are unknown until the log is read again: take no
+        // update until recovery (feeds get NOT_READY and retry with the same ids).
+        this.recovered = false;
+        this.pause();
+        this.onFatal(e);
+      },
     });
   }
 
@@ -143,13 +158,17 @@ export class Ingest {
       if (d > day) day = d;
     }
     if (!day) day = tradingDay(this.clock.now(), s.eodTime, s.eodZone);
+    // The log is in order (see log_writer.ts), so the last batch of a table carries the day's
+    // count of that table up to the end of the log.
     for (const table of this.schema.keys()) {
       const l = lastDays.get(table);
       this.counts.set(table, l && l.day === day ? l.count : 0);
+      this.loggedCounts.set(table, this.counts.get(table)!);
     }
     const info = await this.jsm.streams.info(stream);
     const idsRestored = await this.restoreIds(stream, info.state.last_seq, info.state.last_ts);
-    this.writer = this.newWriter();
+    this.writer.close();
+    this.writer = this.newWriter(info.state.last_seq);
     this.setDay(day);
     this.recovered = true;
     this.logger.info({ day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored }, 'tickerplant recovered from log');
@@ -162,8 +181,11 @@ export class Ingest {
    */
   private async restoreIds(stream: string, lastSeq: number, lastTs: string): Promise<number> {
     this.seen.clear();
-    const sinceMs = this.clock.now() - this.settings.dedupeWindowMs;
-    if (lastSeq === 0 || Date.parse(lastTs) < sinceMs) return 0; // nothing inside the window
+    // Stream timestamps are the server's clock, which may differ from this host's (skew, or an
+    // injected clock in tests): the window is measured back from the log's last message, so no
+    // id inside the server's window is missed whatever this process's clock says.
+    if (lastSeq === 0) return 0;
+    const sinceMs = Date.parse(lastTs) - this.settings.dedupeWindowMs;
     const js = jetstream(this.nc);
     const consumer = await js.consumers.get(stream, {
       deliver_policy: DeliverPolicy.StartTime,
@@ -330,6 +352,7 @@ export class Ingest {
         headers,
         done: (err, seq) => {
           if (err) failure = err;
+          else this.loggedCounts.set(table, count); // acks complete in log order
           lastSeq = Math.max(lastSeq, seq);
           if (--remaining > 0) return;
           for (const w of p.waiters) this.complete(w, failure, lastSeq);
@@ -437,7 +460,14 @@ export class Ingest {
     this.pause();
     await this.writer.drained();
     const nextDay = addDays(day, 1);
-    const counts = Object.fromEntries(this.counts);
+    // The marker's counts are what the log holds; they equal the running counts unless an append
+    // failed, and then the roll waits for recovery (which reads the counts back from the log).
+    const counts = Object.fromEntries(this.loggedCounts);
+    for (const [t, n] of this.counts) {
+      if (counts[t] !== n) {
+        throw new TickbusError(ErrorCode.LOG_APPEND_FAILED, `cannot end the day: ${t} has ${n} rows counted but ${counts[t]} in the log`, { table: t, counted: n, logged: counts[t] });
+      }
+    }
     // The marker's time is on the stamps' clock: every row of the day was stamped before it.
     const marker: EodMarker = { type: EOD_TYPE, day, nextDay, counts, time: (this.clock.nowNs?.() ?? nowNs()) + this.stampOffsetNs };
     await new Promise<void>((resolve, reject) =>
@@ -449,7 +479,10 @@ export class Ingest {
       }),
     );
     this.setDay(nextDay);
-    for (const t of this.counts.keys()) this.counts.set(t, 0);
+    for (const t of this.counts.keys()) {
+      this.counts.set(t, 0);
+      this.loggedCounts.set(t, 0);
+    }
     this.logger.info({ day, nextDay, counts }, 'end of day');
     return nextDay;
   }

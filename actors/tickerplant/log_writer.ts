@@ -2,8 +2,16 @@
 // restart, error reply), new appends queue and the unacked ones are re-sent one at a time, in
 // order, with the same Nats-Msg-Id, so JetStream's dedupe turns a re-send of an append that did
 // land into a no-op. After appendRetryWindowMs without success the writer gives up: every
-// waiting append fails with LOG_APPEND_FAILED (never acknowledged) and onFatal tells the
-// tickerplant to recover from the log.
+// waiting append fails with LOG_APPEND_FAILED (never acknowledged), the writer closes, and
+// onFatal tells the tickerplant to recover from the log.
+//
+// Order is enforced by the server, not hoped for: every append carries
+// Nats-Expected-Last-Sequence, the sequence its predecessor gets (the writer is the stream's only
+// writer, so append k+1 expects the sequence predicted for append k). When a connection breaks,
+// appends written into the dead socket are lost while later ones are re-sent from the client's
+// reconnect buffer; without the check those later ones would land first and the log would be out
+// of order (a Tb-Count running ahead, then going backwards). With it they are refused ("wrong
+// last sequence"), and the retry re-sends everything unacked in order.
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
@@ -27,12 +35,19 @@ interface Entry extends AppendRequest {
   attempt: Promise<void>;
 }
 
+/** JetStream's error code for an append whose Nats-Expected-Last-Sequence did not match. */
+export const WRONG_LAST_SEQUENCE = 10071;
+
 export interface LogWriterOptions {
   appendTimeoutMs: number;
   appendRetryWindowMs: number;
   appendRetryDelayMs: number;
   onFatal: (err: TickbusError) => void;
   logger: Logger;
+  /** The stream's last sequence when the writer starts: the first append expects it. */
+  lastSeq: number;
+  /** Reads the stream's last sequence (used when an append finds another writer's message). */
+  streamLastSeq: () => Promise<number>;
 }
 
 const decoder = new TextDecoder();
@@ -52,12 +67,23 @@ export class LogWriter {
   private next = 1;
   private readonly bootId: string;
   private drainWaiters: Array<() => void> = [];
+  /** The sequence the last appended entry is expected to get (its successor expects it as last). */
+  private predicted: number;
+  /** The sequence of the last completed (acked) entry. */
+  private settledSeq: number;
 
   constructor(
     private readonly pipeline: Pipeline,
     private readonly opts: LogWriterOptions,
   ) {
     this.bootId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}`;
+    this.predicted = opts.lastSeq;
+    this.settledSeq = opts.lastSeq;
+  }
+
+  /** False once the writer gave up or was closed: appends fail with NOT_READY until a new writer. */
+  get open(): boolean {
+    return !this.closed;
   }
 
   /** Appends in flight or waiting. */
@@ -86,6 +112,7 @@ export class LogWriter {
   }
 
   private send(e: Entry): void {
+    e.hdrs.set(Header.expectedLastSeq, String(this.predicted++));
     this.inflight.push(e);
     e.attempt = this.attempt(e).then(
       () => this.settle(),
@@ -112,6 +139,10 @@ export class LogWriter {
         errCode: ack.error?.err_code,
       });
     }
+    if (!ack.duplicate && ack.seq !== Number(e.hdrs.get(Header.expectedLastSeq)) + 1) {
+      // Cannot happen while the server enforces the expected sequence; never hide it if it does.
+      this.opts.logger.error({ seq: ack.seq, expectedLast: e.hdrs.get(Header.expectedLastSeq) }, 'log append landed out of the expected order');
+    }
     e.acked = true;
     e.seq = ack.seq;
     e.duplicate = ack.duplicate === true;
@@ -121,6 +152,7 @@ export class LogWriter {
   private settle(): void {
     while (this.inflight.length && this.inflight[0]!.acked) {
       const e = this.inflight.shift()!;
+      this.settledSeq = e.seq;
       e.done(undefined, e.seq, e.duplicate);
     }
     if (this.depth === 0 && this.drainWaiters.length) {
@@ -136,21 +168,40 @@ export class LogWriter {
     this.opts.logger.warn({ err: first.message, inflight: this.inflight.length }, 'log append failed; re-sending in order');
     let lastErr = first;
     for (;;) {
-      // Let every outstanding first attempt finish, then re-send what is still unacked, in order.
+      // Let every outstanding first attempt finish, then re-send what is still unacked, in order,
+      // each expecting the sequence its predecessor actually got.
       await Promise.allSettled(this.inflight.map((e) => e.attempt));
       let ok = true;
+      let prev = this.settledSeq;
       for (const e of this.inflight) {
-        if (e.acked) continue;
+        if (e.acked) {
+          prev = e.seq;
+          continue;
+        }
+        e.hdrs.set(Header.expectedLastSeq, String(prev));
         try {
           await (e.attempt = this.attempt(e));
+          prev = e.seq;
         } catch (err) {
           lastErr = err as TickbusError;
           ok = false;
+          if (lastErr.detail?.errCode === WRONG_LAST_SEQUENCE) {
+            // Everything before e is in the log, so the stream's last message is not ours:
+            // another writer appended to this tickerplant's log. Continue after it, loudly.
+            const last = await this.opts.streamLastSeq().catch(() => undefined);
+            if (last !== undefined && last > prev) {
+              this.opts.logger.error({ expected: prev, last }, 'the log has messages this tickerplant did not append; continuing after them');
+              this.settledSeq = last;
+            }
+          }
           break;
         }
       }
       this.settle();
-      if (ok) break;
+      if (ok) {
+        this.predicted = prev;
+        break;
+      }
       if (Date.now() - started > this.opts.appendRetryWindowMs || this.closed) {
         this.giveUp(lastErr);
         return;
@@ -169,6 +220,9 @@ export class LogWriter {
     this.inflight.length = 0;
     this.queued.length = 0;
     this.retrying = false;
+    // Nothing more goes out with expectations that may be wrong: the tickerplant recovers from the
+    // log (counts, ids, the last sequence) and starts a new writer.
+    this.closed = true;
     const fatal = new TickbusError(ErrorCode.LOG_APPEND_FAILED, `log append failed for ${this.opts.appendRetryWindowMs} ms: ${err.message}`, {
       cause: err.code,
       appends: all.filter((e) => !e.acked).length,

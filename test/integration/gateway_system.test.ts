@@ -17,15 +17,21 @@ import { Discovery } from '../../actors/common/discovery.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import { processType } from '../../actors/registry.ts';
 import type { QueryResult } from '../../storage/query/result.ts';
-import { connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import { zoneDate } from '../../actors/common/clock.ts';
+import { clockAt, connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 let server: NatsServer;
 let nc: NatsConnection;
 const runtimes: ProcessRuntime[] = [];
 let rdbRt: ProcessRuntime;
+// The tickerplant runs on an injected clock: the day it stamps and the RDB advertises is the
+// clock's, so the test passes whatever the wall clock says.
+const clock = clockAt(Date.parse('2026-11-22T10:00:05Z'));
+const day = zoneDate(clock.now(), 'UTC');
+const t = (s: number) => `${day}T10:00:0${s}.000000000Z`;
 
-async function proc(proctype: string, name: string, settings: Record<string, unknown>): Promise<ProcessRuntime> {
+async function proc(proctype: string, name: string, settings: Record<string, unknown>, withClock = false): Promise<ProcessRuntime> {
   const type = processType(proctype);
   const all = { tables: testTables, ...settings };
   const rt = new ProcessRuntime({
@@ -36,6 +42,7 @@ async function proc(proctype: string, name: string, settings: Record<string, unk
     heartbeatMs: 250,
     subjects: type.subjects(name, all),
     attributes: { tables: Object.keys(testTables) },
+    clock: withClock ? clock : undefined,
     start: (c, ctx) => type.start(c, name, all, silentLogger, ctx),
   });
   await rt.start();
@@ -57,9 +64,8 @@ function cli(args: string[]): Promise<{ code: number | null; out: string; err: s
 beforeAll(async () => {
   server = await startServer();
   nc = await connectTo(server);
-  await proc('tickerplant', 'tp1', { mode: 'immediate' });
+  await proc('tickerplant', 'tp1', { mode: 'immediate' }, true);
   const pub = new Publisher(nc, { tp: 'tp1' });
-  const t = (s: number) => `2026-11-22T10:00:0${s}.000000000Z`;
   await pub.publish('trade', {
     rows: [
       [t(1), 'AAPL', 10.5, 100, 1],
@@ -93,7 +99,7 @@ describe('gateway in the system', () => {
       headers: h,
       timeout: 5_000,
     });
-    expect(JSON.parse(new TextDecoder().decode(j.data))).toMatchObject({ result: { n: 1, cols: { time: ['2026-11-22T10:00:04.000000000Z'], sym: ['IBM'], size: [400] } } });
+    expect(JSON.parse(new TextDecoder().decode(j.data))).toMatchObject({ result: { n: 1, cols: { time: [t(4)], sym: ['IBM'], size: [400] } } });
     const greet = await client.call<string>('greet', ['ops'], 'rdb');
     expect(greet.result).toBe('hello ops from rdb1');
     // The RDB hands calls on its own query subject to the runtime's APIs; queries stay its own.
@@ -106,11 +112,11 @@ describe('gateway in the system', () => {
     const d = await Discovery.open(nc);
     await until(() => d.get('rdb', 'rdb1')?.apis?.includes('greet') === true, 5_000);
     const rdb = d.get('rdb', 'rdb1')!;
-    expect(rdb.attributes).toMatchObject({ tables: ['trade', 'quote'], dates: ['2026-11-22'] });
+    expect(rdb.attributes).toMatchObject({ tables: ['trade', 'quote'], dates: [day] });
     expect(rdb.subjects).toEqual(['q.rdb.rdb1', 'q.rdb']);
     expect(rdb.heartbeatMs).toBe(250);
     expect(d.get('gateway', 'gw1')!.subjects).toEqual(expect.arrayContaining(['gw.gw1.sync', 'gw.gw1.async', 'q.gateway.gw1']));
-    expect(d.list({ attributes: { dates: '2026-11-22' } }).map((p) => p.name)).toEqual(['rdb1']);
+    expect(d.list({ attributes: { dates: day } }).map((p) => p.name)).toEqual(['rdb1']);
     expect(d.find('monitor').map((p) => p.name)).toEqual(['mon1']);
     await d.close();
   });
@@ -125,14 +131,14 @@ describe('gateway in the system', () => {
     const lines = q.out.trim().split('\n');
     expect(lines[0]).toMatch(/^time\s+sym\s+price$/);
     expect(lines.slice(2)).toEqual([
-      expect.stringMatching(/^2026-11-22T10:00:01\.000000000Z\s+AAPL\s+10\.5$/),
-      expect.stringMatching(/^2026-11-22T10:00:02\.000000000Z\s+MSFT\s+20\.5$/),
-      expect.stringMatching(/^2026-11-22T10:00:03\.000000000Z\s+AAPL\s+11\.5$/),
+      expect.stringMatching(new RegExp(`^${day}T10:00:01\\.000000000Z\\s+AAPL\\s+10\\.5$`)),
+      expect.stringMatching(new RegExp(`^${day}T10:00:02\\.000000000Z\\s+MSFT\\s+20\\.5$`)),
+      expect.stringMatching(new RegExp(`^${day}T10:00:03\\.000000000Z\\s+AAPL\\s+11\\.5$`)),
     ]);
     expect(q.err).toMatch(/3 rows from rdb1 \(rdb/);
     expect(ps.code).toBe(0);
     for (const name of ['tp1', 'rdb1', 'mon1', 'gw1']) expect(ps.out).toMatch(new RegExp(`^${name}\\s+\\S+\\s+\\S+\\s+.*\\bok \\(`, 'm'));
-    expect(ps.out).toMatch(/dates=2026-11-22/);
+    expect(ps.out).toMatch(new RegExp(`dates=${day}`));
     expect(ps.out).toMatch(/heartbeat state from the monitor/);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/^error TYPE_NOT_AVAILABLE: .*missing: nope/);

@@ -122,22 +122,28 @@ export function dupes(xs: bigint[]): bigint[] {
   return d;
 }
 
+type Clock = import('../../actors/common/clock.ts').Clock;
+
+/**
+ * A clock that reads `startMs` now and runs at the wall clock's pace from there (time and stamps
+ * both). Tests that depend on the calendar take their day from the clock they inject, so they
+ * pass on any date and in any zone.
+ */
+export function clockAt(startMs: number): Clock {
+  const offset = startMs - Date.now();
+  return {
+    now: () => Date.now() + offset,
+    nowNs: () => BigInt(Date.now() + offset) * 1_000_000n,
+    setTimeout: (f, ms) => setTimeout(f, ms),
+    clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+  };
+}
+
 /**
  * A clock `leadMs` before the next midnight UTC (time and stamps both), for tests that cross a
  * real end of day in seconds. `day0` is the day that ends at `midnight`.
  */
-export function clockBeforeMidnight(leadMs: number): { clock: import('../../actors/common/clock.ts').Clock; midnight: number; day0: string } {
-  const now = Date.now();
-  const midnight = Math.ceil(now / 86_400_000) * 86_400_000;
-  const offset = midnight - leadMs - now;
-  return {
-    clock: {
-      now: () => Date.now() + offset,
-      nowNs: () => BigInt(Date.now() + offset) * 1_000_000n,
-      setTimeout: (f, ms) => setTimeout(f, ms),
-      clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
-    },
-    midnight,
-    day0: new Date(midnight - 1).toISOString().slice(0, 10),
-  };
+export function clockBeforeMidnight(leadMs: number): { clock: Clock; midnight: number; day0: string } {
+  const midnight = Math.ceil(Date.now() / 86_400_000) * 86_400_000;
+  return { clock: clockAt(midnight - leadMs), midnight, day0: new Date(midnight - 1).toISOString().slice(0, 10) };
 }
