@@ -3,7 +3,7 @@
 // marker) and continues live with no gap and no duplicate: kdb+tick's `.u.sub`/`.u.i` handshake
 // expressed as a JetStream start sequence. An ordered consumer re-creates itself after a server
 // restart from the last sequence it delivered.
-import { DeliverPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Batch, Column, SymColumn } from '../storage/batch.ts';
 import { isSymColumn } from '../storage/batch.ts';
@@ -53,6 +53,12 @@ export interface SubscribeOptions {
   bufferBytes?: number;
   /** Pull expiry; a server restart is noticed after about this long. */
   expiresMs?: number;
+  /**
+   * Stall bound (default 5 s): when nothing has arrived for this long while the log holds
+   * messages past the last one read, the consumer is re-created from the next sequence. Checked
+   * every second. A recovering subscriber thus never waits on a consumer that lost its pull.
+   */
+  stallMs?: number;
 }
 
 export interface Subscription extends AsyncIterable<TickEvent> {
@@ -60,6 +66,8 @@ export interface Subscription extends AsyncIterable<TickEvent> {
   readonly startSeq: number;
   /** The last stream sequence read, including messages filtered out (tables, syms). */
   readonly lastSeq: number;
+  /** Times a stalled consumer was re-created from the next sequence (see `stallMs`). */
+  readonly resumes: number;
   close(): Promise<void>;
 }
 
@@ -81,66 +89,134 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
     startSeq = info.state.last_seq + 1;
   } else startSeq = from.seq;
   const js = jetstream(nc);
-  const consumer = await js.consumers.get(streams.log(opts.tp), {
-    filter_subjects: subjects.tickAll(opts.tp),
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: startSeq,
-  });
+  const jsm = await manager(nc);
   // Short pull expiry: missed server heartbeats (half the expiry) reveal a restarted server
   // within seconds, and the ordered consumer is re-created from the last sequence it delivered.
   // Bounded in bytes, not messages: 512 log messages of up to ~1 MB each would exceed the
   // server's per-connection pending limit (64 MB) during a replay, and the server would drop the
   // connection as a slow consumer.
-  const messages: ConsumerMessages = await consumer.consume({ max_bytes: opts.bufferBytes ?? 16 * 1024 * 1024, expires: opts.expiresMs ?? 4_000 });
+  const open = async (from: number): Promise<ConsumerMessages> => {
+    const consumer = await js.consumers.get(streams.log(opts.tp), {
+      filter_subjects: subjects.tickAll(opts.tp),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from,
+    });
+    return await consumer.consume({ max_bytes: opts.bufferBytes ?? 16 * 1024 * 1024, expires: opts.expiresMs ?? 4_000 });
+  };
+  let messages = await open(startSeq);
   const tables = opts.tables ? new Set(opts.tables) : undefined;
   const syms = opts.syms ? new Set(opts.syms) : undefined;
 
   let lastSeq = startSeq - 1;
+  let closed = false;
+  let resumes = 0;
+  // The stall watchdog: nats.js re-creates an ordered consumer after missed heartbeats, but a
+  // pull lost around a server restart (a reconnect whose consumer check failed, a re-create that
+  // backs off) can leave it waiting with messages in the log. The watchdog bounds that wait.
+  const stallMs = opts.stallMs ?? 5_000;
+  let lastProgress = Date.now();
+  let stalled = false;
+  let checking = false;
+  const watchdog = setInterval(() => {
+    if (closed || stalled || checking || Date.now() - lastProgress < stallMs) return;
+    checking = true;
+    jsm.streams.info(streams.log(opts.tp)).then(
+      (info) => {
+        checking = false;
+        if (closed || stalled) return;
+        if (info.state.last_seq <= lastSeq) {
+          lastProgress = Date.now(); // caught up and quiet: not a stall
+          return;
+        }
+        stalled = true;
+        void messages.close().catch(() => {});
+      },
+      () => (checking = false), // server away: look again on the next tick
+    );
+  }, Math.min(1_000, stallMs));
+  watchdog.unref?.();
+
   async function* events(): AsyncGenerator<TickEvent> {
-    for await (const m of messages) {
-      lastSeq = m.seq;
-      const s = parseTickSubject(m.subject);
-      if (!s) continue;
-      if (s.kind === 'eod') {
-        let e: { day?: unknown; nextDay?: unknown; counts?: Record<string, number>; time?: unknown };
+    try {
+      for (;;) {
         try {
-          e = decode(m.data);
+          for await (const m of messages) {
+            if (stalled) break;
+            lastProgress = Date.now();
+            const e = toEvent(m);
+            if (e) yield e;
+          }
         } catch (err) {
-          e = {};
+          if (!stalled || closed) throw err;
         }
-        if (typeof e.day !== 'string' || typeof e.nextDay !== 'string') {
-          yield { type: 'skipped', seq: m.seq, subject: m.subject, reason: 'unreadable end-of-day marker', pending: m.info.pending };
-          continue;
+        if (closed || !stalled) return;
+        // Re-create the consumer from the message after the last one read: no gap, no duplicate.
+        await messages.close().catch(() => {});
+        for (;;) {
+          try {
+            messages = await open(lastSeq + 1);
+            break;
+          } catch {
+            if (closed) return;
+            await new Promise((r) => setTimeout(r, 1_000));
+          }
         }
-        const time = typeof e.time === 'bigint' ? e.time : typeof e.time === 'number' ? BigInt(Math.trunc(e.time)) : undefined;
-        yield { type: 'eod', seq: m.seq, day: e.day, nextDay: e.nextDay, counts: e.counts ?? {}, time, pending: m.info.pending };
-        continue;
+        resumes++;
+        stalled = false;
+        lastProgress = Date.now();
       }
-      if (s.kind !== 'table' || (tables && !tables.has(s.table))) continue;
-      let b: { table: string; day: string; n: number; cols: Record<string, Column> };
-      try {
-        b = decode(m.data);
-        if (typeof b?.n !== 'number' || typeof b.cols !== 'object' || b.cols === null || !isSymColumn(b.cols.sym)) throw new Error('not a batch');
-      } catch (err) {
-        yield { type: 'skipped', seq: m.seq, subject: m.subject, reason: (err as Error).message, pending: m.info.pending };
-        continue;
-      }
-      let batch: Batch = { table: s.table, n: b.n, cols: b.cols };
-      if (syms) {
-        batch = filterSyms(batch, syms);
-        if (batch.n === 0) continue;
-      }
-      yield { type: 'batch', seq: m.seq, table: s.table, day: b.day, batch, pending: m.info.pending };
+    } finally {
+      clearInterval(watchdog);
     }
   }
+
+  /** One log message as an event, or undefined when this subscription filters it out. */
+  function toEvent(m: JsMsg): TickEvent | undefined {
+    lastSeq = m.seq;
+    const s = parseTickSubject(m.subject);
+    if (!s) return undefined;
+    if (s.kind === 'eod') {
+      let e: { day?: unknown; nextDay?: unknown; counts?: Record<string, number>; time?: unknown };
+      try {
+        e = decode(m.data);
+      } catch {
+        e = {};
+      }
+      if (typeof e.day !== 'string' || typeof e.nextDay !== 'string') {
+        return { type: 'skipped', seq: m.seq, subject: m.subject, reason: 'unreadable end-of-day marker', pending: m.info.pending };
+      }
+      const time = typeof e.time === 'bigint' ? e.time : typeof e.time === 'number' ? BigInt(Math.trunc(e.time)) : undefined;
+      return { type: 'eod', seq: m.seq, day: e.day, nextDay: e.nextDay, counts: e.counts ?? {}, time, pending: m.info.pending };
+    }
+    if (s.kind !== 'table' || (tables && !tables.has(s.table))) return undefined;
+    let b: { table: string; day: string; n: number; cols: Record<string, Column> };
+    try {
+      b = decode(m.data);
+      if (typeof b?.n !== 'number' || typeof b.cols !== 'object' || b.cols === null || !isSymColumn(b.cols.sym)) throw new Error('not a batch');
+    } catch (err) {
+      return { type: 'skipped', seq: m.seq, subject: m.subject, reason: (err as Error).message, pending: m.info.pending };
+    }
+    let batch: Batch = { table: s.table, n: b.n, cols: b.cols };
+    if (syms) {
+      batch = filterSyms(batch, syms);
+      if (batch.n === 0) return undefined;
+    }
+    return { type: 'batch', seq: m.seq, table: s.table, day: b.day, batch, pending: m.info.pending };
+  }
+
   const it = events();
   return {
     startSeq,
     get lastSeq() {
       return lastSeq;
     },
+    get resumes() {
+      return resumes;
+    },
     [Symbol.asyncIterator]: () => it,
     async close() {
+      closed = true;
+      clearInterval(watchdog);
       await messages.close();
     },
   };

@@ -119,7 +119,9 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
     attributes: { tables: Object.keys(cfg.tables), ...((settings.attributes as Record<string, unknown> | undefined) ?? {}) },
     start: (nc, ctx) => type.start(nc, name, settings, logger, ctx),
   });
-  const onSignal = () => void rt.stop();
+  // Stopped while still waiting for nats-server (or starting): nothing to drain, leave at once.
+  let started = false;
+  const onSignal = () => (started ? void rt.stop() : void rt.stop().finally(() => process.exit(0)));
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   // Started by `actors up`: stop when the launcher is gone (killed without a chance to stop us).
@@ -136,6 +138,7 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
   }
   try {
     await rt.start();
+    started = true;
   } catch (e) {
     logger.error({ err: (e as Error).message }, 'process failed to start');
     await rt.stop().catch(() => {});
