@@ -6,6 +6,7 @@
 import { CHUNK_ROWS, type MemTable, type SymbolTable } from '../table.ts';
 import type { ColumnType } from '../schema.ts';
 import { finishAgg, applyRename, type Parts } from './finalize.ts';
+import { FusedScan, type KernelPart } from './kernel.ts';
 import { likeToRegExp } from './like.ts';
 import {
   bad,
@@ -55,6 +56,8 @@ export function planFor(tables: Tables, request: unknown): Plan {
 export interface RunOptions {
   /** Use (and build) the per-chunk summaries for `... by sym` aggregates; default true. */
   summaries?: boolean;
+  /** Run count/sum/min/max as one compiled loop per chunk (storage/query/kernel.ts); default true. false: one loop per aggregation (the reference the kernels are tested against). */
+  fused?: boolean;
 }
 
 /** Runs a getdata request over in-memory tables. */
@@ -720,6 +723,8 @@ function generalGrouper(t: MemTable, keys: PlanKey[]): Grouper {
 interface Acc {
   ensure(groups: number): void;
   add(k: number, len: number, rows: Int32Array | null, n: number, g: Int32Array): void;
+  /** Its per-row work as a fused-kernel statement (storage/query/kernel.ts), when it has one; add() then is not called. */
+  kernelPart?(): KernelPart | undefined;
   /** Folds a full chunk's cached per-sym summary in (summary slot i goes to group gids[i]; -1 skips). */
   absorb?(s: ChunkSummary, gids: Int32Array): void;
   /** After the last chunk. */
@@ -750,6 +755,10 @@ class RowsAcc implements Acc {
     }
     if (rows === null) for (let r = 0; r < len; r++) c[g[r]!]!++;
     else for (let j = 0; j < n; j++) c[g[rows[j]!]!]!++;
+  }
+  kernelPart(): KernelPart | undefined {
+    if (this.single) return undefined;
+    return { row: '/* count f64 */ $0[g]++;', bind: () => [this.counts] };
   }
   absorb(s: ChunkSummary, gids: Int32Array) {
     for (let i = 0; i < gids.length; i++) if (gids[i]! >= 0) this.counts[gids[i]!]! += s.rows[i]!;
@@ -820,6 +829,13 @@ class SumFloatAcc implements Acc {
         }
       }
   }
+  kernelPart(): KernelPart {
+    // The same additions in the same (row) order as add(): the sums are bit-identical.
+    return {
+      row: '/* sumFloat f64 f64 f64 */ const x = $2[r]; if (x === x) { $0[g] += x; $1[g]++; }',
+      bind: (k, len) => [this.sum, this.nn, this.view.get(k, len)],
+    };
+  }
   absorb(s: ChunkSummary, gids: Int32Array) {
     const c = s.cols.get(this.agg.column!)!;
     for (let i = 0; i < gids.length; i++) {
@@ -878,6 +894,44 @@ class SumInt64Acc implements Acc {
         }
     }
     if (++this.chunks % SUM_FOLD_CHUNKS === 0) this.done();
+  }
+  kernelPart(): KernelPart {
+    const col = this.t.columns.get(this.agg.column!)!;
+    if (col.type === 'int') {
+      return {
+        row: '/* sumInt f64 i32 */ $0[g] += $1[r];',
+        bind: (k) => [this.lo, col.chunks[k] as Int32Array],
+        after: () => {
+          if (++this.chunks % SUM_FOLD_CHUNKS === 0) this.done();
+        },
+      };
+    }
+    // int64: the loop sums the low halves and ORs the high halves into one scalar; only a chunk
+    // where some high half is non-zero (negative or >= 2^32 values) takes a second pass for them.
+    const flag = new Int32Array(1);
+    return {
+      row: '/* sumLong f64 i32 i32 */ $0[g] += $1[2 * r] >>> 0; $s |= $1[2 * r + 1];',
+      decl: 'let $s = 0;',
+      post: '$2[0] = $s;',
+      bind: (k, len) => {
+        const c = col.chunks[k] as BigInt64Array;
+        return [this.lo, new Int32Array(c.buffer, c.byteOffset, len * 2), flag];
+      },
+      after: (k, len, rows, n, g) => {
+        if (flag[0] !== 0) this.addHigh(col.chunks[k] as BigInt64Array, len, rows, n, g);
+        if (++this.chunks % SUM_FOLD_CHUNKS === 0) this.done();
+      },
+    };
+  }
+  private addHigh(c: BigInt64Array, len: number, rows: Int32Array | null, n: number, g: Int32Array) {
+    const p = new Int32Array(c.buffer, c.byteOffset, len * 2);
+    const hi = this.hi;
+    if (rows === null) for (let r = 0; r < len; r++) hi[g[r]!]! += p[2 * r + 1]!;
+    else
+      for (let j = 0; j < n; j++) {
+        const r = rows[j]!;
+        hi[g[r]!]! += p[2 * r + 1]!;
+      }
   }
   absorb(s: ChunkSummary, gids: Int32Array) {
     const c = s.cols.get(this.agg.column!)!;
@@ -973,6 +1027,25 @@ class MinMaxAcc implements Acc {
         }
       });
     }
+  }
+  kernelPart(): KernelPart {
+    const col = this.t.columns.get(this.agg.column!)!;
+    const cmp = this.isMax ? '>' : '<';
+    if (this.type === 'float' || this.type === 'int' || this.type === 'date') {
+      // As add(): float state starts at NaN (null); a value replaces NaN, a NaN never replaces.
+      const tag = this.type === 'float' ? 'f64' : 'i32';
+      return {
+        row: `/* ${this.agg.op} f64 ${tag} */ const x = $1[r]; const m = $0[g]; if (x ${cmp} m || m !== m) $0[g] = x;`,
+        bind: (k) => [this.v, col.chunks[k]!],
+      };
+    }
+    return {
+      row: `/* ${this.agg.op}64 f64 i32 i32 */ const h = $2[2 * r + 1]; const l = $2[2 * r] >>> 0; const mh = $1[g]; if (h ${cmp} mh || (h === mh && l ${cmp} $0[g])) { $1[g] = h; $0[g] = l; }`,
+      bind: (k, len) => {
+        const c = col.chunks[k] as BigInt64Array;
+        return [this.v, this.hi, new Int32Array(c.buffer, c.byteOffset, len * 2)];
+      },
+    };
   }
   absorb(s: ChunkSummary, gids: Int32Array) {
     const c = s.cols.get(this.agg.column!)!;
@@ -1252,11 +1325,21 @@ export function aggregate(t: MemTable, plan: Plan, options: RunOptions = {}): Pa
   const accs = accumulators(t, plan);
   const all: Acc[] = [rowsAcc, ...accs];
   for (const a of all) a.ensure(grouper.count());
+  // Accumulators with a kernel statement run as one fused loop per chunk; the rest loop alone.
+  const parts: KernelPart[] = [];
+  const loose: Acc[] = [];
+  for (const a of all) {
+    const p = options.fused === false ? undefined : a.kernelPart?.();
+    if (p) parts.push(p);
+    else loose.push(a);
+  }
+  const fused = new FusedScan(parts);
   const visit = (k: number, len: number, rows: Int32Array | null, n: number) => {
     const g = grouper.gids(k, len, rows, n);
     const groups = grouper.count();
     for (const a of all) a.ensure(groups);
-    for (const a of all) a.add(k, len, rows, n, g);
+    if (!fused.empty) fused.run(k, len, rows, n, g);
+    for (const a of loose) a.add(k, len, rows, n, g);
   };
   if (options.summaries !== false && summarisable(plan) && all.every((a) => a.absorb)) {
     const bySym = keys.length === 1;
