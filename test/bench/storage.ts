@@ -1,6 +1,7 @@
 // Storage benchmarks (issue 3): end-of-day write, RDB group-by, HDB group-by vs DuckDB direct.
 // Sizes scale with BENCH_SCALE (1 = the issue's 10M rows/day, 10 days; 0.1 for a smoke run).
-// Called by test/bench/run.ts; runnable alone: `npx tsx test/bench/storage.ts`.
+// Called by test/bench/run.ts; runnable alone: `npx tsx test/bench/storage.ts`
+// (`BENCH_STORAGE=rdb` for the end-of-day write and RDB group-bys only).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +123,8 @@ export async function benchStorage(): Promise<BenchMetric[]> {
     out.push({ metric: 'rdb_groupby_10m_scan_ms', value: await timeRuns(() => runQuery(tables, q, { summaries: false })), unit: 'ms' });
     // With them (the default): the first run builds them, the timed runs fold them.
     out.push({ metric: 'rdb_groupby_10m_ms', value: await timeRuns(() => runQuery(tables, q)), unit: 'ms' });
+    // BENCH_STORAGE=rdb: stop here (the RDB figures alone, without the 10-day HDB build).
+    if (process.env.BENCH_STORAGE === 'rdb') return out;
 
     // The other days: the same rows moved one day on, each written through the same writer.
     for (let d = 1; d < settings.hdbDays; d++) {
