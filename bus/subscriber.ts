@@ -144,7 +144,10 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
             if (stalled) break;
             lastProgress = Date.now();
             const e = toEvent(m);
-            if (e) yield e;
+            if (e) {
+              yield e;
+              lastProgress = Date.now(); // time the reader spent on the event is not a stall
+            }
           }
         } catch (err) {
           if (!stalled || closed) throw err;

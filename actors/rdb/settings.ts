@@ -14,6 +14,8 @@ export interface RdbSettings {
   syms?: string[];
   /** Bound on log bytes buffered ahead of the RDB (well under the server's 64 MB pending limit). */
   bufferBytes: number;
+  /** Stall bound: nothing read this long while the log holds more re-creates the consumer from the next sequence (default 5 s, >= 1 s). */
+  logStallMs: number;
   /** HDB root for the end-of-day write-down; none = keep no history (the hook still runs). */
   hdbDir?: string;
   /** Write-down bounds (see WriteDownSettings below). */
@@ -30,6 +32,7 @@ export interface RdbSettings {
 
 export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
   bufferBytes: 16 * 1024 * 1024,
+  logStallMs: 5_000,
 };
 
 /** End-of-day write-down to the Parquet HDB (issue 3): off unless hdbDir is set. */

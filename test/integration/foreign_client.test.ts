@@ -6,7 +6,8 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { startRdb } from '../../actors/rdb/effects.ts';
 import { startTickerplant } from '../../actors/tickerplant/effects.ts';
-import { connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import { zoneDate } from '../../actors/common/clock.ts';
+import { clockAt, connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 import { RawNats } from '../support/raw_nats.ts';
 
 let server: NatsServer;
@@ -22,7 +23,10 @@ afterAll(async () => {
 
 describe('foreign client', () => {
   it('wire: a raw JSON client feeds, is deduplicated, gets typed errors and queries the RDB', async () => {
-    const tp = await startTickerplant(nc, { name: 'tpx', tables: testTables }, silentLogger);
+    // The feed supplies times on the tickerplant's day, which comes from the clock injected here.
+    const clock = clockAt(Date.parse('2026-11-22T10:00:05Z'));
+    const day = zoneDate(clock.now(), 'UTC');
+    const tp = await startTickerplant(nc, { name: 'tpx', tables: testTables }, silentLogger, clock);
     await tp.ready();
     const rdb = await startRdb(nc, { name: 'rx', tp: 'tpx', tables: testTables }, silentLogger);
     await rdb.ready();
@@ -32,8 +36,8 @@ describe('foreign client', () => {
       type: 'tickbus.v1.upd',
       id: 'py-1',
       rows: [
-        ['2026-11-22T10:00:00.5Z', 'AAPL', 189.5, 100, 1],
-        ['2026-11-22T10:00:01Z', 'MSFT', 411.25, '250', 2],
+        [`${day}T10:00:00.5Z`, 'AAPL', 189.5, 100, 1],
+        [`${day}T10:00:01Z`, 'MSFT', 411.25, '250', 2],
       ],
     });
     expect(ack.headers['Content-Type']).toBe('application/json');
@@ -46,6 +50,7 @@ describe('foreign client', () => {
     expect(err).toMatchObject({ type: 'tickbus.v1.error', code: 'BAD_COLUMN_TYPE', detail: { column: 'price', row: 0 } });
 
     await until(() => rdb.current().tables.get('trade')!.n === 2);
+    expect(rdb.attributes()).toMatchObject({ dates: [day] });
     const res = JSON.parse((await raw.request('q.rdb', { type: 'tickbus.v1.query', table: 'trade', syms: ['MSFT'] })).body);
     expect(res).toEqual({
       type: 'tickbus.v1.result',
@@ -53,7 +58,7 @@ describe('foreign client', () => {
       n: 1,
       columns: ['time', 'sym', 'price', 'size', 'fid'],
       types: ['timestamp', 'symbol', 'float', 'long', 'long'],
-      cols: { time: ['2026-11-22T10:00:01.000000000Z'], sym: ['MSFT'], price: [411.25], size: [250], fid: [2] },
+      cols: { time: [`${day}T10:00:01.000000000Z`], sym: ['MSFT'], price: [411.25], size: [250], fid: [2] },
     });
     raw.close();
     await rdb.stop();

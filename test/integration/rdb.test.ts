@@ -9,7 +9,8 @@ import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { startRdb, type RdbDay } from '../../actors/rdb/effects.ts';
 import { startTickerplant } from '../../actors/tickerplant/effects.ts';
-import { clockBeforeMidnight, connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import { zoneDate } from '../../actors/common/clock.ts';
+import { clockAt, clockBeforeMidnight, connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -31,10 +32,12 @@ async function query(name: string, q: Record<string, unknown>, json = false): Pr
 
 describe('rdb', () => {
   it('rdb: answers queries by columns, time range, syms, limit and count', async () => {
-    const tp = await startTickerplant(nc, { name: 'rq', tables: testTables, mode: 'immediate' }, silentLogger);
+    const clock = clockAt(Date.parse('2026-11-22T10:00:05Z')); // the rows' day is the clock's
+    const day = zoneDate(clock.now(), 'UTC');
+    const tp = await startTickerplant(nc, { name: 'rq', tables: testTables, mode: 'immediate' }, silentLogger, clock);
     await tp.ready();
     const pub = new Publisher(nc, { tp: 'rq' });
-    const t = (s: number) => `2026-11-22T10:00:0${s}.000000000Z`;
+    const t = (s: number) => `${day}T10:00:0${s}.000000000Z`;
     await pub.publish('trade', {
       rows: [
         [t(1), 'AAPL', 10.5, 100, 1],
