@@ -5,7 +5,8 @@ export interface Scenario {
   name: string;
   description: string;
   topology: {
-    tp: { name: string; mode: 'batch' | 'immediate'; pubFreqMs?: number };
+    /** `demoDayMs` rolls the day every N ms (synthetic dates), to put end-of-day markers under the faults. */
+    tp: { name: string; mode: 'batch' | 'immediate'; pubFreqMs?: number; demoDayMs?: number };
     /** RDBs, each its own OS process (so it can be SIGKILLed). */
     rdbs: string[];
     /** In-process subscribers that join the day late and read it to the end. */
@@ -29,6 +30,8 @@ export interface Scenario {
   invariants: Invariant[];
   /** Bound on the time every RDB may take, after the feed ends, to apply the log's last message (default 15 s). */
   catchUpMs?: number;
+  /** End-of-day markers the log must hold at the end (a scenario about rolls checks they happened). */
+  minEods?: number;
 }
 
 export const Invariants = {

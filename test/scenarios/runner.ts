@@ -73,7 +73,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     cfgPath,
     JSON.stringify({
       tables: testTables,
-      defaults: { tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5 }, rdb: { tp: tp.name } },
+      defaults: { tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}) }, rdb: { tp: tp.name } },
     }),
   );
   const procs = new Map<string, Proc>();
@@ -200,6 +200,8 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
       }
     }
     if (inv.has(Invariants.countsMatchLog)) violations.push(...countViolations(log.order));
+    stats.eods = log.eods.length;
+    if (sc.minEods !== undefined && log.eods.length < sc.minEods) violations.push(`the log holds ${log.eods.length} end-of-day markers, expected at least ${sc.minEods}`);
     if (inv.has(Invariants.rdbsEqualLog)) {
       for (const r of sc.topology.rdbs) {
         for (const t of sc.feed.tables) {
