@@ -14,6 +14,7 @@ describe('scenarios', () => {
   for (const sc of scenarios) {
     it(`scenario ${sc.name}: ${sc.description}`, async () => {
       const r = await runScenario(sc);
+      process.stderr.write(`scenario ${sc.name}: ${JSON.stringify(r.stats)}\n`);
       expect(r.violations).toEqual([]);
       expect(r.stats.acked).toBeGreaterThan(0);
       expect(r.stats.logRows).toBeGreaterThanOrEqual(r.stats.acked!);
