@@ -2,10 +2,10 @@
 // ones per table for up to coalesceMs / coalesceRowsMax, waits for the tickerplant's ack (sent
 // only once the rows are durable in the log), and retries transient failures with the same
 // message id, so a retry is never appended twice.
-import { headers as natsHeaders, nuid, type NatsConnection } from '@nats-io/nats-core';
+import { headers as natsHeaders, nuid, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { decode, encode, type Encoding, ContentType } from './codec.ts';
 import { ErrorCode, isErrorEnvelope, TickbusError } from './errors.ts';
-import { Pipeline } from './pipeline.ts';
+import { type BulkReply, Pipeline } from './pipeline.ts';
 import { Header, subjects } from './subjects.ts';
 
 export interface Ack {
@@ -35,6 +35,11 @@ export interface PublisherOptions {
   /** Bound on requests in flight. */
   inflightMax?: number;
   encoding?: Encoding;
+  /**
+   * Ask the tickerplant for bulk acks (`"ack": "bulk"`, CBOR only; default true): acks of many
+   * requests may come as one tickbus.v1.acks message. Same guarantees, fewer messages.
+   */
+  bulkAcks?: boolean;
 }
 
 const RETRYABLE = new Set<string>([ErrorCode.TIMEOUT, ErrorCode.OVERLOADED, ErrorCode.NOT_READY, ErrorCode.NO_RESPONDERS, ErrorCode.LOG_APPEND_FAILED]);
@@ -66,6 +71,7 @@ export class Publisher {
       retryDelayMs: 200,
       inflightMax: 4096,
       encoding: 'cbor',
+      bulkAcks: true,
       ...opts,
     };
     this.pipeline = new Pipeline(nc, { timeoutMs: this.o.ackTimeoutMs, maxInflight: this.o.inflightMax });
@@ -118,27 +124,52 @@ export class Publisher {
     return `${this.prefix}-${++this.seq}`;
   }
 
-  private async send(subject: string, body: Record<string, unknown>, id: string): Promise<Ack> {
+  private send(subject: string, body: Record<string, unknown>, id: string): Promise<Ack> {
     // The id rides in the payload: headers cost a parse on every hop, and CBOR is the default
     // when no Content-Type is given.
-    const data = encode({ ...body, id }, this.o.encoding);
+    const cbor = this.o.encoding === 'cbor';
+    const data = encode(cbor && this.o.bulkAcks ? { ...body, id, ack: 'bulk' } : { ...body, id }, this.o.encoding);
     let h: ReturnType<typeof natsHeaders> | undefined;
-    if (this.o.encoding === 'json') {
+    if (!cbor) {
       h = natsHeaders();
       h.set(Header.contentType, ContentType.json);
     }
-    for (let attempt = 0; ; attempt++) {
-      let err: TickbusError;
+    // The first attempt without an async frame (the common case); retries in retry().
+    return this.pipeline.requestAny(subject, data, h).then(
+      (r) => this.toAck(r, id, subject, data, h, 0),
+      (e: unknown) => this.retry(toError(e), subject, data, h, 0),
+    );
+  }
+
+  private toAck(r: Msg | BulkReply, id: string, subject: string, data: Uint8Array, h: MsgHdrs | undefined, attempt: number): Ack | Promise<Ack> {
+    if ('bulk' in r) {
+      const a: Ack = { type: 'tickbus.v1.ack', id, seq: r.seq, rows: r.rows };
+      return a;
+    }
+    let reply: Ack | Record<string, unknown>;
+    try {
+      reply = decode<Ack | Record<string, unknown>>(r.data, this.o.encoding);
+    } catch (e) {
+      return this.retry(toError(e), subject, data, h, attempt);
+    }
+    if (!isErrorEnvelope(reply)) return reply as Ack;
+    return this.retry(TickbusError.fromEnvelope(reply), subject, data, h, attempt);
+  }
+
+  private async retry(err: TickbusError, subject: string, data: Uint8Array, h: MsgHdrs | undefined, attempt: number): Promise<Ack> {
+    for (;;) {
+      if (!RETRYABLE.has(err.code) || attempt >= this.o.retriesMax) throw err;
+      await new Promise((r) => setTimeout(r, this.o.retryDelayMs * Math.min(8, attempt + 1)));
+      attempt++;
       try {
-        const msg = await this.pipeline.request(subject, data, h);
-        const reply = decode<Ack | Record<string, unknown>>(msg.data, this.o.encoding);
+        const r = await this.pipeline.requestAny(subject, data, h);
+        if ('bulk' in r) return { type: 'tickbus.v1.ack', id: r.id ?? undefined, seq: r.seq, rows: r.rows };
+        const reply = decode<Ack | Record<string, unknown>>(r.data, this.o.encoding);
         if (!isErrorEnvelope(reply)) return reply as Ack;
         err = TickbusError.fromEnvelope(reply);
       } catch (e) {
-        err = e instanceof TickbusError ? e : new TickbusError(ErrorCode.INTERNAL, String(e), {});
+        err = toError(e);
       }
-      if (!RETRYABLE.has(err.code) || attempt >= this.o.retriesMax) throw err;
-      await new Promise((r) => setTimeout(r, this.o.retryDelayMs * Math.min(8, attempt + 1)));
     }
   }
 
@@ -146,6 +177,10 @@ export class Publisher {
     this.flush();
     this.pipeline.close();
   }
+}
+
+function toError(e: unknown): TickbusError {
+  return e instanceof TickbusError ? e : new TickbusError(ErrorCode.INTERNAL, String(e), {});
 }
 
 function lengthOf(v: unknown): number {

@@ -8,10 +8,12 @@ import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
 import { ensureStream, lastMessage, logStreamConfig, rejectedStreamConfig } from '../../bus/streams.ts';
-import { Header, parseUpdSubject, streams, subjects } from '../../bus/subjects.ts';
+import { Header, streams, subjects } from '../../bus/subjects.ts';
 import { type Batch, batchFromFeed, concatBatches, estimateBytes, sliceBatch, type FeedTableData } from '../../storage/batch.ts';
 import { defineSchema, type Schema, type TableSchema } from '../../storage/schema.ts';
 import { addDays, nowNs, tradingDay, type Clock } from '../common/clock.ts';
+import { BulkAcks } from './acks.ts';
+import { tablesOf, updTarget } from './feed.ts';
 import { LogWriter } from './log_writer.ts';
 import type { TickerplantSettings } from './settings.ts';
 
@@ -26,6 +28,8 @@ const idsScanTimeoutMs = 60_000;
 interface Waiter {
   reply: string | undefined;
   encoding: Encoding;
+  /** The feed asked for bulk acks (`"ack": "bulk"`, CBOR only): its ack may ride in a tickbus.v1.acks message. */
+  bulk: boolean;
   id: string | undefined;
   rows: number;
   remaining: number;
@@ -92,6 +96,8 @@ export class Ingest {
     return h;
   })();
   readonly stats = { updates: 0, rows: 0, rejected: 0, duplicates: 0, appends: 0 };
+  /** Acks of durable appends for feeds that asked for bulk acks, sent once per append completion. */
+  private readonly acks: BulkAcks;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -101,6 +107,7 @@ export class Ingest {
     private readonly logger: Logger,
   ) {
     this.schema = defineSchema(settings.tables);
+    this.acks = new BulkAcks((subject, data) => this.publishReply(subject, data));
     this.pipeline = new Pipeline(nc, { timeoutMs: settings.appendTimeoutMs, maxInflight: settings.appendsInflightMax * 2 + 64 });
     this.writer = this.newWriter(0);
     this.writer.close(); // recover() opens the writer on the log's last sequence
@@ -249,14 +256,14 @@ export class Ingest {
         });
       }
       if (!this.recovered) throw new TickbusError(ErrorCode.NOT_READY, 'tickerplant is recovering from its log; retry shortly', {});
-      const target = parseUpdSubject(msg.subject);
+      const target = updTarget(msg.subject);
       const body = decode<Record<string, unknown>>(msg.data, encoding);
       if (typeof body !== 'object' || body === null || body.type !== UPD_TYPE) {
         throw new TickbusError(ErrorCode.BAD_TYPE, `payload type must be ${UPD_TYPE}`, { got: (body as { type?: unknown })?.type ?? null });
       }
       const id = msg.headers?.get(Header.feedId) || (typeof body.id === 'string' ? body.id : undefined);
       if (id !== undefined && this.replyIfSeen(id, msg.reply, encoding)) return;
-      const parts = this.tablesOf(target?.table, body);
+      const parts = tablesOf(target?.table, body);
       tablesForError = parts.map(([t]) => t).join(',');
       const stamp = (this.clock.nowNs?.() ?? nowNs()) + this.stampOffsetNs;
       const batches = parts.map(([t, data]) => batchFromFeed(this.tableSchema(t), data, stamp, this.settings.maxRowsPerUpdate));
@@ -268,7 +275,8 @@ export class Ingest {
           appends: this.writer.depth,
         });
       }
-      const w: Waiter = { reply: msg.reply, encoding, id, rows, remaining: batches.length, seq: 0, failed: false };
+      const bulk = body.ack === 'bulk' && encoding === 'cbor';
+      const w: Waiter = { reply: msg.reply, encoding, bulk, id, rows, remaining: batches.length, seq: 0, failed: false };
       if (id !== undefined) this.remember(id);
       this.stats.updates++;
       this.stats.rows += rows;
@@ -278,15 +286,6 @@ export class Ingest {
       if (err.code !== ErrorCode.OVERLOADED && err.code !== ErrorCode.NOT_READY) this.reject(msg, err, tablesForError);
       this.respond(msg.reply, encoding, err.toEnvelope());
     }
-  }
-
-  private tablesOf(table: string | undefined, body: Record<string, unknown>): Array<[string, FeedTableData]> {
-    if (table !== undefined) return [[table, body as FeedTableData]];
-    const tables = body.tables;
-    if (typeof tables !== 'object' || tables === null || Array.isArray(tables) || Object.keys(tables).length === 0) {
-      throw new TickbusError(ErrorCode.BAD_TYPE, 'a multi-table update needs tables: {<table>: {cols|rows}}', {});
-    }
-    return Object.entries(tables as Record<string, FeedTableData>);
   }
 
   private tableSchema(table: string): TableSchema {
@@ -356,6 +355,7 @@ export class Ingest {
           lastSeq = Math.max(lastSeq, seq);
           if (--remaining > 0) return;
           for (const w of p.waiters) this.complete(w, failure, lastSeq);
+          this.acks.flush();
         },
       });
     }
@@ -375,14 +375,15 @@ export class Ingest {
     }
     w.seq = Math.max(w.seq, seq);
     if (--w.remaining > 0) return;
-    const ack = w.id === undefined ? { type: ACK_TYPE, seq: w.seq, rows: w.rows } : { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows };
-    this.respond(w.reply, w.encoding, ack);
+    if (!(w.bulk && w.reply !== undefined && this.acks.add(w.reply, w.id, w.seq, w.rows))) {
+      this.respond(w.reply, w.encoding, w.id === undefined ? { type: ACK_TYPE, seq: w.seq, rows: w.rows } : { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows });
+    }
     if (w.id !== undefined) {
       const s = this.seen.get(w.id);
       if (s) {
         s.acked = true;
         s.seq = w.seq;
-        for (const other of s.waiters) this.respond(other.reply, other.encoding, { ...ack, duplicate: true });
+        for (const other of s.waiters) this.respond(other.reply, other.encoding, { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows, duplicate: true });
         s.waiters = [];
       }
     }
@@ -395,7 +396,7 @@ export class Ingest {
     if (!s) return false;
     this.stats.duplicates++;
     if (s.acked) this.respond(reply, encoding, { type: ACK_TYPE, id, seq: s.seq, rows: 0, duplicate: true });
-    else s.waiters.push({ reply, encoding, id, rows: 0, remaining: 1, seq: 0, failed: false });
+    else s.waiters.push({ reply, encoding, bulk: false, id, rows: 0, remaining: 1, seq: 0, failed: false });
     return true;
   }
 
@@ -415,9 +416,13 @@ export class Ingest {
 
   private respond(reply: string | undefined, encoding: Encoding, body: unknown): void {
     if (!reply) return;
+    // A reply without Content-Type is CBOR (the protocol's default); JSON replies say so.
+    this.publishReply(reply, encode(body, encoding), encoding === 'json');
+  }
+
+  private publishReply(subject: string, data: Uint8Array, json = false): void {
     try {
-      // A reply without Content-Type is CBOR (the protocol's default); JSON replies say so.
-      this.nc.publish(reply, encode(body, encoding), encoding === 'json' ? { headers: this.jsonHeaders } : undefined);
+      this.nc.publish(subject, data, json ? { headers: this.jsonHeaders } : undefined);
     } catch (e) {
       this.logger.warn({ err: (e as Error).message }, 'cannot send reply');
     }
