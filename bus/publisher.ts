@@ -3,6 +3,7 @@
 // only once the rows are durable in the log), and retries transient failures with the same
 // message id, so a retry is never appended twice.
 import { headers as natsHeaders, nuid, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
+import { writeMap } from './cbor_writer.ts';
 import { decode, encode, type Encoding, ContentType } from './codec.ts';
 import { ErrorCode, isErrorEnvelope, TickbusError } from './errors.ts';
 import { type BulkReply, Pipeline } from './pipeline.ts';
@@ -42,6 +43,7 @@ export interface PublisherOptions {
   bulkAcks?: boolean;
 }
 
+const UPD = 'tickbus.v1.upd';
 const RETRYABLE = new Set<string>([ErrorCode.TIMEOUT, ErrorCode.OVERLOADED, ErrorCode.NOT_READY, ErrorCode.NO_RESPONDERS, ErrorCode.LOG_APPEND_FAILED]);
 
 interface Held {
@@ -57,6 +59,8 @@ export class Publisher {
   private readonly prefix = nuid.next();
   private seq = 0;
   private readonly held = new Map<string, Held>();
+  /** Update subject per table (bounded: cleared past 1024 tables). */
+  private readonly subjects = new Map<string, string>();
   private readonly o: Required<PublisherOptions>;
 
   constructor(
@@ -79,7 +83,7 @@ export class Publisher {
 
   /** Publishes rows or columns of one table; resolves with the ack once they are durable. */
   publish(table: string, update: Update, id?: string): Promise<Ack> {
-    if (this.o.coalesceMs <= 0) return this.send(subjects.upd(this.o.tp, table), { type: 'tickbus.v1.upd', ...update }, id ?? this.nextId());
+    if (this.o.coalesceMs <= 0) return this.send(this.subject(table), update, id ?? this.nextId());
     const form = 'rows' in update ? 'rows' : 'cols';
     let h = this.held.get(table);
     if (h && h.form !== form) {
@@ -109,7 +113,7 @@ export class Publisher {
     this.held.delete(table);
     clearTimeout(h.timer);
     const body = h.form === 'rows' ? { rows: h.items.flatMap((u) => (u as { rows: Rows }).rows) } : { cols: concatCols(h.items.map((u) => (u as { cols: Cols }).cols)) };
-    this.send(subjects.upd(this.o.tp, table), { type: 'tickbus.v1.upd', ...body }, this.nextId()).then(
+    this.send(this.subject(table), body, this.nextId()).then(
       (a) => h.waiters.forEach((w) => w.resolve(a)),
       (e: Error) => h.waiters.forEach((w) => w.reject(e)),
     );
@@ -117,18 +121,33 @@ export class Publisher {
 
   /** Publishes a multi-table update in one message (all tables accepted or none). */
   publishMulti(tables: Record<string, Update>, id?: string): Promise<Ack> {
-    return this.send(subjects.updMulti(this.o.tp), { type: 'tickbus.v1.upd', tables }, id ?? this.nextId());
+    return this.send(subjects.updMulti(this.o.tp), { tables }, id ?? this.nextId());
+  }
+
+  private subject(table: string): string {
+    let s = this.subjects.get(table);
+    if (s === undefined) {
+      if (this.subjects.size >= 1024) this.subjects.clear();
+      this.subjects.set(table, (s = subjects.upd(this.o.tp, table)));
+    }
+    return s;
   }
 
   private nextId(): string {
     return `${this.prefix}-${++this.seq}`;
   }
 
-  private send(subject: string, body: Record<string, unknown>, id: string): Promise<Ack> {
+  /** Sends `{type, <rows|cols|tables>, id[, ack]}`; `body` holds the one update key. */
+  private send(subject: string, body: Update | { tables: Record<string, Update> }, id: string): Promise<Ack> {
     // The id rides in the payload: headers cost a parse on every hop, and CBOR is the default
     // when no Content-Type is given.
     const cbor = this.o.encoding === 'cbor';
-    const data = encode(cbor && this.o.bulkAcks ? { ...body, id, ack: 'bulk' } : { ...body, id }, this.o.encoding);
+    const key = 'rows' in body ? 'rows' : 'cols' in body ? 'cols' : 'tables';
+    const v = (body as Record<string, unknown>)[key];
+    const data = cbor
+      ? (writeMap([['type', UPD], [key, v], ['id', id], ['ack', this.o.bulkAcks ? 'bulk' : undefined]]) ??
+        encode(this.o.bulkAcks ? { type: UPD, [key]: v, id, ack: 'bulk' } : { type: UPD, [key]: v, id }))
+      : encode({ type: UPD, [key]: v, id }, this.o.encoding);
     let h: ReturnType<typeof natsHeaders> | undefined;
     if (!cbor) {
       h = natsHeaders();

@@ -54,7 +54,9 @@ describe('publisher', () => {
     // A raw client that opted in: replies on <prefix>.<token>, acks may come on <prefix>.acks.
     const prefix = createInbox();
     const got: Array<{ subject: string; body: Record<string, unknown> }> = [];
-    const sub = nc.subscribe(`${prefix}.*`, { callback: (_e, m) => got.push({ subject: m.subject, body: decode(m.data) }) });
+    const sub = nc.subscribe(`${prefix}.*`, { callback: (_e, m) => {
+      got.push({ subject: m.subject, body: decode(m.data) });
+    } });
     for (let i = 0; i < 5; i++) {
       const upd = { type: 'tickbus.v1.upd', id: `bulk-${i}`, ack: 'bulk', rows: [['A', 1, 1, i]] };
       nc.publish('tp.bulk.upd.trade', encode(upd), { reply: `${prefix}.${i}` });
