@@ -15,6 +15,7 @@ import { addDays, nowNs, tradingDay, type Clock } from '../common/clock.ts';
 import { BulkAcks, Replies } from './acks.ts';
 import { FeedIds } from './dedupe.ts';
 import { type FeedRequest, inboxMax, SmallUpdates, tablesOf, updTarget, type Waiter } from './feed.ts';
+import { encodeLogBatch } from './log_encode.ts';
 import { LogWriter } from './log_writer.ts';
 import type { TickerplantSettings } from './settings.ts';
 
@@ -363,21 +364,28 @@ export class Ingest {
     this.pending.delete(table);
     this.pendingRows -= p.rows;
     const schema = this.schema.get(table)!;
-    const batch = concatBatches(schema, p.parts);
-    // A batch whose encoding is too large is split; the feed ids ride on the last piece.
+    // A batch whose encoding is too large is split; the feed ids ride on the last piece. One that
+    // fits (the rule) is written straight from its parts (log_encode.ts).
     const pieces = Math.max(1, Math.ceil(p.bytes / this.settings.batchBytesMax));
-    const step = Math.ceil(batch.n / pieces);
+    const batch = pieces === 1 ? undefined : concatBatches(schema, p.parts);
+    const total = p.rows;
+    const step = Math.ceil(total / pieces);
     const ids = p.waiters.filter((w) => w.id !== undefined).map((w) => w.id!).join(',');
-    let remaining = Math.ceil(batch.n / step); // pieces actually cut (may be fewer than asked)
+    let remaining = Math.ceil(total / step); // pieces actually cut (may be fewer than asked)
     let lastSeq = 0;
     let failure: TickbusError | undefined;
-    for (let from = 0; from < batch.n; from += step) {
-      const piece = from === 0 && step >= batch.n ? batch : sliceBatch(batch, from, Math.min(batch.n, from + step));
-      const count = (this.counts.get(table) ?? 0) + piece.n;
+    for (let from = 0; from < total; from += step) {
+      const n = Math.min(total, from + step) - from;
+      const count = (this.counts.get(table) ?? 0) + n;
       this.counts.set(table, count);
-      const data = encode({ type: BATCH_TYPE, table, day: this.day, n: piece.n, cols: piece.cols });
+      let data: Uint8Array;
+      if (batch === undefined) data = encodeLogBatch(BATCH_TYPE, schema, this.day, p.parts, total);
+      else {
+        const piece = sliceBatch(batch, from, from + n);
+        data = encode({ type: BATCH_TYPE, table, day: this.day, n: piece.n, cols: piece.cols });
+      }
       const headers: Record<string, string> = { [Header.contentType]: 'application/cbor', [Header.day]: this.day, [Header.count]: String(count) };
-      if (ids && from + step >= batch.n) headers[Header.ids] = ids;
+      if (ids && from + step >= total) headers[Header.ids] = ids;
       this.stats.appends++;
       this.writer.append({
         subject: subjects.tick(this.settings.name, table),

@@ -48,7 +48,7 @@ const procs: Record<string, number> = {};
 const stops: Array<() => Promise<void>> = [];
 try {
   const cfg = join(dir, 'cfg.json');
-  writeFileSync(cfg, JSON.stringify({ tables, defaults: { tickerplant: { mode: 'batch', pubFreqMs: mode === 'batch' ? 5 : 2 }, rdb: { tp: 'c', subscribeTables: ['trade'] } } }));
+  writeFileSync(cfg, JSON.stringify({ tables, defaults: { tickerplant: { mode: 'batch', pubFreqMs: mode === 'batch' ? 5 : 2, ...JSON.parse(process.env.BENCH_TP ?? '{}') }, rdb: { tp: 'c', subscribeTables: ['trade'] } } }));
   let tp = 'c';
   if (mode === 'rr') {
     tp = 'rawrr';
