@@ -11,8 +11,8 @@ export interface Seen {
   acked: boolean;
   seq: number;
   at: number;
-  /** Retries of this id waiting for its first ack. */
-  waiters: Waiter[];
+  /** Retries of this id waiting for its first ack (allocated when the first one comes). */
+  waiters: Waiter[] | undefined;
 }
 
 export class FeedIds {
@@ -33,7 +33,7 @@ export class FeedIds {
 
   remember(id: string): void {
     const now = this.clock.now();
-    this.seen.set(id, { acked: false, seq: 0, at: now, waiters: [] });
+    this.seen.set(id, { acked: false, seq: 0, at: now, waiters: undefined });
     // Forget acked ids past the window or over the bound, oldest first.
     const horizon = now - this.settings.dedupeWindowMs;
     for (const [k, s] of this.seen) {
@@ -67,7 +67,7 @@ export class FeedIds {
         const ids = m.headers?.get(Header.ids);
         if (ids) {
           for (const id of ids.split(',')) {
-            this.seen.set(id, { acked: true, seq: m.seq, at: this.clock.now(), waiters: [] });
+            this.seen.set(id, { acked: true, seq: m.seq, at: this.clock.now(), waiters: undefined });
             restored++;
           }
         }

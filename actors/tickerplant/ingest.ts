@@ -425,8 +425,8 @@ export class Ingest {
       if (s) {
         s.acked = true;
         s.seq = w.seq;
-        for (const other of s.waiters) this.replies.respond(other.reply, other.encoding, { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows, duplicate: true });
-        s.waiters = [];
+        for (const other of s.waiters ?? []) this.replies.respond(other.reply, other.encoding, { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows, duplicate: true });
+        s.waiters = undefined;
       }
     }
   }
@@ -438,7 +438,7 @@ export class Ingest {
     if (!s) return false;
     this.stats.duplicates++;
     if (s.acked) this.replies.respond(reply, encoding, { type: ACK_TYPE, id, seq: s.seq, rows: 0, duplicate: true });
-    else s.waiters.push({ reply, encoding, bulk: false, id, rows: 0, remaining: 1, seq: 0, failed: false });
+    else (s.waiters ??= []).push({ reply, encoding, bulk: false, id, rows: 0, remaining: 1, seq: 0, failed: false });
     return true;
   }
 

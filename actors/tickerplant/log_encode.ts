@@ -61,6 +61,7 @@ function writeSyms(w: CborWriter, parts: readonly Batch[], name: string, n: numb
     for (const p of parts) {
       const src = p.cols[name] as SymColumn;
       const remap = new Uint32Array(src.dict.length);
+      let identity = true;
       for (let i = 0; i < src.dict.length; i++) {
         const s = src.dict[i]!;
         let code = index.get(s);
@@ -70,9 +71,12 @@ function writeSyms(w: CborWriter, parts: readonly Batch[], name: string, n: numb
           index.set(s, code);
         }
         remap[i] = code;
+        if (code !== i) identity = false;
       }
       const sc = src.codes;
-      for (let i = 0; i < sc.length; i++) codes[at + i] = remap[sc[i]!]!;
+      // A feed that sends the same dict every time (the usual case) needs no remapping.
+      if (identity) codes.set(sc, at);
+      else for (let i = 0; i < sc.length; i++) codes[at + i] = remap[sc[i]!]!;
       at += sc.length;
     }
   }
