@@ -1,13 +1,18 @@
 // `npx tsx test/bench/cpu.ts [batch|single|rr] [rows]`: CPU time per row of each process on the
 // tick path (read from /proc/<pid>/stat, utime + stime), which is stable on a loaded machine where
 // wall-clock rows/s are not. batch: 1000-row column updates, batch-mode tickerplant + RDB;
-// single: one-row acked updates to a tickerplant; rr: the same to the plain responder baseline.
+// single: one-row acked updates to a tickerplant; rr: the same to the plain responder baseline;
+// raw: the ingest baseline (pre-encoded batches into a stream, one consumer).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
+import { headers } from '@nats-io/nats-core';
+import { encode } from '../../bus/codec.ts';
 import { NatsServer } from '../../bus/nats_server.ts';
+import { Pipeline } from '../../bus/pipeline.ts';
+import { ensureStream, manager } from '../../bus/streams.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { spawnProc, status, stopProc, waitUp } from '../support/procs.ts';
 
@@ -50,6 +55,32 @@ try {
   const cfg = join(dir, 'cfg.json');
   writeFileSync(cfg, JSON.stringify({ tables, defaults: { tickerplant: { mode: 'batch', pubFreqMs: mode === 'batch' ? 5 : 2, ...JSON.parse(process.env.BENCH_TP ?? '{}') }, rdb: { tp: 'c', subscribeTables: ['trade'] } } }));
   let tp = 'c';
+  if (mode === 'raw') {
+    // The bench's baseline: pre-encoded 1000-row batches published into a stream, one consumer decoding them.
+    await ensureStream(await manager(nc), { name: 'BENCH_RAW', subjects: ['raw.>'], storage: 'file' as never, max_msg_size: 2 * 1024 * 1024 });
+    const ready = nc.subscribe('bench.raw.ready', { max: 1 });
+    const done = nc.subscribe('bench.raw.done', { max: 1 });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'baseline_consumer.ts'), server.url, 'BENCH_RAW', 'raw', String(rows)], { stdio: 'inherit' });
+    for await (const _ of ready) break;
+    const t0ms = { consumer: cpuMs(child.pid!), server: serverPid ? cpuMs(serverPid) : 0, self: selfMs() };
+    const pipe = new Pipeline(nc, { timeoutMs: 30_000, maxInflight: 1024 });
+    const h = headers();
+    h.set('Content-Type', 'application/cbor');
+    const codes = Uint32Array.from({ length: 1000 }, (_, i) => i % SYMS.length);
+    const cols = { sym: { dict: SYMS, codes }, price: Float64Array.from({ length: 1000 }, (_, i) => 100 + (i % 97) / 10), size: BigInt64Array.from({ length: 1000 }, (_, i) => BigInt(100 + (i % 13))), time: new BigInt64Array(1000).fill(1n) };
+    const t0 = performance.now();
+    const sent = pump(rows / 1000, 64, () => pipe.request('raw.trade', encode({ type: 'tickbus.v1.batch', table: 'trade', day: '2026-11-22', n: 1000, cols }), h));
+    for await (const _ of done) break;
+    const secs = (performance.now() - t0) / 1000;
+    const c1 = cpuMs(child.pid!);
+    await sent;
+    console.log(JSON.stringify({ mode, rows, load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '), wall_rows_per_s: (rows / secs).toFixed(0),
+      client_us_per_row: ((1000 * (selfMs() - t0ms.self)) / rows).toFixed(3), consumer_us_per_row: ((1000 * (c1 - t0ms.consumer)) / rows).toFixed(3),
+      'nats-server_us_per_row': serverPid ? ((1000 * (cpuMs(serverPid) - t0ms.server)) / rows).toFixed(3) : '' }));
+    pipe.close();
+    await new Promise((r) => child.once('exit', r));
+    process.exit(0);
+  }
   if (mode === 'rr') {
     tp = 'rawrr';
     const ready = nc.subscribe('bench.rawrr.ready', { max: 1 });
