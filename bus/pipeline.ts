@@ -3,7 +3,19 @@
 // timer and an error object per call (~15k/s); this reaches ~10x that. Used for JetStream appends
 // (a JetStream publish is a request whose reply is the PubAck) and by the Publisher client.
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { decode } from './codec.ts';
 import { ErrorCode, TickbusError } from './errors.ts';
+
+/**
+ * One reply that arrived inside a `tickbus.v1.acks` message on `<prefix>.acks` (bus/SUBJECTS.md,
+ * "Bulk acks"): only requests whose payload asked for bulk acks get these.
+ */
+export interface BulkReply {
+  bulk: true;
+  id: string | null;
+  seq: number;
+  rows: number;
+}
 
 export interface PipelineOptions {
   /** Reply deadline for each request. */
@@ -15,7 +27,7 @@ export interface PipelineOptions {
 }
 
 interface Pending {
-  resolve: (m: Msg) => void;
+  resolve: (m: Msg | BulkReply) => void;
   reject: (e: Error) => void;
   deadline: number;
   subject: string;
@@ -48,11 +60,16 @@ export class Pipeline {
   }
 
   request(subject: string, data: Uint8Array, headers?: MsgHdrs, timeoutMs = this.opts.timeoutMs): Promise<Msg> {
+    return this.requestAny(subject, data, headers, timeoutMs) as Promise<Msg>;
+  }
+
+  /** As request(), for payloads that may be answered in bulk: resolves with the Msg or its BulkReply. */
+  requestAny(subject: string, data: Uint8Array, headers?: MsgHdrs, timeoutMs = this.opts.timeoutMs): Promise<Msg | BulkReply> {
     if (this.pending.size >= this.opts.maxInflight) {
       return Promise.reject(new TickbusError(ErrorCode.OVERLOADED, `more than ${this.opts.maxInflight} requests in flight`, { subject }));
     }
     const token = this.next++;
-    return new Promise<Msg>((resolve, reject) => {
+    return new Promise<Msg | BulkReply>((resolve, reject) => {
       this.pending.set(token, { resolve, reject, deadline: Date.now() + timeoutMs, subject });
       try {
         this.nc.publish(subject, data, { reply: this.prefix + token, headers });
@@ -64,7 +81,9 @@ export class Pipeline {
   }
 
   private onReply(msg: Msg): void {
-    const token = Number(msg.subject.slice(this.prefix.length));
+    const last = msg.subject.slice(this.prefix.length);
+    if (last === 'acks') return this.onBulk(msg);
+    const token = Number(last);
     const p = this.pending.get(token);
     if (!p) return; // a late reply to a request that already timed out
     this.pending.delete(token);
@@ -72,6 +91,25 @@ export class Pipeline {
     if (msg.data.length === 0 && msg.headers?.code === 503) {
       p.reject(new TickbusError(ErrorCode.NO_RESPONDERS, `no responders on ${p.subject}`, { subject: p.subject }));
     } else p.resolve(msg);
+  }
+
+  /** A tickbus.v1.acks message: [token, id, seq, rows] per request; unknown tokens are late (timed out). */
+  private onBulk(msg: Msg): void {
+    let acks: unknown;
+    try {
+      acks = decode<{ acks?: unknown }>(msg.data).acks;
+    } catch {
+      return; // unreadable: the requests it would answer time out and are retried
+    }
+    if (!Array.isArray(acks)) return;
+    for (const a of acks as unknown[][]) {
+      if (!Array.isArray(a)) continue;
+      const token = Number(a[0]);
+      const p = this.pending.get(token);
+      if (!p) continue;
+      this.pending.delete(token);
+      p.resolve({ bulk: true, id: typeof a[1] === 'string' ? a[1] : null, seq: Number(a[2]), rows: Number(a[3]) });
+    }
   }
 
   private sweep(): void {

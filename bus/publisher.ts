@@ -2,10 +2,11 @@
 // ones per table for up to coalesceMs / coalesceRowsMax, waits for the tickerplant's ack (sent
 // only once the rows are durable in the log), and retries transient failures with the same
 // message id, so a retry is never appended twice.
-import { headers as natsHeaders, nuid, type NatsConnection } from '@nats-io/nats-core';
+import { headers as natsHeaders, nuid, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
+import { writeMap } from './cbor_writer.ts';
 import { decode, encode, type Encoding, ContentType } from './codec.ts';
 import { ErrorCode, isErrorEnvelope, TickbusError } from './errors.ts';
-import { Pipeline } from './pipeline.ts';
+import { type BulkReply, Pipeline } from './pipeline.ts';
 import { Header, subjects } from './subjects.ts';
 
 export interface Ack {
@@ -35,8 +36,14 @@ export interface PublisherOptions {
   /** Bound on requests in flight. */
   inflightMax?: number;
   encoding?: Encoding;
+  /**
+   * Ask the tickerplant for bulk acks (`"ack": "bulk"`, CBOR only; default true): acks of many
+   * requests may come as one tickbus.v1.acks message. Same guarantees, fewer messages.
+   */
+  bulkAcks?: boolean;
 }
 
+const UPD = 'tickbus.v1.upd';
 const RETRYABLE = new Set<string>([ErrorCode.TIMEOUT, ErrorCode.OVERLOADED, ErrorCode.NOT_READY, ErrorCode.NO_RESPONDERS, ErrorCode.LOG_APPEND_FAILED]);
 
 interface Held {
@@ -52,6 +59,8 @@ export class Publisher {
   private readonly prefix = nuid.next();
   private seq = 0;
   private readonly held = new Map<string, Held>();
+  /** Update subject per table (bounded: cleared past 1024 tables). */
+  private readonly subjects = new Map<string, string>();
   private readonly o: Required<PublisherOptions>;
 
   constructor(
@@ -66,6 +75,7 @@ export class Publisher {
       retryDelayMs: 200,
       inflightMax: 4096,
       encoding: 'cbor',
+      bulkAcks: true,
       ...opts,
     };
     this.pipeline = new Pipeline(nc, { timeoutMs: this.o.ackTimeoutMs, maxInflight: this.o.inflightMax });
@@ -73,7 +83,7 @@ export class Publisher {
 
   /** Publishes rows or columns of one table; resolves with the ack once they are durable. */
   publish(table: string, update: Update, id?: string): Promise<Ack> {
-    if (this.o.coalesceMs <= 0) return this.send(subjects.upd(this.o.tp, table), { type: 'tickbus.v1.upd', ...update }, id ?? this.nextId());
+    if (this.o.coalesceMs <= 0) return this.send(this.subject(table), update, id ?? this.nextId());
     const form = 'rows' in update ? 'rows' : 'cols';
     let h = this.held.get(table);
     if (h && h.form !== form) {
@@ -103,7 +113,7 @@ export class Publisher {
     this.held.delete(table);
     clearTimeout(h.timer);
     const body = h.form === 'rows' ? { rows: h.items.flatMap((u) => (u as { rows: Rows }).rows) } : { cols: concatCols(h.items.map((u) => (u as { cols: Cols }).cols)) };
-    this.send(subjects.upd(this.o.tp, table), { type: 'tickbus.v1.upd', ...body }, this.nextId()).then(
+    this.send(this.subject(table), body, this.nextId()).then(
       (a) => h.waiters.forEach((w) => w.resolve(a)),
       (e: Error) => h.waiters.forEach((w) => w.reject(e)),
     );
@@ -111,34 +121,74 @@ export class Publisher {
 
   /** Publishes a multi-table update in one message (all tables accepted or none). */
   publishMulti(tables: Record<string, Update>, id?: string): Promise<Ack> {
-    return this.send(subjects.updMulti(this.o.tp), { type: 'tickbus.v1.upd', tables }, id ?? this.nextId());
+    return this.send(subjects.updMulti(this.o.tp), { tables }, id ?? this.nextId());
+  }
+
+  private subject(table: string): string {
+    let s = this.subjects.get(table);
+    if (s === undefined) {
+      if (this.subjects.size >= 1024) this.subjects.clear();
+      this.subjects.set(table, (s = subjects.upd(this.o.tp, table)));
+    }
+    return s;
   }
 
   private nextId(): string {
     return `${this.prefix}-${++this.seq}`;
   }
 
-  private async send(subject: string, body: Record<string, unknown>, id: string): Promise<Ack> {
+  /** Sends `{type, <rows|cols|tables>, id[, ack]}`; `body` holds the one update key. */
+  private send(subject: string, body: Update | { tables: Record<string, Update> }, id: string): Promise<Ack> {
     // The id rides in the payload: headers cost a parse on every hop, and CBOR is the default
     // when no Content-Type is given.
-    const data = encode({ ...body, id }, this.o.encoding);
+    const cbor = this.o.encoding === 'cbor';
+    const key = 'rows' in body ? 'rows' : 'cols' in body ? 'cols' : 'tables';
+    const v = (body as Record<string, unknown>)[key];
+    const data = cbor
+      ? (writeMap([['type', UPD], [key, v], ['id', id], ['ack', this.o.bulkAcks ? 'bulk' : undefined]]) ??
+        encode(this.o.bulkAcks ? { type: UPD, [key]: v, id, ack: 'bulk' } : { type: UPD, [key]: v, id }))
+      : encode({ type: UPD, [key]: v, id }, this.o.encoding);
     let h: ReturnType<typeof natsHeaders> | undefined;
-    if (this.o.encoding === 'json') {
+    if (!cbor) {
       h = natsHeaders();
       h.set(Header.contentType, ContentType.json);
     }
-    for (let attempt = 0; ; attempt++) {
-      let err: TickbusError;
+    // The first attempt without an async frame (the common case); retries in retry().
+    return this.pipeline.requestAny(subject, data, h).then(
+      (r) => this.toAck(r, id, subject, data, h, 0),
+      (e: unknown) => this.retry(toError(e), subject, data, h, 0),
+    );
+  }
+
+  private toAck(r: Msg | BulkReply, id: string, subject: string, data: Uint8Array, h: MsgHdrs | undefined, attempt: number): Ack | Promise<Ack> {
+    if ('bulk' in r) {
+      const a: Ack = { type: 'tickbus.v1.ack', id, seq: r.seq, rows: r.rows };
+      return a;
+    }
+    let reply: Ack | Record<string, unknown>;
+    try {
+      reply = decode<Ack | Record<string, unknown>>(r.data, this.o.encoding);
+    } catch (e) {
+      return this.retry(toError(e), subject, data, h, attempt);
+    }
+    if (!isErrorEnvelope(reply)) return reply as Ack;
+    return this.retry(TickbusError.fromEnvelope(reply), subject, data, h, attempt);
+  }
+
+  private async retry(err: TickbusError, subject: string, data: Uint8Array, h: MsgHdrs | undefined, attempt: number): Promise<Ack> {
+    for (;;) {
+      if (!RETRYABLE.has(err.code) || attempt >= this.o.retriesMax) throw err;
+      await new Promise((r) => setTimeout(r, this.o.retryDelayMs * Math.min(8, attempt + 1)));
+      attempt++;
       try {
-        const msg = await this.pipeline.request(subject, data, h);
-        const reply = decode<Ack | Record<string, unknown>>(msg.data, this.o.encoding);
+        const r = await this.pipeline.requestAny(subject, data, h);
+        if ('bulk' in r) return { type: 'tickbus.v1.ack', id: r.id ?? undefined, seq: r.seq, rows: r.rows };
+        const reply = decode<Ack | Record<string, unknown>>(r.data, this.o.encoding);
         if (!isErrorEnvelope(reply)) return reply as Ack;
         err = TickbusError.fromEnvelope(reply);
       } catch (e) {
-        err = e instanceof TickbusError ? e : new TickbusError(ErrorCode.INTERNAL, String(e), {});
+        err = toError(e);
       }
-      if (!RETRYABLE.has(err.code) || attempt >= this.o.retriesMax) throw err;
-      await new Promise((r) => setTimeout(r, this.o.retryDelayMs * Math.min(8, attempt + 1)));
     }
   }
 
@@ -146,6 +196,10 @@ export class Publisher {
     this.flush();
     this.pipeline.close();
   }
+}
+
+function toError(e: unknown): TickbusError {
+  return e instanceof TickbusError ? e : new TickbusError(ErrorCode.INTERNAL, String(e), {});
 }
 
 function lengthOf(v: unknown): number {

@@ -1,17 +1,21 @@
 // The tickerplant's hot path and its I/O: feed requests in, validated and stamped columnar
 // batches appended to the log stream, acks out after the append is durable. The machine
 // (machine.ts) decides when to recover, roll the day and stop; this class does the work.
-import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
-import { DeliverPolicy, jetstream, type JetStreamManager } from '@nats-io/jetstream';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { encode, decode, encodingOf, type Encoding } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
 import { ensureStream, lastMessage, logStreamConfig, rejectedStreamConfig } from '../../bus/streams.ts';
-import { Header, parseUpdSubject, streams, subjects } from '../../bus/subjects.ts';
-import { type Batch, batchFromFeed, concatBatches, estimateBytes, sliceBatch, type FeedTableData } from '../../storage/batch.ts';
+import { Header, streams, subjects } from '../../bus/subjects.ts';
+import { type Batch, batchFromFeed, concatBatches, estimateBytes, sliceBatch } from '../../storage/batch.ts';
 import { defineSchema, type Schema, type TableSchema } from '../../storage/schema.ts';
 import { addDays, nowNs, tradingDay, type Clock } from '../common/clock.ts';
+import { BulkAcks, Replies } from './acks.ts';
+import { FeedIds } from './dedupe.ts';
+import { type FeedRequest, inboxMax, SmallUpdates, tablesOf, updTarget, type Waiter } from './feed.ts';
+import { encodeLogBatch } from './log_encode.ts';
 import { LogWriter } from './log_writer.ts';
 import type { TickerplantSettings } from './settings.ts';
 
@@ -22,28 +26,10 @@ export const EOD_TYPE = 'tickbus.v1.eod';
 /** Bound on the dedupe-id scan during recovery. */
 const idsScanTimeoutMs = 60_000;
 
-/** One feed request waiting for the append(s) holding its rows. */
-interface Waiter {
-  reply: string | undefined;
-  encoding: Encoding;
-  id: string | undefined;
-  rows: number;
-  remaining: number;
-  seq: number;
-  failed: boolean;
-}
-
 interface PendingTable {
   parts: Batch[];
   rows: number;
   bytes: number;
-  waiters: Waiter[];
-}
-
-interface Seen {
-  acked: boolean;
-  seq: number;
-  at: number;
   waiters: Waiter[];
 }
 
@@ -74,7 +60,10 @@ export class Ingest {
   private recovered = false;
   private readonly pending = new Map<string, PendingTable>();
   private pendingRows = 0;
-  private readonly seen = new Map<string, Seen>();
+  /** Requests received and not yet read (bounded by inboxMax; drained once per event-loop turn). */
+  private inbox: Msg[] = [];
+  private drainScheduled = false;
+  private readonly seen: FeedIds;
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private subs: Subscription[] = [];
   private pipeline: Pipeline;
@@ -86,12 +75,10 @@ export class Ingest {
   private stampOffsetNs = 0n;
   /** Set by the runtime: called when the log cannot be appended to (the machine recovers). */
   onFatal: (err: TickbusError) => void = () => {};
-  private readonly jsonHeaders = (() => {
-    const h = natsHeaders();
-    h.set(Header.contentType, 'application/json');
-    return h;
-  })();
   readonly stats = { updates: 0, rows: 0, rejected: 0, duplicates: 0, appends: 0 };
+  /** Acks of durable appends for feeds that asked for bulk acks, sent once per append completion. */
+  private readonly acks: BulkAcks;
+  private readonly replies: Replies;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -102,6 +89,9 @@ export class Ingest {
   ) {
     this.schema = defineSchema(settings.tables);
     this.pipeline = new Pipeline(nc, { timeoutMs: settings.appendTimeoutMs, maxInflight: settings.appendsInflightMax * 2 + 64 });
+    this.replies = new Replies(nc, this.pipeline, settings.name, logger, this.stats);
+    this.acks = new BulkAcks((subject, data) => this.replies.publish(subject, data));
+    this.seen = new FeedIds(settings, clock);
     this.writer = this.newWriter(0);
     this.writer.close(); // recover() opens the writer on the log's last sequence
     for (const t of this.schema.keys()) {
@@ -166,51 +156,13 @@ export class Ingest {
       this.loggedCounts.set(table, this.counts.get(table)!);
     }
     const info = await this.jsm.streams.info(stream);
-    const idsRestored = await this.restoreIds(stream, info.state.last_seq, info.state.last_ts);
+    const idsRestored = await this.seen.restore(this.nc, stream, info.state.last_seq, info.state.last_ts, idsScanTimeoutMs);
     this.writer.close();
     this.writer = this.newWriter(info.state.last_seq);
     this.setDay(day);
     this.recovered = true;
     this.logger.info({ day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored }, 'tickerplant recovered from log');
     return { day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored };
-  }
-
-  /**
-   * Reads the Tb-Ids headers of the last dedupeWindowMs of the log (headers only), up to the
-   * sequence that was last when recovery began. Bounded by `idsScanTimeoutMs`.
-   */
-  private async restoreIds(stream: string, lastSeq: number, lastTs: string): Promise<number> {
-    this.seen.clear();
-    // Stream timestamps are the server's clock, which may differ from this host's (skew, or an
-    // injected clock in tests): the window is measured back from the log's last message, so no
-    // id inside the server's window is missed whatever this process's clock says.
-    if (lastSeq === 0) return 0;
-    const sinceMs = Date.parse(lastTs) - this.settings.dedupeWindowMs;
-    const js = jetstream(this.nc);
-    const consumer = await js.consumers.get(stream, {
-      deliver_policy: DeliverPolicy.StartTime,
-      opt_start_time: new Date(sinceMs).toISOString(),
-      headers_only: true,
-    });
-    let restored = 0;
-    const iter = await consumer.consume({ max_messages: 5000 });
-    const timer = setTimeout(() => void iter.close(), idsScanTimeoutMs);
-    try {
-      for await (const m of iter) {
-        const ids = m.headers?.get(Header.ids);
-        if (ids) {
-          for (const id of ids.split(',')) {
-            this.seen.set(id, { acked: true, seq: m.seq, at: this.clock.now(), waiters: [] });
-            restored++;
-          }
-        }
-        if (m.seq >= lastSeq || m.info.pending === 0) break;
-      }
-    } finally {
-      clearTimeout(timer);
-      await iter.close();
-    }
-    return restored;
   }
 
   // ---------------------------------------------------------------- feed side
@@ -235,10 +187,46 @@ export class Ingest {
     this.paused = true;
   }
 
-  /** One feed request: validate everything, then queue it; reply now on error. */
+  /**
+   * One feed request. Requests are read as they arrive and validated in one pass per event-loop
+   * turn (drain): small row updates of one table that arrive together are validated as one batch.
+   */
   handle(msg: Msg): void {
+    this.inbox.push(msg);
+    if (this.inbox.length >= inboxMax) this.drain();
+    else if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(this.drainNow);
+    }
+  }
+
+  private readonly drainNow = () => {
+    this.drainScheduled = false;
+    this.drain();
+  };
+
+  /** Validates and queues what arrived, in arrival order; replies at once on error. */
+  drain(): void {
+    if (this.inbox.length === 0) return;
+    const msgs = this.inbox;
+    this.inbox = [];
+    const groups = new SmallUpdates(this.settings.maxRowsPerUpdate);
+    for (const msg of msgs) {
+      const r = this.read(msg);
+      if (r === undefined) continue;
+      if (groups.add(r, this.schema)) continue;
+      // Anything else keeps its place: what was grouped before it goes first. A retry of a
+      // grouped request is a duplicate of it once the group is in (the id is remembered then).
+      this.acceptGroups(groups);
+      if (r.id !== undefined && this.replyIfSeen(r.id, r.msg.reply, r.encoding)) continue;
+      this.accept(r);
+    }
+    this.acceptGroups(groups);
+  }
+
+  /** Checks and decodes one request; undefined when it was answered already (error or duplicate). */
+  private read(msg: Msg): FeedRequest | undefined {
     let encoding: Encoding = 'cbor';
-    let tablesForError = '_unknown';
     try {
       encoding = encodingOf(msg.headers?.get(Header.contentType));
       const size = msg.data.length;
@@ -249,44 +237,90 @@ export class Ingest {
         });
       }
       if (!this.recovered) throw new TickbusError(ErrorCode.NOT_READY, 'tickerplant is recovering from its log; retry shortly', {});
-      const target = parseUpdSubject(msg.subject);
+      const target = updTarget(msg.subject);
       const body = decode<Record<string, unknown>>(msg.data, encoding);
       if (typeof body !== 'object' || body === null || body.type !== UPD_TYPE) {
         throw new TickbusError(ErrorCode.BAD_TYPE, `payload type must be ${UPD_TYPE}`, { got: (body as { type?: unknown })?.type ?? null });
       }
       const id = msg.headers?.get(Header.feedId) || (typeof body.id === 'string' ? body.id : undefined);
-      if (id !== undefined && this.replyIfSeen(id, msg.reply, encoding)) return;
-      const parts = this.tablesOf(target?.table, body);
-      tablesForError = parts.map(([t]) => t).join(',');
-      const stamp = (this.clock.nowNs?.() ?? nowNs()) + this.stampOffsetNs;
-      const batches = parts.map(([t, data]) => batchFromFeed(this.tableSchema(t), data, stamp, this.settings.maxRowsPerUpdate));
-      let rows = 0;
-      for (const b of batches) rows += b.n;
-      if (this.pendingRows + rows > this.settings.pendingRowsMax || this.writer.depth >= this.settings.appendsInflightMax) {
-        throw new TickbusError(ErrorCode.OVERLOADED, 'tickerplant queue is full; retry with the same id', {
-          pendingRows: this.pendingRows,
-          appends: this.writer.depth,
-        });
-      }
-      const w: Waiter = { reply: msg.reply, encoding, id, rows, remaining: batches.length, seq: 0, failed: false };
-      if (id !== undefined) this.remember(id);
-      this.stats.updates++;
-      this.stats.rows += rows;
-      for (const b of batches) this.enqueue(b, w);
+      if (id !== undefined && this.replyIfSeen(id, msg.reply, encoding)) return undefined;
+      return { msg, encoding, body, id, table: target?.table, bulk: body.ack === 'bulk' && encoding === 'cbor' };
     } catch (e) {
-      const err = toTickbusError(e);
-      if (err.code !== ErrorCode.OVERLOADED && err.code !== ErrorCode.NOT_READY) this.reject(msg, err, tablesForError);
-      this.respond(msg.reply, encoding, err.toEnvelope());
+      this.fail(msg, encoding, e, '_unknown');
+      return undefined;
     }
   }
 
-  private tablesOf(table: string | undefined, body: Record<string, unknown>): Array<[string, FeedTableData]> {
-    if (table !== undefined) return [[table, body as FeedTableData]];
-    const tables = body.tables;
-    if (typeof tables !== 'object' || tables === null || Array.isArray(tables) || Object.keys(tables).length === 0) {
-      throw new TickbusError(ErrorCode.BAD_TYPE, 'a multi-table update needs tables: {<table>: {cols|rows}}', {});
+  /** Validates one request on its own and queues it. */
+  private accept(r: FeedRequest): void {
+    let tablesForError = '_unknown';
+    try {
+      const parts = tablesOf(r.table, r.body);
+      tablesForError = parts.map(([t]) => t).join(',');
+      const stamp = this.stamp();
+      const batches = parts.map(([t, data]) => batchFromFeed(this.tableSchema(t), data, stamp, this.settings.maxRowsPerUpdate));
+      let rows = 0;
+      for (const b of batches) rows += b.n;
+      this.checkRoom(rows);
+      const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: batches.length, seq: 0, failed: false };
+      this.admit(w);
+      for (const b of batches) this.enqueue(b, [w]);
+    } catch (e) {
+      this.fail(r.msg, r.encoding, e, tablesForError);
     }
-    return Object.entries(tables as Record<string, FeedTableData>);
+  }
+
+  /**
+   * Small row updates grouped per table: one validation of all their rows (one stamp). If that
+   * fails, or the queue has no room for all of them, each is accepted on its own, so every request
+   * gets exactly the answer it would have got alone.
+   */
+  private acceptGroups(groups: SmallUpdates): void {
+    for (const [table, g] of groups.take()) {
+      if (g.reqs.length > 1) {
+        let batch: Batch | undefined;
+        try {
+          batch = batchFromFeed(this.tableSchema(table), { rows: g.rows as unknown[][] }, this.stamp(), g.rows.length);
+        } catch {
+          batch = undefined;
+        }
+        if (batch && this.pendingRows + batch.n <= this.settings.pendingRowsMax && this.writer.depth < this.settings.appendsInflightMax) {
+          const ws = g.reqs.map((r): Waiter => {
+            const rows = (r.body.rows as unknown[]).length;
+            return { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
+          });
+          for (const w of ws) this.admit(w);
+          this.enqueue(batch, ws);
+          continue;
+        }
+      }
+      for (const r of g.reqs) this.accept(r);
+    }
+  }
+
+  private stamp(): bigint {
+    return (this.clock.nowNs?.() ?? nowNs()) + this.stampOffsetNs;
+  }
+
+  private checkRoom(rows: number): void {
+    if (this.pendingRows + rows > this.settings.pendingRowsMax || this.writer.depth >= this.settings.appendsInflightMax) {
+      throw new TickbusError(ErrorCode.OVERLOADED, 'tickerplant queue is full; retry with the same id', {
+        pendingRows: this.pendingRows,
+        appends: this.writer.depth,
+      });
+    }
+  }
+
+  private admit(w: Waiter): void {
+    if (w.id !== undefined) this.seen.remember(w.id);
+    this.stats.updates++;
+    this.stats.rows += w.rows;
+  }
+
+  private fail(msg: Msg, encoding: Encoding, e: unknown, table: string): void {
+    const err = toTickbusError(e);
+    if (err.code !== ErrorCode.OVERLOADED && err.code !== ErrorCode.NOT_READY) this.replies.reject(msg, err, table);
+    this.replies.respond(msg.reply, encoding, err.toEnvelope());
   }
 
   private tableSchema(table: string): TableSchema {
@@ -295,7 +329,7 @@ export class Ingest {
     return t;
   }
 
-  private enqueue(b: Batch, w: Waiter): void {
+  private enqueue(b: Batch, ws: Waiter[]): void {
     const bytes = estimateBytes(b);
     let p = this.pending.get(b.table);
     // Keep a log message under batchBytesMax: append what is pending before it would overflow
@@ -308,7 +342,7 @@ export class Ingest {
     p.parts.push(b);
     p.rows += b.n;
     p.bytes += bytes;
-    p.waiters.push(w);
+    for (const w of ws) p.waiters.push(w);
     this.pendingRows += b.n;
     if (this.paused) return;
     if (this.settings.mode === 'immediate' || p.rows >= this.settings.batchRowsMax || p.bytes >= this.settings.batchBytesMax) this.flush(b.table);
@@ -330,21 +364,28 @@ export class Ingest {
     this.pending.delete(table);
     this.pendingRows -= p.rows;
     const schema = this.schema.get(table)!;
-    const batch = concatBatches(schema, p.parts);
-    // A batch whose encoding is too large is split; the feed ids ride on the last piece.
+    // A batch whose encoding is too large is split; the feed ids ride on the last piece. One that
+    // fits (the rule) is written straight from its parts (log_encode.ts).
     const pieces = Math.max(1, Math.ceil(p.bytes / this.settings.batchBytesMax));
-    const step = Math.ceil(batch.n / pieces);
+    const batch = pieces === 1 ? undefined : concatBatches(schema, p.parts);
+    const total = p.rows;
+    const step = Math.ceil(total / pieces);
     const ids = p.waiters.filter((w) => w.id !== undefined).map((w) => w.id!).join(',');
-    let remaining = Math.ceil(batch.n / step); // pieces actually cut (may be fewer than asked)
+    let remaining = Math.ceil(total / step); // pieces actually cut (may be fewer than asked)
     let lastSeq = 0;
     let failure: TickbusError | undefined;
-    for (let from = 0; from < batch.n; from += step) {
-      const piece = from === 0 && step >= batch.n ? batch : sliceBatch(batch, from, Math.min(batch.n, from + step));
-      const count = (this.counts.get(table) ?? 0) + piece.n;
+    for (let from = 0; from < total; from += step) {
+      const n = Math.min(total, from + step) - from;
+      const count = (this.counts.get(table) ?? 0) + n;
       this.counts.set(table, count);
-      const data = encode({ type: BATCH_TYPE, table, day: this.day, n: piece.n, cols: piece.cols });
+      let data: Uint8Array;
+      if (batch === undefined) data = encodeLogBatch(BATCH_TYPE, schema, this.day, p.parts, total);
+      else {
+        const piece = sliceBatch(batch, from, from + n);
+        data = encode({ type: BATCH_TYPE, table, day: this.day, n: piece.n, cols: piece.cols });
+      }
       const headers: Record<string, string> = { [Header.contentType]: 'application/cbor', [Header.day]: this.day, [Header.count]: String(count) };
-      if (ids && from + step >= batch.n) headers[Header.ids] = ids;
+      if (ids && from + step >= total) headers[Header.ids] = ids;
       this.stats.appends++;
       this.writer.append({
         subject: subjects.tick(this.settings.name, table),
@@ -356,6 +397,7 @@ export class Ingest {
           lastSeq = Math.max(lastSeq, seq);
           if (--remaining > 0) return;
           for (const w of p.waiters) this.complete(w, failure, lastSeq);
+          this.acks.flush();
         },
       });
     }
@@ -365,25 +407,26 @@ export class Ingest {
     if (w.failed) return;
     if (err) {
       w.failed = true;
-      this.respond(w.reply, w.encoding, err.toEnvelope());
+      this.replies.respond(w.reply, w.encoding, err.toEnvelope());
       if (w.id !== undefined) {
         // Retries of this id waiting on it get the same error; recovery rebuilds the ids from the log.
-        for (const other of this.seen.get(w.id)?.waiters ?? []) this.respond(other.reply, other.encoding, err.toEnvelope());
+        for (const other of this.seen.get(w.id)?.waiters ?? []) this.replies.respond(other.reply, other.encoding, err.toEnvelope());
         this.seen.delete(w.id);
       }
       return;
     }
     w.seq = Math.max(w.seq, seq);
     if (--w.remaining > 0) return;
-    const ack = w.id === undefined ? { type: ACK_TYPE, seq: w.seq, rows: w.rows } : { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows };
-    this.respond(w.reply, w.encoding, ack);
+    if (!(w.bulk && w.reply !== undefined && this.acks.add(w.reply, w.id, w.seq, w.rows))) {
+      this.replies.respond(w.reply, w.encoding, w.id === undefined ? { type: ACK_TYPE, seq: w.seq, rows: w.rows } : { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows });
+    }
     if (w.id !== undefined) {
       const s = this.seen.get(w.id);
       if (s) {
         s.acked = true;
         s.seq = w.seq;
-        for (const other of s.waiters) this.respond(other.reply, other.encoding, { ...ack, duplicate: true });
-        s.waiters = [];
+        for (const other of s.waiters ?? []) this.replies.respond(other.reply, other.encoding, { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows, duplicate: true });
+        s.waiters = undefined;
       }
     }
   }
@@ -394,49 +437,9 @@ export class Ingest {
     const s = this.seen.get(id);
     if (!s) return false;
     this.stats.duplicates++;
-    if (s.acked) this.respond(reply, encoding, { type: ACK_TYPE, id, seq: s.seq, rows: 0, duplicate: true });
-    else s.waiters.push({ reply, encoding, id, rows: 0, remaining: 1, seq: 0, failed: false });
+    if (s.acked) this.replies.respond(reply, encoding, { type: ACK_TYPE, id, seq: s.seq, rows: 0, duplicate: true });
+    else (s.waiters ??= []).push({ reply, encoding, bulk: false, id, rows: 0, remaining: 1, seq: 0, failed: false });
     return true;
-  }
-
-  private remember(id: string): void {
-    const now = this.clock.now();
-    this.seen.set(id, { acked: false, seq: 0, at: now, waiters: [] });
-    // Forget acked ids past the window or over the bound, oldest first.
-    const horizon = now - this.settings.dedupeWindowMs;
-    for (const [k, s] of this.seen) {
-      if (this.seen.size <= this.settings.dedupeIdsMax && s.at >= horizon) break;
-      if (!s.acked) break;
-      this.seen.delete(k);
-    }
-  }
-
-  // ---------------------------------------------------------------- replies and rejects
-
-  private respond(reply: string | undefined, encoding: Encoding, body: unknown): void {
-    if (!reply) return;
-    try {
-      // A reply without Content-Type is CBOR (the protocol's default); JSON replies say so.
-      this.nc.publish(reply, encode(body, encoding), encoding === 'json' ? { headers: this.jsonHeaders } : undefined);
-    } catch (e) {
-      this.logger.warn({ err: (e as Error).message }, 'cannot send reply');
-    }
-  }
-
-  /** Keeps a rejected message in TICKERR_<tp> (TorQ's error mode); best effort, never blocks. */
-  private reject(msg: Msg, err: TickbusError, table: string): void {
-    this.stats.rejected++;
-    const h = natsHeaders();
-    h.set(Header.errorCode, err.code);
-    h.set(Header.errorSubject, msg.subject);
-    h.set('Tb-Error-Message', err.message.slice(0, 512));
-    const ct = msg.headers?.get(Header.contentType);
-    if (ct) h.set(Header.contentType, ct);
-    const safeTable = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(table) ? table : '_unknown';
-    this.pipeline.request(subjects.rejected(this.settings.name, safeTable), msg.data, h).catch((e: Error) => {
-      this.logger.warn({ err: e.message }, 'cannot keep a rejected message in the error stream');
-    });
-    this.logger.warn({ code: err.code, subject: msg.subject, reason: err.message }, 'update rejected');
   }
 
   // ---------------------------------------------------------------- end of day and stop
@@ -456,6 +459,7 @@ export class Ingest {
    * meanwhile wait in their pending batches and go out after the marker.
    */
   async rollEod(day: string): Promise<string> {
+    this.drain();
     this.flushAll();
     this.pause();
     await this.writer.drained();
@@ -491,6 +495,7 @@ export class Ingest {
   async stop(timeoutMs = 10_000): Promise<void> {
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
+    this.drain();
     this.flushAll();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.writer.drained(), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);

@@ -157,6 +157,44 @@ describe('tickerplant', () => {
     await t2.stop();
   });
 
+  it('tickerplant: small updates read together are validated together, yet each gets its own answer', async () => {
+    const t = await tp('group', { mode: 'batch', pubFreqMs: 20 });
+    const inbox = `_INBOX.group`;
+    const got = new Map<string, Record<string, unknown>>();
+    const sub = nc.subscribe(`${inbox}.*`, {
+      callback: (_e, m) => {
+        got.set(m.subject.slice(inbox.length + 1), decode(m.data, m.headers?.get('Content-Type')?.includes('json') ? 'json' : 'cbor'));
+      },
+    });
+    // Sent back to back (one socket read on the tickerplant's side): good rows, one bad value,
+    // one ragged row, a retry of an id within the same burst, a cols update and a JSON one between.
+    const send = (k: string, body: Record<string, unknown>, json = false) => {
+      const h = headers();
+      if (json) h.set('Content-Type', 'application/json');
+      nc.publish('tp.group.upd.trade', json ? JSON.stringify(body) : encode(body), { reply: `${inbox}.${k}`, headers: h });
+    };
+    for (let i = 0; i < 20; i++) send(`g${i}`, { type: 'tickbus.v1.upd', id: `g-${i}`, rows: [row(i)] });
+    send('bad', { type: 'tickbus.v1.upd', id: 'g-bad', rows: [['AAPL', 'high', 10, 99]] });
+    send('ragged', { type: 'tickbus.v1.upd', rows: [['AAPL', 1, 10]] });
+    send('again', { type: 'tickbus.v1.upd', id: 'g-3', rows: [row(3)] });
+    send('cols', { type: 'tickbus.v1.upd', cols: { sym: ['B'], price: [1], size: [1], fid: [50] } });
+    send('json', { type: 'tickbus.v1.upd', rows: [row(51)] }, true);
+    for (let i = 20; i < 30; i++) send(`g${i}`, { type: 'tickbus.v1.upd', id: `g-${i}`, rows: [row(i)] });
+    await nc.flush();
+    await until(() => got.size >= 35, 5_000);
+    sub.unsubscribe();
+    for (let i = 0; i < 30; i++) expect(got.get(`g${i}`)).toMatchObject({ type: 'tickbus.v1.ack', id: `g-${i}`, rows: 1 });
+    expect(got.get('bad')).toMatchObject({ code: 'BAD_COLUMN_TYPE', detail: { column: 'price', row: 0 } });
+    expect(got.get('ragged')?.code).toMatch(/MISSING_COLUMN|RAGGED_COLUMNS/);
+    expect(got.get('again')).toMatchObject({ type: 'tickbus.v1.ack', id: 'g-3', duplicate: true });
+    expect(got.get('cols')).toMatchObject({ type: 'tickbus.v1.ack', rows: 1 });
+    expect(got.get('json')).toMatchObject({ type: 'tickbus.v1.ack', rows: 1 });
+    const log = await readLog(nc, 'group');
+    // Every good row once, in arrival order.
+    expect(column(log.batches, 'fid')).toEqual([...Array.from({ length: 20 }, (_, i) => BigInt(i)), 50n, 51n, ...Array.from({ length: 10 }, (_, i) => BigInt(20 + i))]);
+    await t.stop();
+  });
+
   it('tickerplant: a multi-table update is acked once both tables are in the log', async () => {
     const t = await tp('multi');
     const pub = new Publisher(nc, { tp: 'multi' });
