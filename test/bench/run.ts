@@ -177,6 +177,10 @@ async function latency(nc: NatsConnection, url: string, dir: string, seconds: nu
   const mem = new MemTable(schema, new SymbolTable());
   const lat: number[] = [];
   const legs: number[] = []; // feed -> tickerplant stamp
+  // BENCH_LAT_TRACE=<dir>: every sample's clocks (feed send, TP stamp, log store, receive; epoch
+  // ns) go to <dir>/lat.jsonl, to line up with GC pauses (test/bench/gclog.mjs, lat_legs.mjs).
+  const trace = process.env.BENCH_LAT_TRACE;
+  const samples: string[] = [];
   const sub = await subscribe(nc, { tp: 'lat', tables: ['lat'], from: 'live' });
   const reading = (async () => {
     for await (const e of sub) {
@@ -186,6 +190,7 @@ async function latency(nc: NatsConnection, url: string, dir: string, seconds: nu
       const sent = (e.batch.cols.sent as BigInt64Array)[0]!;
       lat.push(Number(now - sent) / 1e6);
       legs.push(Number((e.batch.cols.time as BigInt64Array)[0]! - sent) / 1e6);
+      if (trace) samples.push(`[${sent},${(e.batch.cols.time as BigInt64Array)[0]!},${e.logNs},${now}]`);
     }
   })();
   const pub = new Publisher(nc, { tp: 'lat' });
@@ -210,6 +215,7 @@ async function latency(nc: NatsConnection, url: string, dir: string, seconds: nu
   await reading;
   pub.close();
   await sys.stop();
+  if (trace) writeFileSync(join(trace, 'lat.jsonl'), samples.join('\n') + '\n');
   const pct = (xs: number[], p: number) => {
     const w = xs.slice(Math.floor(xs.length * 0.1)).sort((a, b) => a - b);
     return w[Math.min(w.length - 1, Math.floor(p * w.length))]!;
@@ -261,8 +267,9 @@ async function main(): Promise<void> {
   const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage').split(','));
   try {
     const rows = Math.round((5_000_000 * scale) / BATCH_ROWS) * BATCH_ROWS;
-    const raw = await baseline(nc, server.url, rows);
-    log({ metric: 'raw_js_pipeline_rows_per_s', value: raw, unit: 'rows/s' });
+    // BENCH_SKIP_RAW=1 skips the raw baseline (quick runs of the metrics that do not divide by it).
+    const raw = process.env.BENCH_SKIP_RAW === '1' ? NaN : await baseline(nc, server.url, rows);
+    if (!Number.isNaN(raw)) log({ metric: 'raw_js_pipeline_rows_per_s', value: raw, unit: 'rows/s' });
     if (only.has('ingest')) {
       const ib = await ingest(nc, server.url, dir, 'ingb', 'batch', rows);
       log({ metric: 'ingest_batch_rows_per_s', value: ib.rowsPerSec, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: ib.rowsPerSec / raw });
