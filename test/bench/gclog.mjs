@@ -21,7 +21,7 @@ if (dir) {
   };
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      buf.push(JSON.stringify({ t: performance.timeOrigin + e.startTime, ms: e.duration, kind: kinds[e.detail?.kind] ?? e.detail?.kind }) + '\n');
+      buf.push(JSON.stringify({ t: performance.timeOrigin + e.startTime, ms: e.duration, kind: kinds[e.detail?.kind] ?? e.detail?.kind, flags: e.detail?.flags }) + '\n');
     }
     if (buf.length > 200) flush();
   });

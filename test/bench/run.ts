@@ -19,6 +19,7 @@ import { defineTable } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { printTable } from '../../ops/cli/table.ts';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
+import { nodeFlags } from '../../ops/node_flags.mjs';
 import { judge, type Metric } from './metric.ts';
 
 export type { Metric };
@@ -253,7 +254,24 @@ async function replayBench(nc: NatsConnection, dir: string, rows: number): Promi
   return secs;
 }
 
+/**
+ * This process is the feed and stands in for the RDB (subscriber + MemTable), so it runs with the
+ * node flags every launched tickbus process gets (ops/node_flags.mjs): re-executed with them once.
+ */
+async function reexecWithNodeFlags(): Promise<boolean> {
+  const flags = nodeFlags();
+  if (process.env.TICKBUS_BENCH_REEXEC === '1' || flags.length === 0) return false;
+  const child = spawn(process.execPath, [...flags, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, TICKBUS_BENCH_REEXEC: '1' },
+  });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
+  const code = await new Promise<number>((r) => child.once('exit', (c, sig) => r(c ?? (sig ? 1 : 0))));
+  process.exit(code);
+}
+
 async function main(): Promise<void> {
+  if (await reexecWithNodeFlags()) return;
   const dir = mkdtempSync(join(tmpdir(), 'tickbus-bench-'));
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
   const nc = await connect({ servers: server.url });
