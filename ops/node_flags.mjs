@@ -7,13 +7,13 @@
 //   much survives): the tick path allocates ~20 KB per update and almost all of it dies within
 //   the millisecond, so the number of scavenges falls with the semi-space size while each costs
 //   about the same (it copies only the survivors).
-// - An initial old generation of 64 MB: no full (mark-compact) collections while a freshly
-//   started process grows to its working size; after the first one V8 sizes the heap as usual.
+// (An initial old generation of 64 MB was tried and dropped: it only moved a young process's first
+// mark-compact later, into the measured window, and the old generation still fills at ~2 MB/s.)
 //
 // TICKBUS_NODE_FLAGS replaces the list (space separated; empty = Node's defaults).
 
 /** @type {readonly string[]} */
-export const DEFAULT_NODE_FLAGS = ['--min-semi-space-size=16', '--max-semi-space-size=32', '--initial-old-space-size=64'];
+export const DEFAULT_NODE_FLAGS = ['--min-semi-space-size=16', '--max-semi-space-size=32'];
 
 /**
  * The node flags for a tickbus process.

@@ -1,7 +1,7 @@
 // Diagnostics preload: `NODE_OPTIONS="--import <this file>" TICKBUS_GCLOG=<dir>` makes every Node
 // process write its GC pauses to <dir>/gc-<pid>.jsonl as {t (epoch ms at start), ms, kind} lines,
-// its CPU time and memory every 500 ms, plus its argv once, so pauses can be lined up with latency samples from other processes.
-import { appendFileSync, writeFileSync } from 'node:fs';
+// its CPU time, run-queue wait and memory every 500 ms, plus its argv once, so pauses can be lined up with latency samples from other processes.
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
 
 const dir = process.env.TICKBUS_GCLOG;
@@ -31,7 +31,12 @@ if (dir) {
   const t = setInterval(() => {
     const c = process.cpuUsage();
     const m = process.memoryUsage();
-    buf.push(JSON.stringify({ t: Date.now(), cpu: (c.user + c.system) / 1000, sys: c.system / 1000, heap: m.heapUsed, ext: m.external, ab: m.arrayBuffers }) + '\n');
+    // The main (event loop) thread's time waiting for a CPU while runnable, ms (Linux schedstat).
+    let wait;
+    try {
+      wait = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) / 1e6;
+    } catch {}
+    buf.push(JSON.stringify({ t: Date.now(), cpu: (c.user + c.system) / 1000, sys: c.system / 1000, wait, heap: m.heapUsed, ext: m.external, ab: m.arrayBuffers }) + '\n');
     flush();
   }, 500);
   t.unref();

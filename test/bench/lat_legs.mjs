@@ -52,13 +52,13 @@ for (const g of inWin) {
 console.log(`\nGC in the measured window (${((t1 - t0) / 1000).toFixed(1)} s):`);
 for (const [k, v] of Object.entries(byProc)) console.log(`  ${k.padEnd(24)} n=${String(v.n).padStart(5)} total=${v.total.toFixed(1)}ms max=${v.max.toFixed(2)}ms`);
 
-console.log('\nCPU over the measured window (ms CPU per s), heap and ArrayBuffer bytes at its end:');
+console.log('\nCPU over the measured window (ms CPU per s; event-loop thread runnable but not running, ms per s), heap and ArrayBuffer bytes at its end:');
 for (const { name, cs } of cpus) {
   const a = cs.filter((c) => c.t >= t0).at(0);
   const b = cs.filter((c) => c.t <= t1).at(-1);
   if (!a || !b || b.t <= a.t) continue;
   const secs = (b.t - a.t) / 1000;
-  console.log(`  ${name.padEnd(12)} ${((b.cpu - a.cpu) / secs).toFixed(0).padStart(5)} ms/s (sys ${((b.sys - a.sys) / secs).toFixed(0)})  heap ${(b.heap / 1e6).toFixed(1)} MB  arrayBuffers ${(b.ab / 1e6).toFixed(1)} MB`);
+  console.log(`  ${name.padEnd(12)} ${((b.cpu - a.cpu) / secs).toFixed(0).padStart(5)} ms/s (sys ${((b.sys - a.sys) / secs).toFixed(0)}), waiting for a CPU ${b.wait === undefined ? '?' : ((b.wait - a.wait) / secs).toFixed(0)} ms/s  heap ${(b.heap / 1e6).toFixed(1)} MB  arrayBuffers ${(b.ab / 1e6).toFixed(1)} MB`);
 }
 
 const slow = s.filter(([a, , , d]) => ms(d - a) > thr);
@@ -74,5 +74,5 @@ for (const [a, b, c, d] of slow) {
   if (ov.length) withGc++;
   if (shown.length < 25) shown.push(`  total ${ms(d - a).toFixed(2)}  legs ${Object.values(l).map((x) => x.toFixed(2)).join(' / ')}  gc: ${ov.map((g) => `${g.name}:${g.kind} ${g.ms.toFixed(2)}ms@${(g.t - a / 1e6).toFixed(2)}`).join(', ') || '-'}`);
 }
-console.log(`  biggest leg: ${JSON.stringify(legCount)}; overlapping a GC pause: ${withGc}`);
+console.log(`  biggest leg: ${JSON.stringify(legCount)}; overlapping a GC pause: ${withGc} (${((100 * withGc) / s.length).toFixed(2)}% of all samples)`);
 console.log(shown.join('\n'));

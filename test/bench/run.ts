@@ -3,7 +3,7 @@
 // Each process the figures depend on is a real OS process (feed = this one, tickerplant and RDB
 // = `actors start` children, nats-server), all sharing the machine's cores.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
@@ -182,6 +182,7 @@ async function latency(nc: NatsConnection, url: string, dir: string, seconds: nu
   // ns) go to <dir>/lat.jsonl, to line up with GC pauses (test/bench/gclog.mjs, lat_legs.mjs).
   const trace = process.env.BENCH_LAT_TRACE;
   const samples: string[] = [];
+  const stopNatsSampler = trace ? sampleNatsServer(url, join(trace, 'gc-nats.jsonl')) : () => {};
   const sub = await subscribe(nc, { tp: 'lat', tables: ['lat'], from: 'live' });
   const reading = (async () => {
     for await (const e of sub) {
@@ -216,12 +217,44 @@ async function latency(nc: NatsConnection, url: string, dir: string, seconds: nu
   await reading;
   pub.close();
   await sys.stop();
+  stopNatsSampler();
   if (trace) writeFileSync(join(trace, 'lat.jsonl'), samples.join('\n') + '\n');
   const pct = (xs: number[], p: number) => {
     const w = xs.slice(Math.floor(xs.length * 0.1)).sort((a, b) => a - b);
     return w[Math.min(w.length - 1, Math.floor(p * w.length))]!;
   };
   return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), feedToTpP50: pct(legs, 0.5), feedToTpP99: pct(legs, 0.99) };
+}
+
+/** For BENCH_LAT_TRACE: nats-server's CPU and run-queue wait (all threads, Linux /proc) every
+ *  500 ms, in gclog.mjs's format, so lat_legs.mjs shows it next to the Node processes. */
+function sampleNatsServer(url: string, file: string): () => void {
+  const port = new URL(url).port;
+  const pid = readdirSync('/proc').find((p) => {
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      return /nats-server$/.test(argv[0] ?? '') && argv.includes(port);
+    } catch {
+      return false;
+    }
+  });
+  if (!pid) return () => {};
+  writeFileSync(file, JSON.stringify({ argv: 'nats-server' }) + '\n');
+  const timer = setInterval(() => {
+    let cpu = 0;
+    let wait = 0;
+    try {
+      for (const t of readdirSync(`/proc/${pid}/task`)) {
+        const [run, delay] = readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ');
+        cpu += Number(run) / 1e6;
+        wait += Number(delay) / 1e6;
+      }
+    } catch {
+      return;
+    }
+    appendFileSync(file, JSON.stringify({ t: Date.now(), cpu, sys: 0, wait, heap: 0, ab: 0 }) + '\n');
+  }, 500);
+  return () => clearInterval(timer);
 }
 
 /** Logs `rows` trade rows (10k-row batches in the tickerplant's format) and an end-of-day marker,
