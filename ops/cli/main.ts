@@ -13,6 +13,7 @@ import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import { dataPath, processType } from '../../actors/registry.ts';
 import { replay } from '../../actors/replay/replay.ts';
 import { parseOverrides, readConfig, readProcessTable, settingsFor } from '../config.ts';
+import { nodeFlags } from '../node_flags.mjs';
 import { psCommand, queryCommand } from './inspect.ts';
 import { printTable } from './table.ts';
 
@@ -201,7 +202,7 @@ async function up(a: Args, cfgPath: string): Promise<number> {
   const nc = await connect({ servers: url, name: 'actors-up' });
   for (const p of procs) {
     if (stopping) break;
-    const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', p.proctype, '--name', p.procname, '--config', cfgPath], {
+    const proc = spawn(process.execPath, [...nodeFlags(), '--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', p.proctype, '--name', p.procname, '--config', cfgPath], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, NATS_URL: url, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: dataDir },
       detached: true, // own process group: Ctrl-C reaches the launcher, which stops children in order

@@ -3,7 +3,7 @@
 // Each process the figures depend on is a real OS process (feed = this one, tickerplant and RDB
 // = `actors start` children, nats-server), all sharing the machine's cores.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
@@ -19,6 +19,7 @@ import { defineTable } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { printTable } from '../../ops/cli/table.ts';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
+import { nodeFlags } from '../../ops/node_flags.mjs';
 import { judge, type Metric } from './metric.ts';
 
 export type { Metric };
@@ -177,6 +178,11 @@ async function latency(nc: NatsConnection, url: string, dir: string, seconds: nu
   const mem = new MemTable(schema, new SymbolTable());
   const lat: number[] = [];
   const legs: number[] = []; // feed -> tickerplant stamp
+  // BENCH_LAT_TRACE=<dir>: every sample's clocks (feed send, TP stamp, log store, receive; epoch
+  // ns) go to <dir>/lat.jsonl, to line up with GC pauses (test/bench/gclog.mjs, lat_legs.mjs).
+  const trace = process.env.BENCH_LAT_TRACE;
+  const samples: string[] = [];
+  const stopNatsSampler = trace ? sampleNatsServer(url, join(trace, 'gc-nats.jsonl')) : () => {};
   const sub = await subscribe(nc, { tp: 'lat', tables: ['lat'], from: 'live' });
   const reading = (async () => {
     for await (const e of sub) {
@@ -186,6 +192,7 @@ async function latency(nc: NatsConnection, url: string, dir: string, seconds: nu
       const sent = (e.batch.cols.sent as BigInt64Array)[0]!;
       lat.push(Number(now - sent) / 1e6);
       legs.push(Number((e.batch.cols.time as BigInt64Array)[0]! - sent) / 1e6);
+      if (trace) samples.push(`[${sent},${(e.batch.cols.time as BigInt64Array)[0]!},${e.logNs},${now}]`);
     }
   })();
   const pub = new Publisher(nc, { tp: 'lat' });
@@ -210,11 +217,44 @@ async function latency(nc: NatsConnection, url: string, dir: string, seconds: nu
   await reading;
   pub.close();
   await sys.stop();
+  stopNatsSampler();
+  if (trace) writeFileSync(join(trace, 'lat.jsonl'), samples.join('\n') + '\n');
   const pct = (xs: number[], p: number) => {
     const w = xs.slice(Math.floor(xs.length * 0.1)).sort((a, b) => a - b);
     return w[Math.min(w.length - 1, Math.floor(p * w.length))]!;
   };
   return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), feedToTpP50: pct(legs, 0.5), feedToTpP99: pct(legs, 0.99) };
+}
+
+/** For BENCH_LAT_TRACE: nats-server's CPU and run-queue wait (all threads, Linux /proc) every
+ *  500 ms, in gclog.mjs's format, so lat_legs.mjs shows it next to the Node processes. */
+function sampleNatsServer(url: string, file: string): () => void {
+  const port = new URL(url).port;
+  const pid = readdirSync('/proc').find((p) => {
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      return /nats-server$/.test(argv[0] ?? '') && argv.includes(port);
+    } catch {
+      return false;
+    }
+  });
+  if (!pid) return () => {};
+  writeFileSync(file, JSON.stringify({ argv: 'nats-server' }) + '\n');
+  const timer = setInterval(() => {
+    let cpu = 0;
+    let wait = 0;
+    try {
+      for (const t of readdirSync(`/proc/${pid}/task`)) {
+        const [run, delay] = readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ');
+        cpu += Number(run) / 1e6;
+        wait += Number(delay) / 1e6;
+      }
+    } catch {
+      return;
+    }
+    appendFileSync(file, JSON.stringify({ t: Date.now(), cpu, sys: 0, wait, heap: 0, ab: 0 }) + '\n');
+  }, 500);
+  return () => clearInterval(timer);
 }
 
 /** Logs `rows` trade rows (10k-row batches in the tickerplant's format) and an end-of-day marker,
@@ -247,7 +287,24 @@ async function replayBench(nc: NatsConnection, dir: string, rows: number): Promi
   return secs;
 }
 
+/**
+ * This process is the feed and stands in for the RDB (subscriber + MemTable), so it runs with the
+ * node flags every launched tickbus process gets (ops/node_flags.mjs): re-executed with them once.
+ */
+async function reexecWithNodeFlags(): Promise<boolean> {
+  const flags = nodeFlags();
+  if (process.env.TICKBUS_BENCH_REEXEC === '1' || flags.length === 0) return false;
+  const child = spawn(process.execPath, [...flags, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, TICKBUS_BENCH_REEXEC: '1' },
+  });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
+  const code = await new Promise<number>((r) => child.once('exit', (c, sig) => r(c ?? (sig ? 1 : 0))));
+  process.exit(code);
+}
+
 async function main(): Promise<void> {
+  if (await reexecWithNodeFlags()) return;
   const dir = mkdtempSync(join(tmpdir(), 'tickbus-bench-'));
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
   const nc = await connect({ servers: server.url });
@@ -261,8 +318,9 @@ async function main(): Promise<void> {
   const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage').split(','));
   try {
     const rows = Math.round((5_000_000 * scale) / BATCH_ROWS) * BATCH_ROWS;
-    const raw = await baseline(nc, server.url, rows);
-    log({ metric: 'raw_js_pipeline_rows_per_s', value: raw, unit: 'rows/s' });
+    // BENCH_SKIP_RAW=1 skips the raw baseline (quick runs of the metrics that do not divide by it).
+    const raw = process.env.BENCH_SKIP_RAW === '1' ? NaN : await baseline(nc, server.url, rows);
+    if (!Number.isNaN(raw)) log({ metric: 'raw_js_pipeline_rows_per_s', value: raw, unit: 'rows/s' });
     if (only.has('ingest')) {
       const ib = await ingest(nc, server.url, dir, 'ingb', 'batch', rows);
       log({ metric: 'ingest_batch_rows_per_s', value: ib.rowsPerSec, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: ib.rowsPerSec / raw });

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { subjects } from '../../bus/subjects.ts';
+import { nodeFlags } from '../../ops/node_flags.mjs';
 
 const root = resolve(import.meta.dirname, '..', '..');
 
@@ -18,7 +19,7 @@ export interface Proc {
 export function spawnProc(proctype: string, name: string, cfg: string, url: string, env: Record<string, string> = {}): Proc {
   // TICKBUS_CHILD_PROF=<dir> writes a V8 CPU profile of each child there (for profiling benches).
   const prof = process.env.TICKBUS_CHILD_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TICKBUS_CHILD_PROF}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', proctype, '--name', name, '--config', cfg], {
+  const child = spawn(process.execPath, [...nodeFlags(), ...prof, '--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', proctype, '--name', name, '--config', cfg], {
     // TICKBUS_PARENT_PID: the child stops itself when this test process is gone (no orphans even
     // when a test fails before its cleanup).
     env: { ...process.env, NATS_URL: url, LOG_LEVEL: 'warn', TICKBUS_PARENT_PID: String(process.pid), ...env },
