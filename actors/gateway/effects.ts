@@ -23,7 +23,7 @@ import { gatewayMachine, type GatewayEvent } from './machine.ts';
 import { GATEWAY_ACCEPTED_TYPE, GATEWAY_REPLY_TYPE, parseGatewayRequest, type GatewayAccepted, type GatewayReply, type GatewayRequest } from './request.ts';
 import { partsForAttributes, partsForTypes, type BackendView } from './routing.ts';
 import { Scheduler, type Command, type PartOutcome, type Resolution, type SchedulerHooks } from './scheduler.ts';
-import { defaultGatewaySettings, type GatewaySettings } from './settings.ts';
+import { checkConcurrency, defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 
 /** What the gateway keeps about a query beyond the scheduler: where and how to answer. */
 interface Meta {
@@ -67,6 +67,7 @@ export async function startGateway(
   opts: GatewayOptions = {},
 ): Promise<Gateway> {
   const s: GatewaySettings = { ...defaultGatewaySettings, ...settings };
+  checkConcurrency(s);
   const clock = opts.clock ?? systemClock;
   const joins = new Joins();
   for (const [name, fn] of Object.entries(opts.joins ?? {})) joins.register(name, fn);
@@ -80,6 +81,8 @@ export async function startGateway(
       partsPerQueryMax: s.partsPerQueryMax,
       nextQueryScanMax: s.nextQueryScanMax,
       capacityOf: (t) => s.backendConcurrencyByType[t] ?? s.backendConcurrency,
+      heavySlotsOf: () => s.backendHeavySlots,
+      cost: { smallMaxMs: s.smallQueryMaxMs, kindsMax: s.costKindsMax },
     },
     clock,
     opts.hooks,
@@ -387,7 +390,7 @@ export async function startGateway(
     },
     status() {
       const snap = actor.getSnapshot();
-      return { state: snap.value, ...scheduler.counts(), ...scheduler.stats, backends: snap.context.backends, types: snap.context.types };
+      return { state: snap.value, ...scheduler.counts(), ...scheduler.stats, costKinds: scheduler.costs.size, backends: snap.context.backends, types: snap.context.types };
     },
     attributes: () => ({ joins: joins.names(), backendTypes: s.backendTypes ?? null }),
     registerJoin: (name, fn) => joins.register(name, fn),

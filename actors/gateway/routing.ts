@@ -22,6 +22,9 @@ export interface BackendView {
   /** Parts running on it now, and how many it may run at once. */
   inflight: number;
   capacity: number;
+  /** Heavy parts running on it now, and the most it may run at once (lanes.ts). */
+  heavyInflight: number;
+  heavySlots: number;
   /** Parts it has answered. */
   served: number;
 }

@@ -5,10 +5,13 @@
 //  - A query is admitted (bounded by queueMax; one more is OVERLOADED at once) and resolved into
 //    parts: one per process type, replica group or time range. A target that cannot be served
 //    fails at once (TYPE_NOT_AVAILABLE names the missing and the available types).
-//  - Parts wait in one list per part key (a type, or a replica group), ordered by priority (higher
+//  - Each part is small or heavy (lanes.ts: the client's hint, else its observed time). Parts wait
+//    in one list per part key (a type, or a replica group) and cost, ordered by priority (higher
 //    first) then arrival: FIFO by default. Each part runs as soon as a backend that can run it has
-//    a free slot (capacity: backendConcurrency, TorQ's one query at a time per backend), so a query
-//    across two types takes the slower one's time, not the sum.
+//    a slot for its cost: capacity backendConcurrency, of which heavy parts hold at most
+//    backendHeavySlots (capacity 1 is TorQ's one query at a time per backend). The best waiting
+//    part over all lists takes a free slot, so priorities hold across costs; a query across two
+//    types takes the slower one's time, not the sum.
 //  - Two override points, as TorQ's .gw.getnextqueryid and .gw.availableservers: `nextQuery`
 //    chooses among the waiting queries that could run now, `availableServers` narrows the free,
 //    live backends a query may use.
@@ -19,67 +22,20 @@
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Clock } from '../common/clock.ts';
 import type { HealthState } from '../common/discovery.ts';
-import type { GatewayRequest } from './request.ts';
+import { CostModel, hasSlot, heavySlotsFor, kindOf, type Cost } from './lanes.ts';
 import { isLive, type BackendView, type PartSpec } from './routing.ts';
+import { before, DeadlineHeap, WaitList } from './scheduler_queues.ts';
+import type { Command, NewQuery, PartOutcome, QueryView, Resolution, SchedulerHooks, SchedulerSettings } from './scheduler_types.ts';
 
-/** A query as the hooks see it. */
-export interface QueryView {
-  id: string;
-  priority: number;
-  /** Arrival order. */
-  seq: number;
-  submittedMs: number;
-  deadlineMs: number;
-  request: GatewayRequest;
-}
-
-export interface SchedulerHooks {
-  /**
-   * Which waiting query runs next on a free backend (TorQ .gw.getnextqueryid). `waiting` holds the
-   * queries that could run on it now, best first by priority then arrival (at most
-   * nextQueryScanMax); return one of them, or undefined to leave the backend idle for now.
-   */
-  nextQuery?: (waiting: readonly QueryView[], backend: BackendView) => QueryView | undefined;
-  /**
-   * Which backends a query may use (TorQ .gw.availableservers): given the free, live backends that
-   * can run one of its parts, return those it may use (e.g. the same datacentre as the client).
-   */
-  availableServers?: (free: readonly BackendView[], query: QueryView) => readonly BackendView[];
-}
-
-export interface SchedulerSettings {
-  queueMax: number;
-  partsPerQueryMax: number;
-  nextQueryScanMax: number;
-  /** Parts one backend runs at once, by type, else the default. */
-  capacityOf: (proctype: string) => number;
-}
-
-/** What a query resolves to against the backends: parts, or held (the data-access end-of-day hold). */
-export type Resolution<M> = { kind: 'parts'; parts: PartSpec[]; meta?: Partial<M> } | { kind: 'hold'; reason: string; detail: Record<string, unknown> };
-
-export interface NewQuery<M> {
-  id: string;
-  request: GatewayRequest;
-  /** Resolves the target against the backends; throws a TickbusError when it cannot be served. Called again for a held query when backends change. */
-  resolve: (backends: readonly BackendView[]) => Resolution<M>;
-  /** A held query fails with EOD_IN_PROGRESS after this long (capped by its deadline). */
-  holdMaxMs: number;
-  /** The effects' own data about the query (where to reply, how to join); carried back in commands. */
-  meta: M;
-}
-
-export type Command<M> =
-  | { type: 'dispatch'; queryId: string; part: number; backend: string; proctype: string; request: unknown; deadlineMs: number }
-  | { type: 'complete'; queryId: string; results: unknown[]; parts: Array<{ name: string; proctype: string; ms: number }>; ms: number; meta: M }
-  | { type: 'fail'; queryId: string; error: TickbusError; meta: M };
-
-export type PartOutcome = { ok: true; value: unknown } | { ok: false; error: TickbusError } | { ok: false; noResponders: true };
+export type { Command, NewQuery, PartOutcome, QueryView, Resolution, SchedulerHooks, SchedulerSettings } from './scheduler_types.ts';
 
 interface Part {
   index: number;
   spec: PartSpec;
   key: string;
+  /** The part's kind (lanes.ts kindOf) and its cost class, fixed when it is queued. */
+  kind: string;
+  cost: Cost;
   state: 'waiting' | 'running' | 'done';
   backend?: string;
   startedMs?: number;
@@ -109,102 +65,15 @@ interface Entry<M> {
   part: Part;
 }
 
-/** True when a sorts before b: higher priority, then earlier arrival. */
-function before(a: QueryView, b: QueryView): boolean {
-  return a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq;
-}
-
-/** Waiting parts of one key, ordered; entries of finished queries or placed parts are skipped lazily. */
-class WaitList<M> {
-  private items: Entry<M>[] = [];
-  private head = 0;
-
-  insert(e: Entry<M>): void {
-    const v = e.q.view;
-    let hi = this.items.length;
-    // Arrivals mostly go last (equal priority, later seq): check the tail first.
-    if (hi === this.head || !before(v, this.items[hi - 1]!.q.view)) {
-      this.items.push(e);
-      return;
-    }
-    let lo = this.head;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (before(v, this.items[mid]!.q.view)) hi = mid;
-      else lo = mid + 1;
-    }
-    this.items.splice(lo, 0, e);
-  }
-
-  private static live<M>(e: Entry<M>): boolean {
-    return e.q.state === 'active' && e.part.state === 'waiting';
-  }
-
-  /** Up to `max` live entries from the head, dropping dead ones on the way. */
-  peek(max: number): Entry<M>[] {
-    while (this.head < this.items.length && !WaitList.live(this.items[this.head]!)) this.head++;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    const out: Entry<M>[] = [];
-    for (let i = this.head; i < this.items.length && out.length < max; i++) if (WaitList.live(this.items[i]!)) out.push(this.items[i]!);
-    return out;
-  }
-
-  get empty(): boolean {
-    return this.peek(1).length === 0;
-  }
-}
-
-/** Deadlines in a binary heap: the earliest on top. */
-class DeadlineHeap {
-  private h: Array<{ at: number; id: string }> = [];
-  push(at: number, id: string): void {
-    const h = this.h;
-    h.push({ at, id });
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[p]!.at <= h[i]!.at) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
-    }
-  }
-  peek(): { at: number; id: string } | undefined {
-    return this.h[0];
-  }
-  pop(): { at: number; id: string } | undefined {
-    const h = this.h;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && h[l]!.at < h[m]!.at) m = l;
-        if (r < h.length && h[r]!.at < h[m]!.at) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-  get size(): number {
-    return this.h.length;
-  }
-}
-
 export class Scheduler<M> {
   private readonly queries = new Map<string, Query<M>>();
   private readonly backends = new Map<string, Backend>();
-  private readonly waiting = new Map<string, WaitList<M>>();
+  /** Waiting parts by part key and cost: `${key}|${cost}`. */
+  private readonly waiting = new Map<string, WaitList<Entry<M>>>();
   /** Parts running on backends: `${queryId}#${part}` -> backend and its epoch (also after the query finished). */
-  private readonly running = new Map<string, { backend: string; epoch: number; since: number }>();
+  private readonly running = new Map<string, { backend: string; epoch: number; since: number; cost: Cost; proctype: string; kind: string }>();
+  /** Observed part times by type and kind: what is small. */
+  readonly costs: CostModel;
   private readonly deadlines = new DeadlineHeap();
   private seq = 0;
   private epochs = 0;
@@ -214,7 +83,9 @@ export class Scheduler<M> {
     private readonly s: SchedulerSettings,
     private readonly clock: Clock,
     private hooks: SchedulerHooks = {},
-  ) {}
+  ) {
+    this.costs = new CostModel(s.cost ?? { smallMaxMs: 0, kindsMax: 0 });
+  }
 
   setHooks(hooks: SchedulerHooks): void {
     this.hooks = hooks;
@@ -254,6 +125,8 @@ export class Scheduler<M> {
             gone: false,
             inflight: 0,
             capacity: this.s.capacityOf(info.proctype),
+            heavyInflight: 0,
+            heavySlots: heavySlotsFor(this.s.capacityOf(info.proctype), this.s.heavySlotsOf?.(info.proctype) ?? 1),
             served: old?.served ?? 0,
             lastDispatchMs: 0,
             epoch: ++this.epochs,
@@ -316,7 +189,7 @@ export class Scheduler<M> {
     for (const [key, r] of this.running) {
       if (r.backend !== b.name || r.epoch !== b.epoch) continue;
       this.running.delete(key);
-      b.inflight--;
+      this.release(b, r.cost);
       const [id] = key.split('#');
       const q = this.queries.get(id!);
       if (q && q.state === 'active') {
@@ -415,7 +288,11 @@ export class Scheduler<M> {
     if (r.meta) q.meta = { ...q.meta, ...r.meta };
     q.state = 'active';
     q.holdReason = undefined;
-    q.parts = r.parts.map((spec, index) => ({ index, spec, key: spec.names ? `n:${spec.proctype}:${spec.names.join(',')}` : `t:${spec.proctype}`, state: 'waiting' }));
+    q.parts = r.parts.map((spec, index) => {
+      const kind = kindOf(spec.request);
+      const cost = this.costs.classify(spec.proctype, kind, q.view.request.cost);
+      return { index, spec, kind, cost, key: `${spec.names ? `n:${spec.proctype}:${spec.names.join(',')}` : `t:${spec.proctype}`}|${cost}`, state: 'waiting' as const };
+    });
     q.remaining = q.parts.length;
     for (const part of q.parts) this.enqueue(q, part);
     return [];
@@ -424,7 +301,7 @@ export class Scheduler<M> {
   private enqueue(q: Query<M>, part: Part): void {
     part.state = 'waiting';
     let list = this.waiting.get(part.key);
-    if (!list) this.waiting.set(part.key, (list = new WaitList<M>()));
+    if (!list) this.waiting.set(part.key, (list = new WaitList<Entry<M>>()));
     list.insert({ q, part });
   }
 
@@ -454,9 +331,11 @@ export class Scheduler<M> {
     this.running.delete(key);
     const b = this.backends.get(run.backend);
     if (b && b.epoch === run.epoch) {
-      b.inflight--;
+      this.release(b, run.cost);
       b.served++;
     }
+    // What the backend took, answer or error, teaches what is small ("no responders" never ran).
+    if (outcome.ok || !('noResponders' in outcome)) this.costs.observe(run.proctype, run.kind, this.clock.now() - run.since);
     const out: Command<M>[] = [];
     const q = this.queries.get(queryId);
     if (q && q.state === 'active') {
@@ -556,27 +435,46 @@ export class Scheduler<M> {
     return spec.names ? spec.names.includes(b.name) : b.proctype === spec.proctype;
   }
 
-  private freeFor(spec: PartSpec): Backend[] {
+  private release(b: Backend, cost: Cost): void {
+    b.inflight--;
+    if (cost === 'heavy') b.heavyInflight--;
+  }
+
+  /** Live backends that can run `spec` with a free slot for its cost. */
+  private freeFor(spec: PartSpec, cost: Cost): Backend[] {
     const out: Backend[] = [];
-    for (const b of this.backends.values()) if (isLive(b) && b.inflight < b.capacity && this.eligible(spec, b)) out.push(b);
+    for (const b of this.backends.values()) if (isLive(b) && hasSlot(b, cost) && this.eligible(spec, b)) out.push(b);
     return out;
+  }
+
+  /** True when a is the better server: fewer parts running, then the least recently used. */
+  private static better(a: Backend, b: Backend | undefined): boolean {
+    return !b || a.inflight < b.inflight || (a.inflight === b.inflight && a.lastDispatchMs < b.lastDispatchMs);
   }
 
   private pickServer(servers: readonly BackendView[]): Backend {
     let best: Backend | undefined;
     for (const v of servers) {
       const b = this.backends.get(v.name)!;
-      if (!best || b.inflight < best.inflight || (b.inflight === best.inflight && b.lastDispatchMs < best.lastDispatchMs)) best = b;
+      if (Scheduler.better(b, best)) best = b;
     }
     return best!;
   }
 
-  /** The best waiting entry of one key that can run now, with its server. */
-  private candidate(list: WaitList<M>): { e: Entry<M>; server: Backend } | undefined {
-    const heads = list.peek(this.hooks.nextQuery || this.hooks.availableServers ? this.s.nextQueryScanMax : 1);
+  /** The best waiting entry of one list that can run now, with its server. */
+  private candidate(list: WaitList<Entry<M>>): { e: Entry<M>; server: Backend } | undefined {
+    if (!this.hooks.nextQuery && !this.hooks.availableServers) {
+      // The hot path: the head of the list on the best free server, nothing allocated but the answer.
+      const e = list.first();
+      if (!e) return undefined;
+      let server: Backend | undefined;
+      for (const b of this.backends.values()) if (isLive(b) && hasSlot(b, e.part.cost) && this.eligible(e.part.spec, b) && Scheduler.better(b, server)) server = b;
+      return server ? { e, server } : undefined;
+    }
+    const heads = list.peek(this.s.nextQueryScanMax);
     if (heads.length === 0) return undefined;
-    // Every entry of one list has the same key, so the same eligible backends.
-    const free = this.freeFor(heads[0]!.part.spec);
+    // Every entry of one list has the same key and cost, so the same eligible backends.
+    const free = this.freeFor(heads[0]!.part.spec, heads[0]!.part.cost);
     if (free.length === 0) return undefined;
     const views = this.hooks.availableServers ? free.map((b) => ({ ...b })) : free;
     const runnable: Array<{ e: Entry<M>; servers: readonly BackendView[] }> = [];
@@ -601,7 +499,7 @@ export class Scheduler<M> {
     return { e: chosen.e, server: this.pickServer(chosen.servers) };
   }
 
-  /** Places waiting parts on free backends until none can be placed. */
+  /** Places waiting parts on free slots, the best waiting part over all lists first, until none can be placed. */
   private pump(): Command<M>[] {
     const out: Command<M>[] = [];
     for (;;) {
@@ -626,16 +524,17 @@ export class Scheduler<M> {
     p.backend = b.name;
     p.startedMs = now;
     b.inflight++;
+    if (p.cost === 'heavy') b.heavyInflight++;
     b.lastDispatchMs = now;
-    this.running.set(`${e.q.view.id}#${p.index}`, { backend: b.name, epoch: b.epoch, since: now });
+    this.running.set(`${e.q.view.id}#${p.index}`, { backend: b.name, epoch: b.epoch, since: now, cost: p.cost, proctype: b.proctype, kind: p.kind });
     this.stats.dispatched++;
-    return { type: 'dispatch', queryId: e.q.view.id, part: p.index, backend: b.name, proctype: b.proctype, request: p.spec.request, deadlineMs: e.q.view.deadlineMs };
+    return { type: 'dispatch', queryId: e.q.view.id, part: p.index, backend: b.name, proctype: b.proctype, request: p.spec.request, deadlineMs: e.q.view.deadlineMs, cost: p.cost };
   }
 
   // ---- views ---------------------------------------------------------------------------------
 
   /** The queue as TorQ's .gw.getqueue shows it. */
-  queue(): Array<{ id: string; priority: number; state: string; submittedMs: number; deadlineMs: number; parts: Array<{ proctype: string; state: string; backend?: string }> }> {
+  queue(): Array<{ id: string; priority: number; state: string; submittedMs: number; deadlineMs: number; parts: Array<{ proctype: string; state: string; cost: Cost; backend?: string }> }> {
     return [...this.queries.values()]
       .map((q) => ({
         id: q.view.id,
@@ -643,7 +542,7 @@ export class Scheduler<M> {
         state: q.state,
         submittedMs: q.view.submittedMs,
         deadlineMs: q.view.deadlineMs,
-        parts: q.parts.map((p) => ({ proctype: p.spec.proctype, state: p.state, backend: p.backend })),
+        parts: q.parts.map((p) => ({ proctype: p.spec.proctype, state: p.state, cost: p.cost, backend: p.backend })),
       }))
       .sort((a, b) => b.priority - a.priority || a.submittedMs - b.submittedMs);
   }
