@@ -15,11 +15,16 @@ export interface PipelineOptions {
 }
 
 interface Pending {
-  resolve: (m: Msg) => void;
-  reject: (e: Error) => void;
+  /** request(): the promise's; send(): undefined, `cb` answers. */
+  resolve?: (m: Msg) => void;
+  reject?: (e: Error) => void;
+  cb?: ReplyCallback;
   deadline: number;
   subject: string;
 }
+
+/** A request's answer for `send()`: the reply, or the error request() would reject with. */
+export type ReplyCallback = (err: Error | undefined, m: Msg | undefined) => void;
 
 export class Pipeline {
   private readonly prefix: string;
@@ -63,6 +68,25 @@ export class Pipeline {
     });
   }
 
+  /**
+   * As request(), answered through `cb` instead of a promise (called synchronously as the reply is
+   * read; no promise per request on hot paths). Over maxInflight, cb gets OVERLOADED at once.
+   */
+  send(subject: string, data: Uint8Array, timeoutMs: number, cb: ReplyCallback, headers?: MsgHdrs): void {
+    if (this.pending.size >= this.opts.maxInflight) {
+      cb(new TickbusError(ErrorCode.OVERLOADED, `more than ${this.opts.maxInflight} requests in flight`, { subject }), undefined);
+      return;
+    }
+    const token = this.next++;
+    this.pending.set(token, { cb, deadline: Date.now() + timeoutMs, subject });
+    try {
+      this.nc.publish(subject, data, { reply: this.prefix + token, headers });
+    } catch (e) {
+      this.pending.delete(token);
+      cb(e as Error, undefined);
+    }
+  }
+
   private onReply(msg: Msg): void {
     const token = Number(msg.subject.slice(this.prefix.length));
     const p = this.pending.get(token);
@@ -70,8 +94,14 @@ export class Pipeline {
     this.pending.delete(token);
     // A 503 status with no payload is the server saying nobody subscribes to the subject.
     if (msg.data.length === 0 && msg.headers?.code === 503) {
-      p.reject(new TickbusError(ErrorCode.NO_RESPONDERS, `no responders on ${p.subject}`, { subject: p.subject }));
-    } else p.resolve(msg);
+      Pipeline.fail(p, new TickbusError(ErrorCode.NO_RESPONDERS, `no responders on ${p.subject}`, { subject: p.subject }));
+    } else if (p.cb) p.cb(undefined, msg);
+    else p.resolve!(msg);
+  }
+
+  private static fail(p: Pending, e: Error): void {
+    if (p.cb) p.cb(e, undefined);
+    else p.reject!(e);
   }
 
   private sweep(): void {
@@ -79,7 +109,7 @@ export class Pipeline {
     for (const [token, p] of this.pending) {
       if (p.deadline > now) continue;
       this.pending.delete(token);
-      p.reject(new TickbusError(ErrorCode.TIMEOUT, `no reply on ${p.subject} within the deadline`, { subject: p.subject }));
+      Pipeline.fail(p, new TickbusError(ErrorCode.TIMEOUT, `no reply on ${p.subject} within the deadline`, { subject: p.subject }));
     }
   }
 
@@ -87,7 +117,7 @@ export class Pipeline {
   close(): void {
     clearInterval(this.sweeper);
     this.sub.unsubscribe();
-    for (const [, p] of this.pending) p.reject(new TickbusError(ErrorCode.NOT_READY, 'pipeline closed', { subject: p.subject }));
+    for (const [, p] of this.pending) Pipeline.fail(p, new TickbusError(ErrorCode.NOT_READY, 'pipeline closed', { subject: p.subject }));
     this.pending.clear();
   }
 }

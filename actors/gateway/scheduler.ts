@@ -24,7 +24,7 @@ import type { Clock } from '../common/clock.ts';
 import type { HealthState } from '../common/discovery.ts';
 import { CostModel, hasSlot, heavySlotsFor, kindOf, type Cost } from './lanes.ts';
 import { isLive, type BackendView, type PartSpec } from './routing.ts';
-import { before, DeadlineHeap, WaitList } from './scheduler_queues.ts';
+import { before, DeadlineWheel, WaitList } from './scheduler_queues.ts';
 import type { Command, NewQuery, PartOutcome, QueryView, Resolution, SchedulerHooks, SchedulerSettings } from './scheduler_types.ts';
 
 export type { Command, NewQuery, PartOutcome, QueryView, Resolution, SchedulerHooks, SchedulerSettings } from './scheduler_types.ts';
@@ -38,6 +38,8 @@ interface Part {
   cost: Cost;
   state: 'waiting' | 'running' | 'done';
   backend?: string;
+  /** The run (slot use) of its current dispatch. */
+  run?: number;
   startedMs?: number;
   ms?: number;
   result?: unknown;
@@ -51,6 +53,8 @@ interface Query<M> {
   meta: M;
   resolve: NewQuery<M>['resolve'];
   holdUntilMs: number;
+  /** Its entry on the deadline wheel. */
+  wheelSlot: number;
   holdReason?: { reason: string; detail: Record<string, unknown> };
 }
 
@@ -58,6 +62,19 @@ interface Backend extends BackendView {
   lastDispatchMs: number;
   /** Incarnation: a re-registration under the same name is a new process. */
   epoch: number;
+}
+
+/** A part on a backend slot, kept until the backend answers or the slot is reclaimed (also after its query finished). */
+interface Run {
+  queryId: string;
+  part: number;
+  backend: string;
+  /** The backend's incarnation the slot belongs to. */
+  epoch: number;
+  since: number;
+  cost: Cost;
+  proctype: string;
+  kind: string;
 }
 
 interface Entry<M> {
@@ -70,11 +87,16 @@ export class Scheduler<M> {
   private readonly backends = new Map<string, Backend>();
   /** Waiting parts by part key and cost: `${key}|${cost}`. */
   private readonly waiting = new Map<string, WaitList<Entry<M>>>();
-  /** Parts running on backends: `${queryId}#${part}` -> backend and its epoch (also after the query finished). */
-  private readonly running = new Map<string, { backend: string; epoch: number; since: number; cost: Cost; proctype: string; kind: string }>();
+  /** Parts running on backends by run id (the dispatch command's `run`). */
+  private readonly running = new Map<number, Run>();
+  private runs = 0;
+  /** candidate()'s answer on the hot path, reused (read at once by pump). */
+  private readonly scratch: { e?: Entry<M>; server?: Backend } = {};
+  /** The backends as an array for resolvers, rebuilt when one registers or leaves. */
+  private view: Backend[] | undefined;
   /** Observed part times by type and kind: what is small. */
   readonly costs: CostModel;
-  private readonly deadlines = new DeadlineHeap();
+  private readonly deadlines: DeadlineWheel;
   private seq = 0;
   private epochs = 0;
   readonly stats = { submitted: 0, completed: 0, failed: 0, timedOut: 0, overloaded: 0, dispatched: 0, redispatched: 0 };
@@ -85,6 +107,7 @@ export class Scheduler<M> {
     private hooks: SchedulerHooks = {},
   ) {
     this.costs = new CostModel(s.cost ?? { smallMaxMs: 0, kindsMax: 0 });
+    this.deadlines = new DeadlineWheel(s.deadlineSlotMs ?? 10);
   }
 
   setHooks(hooks: SchedulerHooks): void {
@@ -98,7 +121,7 @@ export class Scheduler<M> {
 
   /** The backends themselves, read-only, for resolvers on the hot path (no copy per query). */
   private liveView(): readonly BackendView[] {
-    return [...this.backends.values()];
+    return (this.view ??= [...this.backends.values()]);
   }
 
   /** Copies of the backends (for hooks, status and tests). */
@@ -132,6 +155,7 @@ export class Scheduler<M> {
             epoch: ++this.epochs,
           };
     this.backends.set(info.name, b);
+    this.view = undefined;
     out.push(...this.replanHeld());
     out.push(...this.pump());
     return out;
@@ -143,6 +167,7 @@ export class Scheduler<M> {
     if (!b) return [];
     const out = this.failRunningOn(b, reason);
     this.backends.delete(name);
+    this.view = undefined;
     out.push(...this.failStranded());
     out.push(...this.replanHeld());
     out.push(...this.pump());
@@ -186,12 +211,11 @@ export class Scheduler<M> {
   /** Fails every query with a part running on `b` (BACKEND_GONE) and releases those slots. */
   private failRunningOn(b: Backend, reason: string): Command<M>[] {
     const out: Command<M>[] = [];
-    for (const [key, r] of this.running) {
+    for (const [run, r] of this.running) {
       if (r.backend !== b.name || r.epoch !== b.epoch) continue;
-      this.running.delete(key);
+      this.running.delete(run);
       this.release(b, r.cost);
-      const [id] = key.split('#');
-      const q = this.queries.get(id!);
+      const q = this.queries.get(r.queryId);
       if (q && q.state === 'active') {
         out.push(
           this.finishFail(
@@ -258,7 +282,7 @@ export class Scheduler<M> {
       this.stats.failed++;
       return [{ type: 'fail', queryId: n.id, meta: n.meta, error: new TickbusError(ErrorCode.BAD_QUERY, `id: query ${n.id} is already running`, { param: 'id', id: n.id }) }];
     }
-    const q: Query<M> = { view, state: 'held', parts: [], remaining: 0, meta: n.meta, resolve: n.resolve, holdUntilMs: Math.min(view.deadlineMs, now + n.holdMaxMs) };
+    const q: Query<M> = { view, state: 'held', parts: [], remaining: 0, meta: n.meta, resolve: n.resolve, holdUntilMs: Math.min(view.deadlineMs, now + n.holdMaxMs), wheelSlot: 0 };
     let r: Resolution<M>;
     try {
       r = n.resolve(this.liveView());
@@ -267,14 +291,15 @@ export class Scheduler<M> {
       return [{ type: 'fail', queryId: n.id, meta: n.meta, error: asError(e, n.id) }];
     }
     this.queries.set(n.id, q);
-    this.deadlines.push(view.deadlineMs, n.id);
     if (r.kind === 'hold') {
       q.holdReason = { reason: r.reason, detail: r.detail };
-      if (q.holdUntilMs < view.deadlineMs) this.deadlines.push(q.holdUntilMs, n.id);
+      q.wheelSlot = this.deadlines.add(q.holdUntilMs, n.id);
       return [];
     }
-    const started = this.activate(q, r);
-    return [...started, ...this.pump()];
+    q.wheelSlot = this.deadlines.add(view.deadlineMs, n.id);
+    const out = this.activate(q, r);
+    this.pump(out);
+    return out;
   }
 
   private activate(q: Query<M>, r: Extract<Resolution<M>, { kind: 'parts' }>): Command<M>[] {
@@ -323,19 +348,19 @@ export class Scheduler<M> {
     return out;
   }
 
-  /** A backend answered a part (or the request failed). */
-  partDone(queryId: string, part: number, outcome: PartOutcome): Command<M>[] {
-    const key = `${queryId}#${part}`;
-    const run = this.running.get(key);
-    if (!run) return []; // the slot was already released (backend gone, replaced)
-    this.running.delete(key);
+  /** A backend answered a part (or the request failed); `runId` is the dispatch command's `run` (found from the part when omitted). */
+  partDone(queryId: string, part: number, outcome: PartOutcome, runId = this.runOf(queryId, part)): Command<M>[] {
+    const run = runId === undefined ? undefined : this.running.get(runId);
+    if (!run || run.queryId !== queryId || run.part !== part) return []; // the slot was already released (backend gone, replaced)
+    this.running.delete(runId!);
     const b = this.backends.get(run.backend);
     if (b && b.epoch === run.epoch) {
       this.release(b, run.cost);
       b.served++;
     }
     // What the backend took, answer or error, teaches what is small ("no responders" never ran).
-    if (outcome.ok || !('noResponders' in outcome)) this.costs.observe(run.proctype, run.kind, this.clock.now() - run.since);
+    const now = this.clock.now();
+    if (outcome.ok || !('noResponders' in outcome)) this.costs.observe(run.proctype, run.kind, now - run.since);
     const out: Command<M>[] = [];
     const q = this.queries.get(queryId);
     if (q && q.state === 'active') {
@@ -351,23 +376,30 @@ export class Scheduler<M> {
       } else {
         p.state = 'done';
         p.result = outcome.value;
-        p.ms = this.clock.now() - p.startedMs!;
+        p.ms = now - p.startedMs!;
         if (--q.remaining === 0) out.push(this.finishComplete(q));
       }
     } else if (!outcome.ok && 'noResponders' in outcome && b) {
       out.push(...this.markGone(b.name, 'did not answer (no responders)'));
     }
-    out.push(...this.pump());
+    this.pump(out);
     return out;
+  }
+
+  /** The run of a part now on a slot, also of a query that already finished. */
+  private runOf(queryId: string, part: number): number | undefined {
+    const q = this.queries.get(queryId);
+    if (q) return q.parts[part]?.run;
+    for (const [id, r] of this.running) if (r.queryId === queryId && r.part === part) return id;
+    return undefined;
   }
 
   /** Deadlines that passed: QUERY_TIMEOUT, or EOD_IN_PROGRESS for a query still held. */
   tick(): Command<M>[] {
     const now = this.clock.now();
     const out: Command<M>[] = [];
-    for (let top = this.deadlines.peek(); top && top.at <= now; top = this.deadlines.peek()) {
-      this.deadlines.pop();
-      const q = this.queries.get(top.id);
+    for (const id of this.deadlines.due(now)) {
+      const q = this.queries.get(id);
       if (!q || q.state === 'finished') continue;
       if (q.state === 'held' && now >= q.holdUntilMs) {
         out.push(
@@ -394,9 +426,9 @@ export class Scheduler<M> {
             }),
           ),
         );
-      }
+      } else q.wheelSlot = this.deadlines.add(q.view.deadlineMs, id); // a hold that ended: its own deadline next
     }
-    if (out.length > 0) out.push(...this.pump());
+    if (out.length > 0) this.pump(out);
     return out;
   }
 
@@ -411,6 +443,7 @@ export class Scheduler<M> {
   private finishFail(q: Query<M>, error: TickbusError): Command<M> {
     q.state = 'finished';
     this.queries.delete(q.view.id);
+    this.deadlines.remove(q.wheelSlot, q.view.id);
     this.stats.failed++;
     return { type: 'fail', queryId: q.view.id, error, meta: q.meta };
   }
@@ -418,6 +451,7 @@ export class Scheduler<M> {
   private finishComplete(q: Query<M>): Command<M> {
     q.state = 'finished';
     this.queries.delete(q.view.id);
+    this.deadlines.remove(q.wheelSlot, q.view.id);
     this.stats.completed++;
     return {
       type: 'complete',
@@ -469,7 +503,11 @@ export class Scheduler<M> {
       if (!e) return undefined;
       let server: Backend | undefined;
       for (const b of this.backends.values()) if (isLive(b) && hasSlot(b, e.part.cost) && this.eligible(e.part.spec, b) && Scheduler.better(b, server)) server = b;
-      return server ? { e, server } : undefined;
+      if (!server) return undefined;
+      const c = this.scratch; // reused: pump reads it at once
+      c.e = e;
+      c.server = server;
+      return c as { e: Entry<M>; server: Backend };
     }
     const heads = list.peek(this.s.nextQueryScanMax);
     if (heads.length === 0) return undefined;
@@ -500,20 +538,23 @@ export class Scheduler<M> {
   }
 
   /** Places waiting parts on free slots, the best waiting part over all lists first, until none can be placed. */
-  private pump(): Command<M>[] {
-    const out: Command<M>[] = [];
+  private pump(out: Command<M>[] = []): Command<M>[] {
     for (;;) {
-      let best: { e: Entry<M>; server: Backend } | undefined;
+      let bestE: Entry<M> | undefined;
+      let bestServer: Backend | undefined;
       for (const [key, list] of this.waiting) {
         if (list.empty) {
           this.waiting.delete(key);
           continue;
         }
         const c = this.candidate(list);
-        if (c && (!best || before(c.e.q.view, best.e.q.view))) best = c;
+        if (c && (!bestE || before(c.e.q.view, bestE.q.view))) {
+          bestE = c.e;
+          bestServer = c.server;
+        }
       }
-      if (!best) return out;
-      out.push(this.place(best.e, best.server));
+      if (!bestE) return out;
+      out.push(this.place(bestE, bestServer!));
     }
   }
 
@@ -526,9 +567,11 @@ export class Scheduler<M> {
     b.inflight++;
     if (p.cost === 'heavy') b.heavyInflight++;
     b.lastDispatchMs = now;
-    this.running.set(`${e.q.view.id}#${p.index}`, { backend: b.name, epoch: b.epoch, since: now, cost: p.cost, proctype: b.proctype, kind: p.kind });
+    const run = ++this.runs;
+    p.run = run;
+    this.running.set(run, { queryId: e.q.view.id, part: p.index, backend: b.name, epoch: b.epoch, since: now, cost: p.cost, proctype: b.proctype, kind: p.kind });
     this.stats.dispatched++;
-    return { type: 'dispatch', queryId: e.q.view.id, part: p.index, backend: b.name, proctype: b.proctype, request: p.spec.request, deadlineMs: e.q.view.deadlineMs, cost: p.cost };
+    return { type: 'dispatch', run, queryId: e.q.view.id, part: p.index, backend: b.name, proctype: b.proctype, request: p.spec.request, deadlineMs: e.q.view.deadlineMs, cost: p.cost, meta: e.q.meta };
   }
 
   // ---- views ---------------------------------------------------------------------------------

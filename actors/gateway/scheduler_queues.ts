@@ -62,44 +62,67 @@ export class WaitList<E extends WaitEntry> {
   }
 }
 
-/** Deadlines in a binary heap: the earliest on top. */
-export class DeadlineHeap {
-  private h: Array<{ at: number; id: string }> = [];
-  push(at: number, id: string): void {
-    const h = this.h;
-    h.push({ at, id });
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[p]!.at <= h[i]!.at) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
+/**
+ * Query deadlines on a timer wheel of `slotMs` slots: one entry per live query, added and removed
+ * in O(1), so a query that finishes leaves nothing behind (a heap would keep every answered
+ * query's deadline until it passed: throughput x timeout entries). `due(now)` takes the entries
+ * at or before now from the slots passed since the last call. Holds at most one entry per query
+ * admitted and not yet answered (bounded by queueMax).
+ */
+export class DeadlineWheel {
+  private readonly slots = new Map<number, Map<string, number>>();
+  /** The first slot not yet fully taken. */
+  private next = -Infinity;
+  private count = 0;
+
+  constructor(private readonly slotMs: number) {}
+
+  /** Adds `id` due at `at`; returns its slot (for remove). */
+  add(at: number, id: string): number {
+    const slot = Math.max(Math.floor(at / this.slotMs), this.next);
+    let m = this.slots.get(slot);
+    if (!m) this.slots.set(slot, (m = new Map()));
+    if (!m.has(id)) this.count++;
+    m.set(id, at);
+    return slot;
+  }
+
+  remove(slot: number, id: string): void {
+    const m = this.slots.get(slot);
+    if (m?.delete(id)) {
+      this.count--;
+      if (m.size === 0) this.slots.delete(slot);
     }
   }
-  peek(): { at: number; id: string } | undefined {
-    return this.h[0];
-  }
-  pop(): { at: number; id: string } | undefined {
-    const h = this.h;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && h[l]!.at < h[m]!.at) m = l;
-        if (r < h.length && h[r]!.at < h[m]!.at) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
+
+  /** The ids due at `now` (each once), removed from the wheel. */
+  due(now: number): string[] {
+    const out: string[] = [];
+    const cur = Math.floor(now / this.slotMs);
+    const take = (slot: number) => {
+      const m = this.slots.get(slot);
+      if (!m) return;
+      for (const [id, at] of m) {
+        if (at > now) continue;
+        m.delete(id);
+        this.count--;
+        out.push(id);
       }
+      if (m.size === 0) this.slots.delete(slot);
+    };
+    if (this.count === 0) {
+      this.next = cur;
+      return out;
     }
-    return top;
+    // After a long gap walk the occupied slots, not every slot in between.
+    if (cur - this.next > this.slots.size) {
+      for (const slot of [...this.slots.keys()].filter((k) => k <= cur).sort((a, b) => a - b)) take(slot);
+    } else for (let slot = this.next; slot <= cur; slot++) take(slot);
+    this.next = cur;
+    return out;
   }
+
   get size(): number {
-    return this.h.length;
+    return this.count;
   }
 }

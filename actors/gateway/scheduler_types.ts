@@ -38,6 +38,8 @@ export interface SchedulerSettings {
   capacityOf: (proctype: string) => number;
   /** Of those, the most heavy parts at once (clamped to capacity - 1 when capacity > 1); 1 when omitted. */
   heavySlotsOf?: (proctype: string) => number;
+  /** Slot width of the deadline wheel (default 10 ms): a timeout fires within this plus the tick period. */
+  deadlineSlotMs?: number;
   /** How parts are classed small or heavy (lanes.ts); every unhinted part is heavy until seen when omitted. */
   cost?: CostSettings;
 }
@@ -57,7 +59,7 @@ export interface NewQuery<M> {
 }
 
 export type Command<M> =
-  | { type: 'dispatch'; queryId: string; part: number; backend: string; proctype: string; request: unknown; deadlineMs: number; cost: Cost }
+  | { type: 'dispatch'; run: number; queryId: string; part: number; backend: string; proctype: string; request: unknown; deadlineMs: number; cost: Cost; meta: M }
   | { type: 'complete'; queryId: string; results: unknown[]; parts: Array<{ name: string; proctype: string; ms: number }>; ms: number; meta: M }
   | { type: 'fail'; queryId: string; error: TickbusError; meta: M };
 
