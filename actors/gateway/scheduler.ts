@@ -119,6 +119,11 @@ export class Scheduler<M> {
     return this.queries.size;
   }
 
+  /** Entries on the deadline wheel: one per query admitted and not yet answered. */
+  get deadlinesHeld(): number {
+    return this.deadlines.size;
+  }
+
   /** The backends themselves, read-only, for resolvers on the hot path (no copy per query). */
   private liveView(): readonly BackendView[] {
     return (this.view ??= [...this.backends.values()]);
