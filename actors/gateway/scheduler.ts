@@ -22,65 +22,13 @@
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Clock } from '../common/clock.ts';
 import type { HealthState } from '../common/discovery.ts';
-import { CostModel, hasSlot, heavySlotsFor, kindOf, type Cost } from './lanes.ts';
-import { isLive, type BackendView, type PartSpec } from './routing.ts';
+import { CostModel, heavySlotsFor, kindOf, type Cost } from './lanes.ts';
+import { isLive, type BackendView } from './routing.ts';
+import { eligible, pickCandidate, type Backend, type Entry, type Part, type Query, type Run } from './scheduler_pick.ts';
 import { before, DeadlineWheel, WaitList } from './scheduler_queues.ts';
 import type { Command, NewQuery, PartOutcome, QueryView, Resolution, SchedulerHooks, SchedulerSettings } from './scheduler_types.ts';
 
 export type { Command, NewQuery, PartOutcome, QueryView, Resolution, SchedulerHooks, SchedulerSettings } from './scheduler_types.ts';
-
-interface Part {
-  index: number;
-  spec: PartSpec;
-  key: string;
-  /** The part's kind (lanes.ts kindOf) and its cost class, fixed when it is queued. */
-  kind: string;
-  cost: Cost;
-  state: 'waiting' | 'running' | 'done';
-  backend?: string;
-  /** The run (slot use) of its current dispatch. */
-  run?: number;
-  startedMs?: number;
-  ms?: number;
-  result?: unknown;
-}
-
-interface Query<M> {
-  view: QueryView;
-  state: 'held' | 'active' | 'finished';
-  parts: Part[];
-  remaining: number;
-  meta: M;
-  resolve: NewQuery<M>['resolve'];
-  holdUntilMs: number;
-  /** Its entry on the deadline wheel. */
-  wheelSlot: number;
-  holdReason?: { reason: string; detail: Record<string, unknown> };
-}
-
-interface Backend extends BackendView {
-  lastDispatchMs: number;
-  /** Incarnation: a re-registration under the same name is a new process. */
-  epoch: number;
-}
-
-/** A part on a backend slot, kept until the backend answers or the slot is reclaimed (also after its query finished). */
-interface Run {
-  queryId: string;
-  part: number;
-  backend: string;
-  /** The backend's incarnation the slot belongs to. */
-  epoch: number;
-  since: number;
-  cost: Cost;
-  proctype: string;
-  kind: string;
-}
-
-interface Entry<M> {
-  q: Query<M>;
-  part: Part;
-}
 
 export class Scheduler<M> {
   private readonly queries = new Map<string, Query<M>>();
@@ -239,7 +187,7 @@ export class Scheduler<M> {
   }
 
   private canRunSomewhere(part: Part): boolean {
-    for (const b of this.backends.values()) if (isLive(b) && this.eligible(part.spec, b)) return true;
+    for (const b of this.backends.values()) if (isLive(b) && eligible(part.spec, b)) return true;
     return false;
   }
 
@@ -470,76 +418,9 @@ export class Scheduler<M> {
 
   // ---- dispatch ------------------------------------------------------------------------------
 
-  private eligible(spec: PartSpec, b: Backend | BackendView): boolean {
-    return spec.names ? spec.names.includes(b.name) : b.proctype === spec.proctype;
-  }
-
   private release(b: Backend, cost: Cost): void {
     b.inflight--;
     if (cost === 'heavy') b.heavyInflight--;
-  }
-
-  /** Live backends that can run `spec` with a free slot for its cost. */
-  private freeFor(spec: PartSpec, cost: Cost): Backend[] {
-    const out: Backend[] = [];
-    for (const b of this.backends.values()) if (isLive(b) && hasSlot(b, cost) && this.eligible(spec, b)) out.push(b);
-    return out;
-  }
-
-  /** True when a is the better server: fewer parts running, then the least recently used. */
-  private static better(a: Backend, b: Backend | undefined): boolean {
-    return !b || a.inflight < b.inflight || (a.inflight === b.inflight && a.lastDispatchMs < b.lastDispatchMs);
-  }
-
-  private pickServer(servers: readonly BackendView[]): Backend {
-    let best: Backend | undefined;
-    for (const v of servers) {
-      const b = this.backends.get(v.name)!;
-      if (Scheduler.better(b, best)) best = b;
-    }
-    return best!;
-  }
-
-  /** The best waiting entry of one list that can run now, with its server. */
-  private candidate(list: WaitList<Entry<M>>): { e: Entry<M>; server: Backend } | undefined {
-    if (!this.hooks.nextQuery && !this.hooks.availableServers) {
-      // The hot path: the head of the list on the best free server, nothing allocated but the answer.
-      const e = list.first();
-      if (!e) return undefined;
-      let server: Backend | undefined;
-      for (const b of this.backends.values()) if (isLive(b) && hasSlot(b, e.part.cost) && this.eligible(e.part.spec, b) && Scheduler.better(b, server)) server = b;
-      if (!server) return undefined;
-      const c = this.scratch; // reused: pump reads it at once
-      c.e = e;
-      c.server = server;
-      return c as { e: Entry<M>; server: Backend };
-    }
-    const heads = list.peek(this.s.nextQueryScanMax);
-    if (heads.length === 0) return undefined;
-    // Every entry of one list has the same key and cost, so the same eligible backends.
-    const free = this.freeFor(heads[0]!.part.spec, heads[0]!.part.cost);
-    if (free.length === 0) return undefined;
-    const views = this.hooks.availableServers ? free.map((b) => ({ ...b })) : free;
-    const runnable: Array<{ e: Entry<M>; servers: readonly BackendView[] }> = [];
-    for (const e of heads) {
-      const servers = this.hooks.availableServers ? this.hooks.availableServers(views, e.q.view).filter((v) => free.some((b) => b.name === v.name)) : free;
-      if (servers.length > 0) {
-        runnable.push({ e, servers });
-        if (!this.hooks.nextQuery) break;
-      }
-    }
-    if (runnable.length === 0) return undefined;
-    let chosen = runnable[0]!;
-    if (this.hooks.nextQuery) {
-      const first = this.pickServer(runnable[0]!.servers);
-      const pick = this.hooks.nextQuery(
-        runnable.map((r) => r.e.q.view),
-        { ...first },
-      );
-      if (!pick) return undefined;
-      chosen = runnable.find((r) => r.e.q.view === pick) ?? runnable[0]!;
-    }
-    return { e: chosen.e, server: this.pickServer(chosen.servers) };
   }
 
   /** Places waiting parts on free slots, the best waiting part over all lists first, until none can be placed. */
@@ -552,7 +433,7 @@ export class Scheduler<M> {
           this.waiting.delete(key);
           continue;
         }
-        const c = this.candidate(list);
+        const c = pickCandidate(list, this.backends, this.hooks, this.s.nextQueryScanMax, this.scratch);
         if (c && (!bestE || before(c.e.q.view, bestE.q.view))) {
           bestE = c.e;
           bestServer = c.server;
