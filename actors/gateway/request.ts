@@ -86,7 +86,7 @@ function typeList(param: string, v: unknown): string[] {
   if (!Array.isArray(list) || list.length === 0) throw bad(param, 'must be a process type or a non-empty list of them');
   if (list.length > requestLimits.targetTypesMax) throw bad(param, `lists ${list.length} types; at most ${requestLimits.targetTypesMax}`);
   for (const t of list) if (typeof t !== 'string' || !NAME_RE.test(t)) throw bad(param, `${JSON.stringify(t)} is not a process type`, { value: String(t) });
-  return [...new Set(list as string[])];
+  return list.length === 1 ? (list as string[]) : [...new Set(list as string[])];
 }
 
 export function parseTarget(v: unknown, query: unknown): Target {
