@@ -69,12 +69,15 @@ export class Pipeline {
   }
 
   /**
-   * As request(), answered through `cb` instead of a promise (called synchronously as the reply is
-   * read; no promise per request on hot paths). Over maxInflight, cb gets OVERLOADED at once.
+   * As request(), answered through `cb` instead of a promise (called as the reply is read; no
+   * promise per request on hot paths). Never calls `cb` before returning: over maxInflight, or when
+   * the publish throws, cb gets the error on the next microtask (a caller that sends again from
+   * its callback cannot recurse).
    */
   send(subject: string, data: Uint8Array, timeoutMs: number, cb: ReplyCallback, headers?: MsgHdrs): void {
     if (this.pending.size >= this.opts.maxInflight) {
-      cb(new TickbusError(ErrorCode.OVERLOADED, `more than ${this.opts.maxInflight} requests in flight`, { subject }), undefined);
+      const e = new TickbusError(ErrorCode.OVERLOADED, `more than ${this.opts.maxInflight} requests in flight`, { subject });
+      queueMicrotask(() => cb(e, undefined));
       return;
     }
     const token = this.next++;
@@ -83,7 +86,7 @@ export class Pipeline {
       this.nc.publish(subject, data, { reply: this.prefix + token, headers });
     } catch (e) {
       this.pending.delete(token);
-      cb(e as Error, undefined);
+      queueMicrotask(() => cb(e as Error, undefined));
     }
   }
 
@@ -117,7 +120,9 @@ export class Pipeline {
   close(): void {
     clearInterval(this.sweeper);
     this.sub.unsubscribe();
-    for (const [, p] of this.pending) Pipeline.fail(p, new TickbusError(ErrorCode.NOT_READY, 'pipeline closed', { subject: p.subject }));
+    // Taken first: a callback that sends again must not be failed by this same loop.
+    const all = [...this.pending.values()];
     this.pending.clear();
+    for (const p of all) Pipeline.fail(p, new TickbusError(ErrorCode.NOT_READY, 'pipeline closed', { subject: p.subject }));
   }
 }
