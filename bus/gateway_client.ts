@@ -30,6 +30,8 @@ export interface GatewayCallOptions {
   /** The query id (echoed back); the gateway makes one when omitted. */
   id?: string;
   user?: string;
+  /** Cost hint: `heavy` runs in the backends' heavy lane; `small` is believed until that kind is seen slow. */
+  cost?: 'small' | 'heavy';
 }
 
 export interface GatewayReply<T = unknown> {
@@ -101,6 +103,7 @@ export class GatewayClient {
     if (o.priority !== undefined) body.priority = o.priority;
     if (o.id !== undefined) body.id = o.id;
     if (o.user !== undefined) body.user = o.user;
+    if (o.cost !== undefined) body.cost = o.cost;
     if (postback !== undefined) body.postback = postback;
     return body;
   }

@@ -27,11 +27,16 @@ export interface PipelineOptions {
 }
 
 interface Pending {
-  resolve: (m: Msg | BulkReply) => void;
-  reject: (e: Error) => void;
+  /** request(): the promise's (a reply, or a bulk ack); send(): undefined, `cb` answers. */
+  resolve?: (m: Msg | BulkReply) => void;
+  reject?: (e: Error) => void;
+  cb?: ReplyCallback;
   deadline: number;
   subject: string;
 }
+
+/** A request's answer for `send()`: the reply, or the error request() would reject with. */
+export type ReplyCallback = (err: Error | undefined, m: Msg | undefined) => void;
 
 export class Pipeline {
   private readonly prefix: string;
@@ -80,6 +85,28 @@ export class Pipeline {
     });
   }
 
+  /**
+   * As request(), answered through `cb` instead of a promise (called as the reply is read; no
+   * promise per request on hot paths). Never calls `cb` before returning: over maxInflight, or when
+   * the publish throws, cb gets the error on the next microtask (a caller that sends again from
+   * its callback cannot recurse).
+   */
+  send(subject: string, data: Uint8Array, timeoutMs: number, cb: ReplyCallback, headers?: MsgHdrs): void {
+    if (this.pending.size >= this.opts.maxInflight) {
+      const e = new TickbusError(ErrorCode.OVERLOADED, `more than ${this.opts.maxInflight} requests in flight`, { subject });
+      queueMicrotask(() => cb(e, undefined));
+      return;
+    }
+    const token = this.next++;
+    this.pending.set(token, { cb, deadline: Date.now() + timeoutMs, subject });
+    try {
+      this.nc.publish(subject, data, { reply: this.prefix + token, headers });
+    } catch (e) {
+      this.pending.delete(token);
+      queueMicrotask(() => cb(e as Error, undefined));
+    }
+  }
+
   private onReply(msg: Msg): void {
     const last = msg.subject.slice(this.prefix.length);
     if (last === 'acks') return this.onBulk(msg);
@@ -89,8 +116,14 @@ export class Pipeline {
     this.pending.delete(token);
     // A 503 status with no payload is the server saying nobody subscribes to the subject.
     if (msg.data.length === 0 && msg.headers?.code === 503) {
-      p.reject(new TickbusError(ErrorCode.NO_RESPONDERS, `no responders on ${p.subject}`, { subject: p.subject }));
-    } else p.resolve(msg);
+      Pipeline.fail(p, new TickbusError(ErrorCode.NO_RESPONDERS, `no responders on ${p.subject}`, { subject: p.subject }));
+    } else if (p.cb) p.cb(undefined, msg);
+    else p.resolve!(msg);
+  }
+
+  private static fail(p: Pending, e: Error): void {
+    if (p.cb) p.cb(e, undefined);
+    else p.reject!(e);
   }
 
   /** A tickbus.v1.acks message: [token, id, seq, rows] per request; unknown tokens are late (timed out). */
@@ -107,6 +140,7 @@ export class Pipeline {
       const token = Number(a[0]);
       const p = this.pending.get(token);
       if (!p) continue;
+      if (!p.resolve) continue; // send() never asks for bulk acks; its request times out
       this.pending.delete(token);
       p.resolve({ bulk: true, id: typeof a[1] === 'string' ? a[1] : null, seq: Number(a[2]), rows: Number(a[3]) });
     }
@@ -117,7 +151,7 @@ export class Pipeline {
     for (const [token, p] of this.pending) {
       if (p.deadline > now) continue;
       this.pending.delete(token);
-      p.reject(new TickbusError(ErrorCode.TIMEOUT, `no reply on ${p.subject} within the deadline`, { subject: p.subject }));
+      Pipeline.fail(p, new TickbusError(ErrorCode.TIMEOUT, `no reply on ${p.subject} within the deadline`, { subject: p.subject }));
     }
   }
 
@@ -125,7 +159,9 @@ export class Pipeline {
   close(): void {
     clearInterval(this.sweeper);
     this.sub.unsubscribe();
-    for (const [, p] of this.pending) p.reject(new TickbusError(ErrorCode.NOT_READY, 'pipeline closed', { subject: p.subject }));
+    // Taken first: a callback that sends again must not be failed by this same loop.
+    const all = [...this.pending.values()];
     this.pending.clear();
+    for (const p of all) Pipeline.fail(p, new TickbusError(ErrorCode.NOT_READY, 'pipeline closed', { subject: p.subject }));
   }
 }

@@ -11,6 +11,7 @@ import { ContentType, decode, encode, encodingOf, type Encoding } from '../../bu
 import { ErrorCode, isErrorEnvelope, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
+import { rawField } from './raw.ts';
 import { Header, subjects } from '../../bus/subjects.ts';
 import { resultToJson } from '../../storage/query/result.ts';
 import { defineSchema } from '../../storage/schema.ts';
@@ -23,7 +24,7 @@ import { gatewayMachine, type GatewayEvent } from './machine.ts';
 import { GATEWAY_ACCEPTED_TYPE, GATEWAY_REPLY_TYPE, parseGatewayRequest, type GatewayAccepted, type GatewayReply, type GatewayRequest } from './request.ts';
 import { partsForAttributes, partsForTypes, type BackendView } from './routing.ts';
 import { Scheduler, type Command, type PartOutcome, type Resolution, type SchedulerHooks } from './scheduler.ts';
-import { defaultGatewaySettings, type GatewaySettings } from './settings.ts';
+import { checkConcurrency, defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 
 /** What the gateway keeps about a query beyond the scheduler: where and how to answer. */
 interface Meta {
@@ -34,6 +35,8 @@ interface Meta {
   request: GatewayRequest;
   /** Data-access queries are merged by their planner's function instead of a named join. */
   merge?: JoinFn;
+  /** `query` as the backends get it: the client's own CBOR bytes of it (raw.ts), else encoded once at the first dispatch. */
+  queryBytes?: Uint8Array;
 }
 
 export interface GatewayOptions {
@@ -67,6 +70,7 @@ export async function startGateway(
   opts: GatewayOptions = {},
 ): Promise<Gateway> {
   const s: GatewaySettings = { ...defaultGatewaySettings, ...settings };
+  checkConcurrency(s);
   const clock = opts.clock ?? systemClock;
   const joins = new Joins();
   for (const [name, fn] of Object.entries(opts.joins ?? {})) joins.register(name, fn);
@@ -80,6 +84,8 @@ export async function startGateway(
       partsPerQueryMax: s.partsPerQueryMax,
       nextQueryScanMax: s.nextQueryScanMax,
       capacityOf: (t) => s.backendConcurrencyByType[t] ?? s.backendConcurrency,
+      heavySlotsOf: () => s.backendHeavySlots,
+      cost: { smallMaxMs: s.smallQueryMaxMs, kindsMax: s.costKindsMax },
     },
     clock,
     opts.hooks,
@@ -89,8 +95,6 @@ export async function startGateway(
   let requestSubs: Subscription[] = [];
   let nextId = 0;
   const probing = new Set<string>();
-  /** Encoded backend requests, shared by the parts of one query. */
-  const encoded = new WeakMap<object, Uint8Array>();
 
   const wanted = (p: ProcessView) => p.name !== s.name && (s.backendTypes ? s.backendTypes.includes(p.proctype) : p.proctype !== 'gateway');
 
@@ -188,10 +192,12 @@ export async function startGateway(
 
   function dispatch(c: Extract<Command<Meta>, { type: 'dispatch' }>): void {
     let bytes: Uint8Array;
-    const key = typeof c.request === 'object' && c.request !== null ? c.request : undefined;
     try {
-      bytes = (key && encoded.get(key)) || encode(c.request);
-      if (key) encoded.set(key, bytes);
+      // The query itself (every part of a type or attribute target) is encoded at most once per
+      // query, or not at all when the client sent CBOR; a data-access part's narrowed request each time.
+      const m = c.meta;
+      if (c.request === m.request.query) bytes = m.queryBytes ??= encode(c.request);
+      else bytes = encode(c.request);
     } catch (e) {
       execute(scheduler.partDone(c.queryId, c.part, { ok: false, error: new TickbusError(ErrorCode.BAD_QUERY, `query: cannot be encoded: ${(e as Error).message}`, { param: 'query' }) }));
       return;
@@ -199,17 +205,18 @@ export async function startGateway(
     // The request outlives the query's deadline by orphanGraceMs: the backend keeps the slot until
     // it answers (it cannot be interrupted), but not for ever.
     const timeoutMs = Math.max(1, c.deadlineMs - clock.now()) + s.orphanGraceMs;
-    pipeline!.request(subjects.query(c.proctype, c.backend), bytes, undefined, timeoutMs).then(
-      (m) => execute(scheduler.partDone(c.queryId, c.part, outcomeOf(c, m))),
-      (e: unknown) => {
-        const err = toTickbusError(e);
-        const outcome: PartOutcome =
-          err.code === ErrorCode.NO_RESPONDERS
-            ? { ok: false, noResponders: true }
-            : { ok: false, error: new TickbusError(err.code === ErrorCode.TIMEOUT ? ErrorCode.BACKEND_ERROR : err.code, `${c.proctype} ${c.backend}: ${err.message}`, { backend: c.backend, proctype: c.proctype }) };
-        execute(scheduler.partDone(c.queryId, c.part, outcome));
-      },
-    );
+    pipeline!.send(subjects.query(c.proctype, c.backend), bytes, timeoutMs, (e, m) => {
+      if (m) {
+        execute(scheduler.partDone(c.queryId, c.part, outcomeOf(c, m), c.run));
+        return;
+      }
+      const err = toTickbusError(e);
+      const outcome: PartOutcome =
+        err.code === ErrorCode.NO_RESPONDERS
+          ? { ok: false, noResponders: true }
+          : { ok: false, error: new TickbusError(err.code === ErrorCode.TIMEOUT ? ErrorCode.BACKEND_ERROR : err.code, `${c.proctype} ${c.backend}: ${err.message}`, { backend: c.backend, proctype: c.proctype }) };
+      execute(scheduler.partDone(c.queryId, c.part, outcome, c.run));
+    });
   }
 
   /** Probes backends holding long parts: "no responders" on ctl.<name>.status means the process is gone. */
@@ -291,6 +298,7 @@ export async function startGateway(
       }
       const resultTo = mode === 'sync' ? m.reply : (req.postback ?? m.reply);
       const meta: Meta = { enc, resultTo, postback: mode === 'async', request: req };
+      if (enc === 'cbor') meta.queryBytes = rawField(m.data, 'query');
       const cmds = scheduler.submit({ id, request: req, resolve: resolverFor(req), holdMaxMs: s.eodHoldMs, meta });
       if (mode === 'async') {
         // Failing at once (bad target, overloaded) answers the async call itself: no ack, no postback.
@@ -387,7 +395,7 @@ export async function startGateway(
     },
     status() {
       const snap = actor.getSnapshot();
-      return { state: snap.value, ...scheduler.counts(), ...scheduler.stats, backends: snap.context.backends, types: snap.context.types };
+      return { state: snap.value, ...scheduler.counts(), ...scheduler.stats, costKinds: scheduler.costs.size, backends: snap.context.backends, types: snap.context.types };
     },
     attributes: () => ({ joins: joins.names(), backendTypes: s.backendTypes ?? null }),
     registerJoin: (name, fn) => joins.register(name, fn),

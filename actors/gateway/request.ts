@@ -4,6 +4,7 @@ import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { GATEWAY_ACCEPTED_TYPE, GATEWAY_REPLY_TYPE, GATEWAY_REQUEST_TYPE } from '../../bus/gateway_client.ts';
 import { GETDATA_TYPE } from '../../storage/query/request.ts';
 import type { AttributeFilter } from '../common/discovery.ts';
+import { Costs, type Cost } from './lanes.ts';
 
 export { GATEWAY_ACCEPTED_TYPE, GATEWAY_REPLY_TYPE, GATEWAY_REQUEST_TYPE };
 
@@ -31,6 +32,8 @@ export interface GatewayRequest {
   postback?: string;
   /** Who asks (for the nextQuery / availableServers hooks; the gateway does not authenticate it). */
   user?: string;
+  /** The client's cost hint: heavy always runs in the heavy lane; small is believed until the kind is seen slow. */
+  cost?: Cost;
 }
 
 export interface GatewayReply {
@@ -68,7 +71,7 @@ export const requestLimits = {
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 /** A publishable subject: tokens of printable characters, no wildcards, no empty token. */
 const SUBJECT_RE = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
-const KNOWN_KEYS = new Set(['type', 'id', 'query', 'target', 'join', 'priority', 'timeoutMs', 'postback', 'user']);
+const KNOWN_KEYS = new Set(['type', 'id', 'query', 'target', 'join', 'priority', 'timeoutMs', 'postback', 'user', 'cost']);
 
 function bad(param: string, message: string, detail: Record<string, unknown> = {}): TickbusError {
   return new TickbusError(ErrorCode.BAD_QUERY, `${param}: ${message}`, { param, ...detail });
@@ -83,7 +86,7 @@ function typeList(param: string, v: unknown): string[] {
   if (!Array.isArray(list) || list.length === 0) throw bad(param, 'must be a process type or a non-empty list of them');
   if (list.length > requestLimits.targetTypesMax) throw bad(param, `lists ${list.length} types; at most ${requestLimits.targetTypesMax}`);
   for (const t of list) if (typeof t !== 'string' || !NAME_RE.test(t)) throw bad(param, `${JSON.stringify(t)} is not a process type`, { value: String(t) });
-  return [...new Set(list as string[])];
+  return list.length === 1 ? (list as string[]) : [...new Set(list as string[])];
 }
 
 export function parseTarget(v: unknown, query: unknown): Target {
@@ -149,5 +152,6 @@ export function parseGatewayRequest(raw: unknown, bounds: RequestBounds, hasJoin
     postback = raw.postback;
   }
   if (raw.user !== undefined && (typeof raw.user !== 'string' || raw.user.length > 128)) throw bad('user', 'must be a string of at most 128 characters');
-  return { id, query: raw.query, target: parseTarget(raw.target, raw.query), join, priority, timeoutMs, postback, user: raw.user as string | undefined };
+  if (raw.cost !== undefined && !(Costs as readonly unknown[]).includes(raw.cost)) throw bad('cost', `must be one of ${Costs.join(', ')}`, { value: String(raw.cost) });
+  return { id, query: raw.query, target: parseTarget(raw.target, raw.query), join, priority, timeoutMs, postback, user: raw.user as string | undefined, cost: raw.cost as Cost | undefined };
 }

@@ -22,6 +22,9 @@ export interface BackendView {
   /** Parts running on it now, and how many it may run at once. */
   inflight: number;
   capacity: number;
+  /** Heavy parts running on it now, and the most it may run at once (lanes.ts). */
+  heavyInflight: number;
+  heavySlots: number;
   /** Parts it has answered. */
   served: number;
 }
@@ -41,8 +44,14 @@ function typesOf(backends: readonly BackendView[]): string[] {
   return [...new Set(backends.filter(isLive).map((b) => b.proctype))].sort();
 }
 
+function hasLive(backends: readonly BackendView[], proctype: string): boolean {
+  for (const b of backends) if (b.proctype === proctype && isLive(b)) return true;
+  return false;
+}
+
 /** One part per requested type, or TYPE_NOT_AVAILABLE at once naming the missing and the available types. */
 export function partsForTypes(types: readonly string[], request: unknown, backends: readonly BackendView[]): PartSpec[] {
+  if (types.length === 1 && hasLive(backends, types[0]!)) return [{ proctype: types[0]!, request }]; // the common case, nothing else built
   const available = typesOf(backends);
   const missing = types.filter((t) => !available.includes(t));
   if (missing.length > 0) {

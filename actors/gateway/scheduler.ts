@@ -5,10 +5,13 @@
 //  - A query is admitted (bounded by queueMax; one more is OVERLOADED at once) and resolved into
 //    parts: one per process type, replica group or time range. A target that cannot be served
 //    fails at once (TYPE_NOT_AVAILABLE names the missing and the available types).
-//  - Parts wait in one list per part key (a type, or a replica group), ordered by priority (higher
+//  - Each part is small or heavy (lanes.ts: the client's hint, else its observed time). Parts wait
+//    in one list per part key (a type, or a replica group) and cost, ordered by priority (higher
 //    first) then arrival: FIFO by default. Each part runs as soon as a backend that can run it has
-//    a free slot (capacity: backendConcurrency, TorQ's one query at a time per backend), so a query
-//    across two types takes the slower one's time, not the sum.
+//    a slot for its cost: capacity backendConcurrency, of which heavy parts hold at most
+//    backendHeavySlots (capacity 1 is TorQ's one query at a time per backend). The best waiting
+//    part over all lists takes a free slot, so priorities hold across costs; a query across two
+//    types takes the slower one's time, not the sum.
 //  - Two override points, as TorQ's .gw.getnextqueryid and .gw.availableservers: `nextQuery`
 //    chooses among the waiting queries that could run now, `availableServers` narrows the free,
 //    live backends a query may use.
@@ -19,193 +22,29 @@
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Clock } from '../common/clock.ts';
 import type { HealthState } from '../common/discovery.ts';
-import type { GatewayRequest } from './request.ts';
-import { isLive, type BackendView, type PartSpec } from './routing.ts';
+import { CostModel, heavySlotsFor, kindOf, type Cost } from './lanes.ts';
+import { isLive, type BackendView } from './routing.ts';
+import { eligible, pickCandidate, type Backend, type Entry, type Part, type Query, type Run } from './scheduler_pick.ts';
+import { before, DeadlineWheel, WaitList } from './scheduler_queues.ts';
+import type { Command, NewQuery, PartOutcome, QueryView, Resolution, SchedulerHooks, SchedulerSettings } from './scheduler_types.ts';
 
-/** A query as the hooks see it. */
-export interface QueryView {
-  id: string;
-  priority: number;
-  /** Arrival order. */
-  seq: number;
-  submittedMs: number;
-  deadlineMs: number;
-  request: GatewayRequest;
-}
-
-export interface SchedulerHooks {
-  /**
-   * Which waiting query runs next on a free backend (TorQ .gw.getnextqueryid). `waiting` holds the
-   * queries that could run on it now, best first by priority then arrival (at most
-   * nextQueryScanMax); return one of them, or undefined to leave the backend idle for now.
-   */
-  nextQuery?: (waiting: readonly QueryView[], backend: BackendView) => QueryView | undefined;
-  /**
-   * Which backends a query may use (TorQ .gw.availableservers): given the free, live backends that
-   * can run one of its parts, return those it may use (e.g. the same datacentre as the client).
-   */
-  availableServers?: (free: readonly BackendView[], query: QueryView) => readonly BackendView[];
-}
-
-export interface SchedulerSettings {
-  queueMax: number;
-  partsPerQueryMax: number;
-  nextQueryScanMax: number;
-  /** Parts one backend runs at once, by type, else the default. */
-  capacityOf: (proctype: string) => number;
-}
-
-/** What a query resolves to against the backends: parts, or held (the data-access end-of-day hold). */
-export type Resolution<M> = { kind: 'parts'; parts: PartSpec[]; meta?: Partial<M> } | { kind: 'hold'; reason: string; detail: Record<string, unknown> };
-
-export interface NewQuery<M> {
-  id: string;
-  request: GatewayRequest;
-  /** Resolves the target against the backends; throws a TickbusError when it cannot be served. Called again for a held query when backends change. */
-  resolve: (backends: readonly BackendView[]) => Resolution<M>;
-  /** A held query fails with EOD_IN_PROGRESS after this long (capped by its deadline). */
-  holdMaxMs: number;
-  /** The effects' own data about the query (where to reply, how to join); carried back in commands. */
-  meta: M;
-}
-
-export type Command<M> =
-  | { type: 'dispatch'; queryId: string; part: number; backend: string; proctype: string; request: unknown; deadlineMs: number }
-  | { type: 'complete'; queryId: string; results: unknown[]; parts: Array<{ name: string; proctype: string; ms: number }>; ms: number; meta: M }
-  | { type: 'fail'; queryId: string; error: TickbusError; meta: M };
-
-export type PartOutcome = { ok: true; value: unknown } | { ok: false; error: TickbusError } | { ok: false; noResponders: true };
-
-interface Part {
-  index: number;
-  spec: PartSpec;
-  key: string;
-  state: 'waiting' | 'running' | 'done';
-  backend?: string;
-  startedMs?: number;
-  ms?: number;
-  result?: unknown;
-}
-
-interface Query<M> {
-  view: QueryView;
-  state: 'held' | 'active' | 'finished';
-  parts: Part[];
-  remaining: number;
-  meta: M;
-  resolve: NewQuery<M>['resolve'];
-  holdUntilMs: number;
-  holdReason?: { reason: string; detail: Record<string, unknown> };
-}
-
-interface Backend extends BackendView {
-  lastDispatchMs: number;
-  /** Incarnation: a re-registration under the same name is a new process. */
-  epoch: number;
-}
-
-interface Entry<M> {
-  q: Query<M>;
-  part: Part;
-}
-
-/** True when a sorts before b: higher priority, then earlier arrival. */
-function before(a: QueryView, b: QueryView): boolean {
-  return a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq;
-}
-
-/** Waiting parts of one key, ordered; entries of finished queries or placed parts are skipped lazily. */
-class WaitList<M> {
-  private items: Entry<M>[] = [];
-  private head = 0;
-
-  insert(e: Entry<M>): void {
-    const v = e.q.view;
-    let hi = this.items.length;
-    // Arrivals mostly go last (equal priority, later seq): check the tail first.
-    if (hi === this.head || !before(v, this.items[hi - 1]!.q.view)) {
-      this.items.push(e);
-      return;
-    }
-    let lo = this.head;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (before(v, this.items[mid]!.q.view)) hi = mid;
-      else lo = mid + 1;
-    }
-    this.items.splice(lo, 0, e);
-  }
-
-  private static live<M>(e: Entry<M>): boolean {
-    return e.q.state === 'active' && e.part.state === 'waiting';
-  }
-
-  /** Up to `max` live entries from the head, dropping dead ones on the way. */
-  peek(max: number): Entry<M>[] {
-    while (this.head < this.items.length && !WaitList.live(this.items[this.head]!)) this.head++;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    const out: Entry<M>[] = [];
-    for (let i = this.head; i < this.items.length && out.length < max; i++) if (WaitList.live(this.items[i]!)) out.push(this.items[i]!);
-    return out;
-  }
-
-  get empty(): boolean {
-    return this.peek(1).length === 0;
-  }
-}
-
-/** Deadlines in a binary heap: the earliest on top. */
-class DeadlineHeap {
-  private h: Array<{ at: number; id: string }> = [];
-  push(at: number, id: string): void {
-    const h = this.h;
-    h.push({ at, id });
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[p]!.at <= h[i]!.at) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
-    }
-  }
-  peek(): { at: number; id: string } | undefined {
-    return this.h[0];
-  }
-  pop(): { at: number; id: string } | undefined {
-    const h = this.h;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && h[l]!.at < h[m]!.at) m = l;
-        if (r < h.length && h[r]!.at < h[m]!.at) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-  get size(): number {
-    return this.h.length;
-  }
-}
+export type { Command, NewQuery, PartOutcome, QueryView, Resolution, SchedulerHooks, SchedulerSettings } from './scheduler_types.ts';
 
 export class Scheduler<M> {
   private readonly queries = new Map<string, Query<M>>();
   private readonly backends = new Map<string, Backend>();
-  private readonly waiting = new Map<string, WaitList<M>>();
-  /** Parts running on backends: `${queryId}#${part}` -> backend and its epoch (also after the query finished). */
-  private readonly running = new Map<string, { backend: string; epoch: number; since: number }>();
-  private readonly deadlines = new DeadlineHeap();
+  /** Waiting parts by part key and cost: `${key}|${cost}`. */
+  private readonly waiting = new Map<string, WaitList<Entry<M>>>();
+  /** Parts running on backends by run id (the dispatch command's `run`). */
+  private readonly running = new Map<number, Run>();
+  private runs = 0;
+  /** candidate()'s answer on the hot path, reused (read at once by pump). */
+  private readonly scratch: { e?: Entry<M>; server?: Backend } = {};
+  /** The backends as an array for resolvers, rebuilt when one registers or leaves. */
+  private view: Backend[] | undefined;
+  /** Observed part times by type and kind: what is small. */
+  readonly costs: CostModel;
+  private readonly deadlines: DeadlineWheel;
   private seq = 0;
   private epochs = 0;
   readonly stats = { submitted: 0, completed: 0, failed: 0, timedOut: 0, overloaded: 0, dispatched: 0, redispatched: 0 };
@@ -214,7 +53,10 @@ export class Scheduler<M> {
     private readonly s: SchedulerSettings,
     private readonly clock: Clock,
     private hooks: SchedulerHooks = {},
-  ) {}
+  ) {
+    this.costs = new CostModel(s.cost ?? { smallMaxMs: 0, kindsMax: 0 });
+    this.deadlines = new DeadlineWheel(s.deadlineSlotMs ?? 10);
+  }
 
   setHooks(hooks: SchedulerHooks): void {
     this.hooks = hooks;
@@ -225,9 +67,14 @@ export class Scheduler<M> {
     return this.queries.size;
   }
 
+  /** Entries on the deadline wheel: one per query admitted and not yet answered. */
+  get deadlinesHeld(): number {
+    return this.deadlines.size;
+  }
+
   /** The backends themselves, read-only, for resolvers on the hot path (no copy per query). */
   private liveView(): readonly BackendView[] {
-    return [...this.backends.values()];
+    return (this.view ??= [...this.backends.values()]);
   }
 
   /** Copies of the backends (for hooks, status and tests). */
@@ -254,11 +101,14 @@ export class Scheduler<M> {
             gone: false,
             inflight: 0,
             capacity: this.s.capacityOf(info.proctype),
+            heavyInflight: 0,
+            heavySlots: heavySlotsFor(this.s.capacityOf(info.proctype), this.s.heavySlotsOf?.(info.proctype) ?? 1),
             served: old?.served ?? 0,
             lastDispatchMs: 0,
             epoch: ++this.epochs,
           };
     this.backends.set(info.name, b);
+    this.view = undefined;
     out.push(...this.replanHeld());
     out.push(...this.pump());
     return out;
@@ -270,6 +120,7 @@ export class Scheduler<M> {
     if (!b) return [];
     const out = this.failRunningOn(b, reason);
     this.backends.delete(name);
+    this.view = undefined;
     out.push(...this.failStranded());
     out.push(...this.replanHeld());
     out.push(...this.pump());
@@ -313,12 +164,11 @@ export class Scheduler<M> {
   /** Fails every query with a part running on `b` (BACKEND_GONE) and releases those slots. */
   private failRunningOn(b: Backend, reason: string): Command<M>[] {
     const out: Command<M>[] = [];
-    for (const [key, r] of this.running) {
+    for (const [run, r] of this.running) {
       if (r.backend !== b.name || r.epoch !== b.epoch) continue;
-      this.running.delete(key);
-      b.inflight--;
-      const [id] = key.split('#');
-      const q = this.queries.get(id!);
+      this.running.delete(run);
+      this.release(b, r.cost);
+      const q = this.queries.get(r.queryId);
       if (q && q.state === 'active') {
         out.push(
           this.finishFail(
@@ -337,7 +187,7 @@ export class Scheduler<M> {
   }
 
   private canRunSomewhere(part: Part): boolean {
-    for (const b of this.backends.values()) if (isLive(b) && this.eligible(part.spec, b)) return true;
+    for (const b of this.backends.values()) if (isLive(b) && eligible(part.spec, b)) return true;
     return false;
   }
 
@@ -385,7 +235,7 @@ export class Scheduler<M> {
       this.stats.failed++;
       return [{ type: 'fail', queryId: n.id, meta: n.meta, error: new TickbusError(ErrorCode.BAD_QUERY, `id: query ${n.id} is already running`, { param: 'id', id: n.id }) }];
     }
-    const q: Query<M> = { view, state: 'held', parts: [], remaining: 0, meta: n.meta, resolve: n.resolve, holdUntilMs: Math.min(view.deadlineMs, now + n.holdMaxMs) };
+    const q: Query<M> = { view, state: 'held', parts: [], remaining: 0, meta: n.meta, resolve: n.resolve, holdUntilMs: Math.min(view.deadlineMs, now + n.holdMaxMs), wheelSlot: 0 };
     let r: Resolution<M>;
     try {
       r = n.resolve(this.liveView());
@@ -394,14 +244,15 @@ export class Scheduler<M> {
       return [{ type: 'fail', queryId: n.id, meta: n.meta, error: asError(e, n.id) }];
     }
     this.queries.set(n.id, q);
-    this.deadlines.push(view.deadlineMs, n.id);
     if (r.kind === 'hold') {
       q.holdReason = { reason: r.reason, detail: r.detail };
-      if (q.holdUntilMs < view.deadlineMs) this.deadlines.push(q.holdUntilMs, n.id);
+      q.wheelSlot = this.deadlines.add(q.holdUntilMs, n.id);
       return [];
     }
-    const started = this.activate(q, r);
-    return [...started, ...this.pump()];
+    q.wheelSlot = this.deadlines.add(view.deadlineMs, n.id);
+    const out = this.activate(q, r);
+    this.pump(out);
+    return out;
   }
 
   private activate(q: Query<M>, r: Extract<Resolution<M>, { kind: 'parts' }>): Command<M>[] {
@@ -415,7 +266,11 @@ export class Scheduler<M> {
     if (r.meta) q.meta = { ...q.meta, ...r.meta };
     q.state = 'active';
     q.holdReason = undefined;
-    q.parts = r.parts.map((spec, index) => ({ index, spec, key: spec.names ? `n:${spec.proctype}:${spec.names.join(',')}` : `t:${spec.proctype}`, state: 'waiting' }));
+    q.parts = r.parts.map((spec, index) => {
+      const kind = kindOf(spec.request);
+      const cost = this.costs.classify(spec.proctype, kind, q.view.request.cost);
+      return { index, spec, kind, cost, key: `${spec.names ? `n:${spec.proctype}:${spec.names.join(',')}` : `t:${spec.proctype}`}|${cost}`, state: 'waiting' as const };
+    });
     q.remaining = q.parts.length;
     for (const part of q.parts) this.enqueue(q, part);
     return [];
@@ -424,7 +279,7 @@ export class Scheduler<M> {
   private enqueue(q: Query<M>, part: Part): void {
     part.state = 'waiting';
     let list = this.waiting.get(part.key);
-    if (!list) this.waiting.set(part.key, (list = new WaitList<M>()));
+    if (!list) this.waiting.set(part.key, (list = new WaitList<Entry<M>>()));
     list.insert({ q, part });
   }
 
@@ -446,17 +301,19 @@ export class Scheduler<M> {
     return out;
   }
 
-  /** A backend answered a part (or the request failed). */
-  partDone(queryId: string, part: number, outcome: PartOutcome): Command<M>[] {
-    const key = `${queryId}#${part}`;
-    const run = this.running.get(key);
-    if (!run) return []; // the slot was already released (backend gone, replaced)
-    this.running.delete(key);
+  /** A backend answered a part (or the request failed); `runId` is the dispatch command's `run` (found from the part when omitted). */
+  partDone(queryId: string, part: number, outcome: PartOutcome, runId = this.runOf(queryId, part)): Command<M>[] {
+    const run = runId === undefined ? undefined : this.running.get(runId);
+    if (!run || run.queryId !== queryId || run.part !== part) return []; // the slot was already released (backend gone, replaced)
+    this.running.delete(runId!);
     const b = this.backends.get(run.backend);
     if (b && b.epoch === run.epoch) {
-      b.inflight--;
+      this.release(b, run.cost);
       b.served++;
     }
+    // What the backend took, answer or error, teaches what is small ("no responders" never ran).
+    const now = this.clock.now();
+    if (outcome.ok || !('noResponders' in outcome)) this.costs.observe(run.proctype, run.kind, now - run.since);
     const out: Command<M>[] = [];
     const q = this.queries.get(queryId);
     if (q && q.state === 'active') {
@@ -472,23 +329,30 @@ export class Scheduler<M> {
       } else {
         p.state = 'done';
         p.result = outcome.value;
-        p.ms = this.clock.now() - p.startedMs!;
+        p.ms = now - p.startedMs!;
         if (--q.remaining === 0) out.push(this.finishComplete(q));
       }
     } else if (!outcome.ok && 'noResponders' in outcome && b) {
       out.push(...this.markGone(b.name, 'did not answer (no responders)'));
     }
-    out.push(...this.pump());
+    this.pump(out);
     return out;
+  }
+
+  /** The run of a part now on a slot, also of a query that already finished. */
+  private runOf(queryId: string, part: number): number | undefined {
+    const q = this.queries.get(queryId);
+    if (q) return q.parts[part]?.run;
+    for (const [id, r] of this.running) if (r.queryId === queryId && r.part === part) return id;
+    return undefined;
   }
 
   /** Deadlines that passed: QUERY_TIMEOUT, or EOD_IN_PROGRESS for a query still held. */
   tick(): Command<M>[] {
     const now = this.clock.now();
     const out: Command<M>[] = [];
-    for (let top = this.deadlines.peek(); top && top.at <= now; top = this.deadlines.peek()) {
-      this.deadlines.pop();
-      const q = this.queries.get(top.id);
+    for (const id of this.deadlines.due(now)) {
+      const q = this.queries.get(id);
       if (!q || q.state === 'finished') continue;
       if (q.state === 'held' && now >= q.holdUntilMs) {
         out.push(
@@ -515,9 +379,9 @@ export class Scheduler<M> {
             }),
           ),
         );
-      }
+      } else q.wheelSlot = this.deadlines.add(q.view.deadlineMs, id); // a hold that ended: its own deadline next
     }
-    if (out.length > 0) out.push(...this.pump());
+    if (out.length > 0) this.pump(out);
     return out;
   }
 
@@ -532,6 +396,7 @@ export class Scheduler<M> {
   private finishFail(q: Query<M>, error: TickbusError): Command<M> {
     q.state = 'finished';
     this.queries.delete(q.view.id);
+    this.deadlines.remove(q.wheelSlot, q.view.id);
     this.stats.failed++;
     return { type: 'fail', queryId: q.view.id, error, meta: q.meta };
   }
@@ -539,6 +404,7 @@ export class Scheduler<M> {
   private finishComplete(q: Query<M>): Command<M> {
     q.state = 'finished';
     this.queries.delete(q.view.id);
+    this.deadlines.remove(q.wheelSlot, q.view.id);
     this.stats.completed++;
     return {
       type: 'complete',
@@ -552,70 +418,29 @@ export class Scheduler<M> {
 
   // ---- dispatch ------------------------------------------------------------------------------
 
-  private eligible(spec: PartSpec, b: Backend | BackendView): boolean {
-    return spec.names ? spec.names.includes(b.name) : b.proctype === spec.proctype;
+  private release(b: Backend, cost: Cost): void {
+    b.inflight--;
+    if (cost === 'heavy') b.heavyInflight--;
   }
 
-  private freeFor(spec: PartSpec): Backend[] {
-    const out: Backend[] = [];
-    for (const b of this.backends.values()) if (isLive(b) && b.inflight < b.capacity && this.eligible(spec, b)) out.push(b);
-    return out;
-  }
-
-  private pickServer(servers: readonly BackendView[]): Backend {
-    let best: Backend | undefined;
-    for (const v of servers) {
-      const b = this.backends.get(v.name)!;
-      if (!best || b.inflight < best.inflight || (b.inflight === best.inflight && b.lastDispatchMs < best.lastDispatchMs)) best = b;
-    }
-    return best!;
-  }
-
-  /** The best waiting entry of one key that can run now, with its server. */
-  private candidate(list: WaitList<M>): { e: Entry<M>; server: Backend } | undefined {
-    const heads = list.peek(this.hooks.nextQuery || this.hooks.availableServers ? this.s.nextQueryScanMax : 1);
-    if (heads.length === 0) return undefined;
-    // Every entry of one list has the same key, so the same eligible backends.
-    const free = this.freeFor(heads[0]!.part.spec);
-    if (free.length === 0) return undefined;
-    const views = this.hooks.availableServers ? free.map((b) => ({ ...b })) : free;
-    const runnable: Array<{ e: Entry<M>; servers: readonly BackendView[] }> = [];
-    for (const e of heads) {
-      const servers = this.hooks.availableServers ? this.hooks.availableServers(views, e.q.view).filter((v) => free.some((b) => b.name === v.name)) : free;
-      if (servers.length > 0) {
-        runnable.push({ e, servers });
-        if (!this.hooks.nextQuery) break;
-      }
-    }
-    if (runnable.length === 0) return undefined;
-    let chosen = runnable[0]!;
-    if (this.hooks.nextQuery) {
-      const first = this.pickServer(runnable[0]!.servers);
-      const pick = this.hooks.nextQuery(
-        runnable.map((r) => r.e.q.view),
-        { ...first },
-      );
-      if (!pick) return undefined;
-      chosen = runnable.find((r) => r.e.q.view === pick) ?? runnable[0]!;
-    }
-    return { e: chosen.e, server: this.pickServer(chosen.servers) };
-  }
-
-  /** Places waiting parts on free backends until none can be placed. */
-  private pump(): Command<M>[] {
-    const out: Command<M>[] = [];
+  /** Places waiting parts on free slots, the best waiting part over all lists first, until none can be placed. */
+  private pump(out: Command<M>[] = []): Command<M>[] {
     for (;;) {
-      let best: { e: Entry<M>; server: Backend } | undefined;
+      let bestE: Entry<M> | undefined;
+      let bestServer: Backend | undefined;
       for (const [key, list] of this.waiting) {
         if (list.empty) {
           this.waiting.delete(key);
           continue;
         }
-        const c = this.candidate(list);
-        if (c && (!best || before(c.e.q.view, best.e.q.view))) best = c;
+        const c = pickCandidate(list, this.backends, this.hooks, this.s.nextQueryScanMax, this.scratch);
+        if (c && (!bestE || before(c.e.q.view, bestE.q.view))) {
+          bestE = c.e;
+          bestServer = c.server;
+        }
       }
-      if (!best) return out;
-      out.push(this.place(best.e, best.server));
+      if (!bestE) return out;
+      out.push(this.place(bestE, bestServer!));
     }
   }
 
@@ -626,16 +451,19 @@ export class Scheduler<M> {
     p.backend = b.name;
     p.startedMs = now;
     b.inflight++;
+    if (p.cost === 'heavy') b.heavyInflight++;
     b.lastDispatchMs = now;
-    this.running.set(`${e.q.view.id}#${p.index}`, { backend: b.name, epoch: b.epoch, since: now });
+    const run = ++this.runs;
+    p.run = run;
+    this.running.set(run, { queryId: e.q.view.id, part: p.index, backend: b.name, epoch: b.epoch, since: now, cost: p.cost, proctype: b.proctype, kind: p.kind });
     this.stats.dispatched++;
-    return { type: 'dispatch', queryId: e.q.view.id, part: p.index, backend: b.name, proctype: b.proctype, request: p.spec.request, deadlineMs: e.q.view.deadlineMs };
+    return { type: 'dispatch', run, queryId: e.q.view.id, part: p.index, backend: b.name, proctype: b.proctype, request: p.spec.request, deadlineMs: e.q.view.deadlineMs, cost: p.cost, meta: e.q.meta };
   }
 
   // ---- views ---------------------------------------------------------------------------------
 
   /** The queue as TorQ's .gw.getqueue shows it. */
-  queue(): Array<{ id: string; priority: number; state: string; submittedMs: number; deadlineMs: number; parts: Array<{ proctype: string; state: string; backend?: string }> }> {
+  queue(): Array<{ id: string; priority: number; state: string; submittedMs: number; deadlineMs: number; parts: Array<{ proctype: string; state: string; cost: Cost; backend?: string }> }> {
     return [...this.queries.values()]
       .map((q) => ({
         id: q.view.id,
@@ -643,7 +471,7 @@ export class Scheduler<M> {
         state: q.state,
         submittedMs: q.view.submittedMs,
         deadlineMs: q.view.deadlineMs,
-        parts: q.parts.map((p) => ({ proctype: p.spec.proctype, state: p.state, backend: p.backend })),
+        parts: q.parts.map((p) => ({ proctype: p.spec.proctype, state: p.state, cost: p.cost, backend: p.backend })),
       }))
       .sort((a, b) => b.priority - a.priority || a.submittedMs - b.submittedMs);
   }

@@ -8,10 +8,16 @@ export interface GatewaySettings {
   tables: TablesConfig;
   /** Process types used as backends (TorQ .servers.CONNECTIONS); every registered type but gateways when omitted. */
   backendTypes?: string[];
-  /** Gateway query parts one backend runs at once (TorQ's rule is 1). */
+  /** Gateway query parts one backend runs at once, small and heavy together (default 32, 1..1024; 1 is TorQ's rule: one at a time, no reserved slot). */
   backendConcurrency: number;
-  /** Per-type override of backendConcurrency, e.g. {"hdb": 2}. */
+  /** Per-type override of backendConcurrency, e.g. {"hdb": 2} (same bounds). */
   backendConcurrencyByType: Record<string, number>;
+  /** Of a backend's slots, the most heavy parts hold at once (default 1, 1..backendConcurrency-1: the rest are reserved for small parts). */
+  backendHeavySlots: number;
+  /** A part is small when its kind (named API, else request type) answered within this on average (default 20 ms, 0..60 000); unseen kinds are heavy unless hinted small. */
+  smallQueryMaxMs: number;
+  /** Kinds whose observed time is remembered (default 4 096, 1..1 000 000; oldest forgotten first). */
+  costKindsMax: number;
   /** Queries admitted and not yet answered (waiting, held or running); one more gets OVERLOADED. */
   queueMax: number;
   /** Backends one query may fan out to. */
@@ -53,8 +59,11 @@ export interface GatewaySettings {
 }
 
 export const defaultGatewaySettings: Omit<GatewaySettings, 'name' | 'tables'> = {
-  backendConcurrency: 1,
+  backendConcurrency: 32,
   backendConcurrencyByType: {},
+  backendHeavySlots: 1,
+  smallQueryMaxMs: 20,
+  costKindsMax: 4_096,
   queueMax: 10_000,
   partsPerQueryMax: 64,
   defaultTimeoutMs: 30_000,
@@ -75,3 +84,22 @@ export const defaultGatewaySettings: Omit<GatewaySettings, 'name' | 'tables'> = 
   eodHoldMs: 30_000,
   drainTimeoutMs: 10_000,
 };
+
+/** Bounds of the concurrency settings: a value outside them is a configuration error. */
+export const concurrencyBounds = {
+  backendConcurrency: [1, 1_024],
+  smallQueryMaxMs: [0, 60_000],
+  costKindsMax: [1, 1_000_000],
+} as const;
+
+/** Throws naming the setting when a concurrency setting is out of its bounds. */
+export function checkConcurrency(s: Pick<GatewaySettings, 'backendConcurrency' | 'backendConcurrencyByType' | 'backendHeavySlots' | 'smallQueryMaxMs' | 'costKindsMax'>): void {
+  const within = (name: string, v: unknown, [lo, hi]: readonly [number, number]) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`gateway setting ${name}: ${String(v)} is not an integer in [${lo}, ${hi}]`);
+  };
+  within('backendConcurrency', s.backendConcurrency, concurrencyBounds.backendConcurrency);
+  for (const [t, v] of Object.entries(s.backendConcurrencyByType)) within(`backendConcurrencyByType.${t}`, v, concurrencyBounds.backendConcurrency);
+  within('backendHeavySlots', s.backendHeavySlots, [1, Math.max(1, concurrencyBounds.backendConcurrency[1] - 1)]);
+  within('smallQueryMaxMs', s.smallQueryMaxMs, concurrencyBounds.smallQueryMaxMs);
+  within('costKindsMax', s.costKindsMax, concurrencyBounds.costKindsMax);
+}

@@ -3,12 +3,17 @@
 // backend in the same run. Real OS processes: nats-server, the gateway (`actors start gateway`),
 // two backend replicas (test/support/gateway_backend.ts, a named API `echo`), and the client (this
 // process); all share the machine's cores, so the figures are indicative.
-//   BENCH_SCALE scales the query counts; BENCH_GW_REPLICAS (2) and BENCH_GW_CONCURRENCY (1, TorQ's
-//   one query at a time per backend) change the topology; `node --import tsx test/bench/gateway.ts`
-//   runs it alone. gateway_sync_qps is bounded by replicas x concurrency / backend round trip: with
-//   one query at a time per backend the gateway waits on the backends, not on its own CPU.
+//   BENCH_SCALE scales the query counts; BENCH_GW_REPLICAS (2) and BENCH_GW_CONCURRENCY (the
+//   gateway's backendConcurrency; its default when unset, 1 is TorQ's one query at a time) change
+//   the topology; `node --import tsx test/bench/gateway.ts` (or BENCH_ONLY=gateway npm run bench)
+//   runs it alone. Both throughput sides send the same named-API call (`echo`; the direct side pre-encoded, the
+//   gateway side through GatewayClient.sync, which encodes each request and decodes each reply) closed
+//   loop with the same window (WINDOW in flight): direct to the backends' queue group, and through
+//   the gateway to the same two backends; their ratio is the gateway's cost. The *_cpu_us_per_query
+//   figures (Linux) say where the time goes: the gateway process, and the client plus backends on
+//   each side (nats-server is the rest).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -28,6 +33,8 @@ const scale = Number(process.env.BENCH_SCALE ?? 1);
 /** The backends' type: a small type registered only here. */
 const TYPE = 'benchbk';
 const ECHO = { type: 'tickbus.v1.call', api: 'echo', args: [1] };
+/** Queries in flight on each throughput side. */
+const WINDOW = 256;
 
 function backend(url: string, name: string): { child: ChildProcess; exited: Promise<void> } {
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test', 'support', 'gateway_backend.ts'), url, TYPE, name, '1000'], {
@@ -42,6 +49,16 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number): Promise<v
     if (Date.now() > deadline) throw new Error('gateway benchmark: setup timed out');
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** CPU time (user + system) of a process in ms, from /proc (Linux); throws elsewhere. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === process.pid) {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  }
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime in clock ticks (USER_HZ 100)
 }
 
 function p50(xs: number[]): number {
@@ -86,10 +103,10 @@ export async function benchGateway(): Promise<GatewayMetric[]> {
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
   const nc: NatsConnection = await connect({ servers: server.url, name: 'bench-gateway' });
   const cfg = join(dir, 'gw.json');
-  // TorQ's rule stays the default: one gateway query at a time per backend, two replicas.
+  // The gateway's own concurrency settings unless BENCH_GW_CONCURRENCY says otherwise.
   const replicas = Number(process.env.BENCH_GW_REPLICAS ?? 2);
-  const concurrency = Number(process.env.BENCH_GW_CONCURRENCY ?? 1);
-  writeFileSync(cfg, JSON.stringify({ tables: {}, defaults: { gateway: { backendTypes: [TYPE], backendConcurrency: concurrency } } }));
+  const concurrency = process.env.BENCH_GW_CONCURRENCY ? { backendConcurrency: Number(process.env.BENCH_GW_CONCURRENCY) } : {};
+  writeFileSync(cfg, JSON.stringify({ tables: {}, defaults: { gateway: { backendTypes: [TYPE], ...concurrency } } }));
   const backends = Array.from({ length: replicas }, (_, i) => backend(server.url, `bk${i + 1}`));
   const gw = spawnProc('gateway', 'gwbench', cfg, server.url);
   const client = new GatewayClient(nc, { gateway: 'gwbench', timeoutMs: 30_000 });
@@ -114,12 +131,45 @@ export async function benchGateway(): Promise<GatewayMetric[]> {
     const directP50 = p50(direct);
     const gwP50 = p50(through);
     const total = Math.max(5_000, Math.round(40_000 * scale));
-    await throughput(2_000, 256, () => client.sync(ECHO, TYPE)); // warm up
-    const qps = await throughput(total, 256, () => client.sync(ECHO, TYPE));
-    const directQps = await throughput(total, 256, () => pipe.request(subjects.queryGroup(TYPE), echo));
+    // Closed loop, WINDOW in flight on both sides; the sides alternate in halves (gateway, direct,
+    // gateway, direct) so a change in the machine's load hits both alike.
+    await throughput(2_000, WINDOW, () => client.sync(ECHO, TYPE)); // warm up
+    await throughput(2_000, WINDOW, () => pipe.request(subjects.queryGroup(TYPE), echo));
+    let gwSecs = 0;
+    let directSecs = 0;
+    const half = Math.round(total / 2);
+    // CPU time of each process per query on each side (Linux /proc; info): where the time goes.
+    const pids = { gateway: gw.child.pid, backends: backends.map((b) => b.child.pid), client: process.pid };
+    const gwCpu = { gateway: 0, backends: 0, client: 0 };
+    const directCpu = { gateway: 0, backends: 0, client: 0 };
+    const add = (to: typeof gwCpu, a: typeof gwCpu | undefined, b: typeof gwCpu | undefined) => {
+      if (!a || !b) return;
+      for (const k of Object.keys(to) as Array<keyof typeof gwCpu>) to[k] += b[k] - a[k];
+    };
+    const sample = () => {
+      try {
+        return { gateway: cpuMs(pids.gateway), backends: pids.backends.reduce<number>((t, p) => t + cpuMs(p), 0), client: cpuMs(pids.client) };
+      } catch {
+        return undefined;
+      }
+    };
+    for (let round = 0; round < 2; round++) {
+      let c0 = sample();
+      gwSecs += half / (await throughput(half, WINDOW, () => client.sync(ECHO, TYPE)));
+      add(gwCpu, c0, sample());
+      c0 = sample();
+      directSecs += half / (await throughput(half, WINDOW, () => pipe.request(subjects.queryGroup(TYPE), echo)));
+      add(directCpu, c0, sample());
+    }
+    const perQuery = (ms: number) => (1000 * ms) / (2 * half);
+    const qps = (2 * half) / gwSecs;
+    const directQps = (2 * half) / directSecs;
     return [
-      { metric: 'gateway_sync_qps', value: qps, unit: 'queries/s', baseline: 'direct_request_qps', ratio: qps / directQps, target: '>= 5,000 (2 replicas, 1 query at a time each)' },
+      { metric: 'gateway_sync_qps', value: qps, unit: 'queries/s', baseline: 'direct_request_qps', ratio: qps / directQps, target: 'ratio >= 0.4 (2 replicas, same calls and window as direct)' },
       { metric: 'direct_request_qps', value: directQps, unit: 'queries/s', target: 'info (same API straight to the queue group)' },
+      { metric: 'gateway_cpu_us_per_query', value: perQuery(gwCpu.gateway), unit: 'us', target: 'info (the gateway process, during gateway_sync_qps)' },
+      { metric: 'gateway_side_client_backends_cpu_us_per_query', value: perQuery(gwCpu.client + gwCpu.backends), unit: 'us', target: 'info (client + both backends, during gateway_sync_qps)' },
+      { metric: 'direct_side_client_backends_cpu_us_per_query', value: perQuery(directCpu.client + directCpu.backends), unit: 'us', target: 'info (client + both backends, during direct_request_qps)' },
       { metric: 'direct_request_p50_ms', value: directP50, unit: 'ms', target: 'info' },
       { metric: 'gateway_request_p50_ms', value: gwP50, unit: 'ms', baseline: 'direct_request_p50_ms', ratio: gwP50 / directP50, target: 'info' },
       { metric: 'gateway_overhead_p50_ms', value: gwP50 - directP50, unit: 'ms', baseline: 'direct_request_p50_ms', ratio: gwP50 / directP50, target: '<= 1 ms' },

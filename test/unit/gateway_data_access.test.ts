@@ -31,6 +31,8 @@ const view = (name: string, proctype: string, attributes: Record<string, unknown
   gone: false,
   inflight: 0,
   capacity: 1,
+  heavyInflight: 0,
+  heavySlots: 1,
   served: 0,
 });
 const backends = [

@@ -18,6 +18,8 @@ const b = (name: string, proctype: string, attributes: Record<string, unknown> =
   gone: false,
   inflight: 0,
   capacity: 1,
+  heavyInflight: 0,
+  heavySlots: 1,
   served: 0,
   ...o,
 });

@@ -75,7 +75,8 @@ describe('gateway scheduler', () => {
     up(s, 'hdb1', 'hdb');
     up(s, 'rdb1', 'rdb');
     up(s, 'rdb2', 'rdb');
-    const all = [...submit(s, 'h1', ['hdb']), ...submit(s, 'h2', ['hdb']), ...submit(s, 'h3', ['hdb'])];
+    const small = { cost: 'small' as const };
+    const all = [...submit(s, 'h1', ['hdb'], small), ...submit(s, 'h2', ['hdb'], small), ...submit(s, 'h3', ['hdb'], small)];
     expect(dispatched(all)).toEqual(['h1@hdb1', 'h2@hdb1']);
     expect(dispatched([...submit(s, 'r1', ['rdb']), ...submit(s, 'r2', ['rdb']), ...submit(s, 'r3', ['rdb'])])).toEqual(['r1@rdb1', 'r2@rdb2']);
     expect(s.backendViews().map((b) => `${b.name}:${b.inflight}/${b.capacity}`)).toEqual(['hdb1:2/2', 'rdb1:1/1', 'rdb2:1/1']);
