@@ -1,4 +1,5 @@
 // Gateway settings: typed defaults, one line each; every queue, wait and fan-out is bounded.
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { TablesConfig } from '../../storage/schema.ts';
 
 export interface GatewaySettings {
@@ -95,7 +96,9 @@ export const concurrencyBounds = {
 /** Throws naming the setting when a concurrency setting is out of its bounds. */
 export function checkConcurrency(s: Pick<GatewaySettings, 'backendConcurrency' | 'backendConcurrencyByType' | 'backendHeavySlots' | 'smallQueryMaxMs' | 'costKindsMax'>): void {
   const within = (name: string, v: unknown, [lo, hi]: readonly [number, number]) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`gateway setting ${name}: ${String(v)} is not an integer in [${lo}, ${hi}]`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
+      throw new TickbusError(ErrorCode.BAD_CONFIG, `gateway setting ${name}: ${String(v)} is not an integer in [${lo}, ${hi}]`, { setting: name, value: v, min: lo, max: hi });
+    }
   };
   within('backendConcurrency', s.backendConcurrency, concurrencyBounds.backendConcurrency);
   for (const [t, v] of Object.entries(s.backendConcurrencyByType)) within(`backendConcurrencyByType.${t}`, v, concurrencyBounds.backendConcurrency);

@@ -199,6 +199,7 @@ describe('gateway lanes', () => {
     const base = { ...defaultGatewaySettings };
     expect(() => checkConcurrency(base)).not.toThrow();
     expect(() => checkConcurrency({ ...base, backendConcurrency: 0 })).toThrow(/backendConcurrency/);
+    expect(() => checkConcurrency({ ...base, backendConcurrency: 0 })).toThrow(expect.objectContaining({ code: 'BAD_CONFIG', detail: expect.objectContaining({ setting: 'backendConcurrency' }) }));
     expect(() => checkConcurrency({ ...base, backendConcurrency: 2_000 })).toThrow(/backendConcurrency/);
     expect(() => checkConcurrency({ ...base, backendConcurrencyByType: { hdb: 1.5 } })).toThrow(/backendConcurrencyByType.hdb/);
     expect(() => checkConcurrency({ ...base, backendHeavySlots: 0 })).toThrow(/backendHeavySlots/);
