@@ -337,6 +337,36 @@ function emptyLike(type: ColumnType, n: number): Column {
 }
 
 /** Concatenates batches of one table into one (symbol dicts merged, codes remapped). */
+/**
+ * Appends the sym columns `srcs`, in order, into one dictionary `dict` (which it extends) and
+ * `codes` (at least as long as all of them): each distinct sym gets one code. A part whose
+ * dictionary maps onto the merged one unchanged (a feed sending the same dict every time, the
+ * usual case) has its codes copied as they are.
+ */
+export function mergeSyms(srcs: readonly SymColumn[], dict: string[], codes: Uint32Array): void {
+  const index = new Map<string, number>(dict.map((s, i) => [s, i]));
+  let at = 0;
+  for (const src of srcs) {
+    const remap = new Uint32Array(src.dict.length);
+    let identity = true;
+    for (let i = 0; i < src.dict.length; i++) {
+      const s = src.dict[i]!;
+      let code = index.get(s);
+      if (code === undefined) {
+        code = dict.length;
+        dict.push(s);
+        index.set(s, code);
+      }
+      remap[i] = code;
+      if (code !== i) identity = false;
+    }
+    const sc = src.codes;
+    if (identity) codes.set(sc, at);
+    else for (let i = 0; i < sc.length; i++) codes[at + i] = remap[sc[i]!]!;
+    at += sc.length;
+  }
+}
+
 export function concatBatches(schema: TableSchema, parts: readonly Batch[]): Batch {
   if (parts.length === 1) return parts[0]!;
   let n = 0;
@@ -345,25 +375,7 @@ export function concatBatches(schema: TableSchema, parts: readonly Batch[]): Bat
   for (const c of schema.columns) {
     const out = emptyLike(c.type, n);
     if (isSymColumn(out)) {
-      const map = new Map<string, number>();
-      let at = 0;
-      for (const p of parts) {
-        const src = p.cols[c.name] as SymColumn;
-        const remap = new Uint32Array(src.dict.length);
-        for (let i = 0; i < src.dict.length; i++) {
-          const s = src.dict[i]!;
-          let code = map.get(s);
-          if (code === undefined) {
-            code = out.dict.length;
-            out.dict.push(s);
-            map.set(s, code);
-          }
-          remap[i] = code;
-        }
-        const codes = src.codes;
-        for (let i = 0; i < codes.length; i++) out.codes[at + i] = remap[codes[i]!]!;
-        at += codes.length;
-      }
+      mergeSyms(parts.map((p) => p.cols[c.name] as SymColumn), out.dict, out.codes);
     } else if (Array.isArray(out)) {
       let at = 0;
       for (const p of parts) {

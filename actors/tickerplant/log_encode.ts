@@ -6,7 +6,7 @@
 // symbol columns as {dict, codes} with the parts' dicts merged), so every reader reads it
 // unchanged (test/unit/cbor_writer.test.ts checks both against bus/codec.ts).
 import { CborWriter, TYPED_TAGS } from '../../bus/cbor_writer.ts';
-import type { Batch, SymColumn } from '../../storage/batch.ts';
+import { mergeSyms, type Batch, type SymColumn } from '../../storage/batch.ts';
 import type { TableSchema } from '../../storage/schema.ts';
 
 /** Codes of a merged symbol column (reused between appends; grows to the largest batch). */
@@ -55,31 +55,7 @@ function writeSyms(w: CborWriter, parts: readonly Batch[], name: string, n: numb
     const src = parts[0]!.cols[name] as SymColumn;
     dict.push(...src.dict);
     codes.set(src.codes);
-  } else {
-    const index = new Map<string, number>();
-    let at = 0;
-    for (const p of parts) {
-      const src = p.cols[name] as SymColumn;
-      const remap = new Uint32Array(src.dict.length);
-      let identity = true;
-      for (let i = 0; i < src.dict.length; i++) {
-        const s = src.dict[i]!;
-        let code = index.get(s);
-        if (code === undefined) {
-          code = dict.length;
-          dict.push(s);
-          index.set(s, code);
-        }
-        remap[i] = code;
-        if (code !== i) identity = false;
-      }
-      const sc = src.codes;
-      // A feed that sends the same dict every time (the usual case) needs no remapping.
-      if (identity) codes.set(sc, at);
-      else for (let i = 0; i < sc.length; i++) codes[at + i] = remap[sc[i]!]!;
-      at += sc.length;
-    }
-  }
+  } else mergeSyms(parts.map((p) => p.cols[name] as SymColumn), dict, codes);
   w.head(5, 2);
   w.str('dict');
   w.head(4, dict.length);

@@ -33,6 +33,8 @@ interface Entry extends AppendRequest {
   seq: number;
   duplicate: boolean;
   attempt: Promise<void>;
+  /** The stream sequence this append expects before it (its Nats-Expected-Last-Sequence). */
+  expect: number;
 }
 
 /** JetStream's error code for an append whose Nats-Expected-Last-Sequence did not match. */
@@ -100,7 +102,7 @@ export class LogWriter {
     const hdrs = natsHeaders();
     for (const [k, v] of Object.entries(req.headers)) hdrs.set(k, v);
     hdrs.set(Header.msgId, msgId);
-    const e: Entry = { ...req, msgId, hdrs, acked: false, seq: 0, duplicate: false, attempt: Promise.resolve() };
+    const e: Entry = { ...req, msgId, hdrs, acked: false, seq: 0, duplicate: false, attempt: Promise.resolve(), expect: 0 };
     if (this.retrying) this.queued.push(e);
     else this.send(e);
   }
@@ -112,7 +114,7 @@ export class LogWriter {
   }
 
   private send(e: Entry): void {
-    e.hdrs.set(Header.expectedLastSeq, String(this.predicted++));
+    this.expectAfter(e, this.predicted++);
     this.inflight.push(e);
     e.attempt = this.attempt(e).then(
       () => this.settle(),
@@ -139,13 +141,18 @@ export class LogWriter {
         errCode: ack.error?.err_code,
       });
     }
-    if (!ack.duplicate && ack.seq !== Number(e.hdrs.get(Header.expectedLastSeq)) + 1) {
+    if (!ack.duplicate && ack.seq !== e.expect + 1) {
       // Cannot happen while the server enforces the expected sequence; never hide it if it does.
-      this.opts.logger.error({ seq: ack.seq, expectedLast: e.hdrs.get(Header.expectedLastSeq) }, 'log append landed out of the expected order');
+      this.opts.logger.error({ seq: ack.seq, expectedLast: e.expect }, 'log append landed out of the expected order');
     }
     e.acked = true;
     e.seq = ack.seq;
     e.duplicate = ack.duplicate === true;
+  }
+
+  private expectAfter(e: Entry, last: number): void {
+    e.expect = last;
+    e.hdrs.set(Header.expectedLastSeq, String(last));
   }
 
   /** Completes acked entries from the head, in order. */
@@ -178,7 +185,7 @@ export class LogWriter {
           prev = e.seq;
           continue;
         }
-        e.hdrs.set(Header.expectedLastSeq, String(prev));
+        this.expectAfter(e, prev);
         try {
           await (e.attempt = this.attempt(e));
           prev = e.seq;

@@ -15,35 +15,12 @@ import { Pipeline } from '../../bus/pipeline.ts';
 import { ensureStream, manager } from '../../bus/streams.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { spawnProc, status, stopProc, waitUp } from '../support/procs.ts';
+import { cpuMs, pump, SYMS } from './drive.ts';
 
 const mode = process.argv[2] ?? 'batch';
 const rows = Number(process.argv[3] ?? (mode === 'batch' ? 3_000_000 : 200_000));
-const SYMS = Array.from({ length: 50 }, (_, i) => `SYM${String(i).padStart(2, '0')}`);
 const tables = { trade: { time: 'timestamp', sym: 'symbol', price: 'float', size: 'long' } };
-const TICK = 100; // clock ticks per second (USER_HZ)
-
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / TICK;
-}
-function selfMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
-
-async function pump(total: number, window: number, send: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  let done = 0;
-  await new Promise<void>((resolveAll, reject) => {
-    const launch = () => {
-      while (next < total && next - done < window) {
-        const i = next++;
-        send(i).then(() => (++done === total ? resolveAll() : launch()), reject);
-      }
-    };
-    launch();
-  });
-}
+const selfMs = () => cpuMs(process.pid);
 
 const dir = mkdtempSync(join(tmpdir(), 'tickbus-cpu-'));
 const server = await NatsServer.start({ storeDir: join(dir, 'nats') });

@@ -13,7 +13,7 @@
 //   figures (Linux) say where the time goes: the gateway process, and the client plus backends on
 //   each side (nats-server is the rest).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -24,6 +24,7 @@ import { NatsServer } from '../../bus/nats_server.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
 import { subjects } from '../../bus/subjects.ts';
 import { spawnProc, stopProc, waitUp } from '../support/procs.ts';
+import { cpuMs } from './drive.ts';
 import type { Metric } from './metric.ts';
 
 export type GatewayMetric = Metric;
@@ -49,16 +50,6 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number): Promise<v
     if (Date.now() > deadline) throw new Error('gateway benchmark: setup timed out');
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** CPU time (user + system) of a process in ms, from /proc (Linux); throws elsewhere. */
-function cpuMs(pid: number | undefined): number {
-  if (pid === process.pid) {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  }
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime in clock ticks (USER_HZ 100)
 }
 
 function p50(xs: number[]): number {

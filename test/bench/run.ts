@@ -20,6 +20,7 @@ import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { printTable } from '../../ops/cli/table.ts';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
 import { nodeFlags } from '../../ops/node_flags.mjs';
+import { pump, SYMS } from './drive.ts';
 import { judge, type Metric } from './metric.ts';
 
 export type { Metric };
@@ -27,7 +28,6 @@ export type { Metric };
 const here = import.meta.dirname;
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const BATCH_ROWS = 1000;
-const SYMS = Array.from({ length: 50 }, (_, i) => `SYM${String(i).padStart(2, '0')}`);
 const tables = {
   trade: { time: 'timestamp', sym: 'symbol', price: 'float', size: 'long' },
   lat: { time: 'timestamp', sym: 'symbol', sent: 'long' },
@@ -45,24 +45,6 @@ function tradeCols(n: number, withTime: boolean): Record<string, unknown> {
   const cols: Record<string, unknown> = { sym: { dict: SYMS, codes }, price, size };
   if (withTime) cols.time = new BigInt64Array(n).fill(nowNs());
   return cols;
-}
-
-/** Runs `send(i)` for i < total with at most `window` in flight. */
-async function pump(total: number, window: number, send: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  let done = 0;
-  await new Promise<void>((resolveAll, reject) => {
-    const launch = () => {
-      while (next < total && next - done < window) {
-        const i = next++;
-        send(i).then(() => {
-          if (++done === total) resolveAll();
-          else launch();
-        }, reject);
-      }
-    };
-    launch();
-  });
 }
 
 async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, stepMs = 10): Promise<void> {

@@ -1,0 +1,34 @@
+// Shared by the benchmark scripts: the load driver (a bounded window of requests in flight) and
+// the CPU time of a process (this one, or a child read from /proc on Linux).
+import { readFileSync } from 'node:fs';
+
+/** Runs `send(i)` for i < total with at most `window` in flight. */
+export async function pump(total: number, window: number, send: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  let done = 0;
+  await new Promise<void>((resolveAll, reject) => {
+    const launch = () => {
+      while (next < total && next - done < window) {
+        const i = next++;
+        send(i).then(() => {
+          if (++done === total) resolveAll();
+          else launch();
+        }, reject);
+      }
+    };
+    launch();
+  });
+}
+
+/** CPU time (user + system) of a process in ms: this one from process.cpuUsage, others from /proc (Linux; throws elsewhere). */
+export function cpuMs(pid: number | undefined): number {
+  if (pid === process.pid) {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  }
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime in clock ticks (USER_HZ 100)
+}
+
+/** The 50 syms every benchmark feeds. */
+export const SYMS = Array.from({ length: 50 }, (_, i) => `SYM${String(i).padStart(2, '0')}`);
