@@ -25,3 +25,12 @@ export function nodeFlags(env = process.env) {
   if (v === undefined) return [...DEFAULT_NODE_FLAGS];
   return v.split(/\s+/).filter(Boolean);
 }
+
+/**
+ * `--import <tsx loader>` with the loader resolved from this checkout, so a launcher works from
+ * any working directory (a bare `--import tsx` resolves against the cwd's node_modules).
+ * @returns {string[]}
+ */
+export function tsxImport() {
+  return ['--import', import.meta.resolve('tsx')];
+}

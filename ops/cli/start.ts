@@ -1,0 +1,64 @@
+// `actors start <proctype> --name <procname>`: one process in the foreground.
+import { createLogger } from '../../bus/log.ts';
+import { ProcessRuntime } from '../../actors/common/runtime.ts';
+import { processType } from '../../actors/registry.ts';
+import { parseOverrides, readConfig, settingsFor } from '../config.ts';
+import { configPath, natsUrl, type Args, type Command } from './args.ts';
+
+export const startCommand: Command = {
+  usage: `  actors start <proctype> --name <procname> [--set key=value ...]
+      run one process in the foreground (needs NATS_URL, default nats://127.0.0.1:4222)
+`,
+  run: (a) => startOne(a, configPath(a)),
+};
+
+async function startOne(a: Args, cfgPath: string): Promise<number> {
+  const proctype = a.positional[0];
+  const name = a.flags.get('name');
+  if (!proctype || !name) {
+    process.stderr.write('usage: actors start <proctype> --name <procname>\n');
+    return 1;
+  }
+  const cfg = readConfig(cfgPath);
+  const settings = settingsFor(cfg, proctype, name, parseOverrides(a.sets));
+  const type = processType(proctype);
+  const logger = createLogger({ proctype, name });
+  const rt = new ProcessRuntime({
+    proctype,
+    name,
+    servers: natsUrl(),
+    logger,
+    subjects: type.subjects(name, settings),
+    // Discovery attributes: the tables, plus anything configured (`"attributes": {"region": "eu"}`).
+    attributes: { tables: Object.keys(cfg.tables), ...((settings.attributes as Record<string, unknown> | undefined) ?? {}) },
+    start: (nc, ctx) => type.start(nc, name, settings, logger, ctx),
+  });
+  // Stopped while still waiting for nats-server (or starting): nothing to drain, leave at once.
+  let started = false;
+  const onSignal = () => (started ? void rt.stop() : void rt.stop().finally(() => process.exit(0)));
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  // Started by `actors up`: stop when the launcher is gone (killed without a chance to stop us).
+  const parent = Number(process.env.TICKBUS_PARENT_PID ?? 0);
+  if (parent) {
+    setInterval(() => {
+      try {
+        process.kill(parent, 0);
+      } catch {
+        logger.warn({ parent }, 'launcher is gone; stopping');
+        onSignal();
+      }
+    }, 1_000).unref();
+  }
+  try {
+    await rt.start();
+    started = true;
+  } catch (e) {
+    logger.error({ err: (e as Error).message }, 'process failed to start');
+    await rt.stop().catch(() => {});
+    return 1;
+  }
+  await rt.stopped;
+  return 0;
+}
+
