@@ -49,6 +49,12 @@ export const subjects = {
   ctl: (name: string, verb: string) => `ctl.${name}.${verb}`,
   /** Broadcast after a partition is written: every HDB reloads (an HDB that is down is no failure). */
   hdbReload: 'hdb.reload',
+  /** Alerts (supervisor crash loops, slow consumers, check failures): `tickbus.v1.alert`, shown by the monitor. */
+  alert: (proctype: string, name: string) => `alert.${proctype}.${name}`,
+  alertAll: 'alert.>',
+  /** A process's warn/error log lines (`tickbus.v1.log`), kept in a bounded ring by the monitor. */
+  logLine: (proctype: string, name: string) => `log.${proctype}.${name}`,
+  logAll: 'log.>',
 } as const;
 
 export const streams = {
@@ -60,6 +66,8 @@ export const kv = {
   /** The discovery registry bucket and its key for one process. */
   registryBucket: 'proc',
   registryKey: (type: string, name: string) => `${type}.${name}`,
+  /** The supervisor's state of each process it runs (`actors up`): key = procname. */
+  supervisorBucket: 'sup',
 } as const;
 
 export const CTL_TOKEN = '_ctl';
