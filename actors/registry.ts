@@ -12,6 +12,8 @@ import { startGateway } from './gateway/effects.ts';
 import type { GatewaySettings } from './gateway/settings.ts';
 import { startMonitor } from './monitor/effects.ts';
 import { startRdb } from './rdb/effects.ts';
+import { startReporter } from './reporter/effects.ts';
+import type { ReporterSettings } from './reporter/settings.ts';
 import { startTickerplant } from './tickerplant/effects.ts';
 
 export interface ProcessType {
@@ -67,6 +69,15 @@ export const processTypes: Record<string, ProcessType> = {
   monitor: {
     subjects: () => [subjects.heartbeatAll],
     start: async (nc, name, settings, logger, ctx) => await startMonitor(nc, { ...settings, name }, logger, ctx?.apis),
+  },
+  reporter: {
+    // The reporter serves its named APIs (reportlog, reports, runNow) on q.reporter.<name>; with the
+    // publish handler it also publishes on report.<name>.<report>.
+    subjects: (name) => [subjects.report(name, '*')],
+    start: async (nc, name, settings, logger, ctx) => {
+      const r = await startReporter(nc, { ...(settings as Partial<ReporterSettings>), name }, logger, { apis: ctx?.apis, clock: ctx?.clock, dataPath });
+      return { ready: (t) => r.ready(t), stop: () => r.stop(), status: () => r.status() };
+    },
   },
   feed: {
     subjects: () => [],

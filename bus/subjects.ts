@@ -55,6 +55,9 @@ export const subjects = {
   /** A process's warn/error log lines (`tickbus.v1.log`), kept in a bounded ring by the monitor. */
   logLine: (proctype: string, name: string) => `log.${proctype}.${name}`,
   logAll: 'log.>',
+  /** A reporter's published results (`tickbus.v1.report`, the `publish` handler; TorQ's publishresult). */
+  report: (reporter: string, report: string) => `report.${reporter}.${report}`,
+  reportAll: 'report.>',
 } as const;
 
 export const streams = {
