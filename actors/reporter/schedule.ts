@@ -47,8 +47,12 @@ export class ReportSchedule {
     const s = this.startCron.nextRun(new Date(afterMs - this.startFracMs));
     if (!s) return undefined;
     const startMs = s.getTime() + this.startFracMs;
-    const e = this.endCron.nextRun(s);
-    return { startMs, endMs: e ? e.getTime() + this.endFracMs : startMs + this.spec.periodMs };
+    // The end is that day's (end > start on the wall clock, so the first end from just before the
+    // start); 24:00 is the next midnight, strictly after. When start and end both fall in a DST
+    // gap they both become the gap's end: the window collapses to the one run at its start.
+    const e = this.spec.endMs === 86_400_000 ? this.endCron.nextRun(s) : this.endCron.nextRun(new Date(s.getTime() - 1));
+    const endMs = e ? e.getTime() + this.endFracMs : startMs + 1;
+    return { startMs, endMs: Math.max(endMs, startMs + 1) };
   }
 
   /** The first fire time strictly after `afterMs`, or undefined when there is none (no days). */
