@@ -123,7 +123,10 @@ describe('reporter csv', () => {
     expect(parseHandlerSpec('publish')).toEqual({ kind: 'publish', params: { subject: undefined } });
     expect(parseHandlerSpec('emailreport{"to":"a@b.io","format":"json"}')).toEqual({ kind: 'emailreport', params: { to: ['a@b.io'], format: 'json', file: undefined, subject: undefined } });
     expect(parseHandlerSpec('emailalert{"to":["a@b.io","c@d.io"],"throttleMs":1000}')).toMatchObject({ params: { to: ['a@b.io', 'c@d.io'], throttleMs: 1000 } });
-    const bad = (s: string, re: RegExp) => expect(() => parseHandlerSpec(s)).toThrow(HandlerSpecError) && expect(() => parseHandlerSpec(s)).toThrow(re);
+    const bad = (s: string, re: RegExp) => {
+      expect(() => parseHandlerSpec(s)).toThrow(HandlerSpecError);
+      expect(() => parseHandlerSpec(s)).toThrow(re);
+    };
     bad('writecsv{"directory":"x"}', /unknown parameter "directory"/);
     bad('writecsv{"file":"../etc"}', /file must be/);
     bad('writecsv{dir:"x"}', /not JSON/);
