@@ -47,10 +47,10 @@ export class QueryLog {
   }
 
   /** Rows oldest first; filtered by report name and limited to the last `last` rows when given. */
-  list(name?: string, last?: number): QueryLogRow[] {
+  list(name?: string, last?: number | null): QueryLogRow[] {
     const all = [...this.rows.slice(this.head), ...this.rows.slice(0, this.head)];
     const rows = name ? all.filter((r) => r.name === name) : all;
-    return last !== undefined && last >= 0 ? rows.slice(Math.max(0, rows.length - last)) : rows;
+    return typeof last === 'number' && Number.isInteger(last) && last >= 0 ? rows.slice(Math.max(0, rows.length - last)) : rows;
   }
 
   /** The rows of one run. */
