@@ -131,12 +131,15 @@ beforeAll(async () => {
     report({ name: 'slowrep', query: '{"type":"tickbus.v1.call","api":"slow","args":[3000]}', timeoutinterval: '00:00:00.5' }),
     report({ name: 'direct', query: rows, gateway: '', joinfunction: '', procname: 'rdb1' }),
     report({ name: 'ticker', query: summary, start: '00:00', end: '24:00', period: '00:00:02' }),
+    report({ name: 'badrep', query: '{"type":"tickbus.v1.call","api":"nosuch"}' }),
+    // Runs every second and takes 1.5 s: every other due run finds it still running.
+    report({ name: 'busy', query: '{"type":"tickbus.v1.call","api":"slow","args":[1500]}', start: '00:00', end: '24:00', period: '00:00:01' }),
   ].join('\n');
   await writeFile(join(dir, 'reporter.csv'), csv + '\n');
   const config = {
     tables: testTables,
     defaults: {
-      reporter: { reportsCsv: join(dir, 'reporter.csv'), outputDir: dir, zone: 'UTC', smtp: { host: '127.0.0.1', port: smtpPort, secure: false, from: 'tickbus@example.com', timeoutMs: 5_000 } },
+      reporter: { reportsCsv: join(dir, 'reporter.csv'), outputDir: dir, zone: 'UTC', concurrentMax: 8, smtp: { host: '127.0.0.1', port: smtpPort, secure: false, from: 'tickbus@example.com', timeoutMs: 5_000 } },
     },
     processes: {},
   };
@@ -158,10 +161,10 @@ afterAll(async () => {
 describe('reporter', () => {
   it('reporter: lists its reports and serves the query log', async () => {
     const reports = await api<Array<{ name: string; next: string | null; proctype: string[] }>>('reports');
-    expect(reports.map((r) => r.name)).toEqual(['csvrep', 'jsonrep', 'txtrep', 'pqrep', 'pubrep', 'alertrep', 'mailrep', 'slowrep', 'direct', 'ticker']);
+    expect(reports.map((r) => r.name)).toEqual(['csvrep', 'jsonrep', 'txtrep', 'pqrep', 'pubrep', 'alertrep', 'mailrep', 'slowrep', 'direct', 'ticker', 'badrep', 'busy']);
     expect(reports.every((r) => r.next !== null)).toBe(true);
     const log = await api<QueryLogRow[]>('reportlog');
-    expect(log[0]).toMatchObject({ queryid: 0, stage: 'S', message: expect.stringMatching(/loaded 10 reports .* \(zone UTC\)/) });
+    expect(log[0]).toMatchObject({ queryid: 0, stage: 'S', message: expect.stringMatching(/loaded 12 reports .* \(zone UTC\)/) });
   });
 
   it('reporter: csv, json and txt files are written through the gateway and read back', async () => {
@@ -270,5 +273,16 @@ describe('reporter', () => {
     await expect(runNow('slowrep')).rejects.toThrow(/slowrep is still running/);
     expect((await slow).stage).toBe('T');
     await expect(runNow('nosuch')).rejects.toThrow(/no report "nosuch"/);
+    // A due run that finds the previous one still going is skipped and logged, not queued.
+    await until(async () => (await api<QueryLogRow[]>('reportlog', ['busy'])).some((row) => row.stage === 'S'), 30_000, 200);
+    const busy = await api<QueryLogRow[]>('reportlog', ['busy']);
+    expect(busy.find((row) => row.stage === 'S')).toMatchObject({ queryid: 0, message: expect.stringMatching(/^Skipped the run due at .*: report busy is still running \(run \d+\)$/) });
+  });
+
+  it('reporter: a query the backend refuses is recorded with stage E and its code', async () => {
+    const r = await runNow('badrep');
+    expect(r.stage).toBe('E');
+    expect(r.rows.map((row) => row.stage)).toEqual(['R', 'E']);
+    expect(r.rows[1]!.message).toMatch(/^Query failed: BACKEND_ERROR: .*nosuch/);
   });
 });
