@@ -4,7 +4,8 @@
 // gateway against the RDB (and one straight to the RDB), triggered with the `runNow` API (one is
 // also left to its own schedule): CSV, JSON and text files are read back, a Parquet file is read
 // back with DuckDB, a published result arrives on report.<reporter>.<name>, an alert and a report
-// with its attachment arrive at a local SMTP server (smtp-server) started here, the alert throttle
+// with its attachment arrive at a local SMTP server (smtp-server) started here, which requires a
+// login whose password the reporter reads from the environment and never logs, the alert throttle
 // holds on the second run, and a query slower than its timeoutinterval is recorded with stage T.
 // No timed assertions; the schedules are placed twelve hours from now, so they never fire during
 // the test on any day or in any zone (except `ticker`, which runs every 2 s on purpose).
@@ -34,7 +35,8 @@ let dir: string;
 let reporter: Proc;
 let smtp: SMTPServer;
 const runtimes: ProcessRuntime[] = [];
-const mails: Array<{ to: string[]; raw: string }> = [];
+const mails: Array<{ to: string[]; user: string; raw: string }> = [];
+const SMTP_SECRET = `s3cret-${process.pid}`;
 const clock = clockAt(Date.parse('2026-11-22T10:00:05Z'));
 const day = zoneDate(clock.now(), 'UTC');
 const t = (s: number) => `${day}T10:00:0${s}.000000000Z`;
@@ -78,15 +80,21 @@ async function written(sub: string, run: Run, ext: string): Promise<string> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tickbus-reporter-'));
+  // The server wants a login: every mail that arrives proves the password came from the environment.
   smtp = new SMTPServer({
-    authOptional: true,
+    authOptional: false,
+    allowInsecureAuth: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
+    onAuth(auth, _session, callback) {
+      if (auth.username === 'tickbus' && auth.password === SMTP_SECRET) callback(null, { user: auth.username });
+      else callback(new Error('invalid login'));
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString() });
+        mails.push({ to: session.envelope.rcptTo.map((r) => r.address), user: String(session.user), raw: Buffer.concat(chunks).toString() });
         callback();
       });
     },
@@ -139,13 +147,13 @@ beforeAll(async () => {
   const config = {
     tables: testTables,
     defaults: {
-      reporter: { reportsCsv: join(dir, 'reporter.csv'), outputDir: dir, zone: 'UTC', concurrentMax: 8, smtp: { host: '127.0.0.1', port: smtpPort, secure: false, from: 'tickbus@example.com', timeoutMs: 5_000 } },
+      reporter: { reportsCsv: join(dir, 'reporter.csv'), outputDir: dir, zone: 'UTC', concurrentMax: 8, smtp: { host: '127.0.0.1', port: smtpPort, secure: false, user: 'tickbus', passEnv: 'TB_TEST_SMTP_PASS', from: 'tickbus@example.com', timeoutMs: 5_000 } },
     },
     processes: {},
   };
   await writeFile(join(dir, 'config.json'), JSON.stringify(config));
   // Relative handler dirs ("out", "pq") land inside $TICKBUS_DATA, here the temp dir.
-  reporter = spawnProc('reporter', 'reporter1', join(dir, 'config.json'), server.url, { TICKBUS_DATA: dir });
+  reporter = spawnProc('reporter', 'reporter1', join(dir, 'config.json'), server.url, { TICKBUS_DATA: dir, TB_TEST_SMTP_PASS: SMTP_SECRET, LOG_LEVEL: 'info' });
   await waitUp(nc, 'reporter1', 60_000);
 }, 120_000);
 
@@ -165,6 +173,10 @@ describe('reporter', () => {
     expect(reports.every((r) => r.next !== null)).toBe(true);
     const log = await api<QueryLogRow[]>('reportlog');
     expect(log[0]).toMatchObject({ queryid: 0, stage: 'S', message: expect.stringMatching(/loaded 12 reports .* \(zone UTC\)/) });
+    // The start-up line says where the SMTP password comes from, never what it is.
+    const out = reporter.output.join('');
+    expect(out).toContain('"password":"env TB_TEST_SMTP_PASS"');
+    expect(out).not.toContain(SMTP_SECRET);
   });
 
   it('reporter: csv, json and txt files are written through the gateway and read back', async () => {
@@ -222,6 +234,7 @@ describe('reporter', () => {
     await until(() => mails.length > before, 10_000);
     const mail = mails[before]!;
     expect(mail.to).toEqual(['ops@example.com']);
+    expect(mail.user).toBe('tickbus');
     expect(mail.raw).toMatch(/^Subject: tickbus alert: alertrep \(reporter1\)$/m);
     expect(mail.raw).toContain('AAPL moved 9.5%');
     expect(mail.raw).toContain('IBM halted');
