@@ -20,6 +20,8 @@ export const REPORT_QUERY_TYPES = [QUERY_TYPE, GETDATA_TYPE, ASOF_TYPE, SQL_TYPE
 export const GATEWAY_PROCTYPE = 'gateway';
 /** Reports one file may hold. */
 export const REPORTS_MAX = 1_000;
+/** Shortest period: one second (a shorter one would keep a timer busy for nothing). */
+export const PERIOD_MIN_MS = 1_000;
 /** Longest timeoutinterval (and period): one day. */
 export const SPAN_MAX_MS = 86_400_000;
 
@@ -131,7 +133,7 @@ function checkRow(file: string, line: number, rec: Record<ReportColumn, string>,
   if (endMs === undefined || endMs > 86_400_000) bad('end', `a time of day HH:MM[:SS[.mmm]] up to 24:00: ${JSON.stringify(rec.end)}`);
   if (startMs !== undefined && endMs !== undefined && startMs >= endMs) bad('end', `end (${rec.end}) must be after start (${rec.start})`);
   const periodMs = parseSpan(rec.period);
-  if (periodMs === undefined || periodMs <= 0 || periodMs > SPAN_MAX_MS) bad('period', `a span HH:MM[:SS[.mmm]] greater than 0 and at most 24:00: ${JSON.stringify(rec.period)}`);
+  if (periodMs === undefined || periodMs < PERIOD_MIN_MS || periodMs > SPAN_MAX_MS) bad('period', `a span HH:MM[:SS[.mmm]] from 00:00:01 to 24:00: ${JSON.stringify(rec.period)}`);
   const timeoutMs = parseSpan(rec.timeoutinterval);
   if (timeoutMs === undefined || timeoutMs <= 0 || timeoutMs > SPAN_MAX_MS) bad('timeoutinterval', `a span HH:MM[:SS[.mmm]] greater than 0 and at most 24:00: ${JSON.stringify(rec.timeoutinterval)}`);
 

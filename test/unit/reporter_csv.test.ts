@@ -85,8 +85,9 @@ describe('reporter csv', () => {
     broken({ end: '24:01' }, 'end', /up to 24:00/);
     broken({ start: '16:00', end: '09:30' }, 'end', /must be after start/);
     broken({ start: '10:00', end: '10:00' }, 'end', /must be after start/);
-    broken({ period: '00:00' }, 'period', /greater than 0/);
-    broken({ period: '' }, 'period', /greater than 0/);
+    broken({ period: '00:00' }, 'period', /from 00:00:01 to 24:00/);
+    broken({ period: '00:00:00.5' }, 'period', /from 00:00:01/);
+    broken({ period: '' }, 'period', /from 00:00:01/);
     broken({ timeoutinterval: '00:00:00' }, 'timeoutinterval', /greater than 0/);
     broken({ timeoutinterval: '30s' }, 'timeoutinterval', /HH:MM/);
     broken({ daysofweek: '' }, 'daysofweek', /at least one day/);
