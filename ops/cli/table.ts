@@ -12,7 +12,7 @@ const YELLOW = new Set(['warning', 'warn', 'starting', 'silent', 'backoff', 'res
 const RED = new Set(['error', 'down', 'failed', 'crashed', 'exited', 'stopped', 'no', 'dead', 'gone']);
 
 /** The colour of a state cell by its first word (case-insensitive); undefined leaves it plain. */
-export function stateColour(text: string, colours = pc): Paint | undefined {
+export function stateColour(text: string, colours: { green: Paint; yellow: Paint; red: Paint } = pc): Paint | undefined {
   const word = text.trim().split(/[\s(:,]/, 1)[0]!.toLowerCase();
   if (GREEN.has(word)) return colours.green;
   if (YELLOW.has(word)) return colours.yellow;
