@@ -72,8 +72,8 @@ export function writeDownHook(
   const s: WriteDownSettings = { ...defaultWriteDownSettings, ...settings };
   return async (day: RdbDay) => {
     const rows: Record<string, number> = {};
-    // Progress at info, one line per table (the write runs inside the RDB; `actors tail`-free: the
-    // process log is where an operator watches it): tables and rows done of the day's total.
+    // Progress at info, one line per table: the write runs inside the RDB, where nobody waits at a
+    // terminal, so its log (not a progress bar) says how far it is: tables and rows of the day's total.
     const tables = [...day.tables].filter(([, held]) => held.n > 0);
     const rowsTotal = tables.reduce((a, [, held]) => a + held.n, 0);
     logger.info({ date: day.day, tables: tables.length, rowsTotal }, 'end-of-day write started');
