@@ -329,8 +329,9 @@ export async function startGateway(
       const resultTo = mode === 'sync' ? m.reply : (req.postback ?? m.reply);
       const meta: Meta = { enc, resultTo, postback: mode === 'async', request: req, ...u };
       if (enc === 'cbor') meta.queryBytes = rawField(m.data, 'query');
-      if (u.user) {
-        // The backends log the query under the asking user and the gateway's id, not the gateway.
+      if (u.user && opts.usage?.enabled) {
+        // The backends log the query under the asking user and the gateway's id, not the gateway
+        // (not sent when this gateway keeps no usage log: no header cost for nothing).
         const h = natsHeaders();
         h.set(Header.user, u.user);
         h.set(Header.queryId, id);

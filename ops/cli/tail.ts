@@ -16,7 +16,9 @@ export const tailCommand: Command = {
 function cellValue(c: Column, i: number): string | number {
   if (isSymColumn(c)) return c.dict[c.codes[i]!]!;
   const v = (c as ArrayLike<unknown>)[i];
-  return typeof v === 'bigint' ? String(v) : typeof v === 'number' ? v : String(v);
+  // Longs as numbers while exact (as the bus's JSON replies give them), else as strings.
+  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : String(v);
+  return typeof v === 'number' ? v : String(v);
 }
 
 function cell(c: Column, i: number): string {

@@ -2,13 +2,15 @@
 // gateway, each an OS process started as `actors start` starts it: a query through the gateway is
 // recorded by the gateway and by the RDB under the user the client declared (Tb-User) and the
 // gateway's query id, with its size, rows and status; a query sent to the RDB directly is recorded
-// under its own Tb-User; failing queries are recorded with their error code; the USAGE stream is
+// under its own Tb-User; failing queries are recorded with their error code; so are an HDB's
+// query and a named-API call served by the process runtime (the gateway's `backends`); `actors
+// tail --json` prints one JSON object per row; the USAGE stream is
 // bounded as configured (max_age, max_bytes, discard old); the processes report the log's counters
 // in their status; `actors usage --json` (a real CLI process) prints the records, filtered; and a
 // full queue drops records and counts them instead of growing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
@@ -58,10 +60,11 @@ beforeAll(async () => {
     cfg,
     JSON.stringify({
       tables: testTables,
-      defaults: { tickerplant: { mode: 'immediate', usage }, rdb: { tp: 'tpu', usage }, gateway: { usage } },
+      defaults: { tickerplant: { mode: 'immediate', usage }, rdb: { tp: 'tpu', usage }, gateway: { usage }, hdb: { hdbDir: join(dir, 'hdb'), usage } },
     }),
   );
-  for (const [type, name] of [['tickerplant', 'tpu'], ['rdb', 'rdbu'], ['gateway', 'gwu']] as const) {
+  mkdirSync(join(dir, 'hdb'));
+  for (const [type, name] of [['tickerplant', 'tpu'], ['rdb', 'rdbu'], ['gateway', 'gwu'], ['hdb', 'hdbu']] as const) {
     const p = spawnProc(type, name, cfg, server.url);
     procs.push(p);
     await waitUp(nc, name, 60_000);
@@ -127,6 +130,28 @@ describe('usage log', () => {
     expect(es.find((e) => e.proctype === 'rdb' && e.user === 'carol' && e.table === 'nope')).toMatchObject({ status: bad.code });
   });
 
+  it('usage: an HDB query and a named API served by the process runtime are logged; actors tail --json prints rows as JSON lines', async () => {
+    const h = headers();
+    h.set('Tb-User', 'erin');
+    const hdbReply = decode<{ type: string; code?: string; n?: number }>((await nc.request('q.hdb.hdbu', encode({ type: 'tickbus.v1.getdata', table: 'trade', start: '2026-01-01', end: '2026-01-02' }), { headers: h, timeout: 10_000 })).data);
+    const backends = decode<unknown[]>((await nc.request('q.gateway.gwu', encode({ type: 'tickbus.v1.call', api: 'backends', args: [] }), { headers: h, timeout: 5_000 })).data);
+    const es = await entriesWhen((es) => es.filter((e) => e.user === 'erin').length >= 2, started);
+    expect(es.find((e) => e.user === 'erin' && e.proctype === 'hdb')).toMatchObject({ name: 'hdbu', subject: 'q.hdb.hdbu', queryType: 'tickbus.v1.getdata', table: 'trade', status: hdbReply.code ?? 'ok' });
+    expect(es.find((e) => e.user === 'erin' && e.proctype === 'gateway')).toMatchObject({ name: 'gwu', subject: 'q.gateway.gwu', queryType: 'call:backends', status: 'ok', rows: backends.length });
+    // tail runs until stopped: read its first three lines, then stop it.
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'tail', 'trade', '--tp', 'tpu', '--from', 'today', '--json'], { env: { ...process.env, NATS_URL: server.url, LOG_LEVEL: 'warn' } });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    try {
+      await until(() => out.split('\n').length > 3, 20_000);
+    } finally {
+      child.kill('SIGINT');
+    }
+    const rows = out.trim().split('\n').slice(0, 3).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows.map((r) => r.sym)).toEqual(['AAPL', 'MSFT', 'AAPL']);
+    expect(rows[0]).toMatchObject({ price: 10.5, size: 100, fid: 1, time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+  }, 40_000);
+
   it('usage: the USAGE stream is bounded by age and bytes, discards old, and the processes report the counters', async () => {
     const info = await (await manager(nc)).streams.info('USAGE');
     expect(info.config).toMatchObject({ subjects: ['usage.>'], max_bytes: usage.maxBytes, max_age: usage.maxAgeMs * 1_000_000, discard: 'old', retention: 'limits' });
@@ -161,7 +186,7 @@ describe('usage log', () => {
     const ps = await cli(['ps', '--json']);
     expect(ps.code).toBe(0);
     const doc = JSON.parse(ps.out) as { processes: Array<{ name: string; proctype: string; state: string }> };
-    expect(doc.processes.map((p) => p.name).sort()).toEqual(['gwu', 'rdbu', 'tpu']);
+    expect(doc.processes.map((p) => p.name).sort()).toEqual(['gwu', 'hdbu', 'rdbu', 'tpu']);
     for (const p of doc.processes) expect(p.state).toBe('ok');
   }, 30_000);
 
