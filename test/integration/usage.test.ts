@@ -6,7 +6,8 @@
 // query and a named-API call served by the process runtime (the gateway's `backends`); `actors
 // tail --json` prints one JSON object per row; the USAGE stream is
 // bounded as configured (max_age, max_bytes, discard old); the processes report the log's counters
-// in their status; `actors usage --json` (a real CLI process) prints the records, filtered; and a
+// in their status; `actors query` is logged under $TICKBUS_USER; `actors usage --json` (a real
+// CLI process) prints the records, filtered; and a
 // full queue drops records and counts them instead of growing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -160,11 +161,17 @@ describe('usage log', () => {
     expect(st!.usage.published).toBeGreaterThan(0);
   });
 
-  it('usage: actors usage --json prints the records since a time, filtered by user, process and status', async () => {
+  it('usage: actors query --json is logged under $TICKBUS_USER; actors usage --json prints the records since a time, filtered by user, process and status', async () => {
+    const q = await cli(['query', '{"type":"tickbus.v1.query","table":"trade"}', '--gw', 'gwu', '--json'], { TICKBUS_USER: 'frank' });
+    expect(q.code).toBe(0);
+    const reply = JSON.parse(q.out) as { id: string; result: { n: number } };
+    expect(reply.result.n).toBe(3);
+    await entriesWhen((es) => es.some((e) => e.user === 'frank' && e.proctype === 'gateway' && e.id === reply.id), started);
     const all = await cli(['usage', '--since', '1h', '--json']);
     expect(all.code).toBe(0);
     const doc = JSON.parse(all.out) as { records: UsageEntry[]; summary: { queries: number; errors: number; byUser: Record<string, number> } };
     expect(doc.records.some((e) => e.user === 'alice' && e.proctype === 'gateway')).toBe(true);
+    expect(doc.records.find((e) => e.user === 'frank' && e.proctype === 'rdb')).toMatchObject({ id: reply.id, rows: 3, status: 'ok' });
     expect(doc.summary.queries).toBe(doc.records.length);
     expect(doc.summary.errors).toBeGreaterThanOrEqual(3);
     const bob = JSON.parse((await cli(['usage', '--since', '1h', '--json', '--user', 'bob', '--status', 'error'])).out) as { records: UsageEntry[] };
