@@ -222,11 +222,16 @@ export class UsageLog {
     }
   }
 
-  /** Publishes what is left, then refuses new records. Bounded by publishTimeoutMs. */
-  async close(): Promise<void> {
+  /**
+   * Publishes what is left, then refuses new records. Waits at most closeWaitMs (a stopping
+   * process with the server away must not hang on its usage log); what is unpublished then is lost.
+   */
+  async close(closeWaitMs = 2_000): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.flush();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.flush(), new Promise<void>((r) => (timer = setTimeout(r, closeWaitMs)))]);
+    clearTimeout(timer);
     this.closed = true;
   }
 }
