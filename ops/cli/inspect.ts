@@ -1,11 +1,12 @@
 // `actors ps` (the registry as TorQ's .servers.SERVERS, with heartbeat state) and `actors query`
 // (a query through the gateway, printed as a table).
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { decode, encode, jsonReplacer } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { CALL_TYPE, GATEWAY_REQUEST_TYPE, GatewayClient, type GatewayTarget } from '../../bus/gateway_client.ts';
-import { subjects } from '../../bus/subjects.ts';
+import { Header, subjects } from '../../bus/subjects.ts';
+import { defaultUser } from '../../bus/usage.ts';
 import { daysToDate, formatIsoNs } from '../../storage/batch.ts';
 import { GETDATA_TYPE } from '../../storage/query/request.ts';
 import { NULL_INT, NULL_LONG, type QueryResult } from '../../storage/query/result.ts';
@@ -27,7 +28,10 @@ function compactAttributes(a: Record<string, unknown>, max = 70): string {
 /** Heartbeat rows from a running monitor (named API `heartbeats` on q.monitor), or undefined. */
 async function fromMonitor(nc: NatsConnection, timeoutMs: number): Promise<HeartbeatRow[] | undefined> {
   try {
-    const m = await nc.request(subjects.queryGroup('monitor'), encode({ type: CALL_TYPE, api: 'heartbeats', args: [] }), { timeout: timeoutMs });
+    const h = natsHeaders();
+    const user = defaultUser();
+    if (user) h.set(Header.user, user); // the monitor logs the call under who ran actors ps
+    const m = await nc.request(subjects.queryGroup('monitor'), encode({ type: CALL_TYPE, api: 'heartbeats', args: [] }), { timeout: timeoutMs, headers: h });
     const v = decode<HeartbeatRow[]>(m.data);
     return Array.isArray(v) ? v : undefined;
   } catch {
