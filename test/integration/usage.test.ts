@@ -2,7 +2,7 @@
 // gateway, each an OS process started as `actors start` starts it: a query through the gateway is
 // recorded by the gateway and by the RDB under the user the client declared (Tb-User) and the
 // gateway's query id, with its size, rows and status; a query sent to the RDB directly is recorded
-// under its own Tb-User; failing queries are recorded with their error code; so are an HDB's
+// under its own Tb-User; an async query when its result is published; failing queries are recorded with their error code; so are an HDB's
 // query and a named-API call served by the process runtime (the gateway's `backends`); `actors
 // tail --json` prints one JSON object per row; the USAGE stream is
 // bounded as configured (max_age, max_bytes, discard old); the processes report the log's counters
@@ -104,6 +104,14 @@ describe('usage log', () => {
     expect(rdb).toMatchObject({ name: 'rdbu', user: 'alice', subject: 'q.rdb.rdbu', queryType: 'tickbus.v1.query', table: 'trade', rows: 2, status: 'ok' });
     expect(rdb.bytes).toBeGreaterThan(50);
     expect(rdb.durationMs).toBeLessThanOrEqual(gw.durationMs);
+  });
+
+  it('usage: an async gateway query is logged when its result is published, with the time to the result', async () => {
+    const client = new GatewayClient(nc, { gateway: 'gwu', timeoutMs: 10_000, user: 'gina' });
+    const r = await client.async({ type: 'tickbus.v1.query', table: 'trade', syms: ['MSFT'] }, 'rdb');
+    client.close();
+    const es = await entriesWhen((es) => es.some((e) => e.user === 'gina' && e.proctype === 'gateway'), started);
+    expect(es.find((e) => e.user === 'gina' && e.proctype === 'gateway')).toMatchObject({ subject: 'gw.gwu.async', queryType: 'tickbus.v1.query', rows: 1, status: 'ok', id: r.id });
   });
 
   it('usage: a query sent to the RDB directly is logged under its Tb-User; failing queries with their error code', async () => {
