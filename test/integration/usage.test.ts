@@ -1,14 +1,15 @@
-// Proves the usage log (TorQ's .usage) against a real nats-server with a real tickerplant, RDB and
-// gateway, each an OS process started as `actors start` starts it: a query through the gateway is
-// recorded by the gateway and by the RDB under the user the client declared (Tb-User) and the
-// gateway's query id, with its size, rows and status; a query sent to the RDB directly is recorded
-// under its own Tb-User; an async query when its result is published; failing queries are recorded with their error code; so are an HDB's
-// query and a named-API call served by the process runtime (the gateway's `backends`); `actors
-// tail --json` prints one JSON object per row; the USAGE stream is
-// bounded as configured (max_age, max_bytes, discard old); the processes report the log's counters
-// in their status; `actors query` is logged under $TICKBUS_USER; `actors usage --json` (a real
-// CLI process) prints the records, filtered; and a
-// full queue drops records and counts them instead of growing.
+// Proves the usage log (TorQ's .usage) against a real nats-server with a real tickerplant, RDB,
+// gateway and HDB, each an OS process started as `actors start` starts it:
+// - a query through the gateway is recorded by the gateway and by the RDB under the user the
+//   client declared (Tb-User) and the gateway's query id, with its size, rows and status; an
+//   async query when its result is published;
+// - a query sent to the RDB directly is recorded under its own Tb-User; failing queries with their
+//   error code; an HDB's query and a named-API call served by the process runtime too;
+// - the USAGE stream is bounded as configured (max_age, max_bytes, discard old) and the processes
+//   report the log's counters in their status;
+// - the CLI (real child processes): `actors query` is logged under $TICKBUS_USER, `actors usage
+//   --json` prints the records, filtered, `actors ps --json` and `actors tail --json` parse;
+// - a full queue drops records and counts them instead of growing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
