@@ -49,6 +49,7 @@ export const processTypes: Record<string, ProcessType> = {
       // moment a day ends and again when an HDB holds it, not only on the next heartbeat.
       const rdb = await startRdb(nc, { ...(withDataPaths(settings) as Settings & { tp: string }), name }, logger, undefined, ctx?.apis, {}, {
         onAttributesChanged: () => ctx?.refreshAttributes(),
+        usage: ctx?.usage,
       });
       const attributes = () => rdb.attributes();
       return { ready: (t) => rdb.ready(t), stop: () => rdb.stop(), status: () => rdb.status(), attributes, ownsQuerySubjects: true };
@@ -57,7 +58,7 @@ export const processTypes: Record<string, ProcessType> = {
   gateway: {
     subjects: (name) => [subjects.gatewaySync(name), subjects.gatewayAsync(name), subjects.gatewaySyncAny, subjects.gatewayAsyncAny],
     start: async (nc, name, settings, logger, ctx) => {
-      const gw = await startGateway(nc, { ...(settings as Partial<GatewaySettings> & Settings), name }, logger, { apis: ctx?.apis });
+      const gw = await startGateway(nc, { ...(settings as Partial<GatewaySettings> & Settings), name }, logger, { apis: ctx?.apis, usage: ctx?.usage });
       return { ready: (t) => gw.ready(t), stop: () => gw.stop(), status: () => gw.status(), attributes: () => gw.attributes() };
     },
   },
