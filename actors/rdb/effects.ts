@@ -11,7 +11,8 @@ import { manager } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
 import { subscribe, type Subscription } from '../../bus/subscriber.ts';
 import { parseTimeBound, resultToJson, runSimpleQuery, type SimpleQuery } from '../../storage/query/simple.ts';
-import { ASOF_TYPE, GETDATA_TYPE } from '../../storage/query/request.ts';
+import { ASOF_TYPE, GETDATA_TYPE, assertRequestType } from '../../storage/query/request.ts';
+import { QUERY_TYPE } from '../../storage/query/simple.ts';
 import { planFor, runAsof, runQuery } from '../../storage/query/memory.ts';
 import { mergePartials } from '../../storage/query/finalize.ts';
 import type { QueryResult as QueryResult2 } from '../../storage/query/result.ts';
@@ -220,6 +221,8 @@ export async function startRdb(
     return mergeRaw(plan, days.map((d) => runQuery(d.tables, q)));
   }
 
+  const RDB_TYPES = [QUERY_TYPE, GETDATA_TYPE, ASOF_TYPE];
+
   function serve(m: Msg): void {
     let enc: Encoding = 'cbor';
     let body: unknown;
@@ -228,6 +231,7 @@ export async function startRdb(
       if (!live) throw new TickbusError(ErrorCode.NOT_READY, 'rdb is replaying the log; retry shortly', {});
       const q = decode<SimpleQuery | { type?: string }>(m.data, enc);
       if (apis && isCall(q)) return apis.serve(nc, m, q, enc);
+      assertRequestType(q, RDB_TYPES, 'an rdb');
       // getdata and as-of joins run on the query engine shared with the HDB; the simple query
       // (tickbus.v1.query) keeps its own path.
       const days = daysFor(q as { start?: unknown; end?: unknown });
