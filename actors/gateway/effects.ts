@@ -23,6 +23,9 @@ import { isQueryResult, Joins, type JoinFn } from './joins.ts';
 import { gatewayMachine, type GatewayEvent } from './machine.ts';
 import { GATEWAY_ACCEPTED_TYPE, GATEWAY_REPLY_TYPE, parseGatewayRequest, type GatewayAccepted, type GatewayReply, type GatewayRequest } from './request.ts';
 import { partsForAttributes, partsForTypes, type BackendView } from './routing.ts';
+import { GETDATA_TYPE } from '../../storage/query/request.ts';
+
+const isGetdata = (q: unknown) => typeof q === 'object' && q !== null && (q as { type?: unknown }).type === GETDATA_TYPE;
 import { Scheduler, type Command, type PartOutcome, type Resolution, type SchedulerHooks } from './scheduler.ts';
 import { checkConcurrency, defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 
@@ -275,13 +278,27 @@ export async function startGateway(
 
   function resolverFor(req: GatewayRequest): (backends: readonly BackendView[]) => Resolution<Meta> {
     const t = req.target;
-    if (t.kind === 'types') return (backends) => ({ kind: 'parts', parts: partsForTypes(t.types, req.query, backends) });
-    if (t.kind === 'attributes') return (backends) => ({ kind: 'parts', parts: partsForAttributes(t, req.query, backends, s.attributeCombosMax) });
-    return (backends) => {
-      const o = planner(req.query, backends, dataCtx);
+    const byTime = (ctx: DataAccessContext) => (backends: readonly BackendView[]): Resolution<Meta> => {
+      const o = planner(req.query, backends, ctx);
       if (o.kind === 'hold') return { kind: 'hold', reason: `day ${o.day} is being handed over by ${o.holder}`, detail: { day: o.day, holder: o.holder } };
       return { kind: 'parts', parts: o.parts, meta: { merge: o.merge } };
     };
+    if (t.kind === 'types') {
+      // A getdata sent to several types with the default join is split by time range among them
+      // and merged like a targetless one: razing each backend's answer would give one aggregate
+      // row per backend (counts side by side, averages not merged), a half-merged answer.
+      if (t.types.length > 1 && isGetdata(req.query) && req.join === 'raze') {
+        const order = [...s.dataTypes.filter((x) => t.types.includes(x)), ...t.types.filter((x) => !s.dataTypes.includes(x))];
+        const plan = byTime({ ...dataCtx, dataTypes: order });
+        return (backends) => {
+          partsForTypes(t.types, req.query, backends); // TYPE_NOT_AVAILABLE when a named type is missing, as before
+          return plan(backends);
+        };
+      }
+      return (backends) => ({ kind: 'parts', parts: partsForTypes(t.types, req.query, backends) });
+    }
+    if (t.kind === 'attributes') return (backends) => ({ kind: 'parts', parts: partsForAttributes(t, req.query, backends, s.attributeCombosMax) });
+    return byTime(dataCtx);
   }
 
   function onRequest(m: Msg, mode: 'sync' | 'async'): void {
