@@ -18,7 +18,7 @@ import { defineSchema } from '../../storage/schema.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { Discovery, type DiscoveryEvent, type ProcessView } from '../common/discovery.ts';
 import type { ApiTable } from '../common/runtime.ts';
-import { splitByTime, type DataAccessContext, type DataAccessPlanner } from './data_access.ts';
+import { mergeAcrossParts, splitByTime, type DataAccessContext, type DataAccessPlanner } from './data_access.ts';
 import { isQueryResult, Joins, type JoinFn } from './joins.ts';
 import { gatewayMachine, type GatewayEvent } from './machine.ts';
 import { GATEWAY_ACCEPTED_TYPE, GATEWAY_REPLY_TYPE, parseGatewayRequest, type GatewayAccepted, type GatewayReply, type GatewayRequest } from './request.ts';
@@ -297,7 +297,15 @@ export async function startGateway(
       }
       return (backends) => ({ kind: 'parts', parts: partsForTypes(t.types, req.query, backends) });
     }
-    if (t.kind === 'attributes') return (backends) => ({ kind: 'parts', parts: partsForAttributes(t, req.query, backends, s.attributeCombosMax) });
+    if (t.kind === 'attributes') {
+      if (isGetdata(req.query) && req.join === 'raze') {
+        return (backends) => {
+          const m = mergeAcrossParts(req.query, partsForAttributes(t, req.query, backends, s.attributeCombosMax), dataCtx);
+          return { kind: 'parts', parts: m.parts, ...(m.merge ? { meta: { merge: m.merge } } : {}) };
+        };
+      }
+      return (backends) => ({ kind: 'parts', parts: partsForAttributes(t, req.query, backends, s.attributeCombosMax) });
+    }
     return byTime(dataCtx);
   }
 
