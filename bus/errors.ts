@@ -56,6 +56,8 @@ export const ErrorCode = {
   UNKNOWN_API: 'UNKNOWN_API',
   /** A named API threw; detail.api names it. */
   API_FAILED: 'API_FAILED',
+  /** A query needed more memory than its process may use (the HDB's DuckDB memoryLimit); it was stopped, nothing else was affected. */
+  RESOURCE_LIMIT: 'RESOURCE_LIMIT',
   /** Anything else: a bug. The detail says what happened. */
   INTERNAL: 'INTERNAL',
 } as const;
