@@ -58,6 +58,8 @@ export const ErrorCode = {
   API_FAILED: 'API_FAILED',
   /** A query needed more memory than its process may use (the HDB's DuckDB memoryLimit); it was stopped, nothing else was affected. */
   RESOURCE_LIMIT: 'RESOURCE_LIMIT',
+  /** A reply is bigger than one NATS message and the request did not accept chunks (bus/reply.ts); detail.bytes, detail.maxPayload. */
+  RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
   /** Anything else: a bug. The detail says what happened. */
   INTERNAL: 'INTERNAL',
 } as const;

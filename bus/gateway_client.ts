@@ -6,6 +6,7 @@ import { createInbox, type Msg, type NatsConnection, type Subscription } from '@
 import { decode, encode } from './codec.ts';
 import { ErrorCode, isErrorEnvelope, TickbusError } from './errors.ts';
 import { Pipeline } from './pipeline.ts';
+import { acceptChunksHeaders, ChunkCollector, chunkOf } from './reply.ts';
 import { Header, subjects } from './subjects.ts';
 
 export const GATEWAY_REQUEST_TYPE = 'tickbus.v1.gateway.request' as const;
@@ -61,6 +62,7 @@ export interface GatewayClientOptions {
 }
 
 interface Waiter {
+  chunks?: ChunkCollector;
   resolve: (m: Msg) => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -88,6 +90,19 @@ export class GatewayClient {
         if (err) return;
         const w = this.waiters.get(m.subject);
         if (!w) return;
+        if (m.headers && chunkOf(m)) {
+          // A big result arrives in chunks (bus/reply.ts): answered once whole.
+          try {
+            const whole = (w.chunks ??= new ChunkCollector()).add(m);
+            if (!whole) return;
+            m = whole;
+          } catch (e) {
+            this.waiters.delete(m.subject);
+            clearTimeout(w.timer);
+            w.reject(e as Error);
+            return;
+          }
+        }
         this.waiters.delete(m.subject);
         clearTimeout(w.timer);
         w.resolve(m);
@@ -125,7 +140,7 @@ export class GatewayClient {
   /** Sync: the reply is the result (or a TickbusError). Many may be in flight. */
   async sync<T = unknown>(query: unknown, target?: GatewayTarget, o: GatewayCallOptions = {}): Promise<GatewayReply<T>> {
     const body = this.request(query, target, o);
-    const m = await this.pipe.request(this.syncSubject(), encode(body), undefined, (body.timeoutMs as number) + this.slackMs);
+    const m = await this.pipe.request(this.syncSubject(), encode(body), acceptChunksHeaders(), (body.timeoutMs as number) + this.slackMs);
     return GatewayClient.unwrap<GatewayReply<T>>(m);
   }
 
@@ -136,7 +151,7 @@ export class GatewayClient {
 
   /** Async with a postback subject: resolves with the acceptance; the result is published there later. */
   async postback(query: unknown, target: GatewayTarget | undefined, subject: string, o: GatewayCallOptions = {}): Promise<GatewayAccepted> {
-    const m = await this.pipe.request(this.asyncSubject(), encode(this.request(query, target, o, subject)), undefined, this.slackMs + 5_000);
+    const m = await this.pipe.request(this.asyncSubject(), encode(this.request(query, target, o, subject)), acceptChunksHeaders(), this.slackMs + 5_000);
     return GatewayClient.unwrap<GatewayAccepted>(m);
   }
 

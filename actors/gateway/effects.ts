@@ -5,12 +5,16 @@
 // subject (async). Backends come and go with the registry (a KV watch): no restart. A backend
 // killed mid-query is found by a probe of ctl.<name>.status ("no responders" = gone) within
 // probeAfterMs + probeEveryMs, or by its heartbeat going to error, whichever comes first.
-import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { createActor, fromCallback, fromPromise, waitFor, type Actor } from 'xstate';
-import { ContentType, decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
+import { decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
 import { ErrorCode, isErrorEnvelope, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
+import { acceptChunksHeaders, acceptsChunks, sendReply } from '../../bus/reply.ts';
+
+/** Backends may answer a big part in chunks: the pipeline reassembles them. */
+const backendHeaders = acceptChunksHeaders();
 import { rawField } from './raw.ts';
 import { Header, subjects } from '../../bus/subjects.ts';
 import { resultToJson } from '../../storage/query/result.ts';
@@ -40,6 +44,8 @@ interface Meta {
   merge?: JoinFn;
   /** `query` as the backends get it: the client's own CBOR bytes of it (raw.ts), else encoded once at the first dispatch. */
   queryBytes?: Uint8Array;
+  /** The caller accepts a big result in chunks (it sent Tb-Accept-Chunks). */
+  chunks: boolean;
 }
 
 export interface GatewayOptions {
@@ -110,7 +116,8 @@ export async function startGateway(
   }
 
   /** Publishes a reply, acceptance or error in the client's encoding (postbacks carry Tb-Query-Id). */
-  function publish(to: string | undefined, enc: Encoding, body: { type: string }, postbackId?: string): void {
+  /** Publishes a reply or postback; a result too big for one message goes in chunks when the caller accepts them (bus/reply.ts). */
+  function publish(to: string | undefined, enc: Encoding, body: { type: string }, postbackId?: string, chunks = false): void {
     if (!to) return;
     const out = enc === 'json' && body.type === GATEWAY_REPLY_TYPE ? { ...body, result: jsonResult((body as GatewayReply).result) } : body;
     let bytes: Uint8Array;
@@ -120,14 +127,8 @@ export async function startGateway(
       bytes = encode(new TickbusError(ErrorCode.INTERNAL, `the result cannot be encoded: ${(e as Error).message}`, {}).toEnvelope(), enc);
     }
     try {
-      if (enc !== 'json' && postbackId === undefined) {
-        nc.publish(to, bytes);
-        return;
-      }
-      const h = natsHeaders();
-      if (enc === 'json') h.set(Header.contentType, ContentType.json);
-      if (postbackId !== undefined) h.set(Header.queryId, postbackId);
-      nc.publish(to, bytes, { headers: h });
+      const how = sendReply(nc, to, bytes, { enc, chunks, headers: postbackId === undefined ? undefined : { [Header.queryId]: postbackId } });
+      if (how === 'too-large') logger.warn({ to, bytes: bytes.length, id: postbackId }, 'result too large for one message and the caller does not accept chunks');
     } catch (e) {
       // Closed connection (stopping): the client's own deadline answers it.
       logger.debug({ err: (e as Error).message, to }, 'reply not sent');
@@ -135,7 +136,7 @@ export async function startGateway(
   }
 
   function send(meta: Meta, id: string, body: { type: string }): void {
-    publish(meta.resultTo, meta.enc, body, meta.postback ? id : undefined);
+    publish(meta.resultTo, meta.enc, body, meta.postback ? id : undefined, meta.chunks);
   }
 
   function errorBody(e: unknown, id: string | undefined) {
@@ -219,7 +220,7 @@ export async function startGateway(
           ? { ok: false, noResponders: true }
           : { ok: false, error: new TickbusError(err.code === ErrorCode.TIMEOUT ? ErrorCode.BACKEND_ERROR : err.code, `${c.proctype} ${c.backend}: ${err.message}`, { backend: c.backend, proctype: c.proctype }) };
       execute(scheduler.partDone(c.queryId, c.part, outcome, c.run));
-    });
+    }, backendHeaders);
   }
 
   /** Probes backends holding long parts: "no responders" on ctl.<name>.status means the process is gone. */
@@ -322,7 +323,7 @@ export async function startGateway(
         throw new TickbusError(ErrorCode.BAD_QUERY, 'join: a data-access query is merged by time range; give a target to use a join', { param: 'join' });
       }
       const resultTo = mode === 'sync' ? m.reply : (req.postback ?? m.reply);
-      const meta: Meta = { enc, resultTo, postback: mode === 'async', request: req };
+      const meta: Meta = { enc, resultTo, postback: mode === 'async', request: req, chunks: acceptsChunks(m) };
       if (enc === 'cbor') meta.queryBytes = rawField(m.data, 'query');
       const cmds = scheduler.submit({ id, request: req, resolve: resolverFor(req), holdMaxMs: s.eodHoldMs, meta });
       if (mode === 'async') {

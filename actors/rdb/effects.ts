@@ -1,9 +1,10 @@
 // The RDB's effects: follows the log (replay then live), appends batches into columnar memory,
 // serves queries, and runs the end-of-day hook on the finished day, in order, while the new day
 // fills. Killed and restarted, it replays today's log and ends with exactly the log's rows.
-import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription as NatsSub } from '@nats-io/nats-core';
+import type { Msg, NatsConnection, Subscription as NatsSub } from '@nats-io/nats-core';
 import { createActor, fromCallback, waitFor, type Actor } from 'xstate';
 import { decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
+import { acceptsChunks, sendReply } from '../../bus/reply.ts';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { isCall, type ApiTable } from '../common/runtime.ts';
@@ -247,9 +248,12 @@ export async function startRdb(
       body = toTickbusError(e).toEnvelope();
     }
     if (!m.reply) return;
-    const h = natsHeaders();
-    h.set(Header.contentType, enc === 'json' ? 'application/json' : 'application/cbor');
-    nc.publish(m.reply, encode(body, enc), { headers: h });
+    try {
+      sendReply(nc, m.reply, encode(body, enc), { enc, chunks: acceptsChunks(m) });
+    } catch (e) {
+      // The connection closed while answering (stopping): the caller's deadline answers it.
+      logger.debug({ err: (e as Error).message }, 'reply not sent');
+    }
   }
 
   return {
