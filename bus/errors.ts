@@ -10,6 +10,8 @@ export const ErrorCode = {
   BAD_CONTENT_TYPE: 'BAD_CONTENT_TYPE',
   /** The payload's `type` is missing or not the one this subject takes. */
   BAD_TYPE: 'BAD_TYPE',
+  /** The update's id (body `id` or header Tb-Msg-Id) is not 1-128 printable ASCII characters without commas. */
+  BAD_ID: 'BAD_ID',
   /** The table is not in the tickerplant's schema. */
   UNKNOWN_TABLE: 'UNKNOWN_TABLE',
   /** A column the schema requires is absent. */
