@@ -2,10 +2,11 @@
 // in flight on one pipelined inbox), async calls where the client waits for the result on its own
 // postback inbox, and async calls with a postback subject the result is published to later.
 // Errors come back as TickbusError (the one envelope), with the gateway's code.
-import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { decode, encode } from './codec.ts';
 import { ErrorCode, isErrorEnvelope, TickbusError } from './errors.ts';
 import { Pipeline } from './pipeline.ts';
+import { acceptChunksHeaders, ChunkCollector, chunkOf } from './reply.ts';
 import { Header, subjects } from './subjects.ts';
 import { defaultUser } from './usage.ts';
 
@@ -67,6 +68,7 @@ export interface GatewayClientOptions {
 }
 
 interface Waiter {
+  chunks?: ChunkCollector;
   resolve: (m: Msg) => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -80,7 +82,8 @@ export class GatewayClient {
   private next = 0;
   private readonly timeoutMs: number;
   private readonly slackMs: number;
-  private readonly hdrs: MsgHdrs | undefined;
+  /** Every request's headers: Tb-Accept-Chunks (big results come in chunks), Tb-User when known. */
+  private readonly hdrs: MsgHdrs;
 
   constructor(
     nc: NatsConnection,
@@ -89,10 +92,8 @@ export class GatewayClient {
     this.timeoutMs = o.timeoutMs ?? 30_000;
     this.slackMs = o.slackMs ?? 2_000;
     const user = o.user ?? defaultUser();
-    if (user) {
-      this.hdrs = natsHeaders();
-      this.hdrs.set(Header.user, user);
-    }
+    this.hdrs = acceptChunksHeaders();
+    if (user) this.hdrs.set(Header.user, user.replace(/[\r\n]+/g, ' '));
     this.pipe = new Pipeline(nc, { timeoutMs: this.timeoutMs + this.slackMs, maxInflight: o.inflightMax ?? 10_000 });
     // One subscription receives every postback of `async()`: the token after the prefix finds the waiter.
     this.sub = nc.subscribe(`${this.prefix}*`, {
@@ -100,6 +101,19 @@ export class GatewayClient {
         if (err) return;
         const w = this.waiters.get(m.subject);
         if (!w) return;
+        if (m.headers && chunkOf(m)) {
+          // A big result arrives in chunks (bus/reply.ts): answered once whole.
+          try {
+            const whole = (w.chunks ??= new ChunkCollector()).add(m);
+            if (!whole) return;
+            m = whole;
+          } catch (e) {
+            this.waiters.delete(m.subject);
+            clearTimeout(w.timer);
+            w.reject(e as Error);
+            return;
+          }
+        }
         this.waiters.delete(m.subject);
         clearTimeout(w.timer);
         w.resolve(m);

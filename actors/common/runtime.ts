@@ -2,10 +2,11 @@
 // heartbeat, answers ctl.<name>.status / ctl.<name>.stop, serves named APIs (PyKX's
 // register_api) on the process's query subject, and stops everything in order.
 import { hostname } from 'node:os';
-import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
-import { ContentType, decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
+import { decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
 import { connectBus } from '../../bus/connection.ts';
+import { acceptsChunks, sendReply } from '../../bus/reply.ts';
 import { CALL_TYPE } from '../../bus/gateway_client.ts';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
@@ -166,7 +167,10 @@ export function replyBody(value: unknown, enc: Encoding): unknown {
   return value;
 }
 
-/** Replies to a request in its encoding (JSON replies carry their Content-Type); answers the bytes sent. */
+/**
+ * Replies to a request in its encoding (JSON replies carry their Content-Type); big replies go in
+ * chunks to callers that accept them (bus/reply.ts). Answers the bytes sent, for the usage log.
+ */
 export function respond(nc: NatsConnection, m: Msg, value: unknown, enc: Encoding): number {
   if (!m.reply) return 0;
   let bytes: Uint8Array;
@@ -176,11 +180,7 @@ export function respond(nc: NatsConnection, m: Msg, value: unknown, enc: Encodin
     bytes = encode(new TickbusError(ErrorCode.INTERNAL, `reply cannot be encoded: ${(e as Error).message}`, {}).toEnvelope(), enc);
   }
   try {
-    if (enc === 'json') {
-      const h = natsHeaders();
-      h.set(Header.contentType, ContentType.json);
-      nc.publish(m.reply, bytes, { headers: h });
-    } else nc.publish(m.reply, bytes);
+    sendReply(nc, m.reply, bytes, { enc, chunks: acceptsChunks(m) });
   } catch {
     // The connection closed while the call ran (the process is stopping): the caller times out.
   }

@@ -5,12 +5,16 @@
 // subject (async). Backends come and go with the registry (a KV watch): no restart. A backend
 // killed mid-query is found by a probe of ctl.<name>.status ("no responders" = gone) within
 // probeAfterMs + probeEveryMs, or by its heartbeat going to error, whichever comes first.
-import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { createActor, fromCallback, fromPromise, waitFor, type Actor } from 'xstate';
-import { ContentType, decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
+import { decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
 import { ErrorCode, isErrorEnvelope, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
+import { acceptChunksHeaders, acceptsChunks, sendReply } from '../../bus/reply.ts';
+
+/** Backends may answer a big part in chunks: the pipeline reassembles them. */
+const backendHeaders = acceptChunksHeaders();
 import { rawField } from './raw.ts';
 import { queryKind, rowsOf, statusOf, userOf, type UsageRecord, type UsageLog } from '../../bus/usage.ts';
 import { Header, subjects } from '../../bus/subjects.ts';
@@ -19,11 +23,14 @@ import { defineSchema } from '../../storage/schema.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { Discovery, type DiscoveryEvent, type ProcessView } from '../common/discovery.ts';
 import type { ApiTable } from '../common/runtime.ts';
-import { splitByTime, type DataAccessContext, type DataAccessPlanner } from './data_access.ts';
+import { mergeAcrossParts, splitByTime, type DataAccessContext, type DataAccessPlanner } from './data_access.ts';
 import { isQueryResult, Joins, type JoinFn } from './joins.ts';
 import { gatewayMachine, type GatewayEvent } from './machine.ts';
 import { GATEWAY_ACCEPTED_TYPE, GATEWAY_REPLY_TYPE, parseGatewayRequest, type GatewayAccepted, type GatewayReply, type GatewayRequest } from './request.ts';
 import { partsForAttributes, partsForTypes, type BackendView } from './routing.ts';
+import { GETDATA_TYPE } from '../../storage/query/request.ts';
+
+const isGetdata = (q: unknown) => typeof q === 'object' && q !== null && (q as { type?: unknown }).type === GETDATA_TYPE;
 import { Scheduler, type Command, type PartOutcome, type Resolution, type SchedulerHooks } from './scheduler.ts';
 import { checkConcurrency, defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 
@@ -43,8 +50,10 @@ interface Meta {
   t0: number;
   user: string;
   subject: string;
-  /** Headers each backend part carries: Tb-User and Tb-Query-Id (made once per query, when a user is known). */
+  /** Headers each backend part carries: Tb-User and Tb-Query-Id (made once per query, when a user is known), and Tb-Accept-Chunks. */
   partHeaders?: MsgHdrs;
+  /** The caller accepts a big result in chunks (it sent Tb-Accept-Chunks). */
+  chunks: boolean;
 }
 
 export interface GatewayOptions {
@@ -117,7 +126,8 @@ export async function startGateway(
   }
 
   /** Publishes a reply, acceptance or error in the client's encoding (postbacks carry Tb-Query-Id). */
-  function publish(to: string | undefined, enc: Encoding, body: { type: string }, postbackId?: string): number {
+  /** Publishes a reply or postback (answers the bytes sent); a result too big for one message goes in chunks when the caller accepts them (bus/reply.ts). */
+  function publish(to: string | undefined, enc: Encoding, body: { type: string }, postbackId?: string, chunks = false): number {
     if (!to) return 0;
     const out = enc === 'json' && body.type === GATEWAY_REPLY_TYPE ? { ...body, result: jsonResult((body as GatewayReply).result) } : body;
     let bytes: Uint8Array;
@@ -127,14 +137,8 @@ export async function startGateway(
       bytes = encode(new TickbusError(ErrorCode.INTERNAL, `the result cannot be encoded: ${(e as Error).message}`, {}).toEnvelope(), enc);
     }
     try {
-      if (enc !== 'json' && postbackId === undefined) {
-        nc.publish(to, bytes);
-        return bytes.length;
-      }
-      const h = natsHeaders();
-      if (enc === 'json') h.set(Header.contentType, ContentType.json);
-      if (postbackId !== undefined) h.set(Header.queryId, postbackId);
-      nc.publish(to, bytes, { headers: h });
+      const how = sendReply(nc, to, bytes, { enc, chunks, headers: postbackId === undefined ? undefined : { [Header.queryId]: postbackId } });
+      if (how === 'too-large') logger.warn({ to, bytes: bytes.length, id: postbackId }, 'result too large for one message and the caller does not accept chunks');
     } catch (e) {
       // Closed connection (stopping): the client's own deadline answers it.
       logger.debug({ err: (e as Error).message, to }, 'reply not sent');
@@ -158,7 +162,7 @@ export async function startGateway(
   }
 
   function send(meta: Meta, id: string, body: { type: string }): void {
-    logUsage(meta, meta.request.query, id, body, publish(meta.resultTo, meta.enc, body, meta.postback ? id : undefined));
+    logUsage(meta, meta.request.query, id, body, publish(meta.resultTo, meta.enc, body, meta.postback ? id : undefined, meta.chunks));
   }
 
   function errorBody(e: unknown, id: string | undefined) {
@@ -242,7 +246,7 @@ export async function startGateway(
           ? { ok: false, noResponders: true }
           : { ok: false, error: new TickbusError(err.code === ErrorCode.TIMEOUT ? ErrorCode.BACKEND_ERROR : err.code, `${c.proctype} ${c.backend}: ${err.message}`, { backend: c.backend, proctype: c.proctype }) };
       execute(scheduler.partDone(c.queryId, c.part, outcome, c.run));
-    }, c.meta.partHeaders);
+    }, c.meta.partHeaders ?? backendHeaders);
   }
 
   /** Probes backends holding long parts: "no responders" on ctl.<name>.status means the process is gone. */
@@ -301,13 +305,35 @@ export async function startGateway(
 
   function resolverFor(req: GatewayRequest): (backends: readonly BackendView[]) => Resolution<Meta> {
     const t = req.target;
-    if (t.kind === 'types') return (backends) => ({ kind: 'parts', parts: partsForTypes(t.types, req.query, backends) });
-    if (t.kind === 'attributes') return (backends) => ({ kind: 'parts', parts: partsForAttributes(t, req.query, backends, s.attributeCombosMax) });
-    return (backends) => {
-      const o = planner(req.query, backends, dataCtx);
+    const byTime = (ctx: DataAccessContext) => (backends: readonly BackendView[]): Resolution<Meta> => {
+      const o = planner(req.query, backends, ctx);
       if (o.kind === 'hold') return { kind: 'hold', reason: `day ${o.day} is being handed over by ${o.holder}`, detail: { day: o.day, holder: o.holder } };
       return { kind: 'parts', parts: o.parts, meta: { merge: o.merge } };
     };
+    if (t.kind === 'types') {
+      // A getdata sent to several types with the default join is split by time range among them
+      // and merged like a targetless one: razing each backend's answer would give one aggregate
+      // row per backend (counts side by side, averages not merged), a half-merged answer.
+      if (t.types.length > 1 && isGetdata(req.query) && req.join === 'raze') {
+        const order = [...s.dataTypes.filter((x) => t.types.includes(x)), ...t.types.filter((x) => !s.dataTypes.includes(x))];
+        const plan = byTime({ ...dataCtx, dataTypes: order });
+        return (backends) => {
+          partsForTypes(t.types, req.query, backends); // TYPE_NOT_AVAILABLE when a named type is missing, as before
+          return plan(backends);
+        };
+      }
+      return (backends) => ({ kind: 'parts', parts: partsForTypes(t.types, req.query, backends) });
+    }
+    if (t.kind === 'attributes') {
+      if (isGetdata(req.query) && req.join === 'raze') {
+        return (backends) => {
+          const m = mergeAcrossParts(req.query, partsForAttributes(t, req.query, backends, s.attributeCombosMax), dataCtx);
+          return { kind: 'parts', parts: m.parts, ...(m.merge ? { meta: { merge: m.merge } } : {}) };
+        };
+      }
+      return (backends) => ({ kind: 'parts', parts: partsForAttributes(t, req.query, backends, s.attributeCombosMax) });
+    }
+    return byTime(dataCtx);
   }
 
   function onRequest(m: Msg, mode: 'sync' | 'async'): void {
@@ -327,13 +353,13 @@ export async function startGateway(
         throw new TickbusError(ErrorCode.BAD_QUERY, 'join: a data-access query is merged by time range; give a target to use a join', { param: 'join' });
       }
       const resultTo = mode === 'sync' ? m.reply : (req.postback ?? m.reply);
-      const meta: Meta = { enc, resultTo, postback: mode === 'async', request: req, ...u };
+      const meta: Meta = { enc, resultTo, postback: mode === 'async', request: req, ...u, chunks: acceptsChunks(m) };
       if (enc === 'cbor') meta.queryBytes = rawField(m.data, 'query');
       if (u.user && opts.usage?.enabled) {
         // The backends log the query under the asking user and the gateway's id, not the gateway
         // (not sent when this gateway keeps no usage log: no header cost for nothing).
-        const h = natsHeaders();
-        h.set(Header.user, u.user);
+        const h = acceptChunksHeaders();
+        h.set(Header.user, u.user.replace(/[\r\n]+/g, ' '));
         h.set(Header.queryId, id);
         meta.partHeaders = h;
       }
