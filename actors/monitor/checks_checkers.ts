@@ -91,7 +91,8 @@ export function summarize(v: unknown): string {
   if (isResult(v)) {
     const s = single(v);
     const what = `${v.table ? `${v.table}: ` : ''}${v.n} row${v.n === 1 ? '' : 's'}`;
-    return clip(s === undefined ? `${what} (${v.columns.join(', ')})` : `${what}, ${v.columns[0]} = ${String(s.value)}`);
+    if (s !== undefined) return clip(`${what}, ${v.columns[0]} = ${String(s.value)}`);
+    return clip(v.columns.length ? `${what} (${v.columns.join(', ')})` : what);
   }
   if (Array.isArray(v)) return clip(`list of ${v.length}${v.length ? `: ${JSON.stringify(v.slice(0, 5), (_k, x) => (typeof x === 'bigint' ? String(x) : x))}` : ''}`);
   if (typeof v === 'object' && v !== null) {

@@ -42,7 +42,7 @@ describe('check table', () => {
     expect(specs.map((s) => `${s.family}.${s.metric}@${s.line}`)).toEqual(['rdb.tradecount@3', 'rdb.quotes@5', 'hdb.up@6', 'hdb.upq@7', 'gw.q@8']);
     expect(specs[0]).toMatchObject({ process: 'rdb', checker: { name: 'checkcount', comp: 0, cond: 'morethan' }, periodMs: 60_000, runtimeMs: 5_000, query: { kind: 'backend' } });
     expect(specs[1]).toMatchObject({ process: 'rdb1', checker: { name: 'checkcount', comp: 10, cond: 'lessthan' }, periodMs: 30_000, runtimeMs: 500 });
-    expect((specs[1]!.query as { request: { syms: string[] } }).request.syms).toEqual(['A#B']);
+    expect((specs[1]!.query as unknown as { request: { syms: string[] } }).request.syms).toEqual(['A#B']);
     expect(specs[2]).toMatchObject({ checker: { name: 'truefalse', cond: true }, periodMs: 60_000, runtimeMs: 10_000 });
     expect(specs[3]).toMatchObject({ checker: { name: 'truefalse', cond: false }, periodMs: 7_200_000, runtimeMs: 1_500 });
     expect(specs[4]).toMatchObject({ checker: { name: 'resulttrue' }, periodMs: 100, runtimeMs: 10, query: { kind: 'gateway', request: { target: ['rdb', 'hdb'], join: 'list' } } });
