@@ -18,6 +18,7 @@ interface ResultLike {
   type: 'tickbus.v1.result';
   n: number;
   columns: string[];
+  types?: string[];
   cols: Record<string, unknown>;
   table?: string;
 }
@@ -91,7 +92,7 @@ export function summarize(v: unknown): string {
   if (isResult(v)) {
     const s = single(v);
     const what = `${v.table ? `${v.table}: ` : ''}${v.n} row${v.n === 1 ? '' : 's'}`;
-    if (s !== undefined) return clip(`${what}, ${v.columns[0]} = ${String(s.value)}`);
+    if (s !== undefined) return clip(`${what}, ${v.columns[0]} = ${v.types?.[0] === 'bool' ? String(s.value === 1 || s.value === true) : String(s.value)}`);
     return clip(v.columns.length ? `${what} (${v.columns.join(', ')})` : what);
   }
   if (Array.isArray(v)) return clip(`list of ${v.length}${v.length ? `: ${JSON.stringify(v.slice(0, 5), (_k, x) => (typeof x === 'bigint' ? String(x) : x))}` : ''}`);

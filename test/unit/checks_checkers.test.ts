@@ -83,7 +83,7 @@ describe('resulttrue', () => {
 describe('summary', () => {
   it('checks: result summaries are short and say what came back', () => {
     expect(summarize(countOnly(1200))).toBe('trade: 1200 rows');
-    expect(summarize(one(Uint8Array.of(1), 'bool'))).toBe('x: 1 row, v = 1');
+    expect(summarize(one(Uint8Array.of(1), 'bool'))).toBe('x: 1 row, v = true');
     expect(summarize([1, 2, 3])).toBe('list of 3: [1,2,3]');
     expect(summarize({ a: 1n })).toBe('{"a":"1"}');
     expect(summarize(42)).toBe('42');
