@@ -183,6 +183,23 @@ describe('check monitor', () => {
     expect(monitor.status()).toMatchObject({ checks: { checks: 7 } });
   });
 
+  it('monitor: a bad check table or check setting stops the monitor from starting, naming what is wrong', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tickbus-checks-bad-'));
+    const bad = join(dir, 'monitor.csv');
+    writeFileSync(bad, `${TABLE.split('\n')[0]}\nrdb|x|rdb|${COUNT}|checksum||1m|1s\n`);
+    const conn = await connectTo(server, 'bad-monitor');
+    try {
+      await expect(startMonitor(conn, { name: 'mon2', checksFile: bad }, silentLogger)).rejects.toMatchObject({
+        code: 'BAD_CONFIG',
+        detail: { file: bad, line: 2, column: 'resultchecker' },
+      });
+      await expect(startMonitor(conn, { name: 'mon2', checksFile: join(dir, 'missing.csv') }, silentLogger)).rejects.toMatchObject({ code: 'BAD_CONFIG' });
+      await expect(startMonitor(conn, { name: 'mon2', checksFile: bad, checksConcurrentMax: 0 }, silentLogger)).rejects.toThrow(/checksConcurrentMax must be an integer in \[1, 64\]/);
+    } finally {
+      await conn.close();
+    }
+  });
+
   it('monitor: checks and checkHistory answer as named APIs, on the monitor and through the gateway', async () => {
     const rows = await call<CheckRow[]>('checks');
     expect(rows.map((r) => `${r.family}.${r.metric}`)).toEqual(['rdb.tradecount', 'rdb.toomany', 'rdb.named', 'slow.call', 'absent.nobody', 'aux.echo', 'gw.apis']);

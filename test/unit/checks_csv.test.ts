@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TickbusError } from '../../bus/errors.ts';
 import { checkLimits, parseChecksCsv, parseDurationMs, parseQDict, readChecksFile } from '../../actors/monitor/checks_csv.ts';
+import { checksFilePath } from '../../actors/monitor/checks.ts';
 
 const HEADER = 'family|metric|process|query|resultchecker|params|period|runtime';
 const COUNT = '{"type":"tickbus.v1.query","table":"trade","count":true}';
@@ -67,6 +68,14 @@ describe('check table', () => {
     expect(parseQDict('`comp`cond!(5i;`lessthan)')).toEqual({ comp: 5, cond: 'lessthan' });
     expect(() => parseQDict('`a`b!(1;2;3)')).toThrow(/2 keys but 3 values/);
     expect(parseQDict('not a dict')).toBeUndefined();
+  });
+
+  it('checks: the shipped ops/monitor.csv is valid, found from the checkout whatever the working directory', () => {
+    const file = checksFilePath('ops/monitor.csv');
+    expect(file).toBe(join(import.meta.dirname, '..', '..', 'ops', 'monitor.csv'));
+    const specs = readChecksFile(file);
+    expect(specs.map((s) => s.checker.name).sort()).toEqual(['checkcount', 'checkcount', 'resulttrue', 'truefalse']);
+    expect(checksFilePath('/etc/x.csv')).toBe('/etc/x.csv');
   });
 
   it('checks: reads a file and names it when it is missing', () => {
