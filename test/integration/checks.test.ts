@@ -7,11 +7,14 @@
 // keeps failing with one alert only; a row naming a process (rdb1) asks it directly; a backend
 // slower than the runtime is a timeout; a type nobody runs is an error; a whole gateway request
 // and a truefalse work; the history grows and stays bounded; the `checks` and `checkHistory`
-// APIs answer on the monitor's query subject and through the gateway. Waits are bounded polls; no
-// assertion on elapsed time.
+// APIs answer on the monitor's query subject and through the gateway; a bad table stops the
+// monitor's start. As real OS processes: a backend SIGKILLed under a passing check turns it to
+// failing with one alert, and a monitor started by `actors start monitor` with `checksFile` in its
+// config runs its checks and alerts. Waits are bounded polls; no assertion on elapsed time.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { pino } from 'pino';
@@ -26,6 +29,7 @@ import type { CheckAlert, CheckHistoryEntry, CheckRow } from '../../actors/monit
 import { startMonitor, type Monitor } from '../../actors/monitor/effects.ts';
 import { processType } from '../../actors/registry.ts';
 import { registerTestApis } from '../support/gateway_backend.ts';
+import { spawnProc, stopProc, type Proc } from '../support/procs.ts';
 import { clockAt, connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 
 let server: NatsServer;
@@ -37,6 +41,11 @@ const alerts: CheckAlert[] = [];
 const logLines: Array<{ msg: string; family?: string; metric?: string }> = [];
 let changes = 0;
 const HISTORY_MAX = 5;
+const root = resolve(import.meta.dirname, '..', '..');
+let vanish: ChildProcess;
+let vanishExited: Promise<void>;
+let monitorProc: Proc | undefined;
+let dir: string;
 
 const clock = clockAt(Date.parse('2026-11-22T10:00:05Z'));
 const day = zoneDate(clock.now(), 'UTC');
@@ -49,6 +58,7 @@ const TABLE = [
   'slow|call|slow|{"type":"tickbus.v1.call","api":"f","args":[0]}|resulttrue||200ms|300ms',
   'absent|nobody|nosuch|{"type":"tickbus.v1.call","api":"apis"}|resulttrue||200ms|1s',
   'aux|echo|aux|{"type":"tickbus.v1.call","api":"echo","args":[true]}|truefalse|{"cond":true}|200ms|5s',
+  'vanish|echo|vanish|{"type":"tickbus.v1.call","api":"echo","args":[1]}|resulttrue||200ms|1s',
   'gw|apis|rdb|{"type":"tickbus.v1.gateway.request","query":{"type":"tickbus.v1.call","api":"apis"},"target":["rdb","aux"],"join":"list"}|resulttrue||200ms|5s',
 ].join('\n');
 
@@ -111,7 +121,11 @@ beforeAll(async () => {
   await proc('gateway', 'gw1', {});
   await backend('slow', 'slow1', 2_000);
   await backend('aux', 'aux1', 0);
-  const dir = mkdtempSync(join(tmpdir(), 'tickbus-checks-'));
+  // A backend as a real OS process, to be SIGKILLed.
+  vanish = spawn(process.execPath, ['--import', 'tsx', join(root, 'test', 'support', 'gateway_backend.ts'), server.url, 'vanish', 'vanish1', '250'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  vanishExited = new Promise((r) => vanish.once('exit', () => r()));
+  await new Promise<void>((r) => vanish.stdout!.once('data', () => r()));
+  dir = mkdtempSync(join(tmpdir(), 'tickbus-checks-'));
   const file = join(dir, 'monitor.csv');
   writeFileSync(file, TABLE);
   await startMonitorProc(file);
@@ -120,6 +134,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   alertSub?.unsubscribe();
+  if (vanish && vanish.exitCode === null && vanish.signalCode === null) vanish.kill('SIGKILL');
+  if (monitorProc) await stopProc(monitorProc);
   for (const rt of runtimes.reverse()) await rt.stop();
   await nc?.close();
   await server?.dispose();
@@ -180,7 +196,7 @@ describe('check monitor', () => {
     expect(h.every((e) => e.family === 'rdb' && e.metric === 'tradecount')).toBe(true);
     expect(h.map((e) => e.time)).toEqual([...h.map((e) => e.time)].sort().reverse());
     expect(changes).toBeGreaterThan(HISTORY_MAX);
-    expect(monitor.status()).toMatchObject({ checks: { checks: 7 } });
+    expect(monitor.status()).toMatchObject({ checks: { checks: 8 } });
   });
 
   it('monitor: a bad check table or check setting stops the monitor from starting, naming what is wrong', async () => {
@@ -202,7 +218,7 @@ describe('check monitor', () => {
 
   it('monitor: checks and checkHistory answer as named APIs, on the monitor and through the gateway', async () => {
     const rows = await call<CheckRow[]>('checks');
-    expect(rows.map((r) => `${r.family}.${r.metric}`)).toEqual(['rdb.tradecount', 'rdb.toomany', 'rdb.named', 'slow.call', 'absent.nobody', 'aux.echo', 'gw.apis']);
+    expect(rows.map((r) => `${r.family}.${r.metric}`)).toEqual(['rdb.tradecount', 'rdb.toomany', 'rdb.named', 'slow.call', 'absent.nobody', 'aux.echo', 'vanish.echo', 'gw.apis']);
     expect(rows[1]).toMatchObject({ status: 'error', resultchecker: 'checkcount', periodMs: 200, runtimeMs: 5_000 });
     const hist = await call<CheckHistoryEntry[]>('checkHistory', [{ family: 'rdb', metric: 'toomany', limit: 2 }]);
     expect(hist).toHaveLength(2);
@@ -213,9 +229,41 @@ describe('check monitor', () => {
     const client = new GatewayClient(nc, { gateway: 'gw1', timeoutMs: 5_000 });
     try {
       const r = await client.call<CheckRow[]>('checks', [], 'monitor');
-      expect(r.result).toHaveLength(7);
+      expect(r.result).toHaveLength(8);
     } finally {
       client.close();
     }
+  });
+
+  it('monitor: a backend process SIGKILLed under a passing check turns it to failing, with one alert', async () => {
+    await until(() => row('vanish', 'echo').status === 'ok');
+    expect(alerts.some((a) => a.subject === 'vanish.echo')).toBe(false);
+    vanish.kill('SIGKILL');
+    await vanishExited;
+    await until(() => row('vanish', 'echo').status !== 'ok');
+    expect(['error', 'timeout']).toContain(row('vanish', 'echo').status);
+    await until(() => alerts.some((a) => a.subject === 'vanish.echo'));
+    // Wait past the heartbeat loss: the gateway then refuses the type at once.
+    await until(() => /TYPE_NOT_AVAILABLE/.test(row('vanish', 'echo').message ?? ''));
+    expect(alerts.filter((a) => a.subject === 'vanish.echo')).toHaveLength(1);
+  });
+
+  it('monitor: `actors start monitor` with checksFile in the config runs the checks as an OS process', async () => {
+    const file = join(dir, 'mon3.csv');
+    writeFileSync(file, [TABLE.split('\n')[0], TABLE.split('\n')[1], TABLE.split('\n')[5]].join('\n'));
+    const cfg = join(dir, 'config.json');
+    writeFileSync(cfg, JSON.stringify({ tables: testTables, defaults: { monitor: { checksFile: file, checksStartDelayMs: 0 } } }));
+    monitorProc = spawnProc('monitor', 'mon3', cfg, server.url);
+    const rows = async () => {
+      try {
+        const m = await nc.request(subjects.query('monitor', 'mon3'), encode({ type: 'tickbus.v1.call', api: 'checks', args: [] }), { timeout: 1_000 });
+        return decode<CheckRow[]>(m.data);
+      } catch {
+        return [];
+      }
+    };
+    await until(async () => (await rows()).some((r) => r.metric === 'tradecount' && r.status === 'ok'), 30_000, 200);
+    expect((await rows()).map((r) => `${r.family}.${r.metric}`)).toEqual(['rdb.tradecount', 'absent.nobody']);
+    await until(() => alerts.some((a) => a.source.name === 'mon3' && a.subject === 'absent.nobody'));
   });
 });
