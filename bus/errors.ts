@@ -38,6 +38,8 @@ export const ErrorCode = {
   BAD_QUERY: 'BAD_QUERY',
   /** A configuration value is invalid. */
   BAD_CONFIG: 'BAD_CONFIG',
+  /** The `actors` command line is wrong: an unknown command or flag, a missing or bad argument; detail.flag, detail.valid. */
+  BAD_USAGE: 'BAD_USAGE',
   /** Gateway: a target names process types with no live instance (answered at once); detail.missing, detail.available. */
   TYPE_NOT_AVAILABLE: 'TYPE_NOT_AVAILABLE',
   /** Gateway: no live process matches the attribute filter or holds the requested time range; detail says what is unmatched. */

@@ -10,6 +10,7 @@ import { isCall, type ApiTable } from '../common/runtime.ts';
 import { manager } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
 import { subscribe, type Subscription } from '../../bus/subscriber.ts';
+import { recordReply, type UsageLog } from '../../bus/usage.ts';
 import { parseTimeBound, resultToJson, runSimpleQuery, type SimpleQuery } from '../../storage/query/simple.ts';
 import { ASOF_TYPE, GETDATA_TYPE } from '../../storage/query/request.ts';
 import { planFor, runAsof, runQuery } from '../../storage/query/memory.ts';
@@ -72,7 +73,7 @@ export async function startRdb(
   apis?: ApiTable,
   /** Per-table manipulations before the save (TorQ's savedown manipulation). */
   saveHooks: Record<string, SaveHook> = {},
-  opts: { onAttributesChanged?: () => void } = {},
+  opts: { onAttributesChanged?: () => void; usage?: UsageLog } = {},
 ): Promise<Rdb> {
   const s: RdbSettings = { ...defaultRdbSettings, ...settings };
   const schema = defineSchema(s.tables);
@@ -221,22 +222,28 @@ export async function startRdb(
   }
 
   function serve(m: Msg): void {
+    const at = Date.now();
+    const t0 = performance.now();
     let enc: Encoding = 'cbor';
     let body: unknown;
+    let q: SimpleQuery | { type?: string } | undefined;
+    let rows: number | undefined;
     try {
       enc = encodingOf(m.headers?.get(Header.contentType));
       if (!live) throw new TickbusError(ErrorCode.NOT_READY, 'rdb is replaying the log; retry shortly', {});
-      const q = decode<SimpleQuery | { type?: string }>(m.data, enc);
-      if (apis && isCall(q)) return apis.serve(nc, m, q, enc);
+      q = decode<SimpleQuery | { type?: string }>(m.data, enc);
+      if (apis && isCall(q)) return apis.serve(nc, m, q, enc, at, t0);
       // getdata and as-of joins run on the query engine shared with the HDB; the simple query
       // (tickbus.v1.query) keeps its own path.
       const days = daysFor(q as { start?: unknown; end?: unknown });
       const latest = days[days.length - 1]!; // as-of joins and simple queries read one day
       if (q.type === GETDATA_TYPE || q.type === ASOF_TYPE) {
         const r = q.type === GETDATA_TYPE ? getdataOver(days, q as Record<string, unknown>) : runAsof(latest.tables, q);
+        rows = r.n;
         body = enc === 'json' ? resultToJsonV2(r) : r;
       } else {
         const r = runSimpleQuery(latest.tables, q as SimpleQuery);
+        rows = r.n;
         body = enc === 'json' ? resultToJson(r) : r;
       }
     } catch (e) {
@@ -245,7 +252,9 @@ export async function startRdb(
     if (!m.reply) return;
     const h = natsHeaders();
     h.set(Header.contentType, enc === 'json' ? 'application/json' : 'application/cbor');
-    nc.publish(m.reply, encode(body, enc), { headers: h });
+    const bytes = encode(body, enc);
+    nc.publish(m.reply, bytes, { headers: h });
+    recordReply(opts.usage, m, at, t0, q, rows === undefined ? body : { n: rows }, bytes.length);
   }
 
   return {
