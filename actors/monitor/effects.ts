@@ -3,12 +3,15 @@
 // API `heartbeats` and the registry with health as `processes`, so `actors ps` shows heartbeat
 // states without listening itself. Health is computed here from the beats this process hears
 // (actors/common/discovery.ts); nothing is written back to the registry. It has no control flow
-// beyond start and stop, so no machine.
+// beyond start and stop, so no machine. With `checksFile` set it also runs TorQ's check monitor
+// (checks.ts, docs/checks.md).
 import type { NatsConnection } from '@nats-io/nats-core';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Discovery, type ProcessView } from '../common/discovery.ts';
 import type { ApiTable } from '../common/runtime.ts';
-import { defaultMonitorSettings, type MonitorSettings } from './settings.ts';
+import { checksFilePath, startChecks, type Checks } from './checks.ts';
+import { checksSettingBounds, defaultMonitorSettings, type MonitorSettings } from './settings.ts';
 
 /** One row of the heartbeat table. */
 export interface HeartbeatRow {
@@ -46,6 +49,8 @@ export function heartbeatRows(d: Discovery, nowMs: number, wallNowMs = Date.now(
 
 export interface Monitor {
   discovery: Discovery;
+  /** The check monitor, when `checksFile` is set. */
+  checks: Checks | undefined;
   ready(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
   status(): Record<string, unknown>;
@@ -53,6 +58,13 @@ export interface Monitor {
 
 export async function startMonitor(nc: NatsConnection, settings: Partial<MonitorSettings> & Pick<MonitorSettings, 'name'>, logger: Logger, apis?: ApiTable): Promise<Monitor> {
   const s: MonitorSettings = { ...defaultMonitorSettings, ...settings };
+  for (const [k, [lo, hi]] of Object.entries(checksSettingBounds)) {
+    const v = s[k as keyof typeof checksSettingBounds];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
+      throw new TickbusError(ErrorCode.BAD_CONFIG, `monitor setting ${k} must be an integer in [${lo}, ${hi}]`, { setting: k, value: v });
+    }
+  }
+  if (s.checksFile !== undefined && typeof s.checksFile !== 'string') throw new TickbusError(ErrorCode.BAD_CONFIG, 'monitor setting checksFile must be a path', { setting: 'checksFile' });
   const d = await Discovery.open(nc, { health: { warnAfterBeats: s.warnAfterBeats, errorAfterBeats: s.errorAfterBeats }, checkEveryMs: s.checkEveryMs, logger });
   const transitions = { warning: 0, error: 0, recovered: 0 };
   d.on((e) => {
@@ -74,16 +86,38 @@ export async function startMonitor(nc: NatsConnection, settings: Partial<Monitor
   });
   apis?.register('heartbeats', () => heartbeatRows(d, Date.now()), 'the heartbeat table: last beat, counter, warning, error (TorQ .hb.hb)');
   apis?.register('processes', () => d.list(), 'the registry with heartbeat health (TorQ .servers.SERVERS)');
+  let checks: Checks | undefined;
+  if (s.checksFile) {
+    try {
+      checks = startChecks(nc, {
+        name: s.name,
+        file: checksFilePath(s.checksFile),
+        gateway: s.checksGateway,
+        concurrentMax: s.checksConcurrentMax,
+        historyMax: s.checksHistoryMax,
+        historyTotalMax: s.checksHistoryTotalMax,
+        startDelayMs: s.checksStartDelayMs,
+        discovery: d,
+        logger,
+        apis,
+      });
+    } catch (e) {
+      await d.close();
+      throw e;
+    }
+  }
   return {
     discovery: d,
+    checks,
     ready: async () => {},
     stop: async () => {
+      await checks?.stop();
       await d.close();
     },
     status() {
       const rows = d.list();
       const count = (h: string) => rows.filter((r) => r.health === h).length;
-      return { processes: rows.length, ok: count('ok'), warning: count('warning'), error: count('error'), transitions };
+      return { processes: rows.length, ok: count('ok'), warning: count('warning'), error: count('error'), transitions, ...(checks ? { checks: checks.status() } : {}) };
     },
   };
 }
