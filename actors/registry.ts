@@ -8,6 +8,7 @@ import { subjects } from '../bus/subjects.ts';
 import type { ProcessContext, RunningProcess } from './common/runtime.ts';
 import { startFeed } from './feed/effects.ts';
 import { startHdb } from './hdb/effects.ts';
+import { startHousekeeping } from './housekeeping/effects.ts';
 import { startGateway } from './gateway/effects.ts';
 import type { GatewaySettings } from './gateway/settings.ts';
 import { startMonitor } from './monitor/effects.ts';
@@ -67,6 +68,10 @@ export const processTypes: Record<string, ProcessType> = {
   monitor: {
     subjects: () => [subjects.heartbeatAll],
     start: async (nc, name, settings, logger, ctx) => await startMonitor(nc, { ...settings, name }, logger, ctx?.apis),
+  },
+  housekeeping: {
+    subjects: () => [],
+    start: async (nc, name, settings, logger, ctx) => await startHousekeeping({ ...settings, name }, logger, ctx?.apis, ctx?.clock),
   },
   feed: {
     subjects: () => [],
