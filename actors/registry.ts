@@ -7,6 +7,7 @@ import type { Logger } from '../bus/log.ts';
 import { subjects } from '../bus/subjects.ts';
 import type { ProcessContext, RunningProcess } from './common/runtime.ts';
 import { startFeed } from './feed/effects.ts';
+import { startFileAlerter } from './filealerter/effects.ts';
 import { startHdb } from './hdb/effects.ts';
 import { startHousekeeping } from './housekeeping/effects.ts';
 import { startGateway } from './gateway/effects.ts';
@@ -72,6 +73,10 @@ export const processTypes: Record<string, ProcessType> = {
   housekeeping: {
     subjects: () => [],
     start: async (nc, name, settings, logger, ctx) => await startHousekeeping({ ...settings, name }, logger, ctx?.apis, ctx?.clock),
+  },
+  filealerter: {
+    subjects: () => [],
+    start: async (nc, name, settings, logger, ctx) => await startFileAlerter(nc, { ...settings, name }, logger, ctx?.apis, ctx?.clock),
   },
   feed: {
     subjects: () => [],
