@@ -72,6 +72,10 @@ export async function startFileAlerter(nc: NatsConnection, raw: Record<string, u
     throw new TickbusError(ErrorCode.BAD_CONFIG, `cannot read the file alerter table ${s.csv}: ${(e as Error).message}`, { file: s.csv });
   }
   const rules = parseFileAlerterCsv(text, s.csv, [...schema.keys()], Object.keys(hooks));
+  // The watched directories are made when missing, so the drop location exists from the start.
+  for (const dir of new Set(rules.map((r) => r.path))) {
+    await mkdir(dir, { recursive: true }).catch((e: Error) => logger.warn({ dir, err: e.message }, 'cannot create a watched directory'));
+  }
   const processed = new ProcessedTable(s.processedFile, s.processedMax);
   const scanner = new Scanner(rules, s.scanEntriesMax);
   await scanner.snapshot();

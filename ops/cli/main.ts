@@ -1,6 +1,7 @@
 // The `actors` CLI. Run through ops/actors.mjs or `npm start` (= actors up). Each command is a
 // module of ops/cli/ exporting a Command (usage + run); this file only dispatches.
 import { parseArgs, natsUrl, type Command } from './args.ts';
+import { housekeepingCommand } from './housekeeping.ts';
 import { psCommand, queryCommand } from './inspect.ts';
 import { replayCommand } from './replay_cmd.ts';
 import { startCommand } from './start.ts';
@@ -38,6 +39,7 @@ const commands: Record<string, Command> = {
   },
   tail: tailCommand,
   replay: replayCommand,
+  housekeeping: housekeepingCommand,
 };
 
 const help = () => 'actors: run and inspect a tickbus system\n\n' + Object.values(commands).map((c) => c.usage).join('');
