@@ -6,10 +6,10 @@
 // load, and the files-per-run bound stops a run with a report. The named API `run` answers over
 // a real nats-server through the process runtime.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode } from '../../bus/codec.ts';
@@ -201,4 +201,29 @@ describe('housekeeping', () => {
     expect((await call('lastReport', [])).actions).toBe(3);
     await rt.stop();
   });
+
+  it('cli: actors housekeeping --dry-run prints what would go and changes nothing; --run does it', () => {
+    const root = join(tmp, 't4');
+    mkdirSync(join(root, 'logs'), { recursive: true });
+    const now = Date.now();
+    for (const [f, ageMs] of [['old.log', 3 * DAY], ['new.log', 3_600_000]] as const) {
+      writeFileSync(join(root, 'logs', f), 'x'.repeat(2048));
+      utimesSync(join(root, 'logs', f), new Date(now - ageMs), new Date(now - ageMs));
+    }
+    const csv = join(root, 'hk.csv');
+    writeFileSync(csv, 'function,path,match,exclude,age\nrm,logs,*.log,,1\n');
+    const cli = (flag: string) =>
+      spawnSync(process.execPath, [resolve(import.meta.dirname, '..', '..', 'ops', 'actors.mjs'), 'housekeeping', flag, '--data', root, '--set', `csv=${csv}`], { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'warn' } });
+    const dry = cli('--dry-run');
+    expect(dry.status).toBe(0);
+    expect(dry.stdout).toMatch(/dry run: nothing changed/);
+    expect(dry.stdout).toMatch(/2\s+rm\s+\S*logs\/old\.log\s+2\.0 KiB\s+would rm/);
+    expect(dry.stdout).not.toMatch(/new\.log/);
+    expect(existsSync(join(root, 'logs', 'old.log'))).toBe(true);
+    const real = cli('--run');
+    expect(real.status).toBe(0);
+    expect(real.stdout).toMatch(/old\.log\s+2\.0 KiB\s+removed/);
+    expect(existsSync(join(root, 'logs', 'old.log'))).toBe(false);
+    expect(existsSync(join(root, 'logs', 'new.log'))).toBe(true);
+  }, 60_000);
 });
