@@ -86,14 +86,19 @@ export async function startFileAlerter(nc: NatsConnection, raw: Record<string, u
   const loadOptions: LoadOptions = { ...s, schema, publisher, processed, clock, onProgress: (p) => (loading = p), stopping: () => stopping };
   const at = () => new Date(clock.now()).toISOString();
 
-  const runRule = async (f: FoundFile, r: FileRule, md5: string): Promise<number | undefined> => {
+  const runRule = async (f: FoundFile, r: FileRule, md5: string): Promise<{ rows: number; resumedAt: number } | undefined> => {
     if (r.function === LOADCSV) {
       const res = await loadCsv(f.path, f.name, r.table, { md5, size: f.size }, loadOptions);
       counts.rows += res.rows - res.resumedAt - res.duplicateRows;
       logger.info({ file: f.name, table: res.table, rows: res.rows, chunks: res.chunks, resumedAt: res.resumedAt, duplicateRows: res.duplicateRows }, 'loadcsv done');
-      return res.rows;
+      return { rows: res.rows, resumedAt: res.resumedAt };
     }
-    await hooks[r.function]!({ path: f.path, dir: f.dir, name: f.name, size: f.size, md5 });
+    try {
+      await hooks[r.function]!({ path: f.path, dir: f.dir, name: f.name, size: f.size, md5 });
+    } catch (e) {
+      if (e instanceof TickbusError) throw e;
+      throw new TickbusError(ErrorCode.API_FAILED, `hook ${r.function} failed on ${f.name}: ${(e as Error)?.message ?? String(e)}`, { hook: r.function, file: f.name }, { cause: e });
+    }
     return undefined;
   };
 
@@ -110,10 +115,10 @@ export async function startFileAlerter(nc: NatsConnection, raw: Record<string, u
       logger.info({ file: f.name, md5, movedTo }, 'file already processed; moved without running its functions');
       return [processed.record({ rule: ruleKey(f.rules[0]!), name: f.name, size: f.size, md5, result: 'duplicate', movedTo, at: at() })];
     }
-    const ok: Array<{ r: FileRule; rows?: number }> = [];
+    const ok: Array<{ r: FileRule; load?: { rows: number; resumedAt: number } }> = [];
     for (const r of pending) {
       try {
-        ok.push({ r, rows: await runRule(f, r, md5) });
+        ok.push({ r, load: await runRule(f, r, md5) });
       } catch (e) {
         const err = toTickbusError(e);
         if (TRY_AGAIN.has(err.code)) {
@@ -129,11 +134,11 @@ export async function startFileAlerter(nc: NatsConnection, raw: Record<string, u
         counts.errors++;
         logger.error({ file: f.name, rule: r.line, code: err.code, err: err.message, movedTo }, `file alerter ${r.function} failed`);
         const entry = processed.record({ rule: ruleKey(r), name: f.name, size: f.size, md5, result: 'error', error: { code: err.code, message: err.message, detail: err.detail }, at: at(), ...(movedTo ? { movedTo } : {}) });
-        return [...ok.map((o) => processed.record({ rule: ruleKey(o.r), name: f.name, size: f.size, md5, result: 'ok', at: at(), ...(o.rows === undefined ? {} : { rows: o.rows }) })), entry];
+        return [...ok.map((o) => processed.record({ rule: ruleKey(o.r), name: f.name, size: f.size, md5, result: 'ok', at: at(), ...(o.load ?? {}) })), entry];
       }
     }
     // Recorded before the move: a crash in between finds the file done and only moves it.
-    const entries = ok.map((o) => processed.record({ rule: ruleKey(o.r), name: f.name, size: f.size, md5, result: 'ok', at: at(), ...(o.rows === undefined ? {} : { rows: o.rows }) }));
+    const entries = ok.map((o) => processed.record({ rule: ruleKey(o.r), name: f.name, size: f.size, md5, result: 'ok', at: at(), ...(o.load ?? {}) }));
     counts.files++;
     if (moveTo) {
       const movedTo = await moveInto(f.path, moveTo);

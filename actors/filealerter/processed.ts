@@ -1,7 +1,7 @@
 // The processed-files table (TorQ's alreadyprocessed), persisted as JSON lines in the data dir:
 // one line per event, appended (a SIGKILL loses at most the line being written; a torn last line
 // is skipped on load). Two kinds:
-//   {"t":"done", rule, name, size, md5, at, result: "ok"|"error"|"duplicate", rows?, error?, movedTo?}
+//   {"t":"done", rule, name, size, md5, at, result: "ok"|"error"|"duplicate", rows?, resumedAt?, error?, movedTo?}
 //   {"t":"progress", md5, size, table, rows}   loadcsv: rows of that content acknowledged so far
 // It is compacted (rewritten to a temporary file, then renamed over) at open and whenever the
 // file holds more than twice the live entries: the newest `processedMax` done entries are kept,
@@ -20,6 +20,8 @@ export interface DoneEntry {
   at: string;
   result: 'ok' | 'error' | 'duplicate';
   rows?: number;
+  /** loadcsv: the row the load started at (> 0 when it resumed after a crash). */
+  resumedAt?: number;
   error?: { code: string; message: string; detail?: Record<string, unknown> };
   movedTo?: string;
 }

@@ -121,7 +121,13 @@ export async function runHousekeeping(tasks: readonly HousekeepingTask[], o: Run
     }
     const candidates: Candidate[] = [];
     let scanned = 0;
-    const d = await opendir(dir);
+    let d;
+    try {
+      d = await opendir(dir);
+    } catch (e) {
+      row(task, task.path, 0, `error: cannot read the directory: ${(e as Error).message}`);
+      continue;
+    }
     for await (const e of d) {
       if (++scanned > o.scanEntriesMax) {
         report.truncated = { bound: 'scanEntriesMax', limit: o.scanEntriesMax, line: task.line };

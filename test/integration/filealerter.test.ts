@@ -43,7 +43,12 @@ beforeAll(async () => {
   mkdirSync(quotes, { recursive: true });
   writeFileSync(
     join(tmp, 'filealerter.csv'),
-    `path,match,function,newonly,movetodirectory\nincoming,trade*.csv,loadcsv,0,done\n${quotes},q*.csv,loadcsv:quote,1,\n`,
+    `path,match,function,newonly,movetodirectory\nincoming,trade*.csv,loadcsv,0,done\n${quotes},q*.csv,loadcsv:quote,1,\nnotes,*.txt,shout,0,notes/done\n`,
+  );
+  // A user hook: copies a note upper-cased next to the hooks module; a note holding "fail" throws.
+  writeFileSync(
+    join(tmp, 'hooks.mjs'),
+    `import { readFileSync, writeFileSync } from 'node:fs';\nexport function shout(f) { const t = readFileSync(f.path, 'utf8'); if (t.includes('fail')) throw new Error('cannot shout ' + f.name); writeFileSync(${JSON.stringify(join(tmp, 'shouted-'))} + f.name, t.toUpperCase()); }\n`,
   );
   cfg = join(tmp, 'config.json');
   writeFileSync(
@@ -53,7 +58,7 @@ beforeAll(async () => {
       defaults: {
         tickerplant: { mode: 'immediate' },
         rdb: { tp: 'tpf' },
-        filealerter: { tp: 'tpf', csv: join(tmp, 'filealerter.csv'), pollMs: 100, chunkRowsMax: 1_000, loadRowsPerSecMax: 40_000 },
+        filealerter: { tp: 'tpf', csv: join(tmp, 'filealerter.csv'), hooksModule: join(tmp, 'hooks.mjs'), pollMs: 100, chunkRowsMax: 1_000, loadRowsPerSecMax: 40_000 },
       },
     }),
   );
@@ -153,6 +158,16 @@ describe('filealerter', () => {
     expect(await rdbCount('trade')).toBe(before + 50);
   }, 120_000);
 
+  it('filealerter: a user hook runs on matching files; one that throws sends its file to the error dir', async () => {
+    const notes = join(tmp, 'notes');
+    drop(notes, 'hello.txt', 'hello\n');
+    drop(notes, 'bad.txt', 'fail\n');
+    await until(async () => (await entriesFor('hello.txt')).length === 1 && (await entriesFor('bad.txt')).length === 1, 30_000, 100);
+    expect(readFileSync(join(tmp, 'shouted-hello.txt'), 'utf8')).toBe('HELLO\n');
+    expect((await entriesFor('hello.txt'))[0]).toMatchObject({ result: 'ok', movedTo: join(notes, 'done', 'hello.txt') });
+    expect((await entriesFor('bad.txt'))[0]).toMatchObject({ result: 'error', movedTo: join(notes, 'error', 'bad.txt'), error: { code: 'API_FAILED', message: expect.stringMatching(/cannot shout bad\.txt/) } });
+  }, 60_000);
+
   it('filealerter: SIGKILLed in the middle of a big file and restarted, the file is loaded exactly once', async () => {
     const before = await rdbCount('trade');
     const n = 200_000;
@@ -172,7 +187,11 @@ describe('filealerter', () => {
     start('filealerter', 'fa1');
     await waitUp(nc, 'fa1');
     await until(async () => (await entriesFor('trade_big.csv')).length === 1, 90_000, 200);
-    expect((await entriesFor('trade_big.csv'))[0]).toMatchObject({ result: 'ok', rows: n, movedTo: join(done, 'trade_big.csv') });
+    const [big] = await entriesFor('trade_big.csv');
+    expect(big).toMatchObject({ result: 'ok', rows: n, movedTo: join(done, 'trade_big.csv') });
+    // It resumed after what the killed process had recorded, not from the start.
+    expect(big!.resumedAt).toBeGreaterThan(0);
+    expect(big!.resumedAt).toBeLessThan(n);
     await until(async () => (await rdbCount('trade')) >= before + n, 30_000, 100);
     expect(await rdbCount('trade')).toBe(before + n);
     // The log holds each of the file's fids exactly once.
