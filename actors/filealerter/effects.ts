@@ -86,12 +86,12 @@ export async function startFileAlerter(nc: NatsConnection, raw: Record<string, u
   const loadOptions: LoadOptions = { ...s, schema, publisher, processed, clock, onProgress: (p) => (loading = p), stopping: () => stopping };
   const at = () => new Date(clock.now()).toISOString();
 
-  const runRule = async (f: FoundFile, r: FileRule, md5: string): Promise<{ rows: number; resumedAt: number } | undefined> => {
+  const runRule = async (f: FoundFile, r: FileRule, md5: string): Promise<{ rows: number; resumedAt: number; duplicateRows: number } | undefined> => {
     if (r.function === LOADCSV) {
       const res = await loadCsv(f.path, f.name, r.table, { md5, size: f.size }, loadOptions);
       counts.rows += res.rows - res.resumedAt - res.duplicateRows;
       logger.info({ file: f.name, table: res.table, rows: res.rows, chunks: res.chunks, resumedAt: res.resumedAt, duplicateRows: res.duplicateRows }, 'loadcsv done');
-      return { rows: res.rows, resumedAt: res.resumedAt };
+      return { rows: res.rows, resumedAt: res.resumedAt, duplicateRows: res.duplicateRows };
     }
     try {
       await hooks[r.function]!({ path: f.path, dir: f.dir, name: f.name, size: f.size, md5 });
@@ -115,7 +115,7 @@ export async function startFileAlerter(nc: NatsConnection, raw: Record<string, u
       logger.info({ file: f.name, md5, movedTo }, 'file already processed; moved without running its functions');
       return [processed.record({ rule: ruleKey(f.rules[0]!), name: f.name, size: f.size, md5, result: 'duplicate', movedTo, at: at() })];
     }
-    const ok: Array<{ r: FileRule; load?: { rows: number; resumedAt: number } }> = [];
+    const ok: Array<{ r: FileRule; load?: { rows: number; resumedAt: number; duplicateRows: number } }> = [];
     for (const r of pending) {
       try {
         ok.push({ r, load: await runRule(f, r, md5) });

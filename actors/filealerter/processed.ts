@@ -22,6 +22,8 @@ export interface DoneEntry {
   rows?: number;
   /** loadcsv: the row the load started at (> 0 when it resumed after a crash). */
   resumedAt?: number;
+  /** loadcsv: rows the tickerplant answered as already in the log (a chunk re-sent with its id). */
+  duplicateRows?: number;
   error?: { code: string; message: string; detail?: Record<string, unknown> };
   movedTo?: string;
 }

@@ -142,6 +142,23 @@ describe('filealerter', () => {
     expect(existsSync(join(quotes, 'q_pre.csv'))).toBe(true);
   }, 120_000);
 
+  it('filealerter: with its processed table lost, a re-run of a loaded file appends nothing (the tickerplant dedupes the chunk ids)', async () => {
+    const before = await rdbCount('trade');
+    const fa = procs.find((p) => p.name === 'fa1' && p.child.exitCode === null)!;
+    await stopProc(fa);
+    rmSync(join(tmp, 'filealerter', 'fa1.processed.jsonl'));
+    start('filealerter', 'fa1');
+    await waitUp(nc, 'fa1');
+    drop(incoming, 'trade_again.csv', readFileSync(join(done, 'trade_a.csv'), 'utf8'));
+    await until(async () => (await entriesFor('trade_again.csv')).length === 1, 30_000, 100);
+    // Loaded as new (the table forgot it), and every chunk was answered as already in the log.
+    expect((await entriesFor('trade_again.csv'))[0]).toMatchObject({ result: 'ok', rows: 300, duplicateRows: 300 });
+    drop(incoming, 'trade_e.csv', tradeCsv(10));
+    await until(async () => (await entriesFor('trade_e.csv')).length === 1, 30_000, 100);
+    await until(async () => (await rdbCount('trade')) >= before + 10, 20_000, 100);
+    expect(await rdbCount('trade')).toBe(before + 10);
+  }, 60_000);
+
   it('filealerter: a file with a bad value goes to the error dir, loads nothing, and the error names the line and column', async () => {
     const before = await rdbCount('trade');
     const lines = tradeCsv(5).trimEnd().split('\n');

@@ -16,8 +16,9 @@ import { decode, encode } from '../../bus/codec.ts';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import { startHousekeeping } from '../../actors/housekeeping/effects.ts';
+import { wallToInstant, zoneDate } from '../../actors/common/clock.ts';
 import type { HousekeepingReport } from '../../actors/housekeeping/run.ts';
-import { clockAt, connectTo, silentLogger, startServer } from '../support/bus.ts';
+import { clockAt, connectTo, silentLogger, startServer, until } from '../support/bus.ts';
 
 const DAY = 86_400_000;
 let tmp: string;
@@ -225,5 +226,34 @@ describe('housekeeping', () => {
     expect(real.stdout).toMatch(/old\.log\s+2\.0 KiB\s+removed/);
     expect(existsSync(join(root, 'logs', 'old.log'))).toBe(false);
     expect(existsSync(join(root, 'logs', 'new.log'))).toBe(true);
+  }, 60_000);
+
+  it('housekeeping: runs when its injected clock passes a runtime, once, and at start with runnow', async () => {
+    const root = join(tmp, 't5');
+    mkdirSync(root, { recursive: true });
+    const csv = join(root, 'hk.csv');
+    writeFileSync(csv, `function,path,match,exclude,age\nrm,${root},*.tmp,,0\n`);
+    // 1.5 s before 12:00 on the clock's own day in Asia/Tokyo: the day comes from the clock.
+    const zone = 'Asia/Tokyo';
+    const probe = Date.now();
+    const noon = wallToInstant(zoneDate(probe + 86_400_000, zone), '12:00', zone);
+    const clock = clockAt(noon - 1_500);
+    writeFileSync(join(root, 'a.tmp'), 'x');
+    const old = new Date(clock.now() - 60_000);
+    utimesSync(join(root, 'a.tmp'), old, old);
+    const hk = await startHousekeeping({ name: 'hk5', csv, roots: [root], runtimes: ['12:00', '18:30'], zone, scheduleCheckMs: 1_000 }, silentLogger, undefined, clock);
+    expect(hk.nextRunAt()).toBe(noon);
+    await until(() => hk.status().runs === 1, 20_000, 50);
+    expect(existsSync(join(root, 'a.tmp'))).toBe(false);
+    expect(hk.nextRunAt()).toBe(wallToInstant(zoneDate(noon, zone), '18:30', zone));
+    await hk.stop();
+    const clock2 = clockAt(Date.now());
+    writeFileSync(join(root, 'b.tmp'), 'x');
+    const old2 = new Date(clock2.now() - 60_000);
+    utimesSync(join(root, 'b.tmp'), old2, old2);
+    const hk2 = await startHousekeeping({ name: 'hk5', csv, roots: [root], runnow: true }, silentLogger, undefined, clock2);
+    await until(() => hk2.status().runs === 1, 20_000, 50);
+    expect(existsSync(join(root, 'b.tmp'))).toBe(false);
+    await hk2.stop();
   }, 60_000);
 });
