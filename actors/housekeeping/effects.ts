@@ -48,7 +48,7 @@ export async function startHousekeeping(raw: Record<string, unknown> & { name: s
   let next = nextRunAt(clock.now(), s.runtimes, s.zone);
 
   const run = (opts: { dryRun?: boolean } = {}): Promise<HousekeepingReport> => {
-    if (queued >= 1) throw new TickbusError(ErrorCode.OVERLOADED, 'a housekeeping run is going and another is queued', { queued });
+    if (queued >= 1) return Promise.reject(new TickbusError(ErrorCode.OVERLOADED, 'a housekeeping run is going and another is queued', { queued }));
     queued++;
     const p = running.then(async () => {
       queued--;

@@ -56,6 +56,8 @@ function tree(name: string, nowMs: number) {
   file('reports/2026-old/sub/b.txt', 'report b', 9 * DAY);
   const old = new Date(nowMs - 9 * DAY);
   utimesSync(join(root, 'reports', '2026-old'), old, old);
+  // Every mtime comes from the clock, never from the file system's own (a faked clock differs).
+  utimesSync(join(root, 'reports', '2026-new'), new Date(nowMs), new Date(nowMs));
   // A secret outside the root, and a link to it inside that matches the patterns.
   writeFileSync(join(tmp, `${name}-secret.log`), 'outside');
   utimesSync(join(tmp, `${name}-secret.log`), old, old);
