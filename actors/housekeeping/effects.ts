@@ -42,24 +42,26 @@ export async function startHousekeeping(raw: Record<string, unknown> & { name: s
   let last: HousekeepingReport | undefined;
   let runs = 0;
   let running: Promise<unknown> = Promise.resolve();
-  let queued = 0;
+  /** Runs going or waiting: one going and at most one waiting behind it. */
+  let pending = 0;
   let stopped = false;
   let timer: unknown;
   let next = nextRunAt(clock.now(), s.runtimes, s.zone);
 
   const run = (opts: { dryRun?: boolean } = {}): Promise<HousekeepingReport> => {
-    if (queued >= 1) return Promise.reject(new TickbusError(ErrorCode.OVERLOADED, 'a housekeeping run is going and another is queued', { queued }));
-    queued++;
-    const p = running.then(async () => {
-      queued--;
-      const report = await runHousekeeping(tasks, { ...s, dryRun: opts.dryRun === true, nowMs: clock.now(), hooks, logger });
-      if (!report.dryRun) {
-        last = report;
-        runs++;
-      }
-      logger.info({ dryRun: report.dryRun, actions: report.actions, errors: report.errors, truncated: report.truncated, ms: report.ms }, 'housekeeping run');
-      return report;
-    });
+    if (pending >= 2) return Promise.reject(new TickbusError(ErrorCode.OVERLOADED, 'a housekeeping run is going and another is waiting', { pending }));
+    pending++;
+    const p = running
+      .then(async () => {
+        const report = await runHousekeeping(tasks, { ...s, dryRun: opts.dryRun === true, nowMs: clock.now(), hooks, logger });
+        if (!report.dryRun) {
+          last = report;
+          runs++;
+        }
+        logger.info({ dryRun: report.dryRun, actions: report.actions, errors: report.errors, truncated: report.truncated, ms: report.ms }, 'housekeeping run');
+        return report;
+      })
+      .finally(() => pending--);
     running = p.catch(() => {});
     return p;
   };

@@ -256,6 +256,9 @@ describe('housekeeping', () => {
     const hk2 = await startHousekeeping({ name: 'hk5', csv, roots: [root], runnow: true }, silentLogger, undefined, clock2);
     await until(() => hk2.status().runs === 1, 20_000, 50);
     expect(existsSync(join(root, 'b.tmp'))).toBe(false);
+    // One run going and one waiting at most: a third asked for at once is OVERLOADED.
+    const three = await Promise.allSettled([hk2.run({ dryRun: true }), hk2.run({ dryRun: true }), hk2.run({ dryRun: true })]);
+    expect(three.map((r) => (r.status === 'fulfilled' ? r.value.type : (r.reason as { code: string }).code))).toEqual(['tickbus.v1.housekeeping.report', 'tickbus.v1.housekeeping.report', 'OVERLOADED']);
     await hk2.stop();
   }, 60_000);
 });
