@@ -163,9 +163,19 @@ export async function startFileAlerter(nc: NatsConnection, raw: Record<string, u
     return out;
   };
 
-  // One poll at a time: the API's poll waits for the loop's and the other way round.
+  // One poll at a time, and at most one waiting behind it: the API's poll waits for the loop's and
+  // the other way round; callers arriving while one waits share its result.
   let current: Promise<DoneEntry[]> = Promise.resolve([]);
-  const pollOnce = (): Promise<DoneEntry[]> => (current = current.catch(() => []).then(poll));
+  let waiting: Promise<DoneEntry[]> | undefined;
+  const pollOnce = (): Promise<DoneEntry[]> => {
+    if (waiting) return waiting;
+    const p = current.catch(() => []).then(() => {
+      waiting = undefined;
+      return poll();
+    });
+    waiting = current = p;
+    return p;
+  };
   let timer: unknown;
   const loop = () => {
     if (stopping) return;
