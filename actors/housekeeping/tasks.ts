@@ -37,7 +37,7 @@ const AGE_DAYS_MAX = 36_600;
 /** True when `p` is `root` or inside it (both absolute and normalized). */
 export function within(root: string, p: string): boolean {
   const r = relative(root, p);
-  return r === '' || (!r.startsWith('..') && !isAbsolute(r) && r.split(sep)[0] !== '..');
+  return r === '' || (r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r));
 }
 
 export function parseHousekeepingCsv(text: string, file: string, roots: readonly string[], hookNames: readonly string[]): HousekeepingTask[] {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { TickbusError } from '../../bus/errors.ts';
 import { matchesGlob } from '../../actors/common/glob.ts';
-import { parseHousekeepingCsv } from '../../actors/housekeeping/tasks.ts';
+import { parseHousekeepingCsv, within } from '../../actors/housekeeping/tasks.ts';
 import { nextRunAt } from '../../actors/housekeeping/schedule.ts';
 import { parseFileAlerterCsv } from '../../actors/filealerter/rules.ts';
 import { wallToInstant } from '../../actors/common/clock.ts';
@@ -33,6 +33,16 @@ describe('housekeeping table', () => {
     ]);
     // The two optional columns may be absent from the header.
     expect(parseHousekeepingCsv(`function,path,match,exclude,age\nrm,${ROOT},*.tmp,,1\n`, 'hk.csv', [ROOT], [])).toHaveLength(1);
+  });
+
+  it('housekeeping: inside a root means the root or below it, never a name that only starts like it', () => {
+    expect(within('/a/b', '/a/b')).toBe(true);
+    expect(within('/a/b', '/a/b/c/d')).toBe(true);
+    expect(within('/a/b', '/a/bc')).toBe(false);
+    expect(within('/a/b', '/a')).toBe(false);
+    expect(within('/a/b', '/a/b/../c')).toBe(false);
+    expect(within('/a/b', '/a/b/..c')).toBe(true); // a name starting with two dots is a name
+    expect(() => parseHousekeepingCsv(HEAD + `rm,${ROOT}x/logs,*.log,,1,,\n`, 'hk.csv', [ROOT], [])).toThrow(/outside the configured roots/);
   });
 
   it('housekeeping: each bad row names the file, the line and the rule', () => {
