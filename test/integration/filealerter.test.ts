@@ -185,6 +185,22 @@ describe('filealerter', () => {
     expect((await entriesFor('bad.txt'))[0]).toMatchObject({ result: 'error', movedTo: join(notes, 'error', 'bad.txt'), error: { code: 'API_FAILED', message: expect.stringMatching(/cannot shout bad\.txt/) } });
   }, 60_000);
 
+  it('filealerter: with the tickerplant down a file waits where it is, and loads once the tickerplant is back', async () => {
+    const before = await rdbCount('trade');
+    await stopProc(procs.find((p) => p.name === 'tpf' && p.child.exitCode === null)!);
+    drop(incoming, 'trade_wait.csv', tradeCsv(120));
+    // The Publisher's bounded retries run out (NO_RESPONDERS), and the file stays for the next poll.
+    await until(async () => ((await status<{ retries: number }>(nc, 'fa1'))?.retries ?? 0) >= 1, 60_000, 100);
+    expect(existsSync(join(incoming, 'trade_wait.csv'))).toBe(true);
+    expect(await entriesFor('trade_wait.csv')).toEqual([]);
+    start('tickerplant', 'tpf');
+    await waitUp(nc, 'tpf');
+    await until(async () => (await entriesFor('trade_wait.csv')).length === 1, 60_000, 100);
+    expect((await entriesFor('trade_wait.csv'))[0]).toMatchObject({ result: 'ok', rows: 120 });
+    await until(async () => (await rdbCount('trade')) >= before + 120, 30_000, 100);
+    expect(await rdbCount('trade')).toBe(before + 120);
+  }, 120_000);
+
   it('filealerter: SIGKILLed in the middle of a big file and restarted, the file is loaded exactly once', async () => {
     const before = await rdbCount('trade');
     const n = 200_000;
