@@ -31,7 +31,7 @@ export interface FileAlerterSettings {
   chunkRowsMax: number;
   /** loadcsv: estimated bytes per update (the CSV text of its rows + 8 per value) (1 KiB..700 KiB, under the tickerplant's batchBytesMax). */
   chunkBytesMax: number;
-  /** loadcsv: a larger file is refused whole (it is parsed in memory) (1 KiB..2 GiB). */
+  /** loadcsv: a larger file is refused whole: it is parsed in memory, ~3.5x its size (1 KiB..2 GiB). */
   fileBytesMax: number;
   /** loadcsv: rows per second at most, so a big file does not crowd the live feed; 0 = no limit. */
   loadRowsPerSecMax: number;
@@ -49,7 +49,7 @@ export const defaultFileAlerterSettings: Omit<FileAlerterSettings, 'name' | 'tab
   errorDir: '',
   chunkRowsMax: 5_000,
   chunkBytesMax: 256 * 1024,
-  fileBytesMax: 256 * 1024 * 1024,
+  fileBytesMax: 64 * 1024 * 1024,
   loadRowsPerSecMax: 0,
   ackTimeoutMs: 10_000,
 };

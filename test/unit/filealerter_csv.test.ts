@@ -50,6 +50,27 @@ describe('loadcsv reader', () => {
     expect(readCsvTable('sym,f,l,i,b,d,s,ts\nA,1,1,1,1,2026-01-01,s,1\n', 'x.csv', all).cols.time).toBeUndefined();
   });
 
+  it('filealerter: the quote-free fast path and csv-parse read the same file alike (CRLF, BOM, empty lines, line numbers)', () => {
+    const plain = '\ufeffsym,f,l,i,b,d,s,ts\r\nA,1.5,2,3,1,2026-01-01,x,4\r\n\r\nB,2.5,3,4,0,2026-01-02,,5\r\n';
+    const quoted = plain.replace('A,', '"A",');
+    const a = readCsvTable(plain, 'x.csv', all);
+    const b = readCsvTable(quoted, 'x.csv', all);
+    expect(a.n).toBe(2);
+    expect(a.cols).toEqual(b.cols);
+    expect(a.cols.sym).toEqual(['A', 'B']);
+    // Line numbers count the empty line, on both paths.
+    for (const text of [plain, quoted]) {
+      const e = (() => {
+        try {
+          readCsvTable(text.replace('B,2.5', 'B,x'), 'x.csv', all);
+        } catch (err) {
+          return err as TickbusError;
+        }
+      })();
+      expect(e?.detail).toMatchObject({ line: 4, column: 'f' });
+    }
+  });
+
   it('filealerter: a bad file is refused whole with the file, line and column named', () => {
     const head = 'sym,f,l,i,b,d,s,ts\n';
     const ok = 'A,1,1,1,1,2026-01-01,s,1\n';
