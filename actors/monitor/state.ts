@@ -64,29 +64,6 @@ export class MinuteCounts {
   }
 }
 
-/**
- * Groups per-minute counts into bins of `binMinutes`, covering `spanMinutes` up to now, empty
- * bins included (the chart's x axis is continuous). Bins are aligned to multiples of the width
- * since the epoch, so the same minute always falls in the same bin. The page runs the same code
- * (web/bins.js); this copy is what the unit tests pin down.
- */
-export function binCounts(minutes: Array<[number, number, number]>, binMinutes: number, spanMinutes: number, nowMs: number): { starts: number[]; errors: number[]; warns: number[] } {
-  const w = Math.max(1, Math.floor(binMinutes)) * MINUTE_MS;
-  const last = Math.floor(nowMs / w) * w;
-  const n = Math.max(1, Math.ceil((spanMinutes * MINUTE_MS) / w));
-  const first = last - (n - 1) * w;
-  const starts = Array.from({ length: n }, (_, i) => first + i * w);
-  const errors = new Array<number>(n).fill(0);
-  const warns = new Array<number>(n).fill(0);
-  for (const [t, e, wn] of minutes) {
-    const i = Math.floor((t - first) / w);
-    if (i < 0 || i >= n) continue;
-    errors[i]! += e;
-    warns[i]! += wn;
-  }
-  return { starts, errors, warns };
-}
-
 export interface RateRow {
   tp: string;
   table: string;
