@@ -32,6 +32,8 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
     servers: natsUrl(),
     logger,
     logForwarder,
+    // `heartbeatMs` in the config or --set (tests use short beats); default 1000.
+    heartbeatMs: typeof settings.heartbeatMs === 'number' ? settings.heartbeatMs : undefined,
     subjects: type.subjects(name, settings),
     // Discovery attributes: the tables, plus anything configured (`"attributes": {"region": "eu"}`).
     attributes: { tables: Object.keys(cfg.tables), ...((settings.attributes as Record<string, unknown> | undefined) ?? {}) },

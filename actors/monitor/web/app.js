@@ -14,22 +14,33 @@ function width(el) {
   return Math.max(300, el.clientWidth - 10);
 }
 
+let binSec = 300;
+
 function drawErrors() {
   if (!last) return;
   const binMinutes = Number(document.getElementById('bin-minutes').value);
   const spanMinutes = Number(document.getElementById('span-minutes').value);
   const b = binCounts(last.errorMinutes, binMinutes, spanMinutes, Date.parse(last.now));
-  // uPlot's time axis is in seconds; the bin's value is drawn at its start.
-  const data = [b.starts.map((t) => t / 1000), b.errors, b.warns];
+  // uPlot's time axis is in seconds. Each bin is drawn at its middle: errors left of it, warnings
+  // right of it, and the axis is padded by half a bin so the first and last bars are whole.
+  binSec = binMinutes * 60;
+  const data = [b.starts.map((t) => t / 1000 + binSec / 2), b.errors, b.warns];
   const el = document.getElementById('errors-chart');
   if (!errorsPlot) {
-    const bars = uPlot.paths.bars({ size: [0.8, 60], align: 1 });
+    const bar = (align) => uPlot.paths.bars({ size: [0.45, 40], align });
     errorsPlot = new uPlot(
       {
         width: width(el),
         height: 220,
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-        series: [{}, { label: 'errors', stroke: '#c62828', fill: 'rgba(198,40,40,0.5)', paths: bars }, { label: 'warnings', stroke: '#ef6c00', fill: 'rgba(239,108,0,0.35)', paths: bars }],
+        scales: {
+          x: { time: true, range: (_u, min, max) => [min - binSec / 2, max + binSec / 2] },
+          y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
+        },
+        series: [
+          {},
+          { label: 'errors', stroke: '#c62828', fill: 'rgba(198,40,40,0.6)', paths: bar(-1), points: { show: false } },
+          { label: 'warnings', stroke: '#ef6c00', fill: 'rgba(239,108,0,0.45)', paths: bar(1), points: { show: false } },
+        ],
       },
       data,
       el,
