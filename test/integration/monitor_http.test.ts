@@ -5,7 +5,7 @@
 // the runtime on log.<type>.<name>, secrets left out), an alert published on alert.<type>.<name>,
 // supervisor state from KV bucket `sup`, the tickerplant's rows/s per table from its heartbeats
 // and a consumer of TICK_<tp> that has read nothing, with its lag; the SSE client bound answers 503 beyond
-// it; a taken port makes the monitor take a free one and say so in its status.
+// it; a checks provider's rows are shown and its changes pushed; a taken port makes the monitor take a free one and say so in its status.
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
@@ -19,7 +19,7 @@ import { manager } from '../../bus/streams.ts';
 import { kv, subjects } from '../../bus/subjects.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import { startMonitor, type Monitor } from '../../actors/monitor/effects.ts';
-import type { PageSnapshot } from '../../actors/monitor/page_data.ts';
+import type { CheckRow, PageSnapshot } from '../../actors/monitor/page_data.ts';
 import { startTickerplant } from '../../actors/tickerplant/effects.ts';
 import { connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 import { sseEvents, untilSnapshot } from '../support/sse.ts';
@@ -148,6 +148,20 @@ describe('monitor page over HTTP', () => {
     expect(lag.pending).toBe(lag.streamLast);
     expect(lag.bytesBehind).toBeGreaterThan(0);
     expect(snap.rateSeries.tpm!.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('monitor: a checks provider puts its rows on the page and its changes push a snapshot', async () => {
+    let rows: CheckRow[] = [{ family: 'rdb', metric: 'tables', process: 'rdbx', status: 'pending', lastRun: null, lastResult: null, message: '' }];
+    const listeners = new Set<() => void>();
+    monitor.setChecks({ rows: () => rows, onChange: (fn) => (listeners.add(fn), () => listeners.delete(fn)) });
+    await untilSnapshot<PageSnapshot>(`${base}events`, (s) => s.checks?.[0]?.status === 'pending');
+    rows = [{ ...rows[0]!, status: 'error', lastRun: new Date().toISOString(), message: 'no trade table' }];
+    for (const l of listeners) l();
+    const snap = await untilSnapshot<PageSnapshot>(`${base}events`, (s) => s.checks?.[0]?.status === 'error');
+    expect(snap.checks![0]).toMatchObject({ family: 'rdb', metric: 'tables', message: 'no trade table' });
+    monitor.setChecks(undefined);
+    expect(listeners.size).toBe(0);
+    await untilSnapshot<PageSnapshot>(`${base}events`, (s) => s.checks === undefined);
   });
 
   it('monitor: at most sseClientsMax live pages; one more is answered 503', async () => {
