@@ -132,7 +132,10 @@ export class MonitorWeb {
       return;
     }
     const path = (req.url ?? '/').split('?')[0]!;
-    if (path === '/events') return this.openStream(req, res);
+    if (path === '/events') {
+      if (req.method === 'HEAD') return void res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end();
+      return this.openStream(req, res);
+    }
     if (path === '/api/snapshot') {
       const body = JSON.stringify(this.o.snapshot());
       res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...SECURITY_HEADERS }).end(req.method === 'HEAD' ? undefined : body);

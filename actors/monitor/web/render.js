@@ -79,6 +79,8 @@ function fieldsText(f) {
 }
 
 export function renderLogs(snap) {
+  const { logLines, badMessages } = snap.dropped;
+  document.getElementById('logs-dropped').textContent = logLines || badMessages ? `(monitor dropped ${logLines} over its rate limit, ${badMessages} malformed)` : '';
   fillTable('logs', snap.logs, (tr, l) => {
     tr.className = `level-${l.level}`;
     tr.dataset.level = l.level;
