@@ -25,5 +25,10 @@ export function chromiumPath(): string {
 export async function launchChromium(): Promise<Browser> {
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   // Chromium refuses its sandbox as root (CI containers run as root).
-  return await chromium.launch({ executablePath: chromiumPath(), headless: true, args: asRoot ? ['--no-sandbox'] : [] });
+  // The browser is the test's instrument, not the system under test: under `faketime` (README,
+  // Tests) it runs on the real clock, as a user's browser would beside a skewed server (the page
+  // takes its times from the monitor's snapshot). libfaketime in Chromium's processes stalls it.
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'LD_PRELOAD' && !k.startsWith('FAKETIME')) env[k] = v;
+  return await chromium.launch({ executablePath: chromiumPath(), headless: true, args: asRoot ? ['--no-sandbox'] : [], env });
 }
