@@ -134,7 +134,7 @@ export class MonitorWeb {
     const path = (req.url ?? '/').split('?')[0]!;
     if (path === '/events') {
       if (req.method === 'HEAD') return void res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end();
-      return this.openStream(req, res);
+      return this.openStream(res);
     }
     if (path === '/api/snapshot') {
       const body = JSON.stringify(this.o.snapshot());
@@ -149,7 +149,7 @@ export class MonitorWeb {
     res.writeHead(200, { 'Content-Type': f.type, 'Content-Length': f.body.length, 'Cache-Control': 'no-cache', ...SECURITY_HEADERS }).end(req.method === 'HEAD' ? undefined : f.body);
   }
 
-  private openStream(req: IncomingMessage, res: ServerResponse): void {
+  private openStream(res: ServerResponse): void {
     if (this.clients.size >= this.o.sseClientsMax) {
       this.stats.refused++;
       res.writeHead(503, { 'Content-Type': 'text/plain', 'Retry-After': '5' }).end(`at most ${this.o.sseClientsMax} live pages\n`);
@@ -161,7 +161,7 @@ export class MonitorWeb {
     const c: Client = { res, pending: false };
     this.clients.add(c);
     const bye = () => this.clients.delete(c);
-    req.on('close', bye);
+    res.on('close', bye); // the connection ended (the page closed or the socket broke)
     res.on('error', bye);
     res.on('drain', () => {
       if (c.pending) {
