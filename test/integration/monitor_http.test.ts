@@ -5,8 +5,9 @@
 // the runtime on log.<type>.<name>, secrets left out), an alert published on alert.<type>.<name>,
 // supervisor state from KV bucket `sup`, the tickerplant's rows/s per table from its heartbeats
 // and a consumer of TICK_<tp> that has read nothing, with its lag; the SSE client bound answers 503 beyond
-// it; a checks provider's rows are shown and its changes pushed; a taken port makes the monitor take a free one and say so in its status.
-import { createServer } from 'node:net';
+// it, and a page that stops reading is dropped past its buffer bound instead of queueing; a
+// checks provider's rows are shown and its changes pushed; a taken port makes the monitor take a free one and say so in its status.
+import { createConnection as connectTcp, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Kvm } from '@nats-io/kv';
@@ -19,6 +20,7 @@ import { manager } from '../../bus/streams.ts';
 import { kv, subjects } from '../../bus/subjects.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import { startMonitor, type Monitor } from '../../actors/monitor/effects.ts';
+import { MonitorWeb } from '../../actors/monitor/http.ts';
 import type { CheckRow, PageSnapshot } from '../../actors/monitor/page_data.ts';
 import { startTickerplant } from '../../actors/tickerplant/effects.ts';
 import { connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
@@ -199,6 +201,45 @@ describe('monitor page over HTTP', () => {
     } finally {
       blocker.close();
       await c.close();
+    }
+  });
+});
+
+describe('monitor page: a page that does not read', () => {
+  it('monitor: a stream whose reader stalls gets no backlog and is dropped past its buffer bound', async () => {
+    // Snapshots of ~2 MB (a stand-in page data: the bound is about bytes, whatever they hold), a
+    // client socket that never reads: the kernel buffers fill, then Node's; past 1 MB unsent the
+    // monitor drops the client instead of queueing every push for it.
+    const big = 'x'.repeat(2 * 1024 * 1024);
+    let notify: (() => void) | undefined;
+    const web = new MonitorWeb({
+      host: '127.0.0.1',
+      port: 0,
+      fallbackToFreePort: false,
+      sseClientsMax: 4,
+      sseClientBufferBytesMax: 1024 * 1024,
+      pushEveryMs: 50,
+      snapshot: () => ({ big }) as unknown as PageSnapshot,
+      onChange: (fn) => ((notify = fn), () => (notify = undefined)),
+      logger: silentLogger,
+    });
+    const url = new URL(await web.start());
+    const sock = connectTcp(Number(url.port), '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.write('GET /events HTTP/1.1\r\nHost: x\r\n\r\n');
+    sock.pause();
+    try {
+      await until(() => web.clientCount() === 1, 5_000);
+      for (let i = 0; i < 200 && web.clientCount() === 1; i++) {
+        notify?.();
+        web.push();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(web.clientCount()).toBe(0);
+      expect(web.stats.dropped).toBe(1);
+    } finally {
+      sock.destroy();
+      await web.stop();
     }
   });
 });
