@@ -13,6 +13,7 @@ import { LOG_TYPE } from '../../bus/log_forward.ts';
 import { manager, isNotFound } from '../../bus/streams.ts';
 import { kv, parseHeartbeatSubject, subjects } from '../../bus/subjects.ts';
 import type { Discovery, ProcessView } from '../common/discovery.ts';
+import type { CheckRow } from './checks.ts';
 import type { MonitorSettings } from './settings.ts';
 import { MinuteCounts, RateTracker, Ring, type RateRow } from './state.ts';
 
@@ -24,18 +25,10 @@ export const PAGE_TYPE = 'tickbus.v1.monitor.page' as const;
 export const PAGE_LINES = 30;
 const STR_MAX = 500;
 
-/** A check-monitor row (actors/monitor/checks.ts provides them; the page shows them when present). */
-export interface CheckRow {
-  family: string;
-  metric: string;
-  process: string;
-  status: 'ok' | 'error' | 'pending';
-  lastRun: string | null;
-  lastResult: unknown;
-  message: string;
-}
+/** A check-monitor row (actors/monitor/checks.ts); the page shows them when checks run. */
+export type { CheckRow };
 
-/** A source of check rows: the rows now, and a way to hear that they changed. */
+/** A source of check rows (the check monitor, `Checks`): the rows now, and a way to hear that they changed. */
 export interface ChecksProvider {
   rows(): CheckRow[];
   onChange(fn: () => void): () => void;

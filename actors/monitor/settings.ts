@@ -34,6 +34,18 @@ export interface MonitorSettings {
   consumersPerStreamMax: number;
   /** Samples of each tickerplant table's rows/s kept for the chart (one per heartbeat). */
   rateSamplesMax: number;
+  /** The check table (TorQ's monitorconfig.csv, docs/checks.md); relative to the checkout; absent or '' = no checks. */
+  checksFile?: string;
+  /** The gateway checks go through, by name; absent = any gateway (queue group). */
+  checksGateway?: string;
+  /** Checks running at once; the rest wait their turn (1..64). */
+  checksConcurrentMax: number;
+  /** Past runs kept per check (1..10 000). */
+  checksHistoryMax: number;
+  /** Past runs kept over all checks (each check keeps at most this / checks). */
+  checksHistoryTotalMax: number;
+  /** Delay before each check's first run (capped at its period), so the processes it asks are up. */
+  checksStartDelayMs: number;
 }
 
 export const defaultMonitorSettings: Omit<MonitorSettings, 'name'> = {
@@ -53,4 +65,16 @@ export const defaultMonitorSettings: Omit<MonitorSettings, 'name'> = {
   lagPollMs: 5_000,
   consumersPerStreamMax: 100,
   rateSamplesMax: 300,
+  checksConcurrentMax: 4,
+  checksHistoryMax: 100,
+  checksHistoryTotalMax: 10_000,
+  checksStartDelayMs: 5_000,
 };
+
+/** Bounds of the check settings; a value outside is a BAD_CONFIG. */
+export const checksSettingBounds = {
+  checksConcurrentMax: [1, 64],
+  checksHistoryMax: [1, 10_000],
+  checksHistoryTotalMax: [1, 1_000_000],
+  checksStartDelayMs: [0, 3_600_000],
+} as const;

@@ -2,24 +2,24 @@
 import { createLogger } from '../../bus/log.ts';
 import { LogForwarder } from '../../bus/log_forward.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
+import type { UsageSettings } from '../../bus/usage.ts';
 import { processType } from '../../actors/registry.ts';
 import { parseOverrides, readConfig, settingsFor } from '../config.ts';
-import { configPath, natsUrl, type Args, type Command } from './args.ts';
+import { configPath, natsUrl, usageError, type Args, type Command } from './args.ts';
 
 export const startCommand: Command = {
-  usage: `  actors start <proctype> --name <procname> [--set key=value ...]
-      run one process in the foreground (needs NATS_URL, default nats://127.0.0.1:4222)
+  usage: `  actors start <proctype> --name <procname> [--config ops/config.json] [--set key=value ...]
+      run one process in the foreground (NATS_URL, default nats://127.0.0.1:4222); settings
+      cascade: defaults of the type, the process's own in the config, then --set
 `,
+  flags: ['name', 'config', 'set'],
   run: (a) => startOne(a, configPath(a)),
 };
 
 async function startOne(a: Args, cfgPath: string): Promise<number> {
   const proctype = a.positional[0];
   const name = a.flags.get('name');
-  if (!proctype || !name) {
-    process.stderr.write('usage: actors start <proctype> --name <procname>\n');
-    return 1;
-  }
+  if (!proctype || !name) throw usageError('actors start needs a process type and --name: actors start <proctype> --name <procname>', { proctype: proctype ?? null, name: name ?? null });
   const cfg = readConfig(cfgPath);
   const settings = settingsFor(cfg, proctype, name, parseOverrides(a.sets));
   const type = processType(proctype);
@@ -38,6 +38,8 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
     // Discovery attributes: the tables, plus anything configured (`"attributes": {"region": "eu"}`).
     attributes: { tables: Object.keys(cfg.tables), ...((settings.attributes as Record<string, unknown> | undefined) ?? {}) },
     start: (nc, ctx) => type.start(nc, name, settings, logger, ctx),
+    // The usage log's bounds (bus/usage.ts): `"usage": {"queueMax": 50000, "maxAgeMs": ...}` in the config.
+    usage: settings.usage as Partial<UsageSettings> | undefined,
   });
   // Stopped while still waiting for nats-server (or starting): nothing to drain, leave at once.
   let started = false;

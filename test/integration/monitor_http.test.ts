@@ -153,7 +153,9 @@ describe('monitor page over HTTP', () => {
   });
 
   it('monitor: a checks provider puts its rows on the page and its changes push a snapshot', async () => {
-    let rows: CheckRow[] = [{ family: 'rdb', metric: 'tables', process: 'rdbx', status: 'pending', lastRun: null, lastResult: null, message: '' }];
+    let rows: CheckRow[] = [
+      { family: 'rdb', metric: 'tables', process: 'rdbx', status: 'pending', lastRun: null, durationMs: null, lastResult: null, message: null, resultchecker: 'checkcount', periodMs: 1_000, runtimeMs: 1_000, runs: 0, skipped: 0 },
+    ];
     const listeners = new Set<() => void>();
     monitor.setChecks({ rows: () => rows, onChange: (fn) => (listeners.add(fn), () => listeners.delete(fn)) });
     await untilSnapshot<PageSnapshot>(`${base}events`, (s) => s.checks?.[0]?.status === 'pending');

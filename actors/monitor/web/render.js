@@ -125,11 +125,14 @@ export function renderChecks(snap) {
   panel.hidden = !snap.checks;
   if (!snap.checks) return;
   fillTable('checks', snap.checks, (tr, c) => {
-    const cls = c.status === 'ok' ? 'ok' : c.status === 'error' ? 'error' : 'warning';
+    // pending (not run yet) is orange; error and timeout are red.
+    const cls = c.status === 'ok' ? 'ok' : c.status === 'pending' ? 'warning' : 'error';
     tr.className = `state-${cls}`;
     tr.dataset.status = c.status;
     const td = document.createElement('td');
     td.append(cell('span', c.status, `badge ${cls}`));
-    tr.append(cell('td', c.family), cell('td', c.metric), cell('td', c.process), td, cell('td', timeOf(c.lastRun)), cell('td', c.message, 'msg'));
+    tr.dataset.check = `${c.family}.${c.metric}`;
+    const took = c.durationMs === null || c.durationMs === undefined ? '' : ` (${c.durationMs} ms)`;
+    tr.append(cell('td', c.family), cell('td', c.metric), cell('td', c.process), td, cell('td', c.lastRun ? `${timeOf(c.lastRun)}${took}` : ''), cell('td', c.lastResult, 'msg'), cell('td', c.message, 'msg'));
   });
 }
