@@ -5,8 +5,9 @@
 // every process; the tickerplant's warning for a rejected update (its own pino line, forwarded on
 // log.tickerplant.tp1) appears in the log panel; after SIGKILL of the RDB its row turns red
 // (data-state="error") within its heartbeat error window, with no reload, and the monitor's own
-// "heartbeat error" line (level error) shows; the error chart counts it with the bin width changed
-// on the page. A screenshot is saved as test/out/monitor_web.png.
+// "heartbeat error" line (level error) shows; a check asking rdb1 (the check monitor, ops/monitor.csv
+// format) goes from ok to failing and its alert shows; the error chart counts the error with the
+// bin width changed on the page. A screenshot is saved as test/out/monitor_web.png.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -39,6 +40,14 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tickbus-monweb-'));
   const cfg = join(dir, 'config.json');
   const hb = { heartbeatMs: HB_MS };
+  // One check (docs/checks.md) asking rdb1 itself for its trade count: ok once rows are in, failing
+  // (and alerting) once rdb1 is gone.
+  const checksFile = join(dir, 'monitor.csv');
+  writeFileSync(
+    checksFile,
+    'family|metric|process|query|resultchecker|params|period|runtime\n' +
+      'rdb|tradecount|rdb1|{"type":"tickbus.v1.query","table":"trade","count":true}|checkcount|{"comp":0,"cond":"morethan"}|300ms|250ms\n',
+  );
   writeFileSync(
     cfg,
     JSON.stringify({
@@ -46,7 +55,7 @@ beforeAll(async () => {
       defaults: {
         tickerplant: { ...hb },
         rdb: { ...hb, tp: 'tp1', hdbDir: join(dir, 'hdb') },
-        monitor: { ...hb, httpPort: 0, warnAfterBeats: WARN_AFTER, errorAfterBeats: ERROR_AFTER, pushEveryMs: 200, lagPollMs: 1_000 },
+        monitor: { ...hb, httpPort: 0, warnAfterBeats: WARN_AFTER, errorAfterBeats: ERROR_AFTER, pushEveryMs: 200, lagPollMs: 1_000, checksFile, checksStartDelayMs: 0 },
       },
     }),
   );
@@ -78,7 +87,7 @@ function row(name: string): string {
 }
 
 describe('monitor page in a browser', () => {
-  it('monitor: the page shows every process live, a logged warning and error, and a killed process in red', async () => {
+  it('monitor: the page shows every process live, a logged warning and error, a check and its alert, and a killed process in red', async () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     const failed: string[] = [];
     page.on('requestfailed', (r) => failed.push(r.url()));
@@ -96,6 +105,9 @@ describe('monitor page in a browser', () => {
     await page.waitForSelector('#logs tr[data-proc="tp1"][data-level="warn"]', { timeout: 10_000 });
     expect(await page.textContent('#logs tr[data-proc="tp1"] td.msg')).toContain('update rejected');
     await page.waitForSelector('#rates tr[data-table="trade"]', { timeout: 10_000 });
+    await page.waitForSelector('#checks-panel:not([hidden]) #checks tr[data-check="rdb.tradecount"][data-status="ok"]', { timeout: 10_000 });
+    // (The check may have failed once before the rows came in: that alert is counted, not awaited.)
+    const alertsBefore = await page.locator('#alerts tbody tr').count();
 
     // SIGKILL: no deregistration, the beats just stop. Red within the error window (errorAfterBeats
     // periods) plus the monitor's check and push periods; the bound here leaves room for a loaded machine.
@@ -109,6 +121,12 @@ describe('monitor page in a browser', () => {
     // The monitor logged the transition at error level; its line reached the page like any process's.
     await page.waitForSelector('#logs tr[data-proc="mon1"][data-level="error"]', { timeout: 10_000 });
     expect(await page.textContent('#logs tr[data-proc="mon1"][data-level="error"] td.fields')).toContain('rdb1');
+
+    // The check on rdb1 fails and its alert (alert.monitor.mon1) is on the page.
+    await page.waitForSelector('#checks tr[data-check="rdb.tradecount"].state-error', { timeout: 10_000 });
+    await page.waitForFunction(`document.querySelectorAll('#alerts tbody tr').length > ${alertsBefore}`, undefined, { timeout: 10_000 });
+    expect(await page.textContent('#alerts tbody tr:first-child')).toContain('check rdb.tradecount on rdb1');
+    expect(await page.getAttribute('#alerts tbody tr:first-child', 'data-level')).toBe('error');
 
     // The error chart counts it; the bin width changes on the page without a reload.
     await page.selectOption('#bin-minutes', '1');
