@@ -7,7 +7,9 @@ import type { Logger } from '../bus/log.ts';
 import { subjects } from '../bus/subjects.ts';
 import type { ProcessContext, RunningProcess } from './common/runtime.ts';
 import { startFeed } from './feed/effects.ts';
+import { startFileAlerter } from './filealerter/effects.ts';
 import { startHdb } from './hdb/effects.ts';
+import { startHousekeeping } from './housekeeping/effects.ts';
 import { startGateway } from './gateway/effects.ts';
 import type { GatewaySettings } from './gateway/settings.ts';
 import { startMonitor } from './monitor/effects.ts';
@@ -79,6 +81,14 @@ export const processTypes: Record<string, ProcessType> = {
       const r = await startReporter(nc, { ...(settings as Partial<ReporterSettings>), name }, logger, { apis: ctx?.apis, clock: ctx?.clock, dataPath });
       return { ready: (t) => r.ready(t), stop: () => r.stop(), status: () => r.status() };
     },
+  },
+  housekeeping: {
+    subjects: () => [],
+    start: async (nc, name, settings, logger, ctx) => await startHousekeeping({ ...settings, name }, logger, ctx?.apis, ctx?.clock),
+  },
+  filealerter: {
+    subjects: () => [],
+    start: async (nc, name, settings, logger, ctx) => await startFileAlerter(nc, { ...settings, name }, logger, ctx?.apis, ctx?.clock),
   },
   feed: {
     subjects: () => [],

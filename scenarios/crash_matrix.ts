@@ -41,7 +41,7 @@ function schedule(): Scenario['faults'] {
 export default {
   name: 'crash-matrix',
   description: `seeded random SIGKILLs of tickerplant, RDB and nats-server with end-of-day writes to the HDB (seed ${seed}, scale ${scale}); 0 lost, 0 duplicated`,
-  topology: { tp: { name: 'scmatrix', mode: 'batch', pubFreqMs: 5, demoDayMs: 3_000 }, rdbs: ['rdbmatrix'], hdb: true },
+  topology: { tp: { name: 'scmatrix', mode: 'batch', pubFreqMs: 5, demoDayMs: 1_200 }, rdbs: ['rdbmatrix'], hdb: true },
   feed: { tables: ['trade', 'quote'], rowsPerUpdate: 40 * scale, updatesPerSec: 300, durationMs, syms: 20 },
   faults: schedule(),
   invariants: [Invariants.ackedRowsInLogOnce, Invariants.logHasNoDuplicates, Invariants.countsMatchLog, Invariants.hdbAndRdbEqualLog],

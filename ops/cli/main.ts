@@ -5,6 +5,7 @@
 import { jsonReplacer } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError, isErrorEnvelope } from '../../bus/errors.ts';
 import { checkFlags, natsUrl, parseArgs, usageError, type Command } from './args.ts';
+import { housekeepingCommand } from './housekeeping.ts';
 import { psCommand, queryCommand } from './inspect.ts';
 import { replayCommand } from './replay_cmd.ts';
 import { startCommand } from './start.ts';
@@ -64,6 +65,7 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  housekeeping: housekeepingCommand,
 };
 
 const help = () =>

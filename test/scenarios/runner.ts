@@ -70,7 +70,7 @@ export function countViolations(order: LogContents['order']): string[] {
  * the log's rows of that day per table, and each RDB's current day the log's rows since the last
  * end of day, in log order.
  */
-async function hdbAndRdbViolations(nc: NatsConnection, sc: Scenario, log: LogContents, hdbDir: string): Promise<string[]> {
+async function hdbAndRdbViolations(nc: NatsConnection, sc: Scenario, log: LogContents, hdbDir: string, stats: Record<string, number>): Promise<string[]> {
   const out: string[] = [];
   const ended = new Set(log.eods.map((e) => e.day));
   const byDay = new Map<string, Map<string, bigint[]>>();
@@ -98,6 +98,8 @@ async function hdbAndRdbViolations(nc: NatsConnection, sc: Scenario, log: LogCon
       const exp = [...byDay.get(d)!.get(t)!].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
       const diff = sameSequence(got, exp);
       if (diff) out.push(`HDB ${d}/${t} differs from the log's day: ${diff}`);
+      stats.hdbPartitions = (stats.hdbPartitions ?? 0) + 1;
+      stats.hdbRows = (stats.hdbRows ?? 0) + got.length;
     }
   } finally {
     con.closeSync();
@@ -277,7 +279,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
         }
       }
     }
-    if (inv.has(Invariants.hdbAndRdbEqualLog)) violations.push(...(await hdbAndRdbViolations(nc, sc, log, join(dir, 'hdb'))));
+    if (inv.has(Invariants.hdbAndRdbEqualLog)) violations.push(...(await hdbAndRdbViolations(nc, sc, log, join(dir, 'hdb'), stats)));
     if (inv.has(Invariants.lateJoinersEqualLog)) {
       await Promise.all(joiners.map((j) => j.done));
       for (const j of joiners) {
