@@ -1,5 +1,6 @@
 // `actors start <proctype> --name <procname>`: one process in the foreground.
 import { createLogger } from '../../bus/log.ts';
+import { LogForwarder } from '../../bus/log_forward.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import type { UsageSettings } from '../../bus/usage.ts';
 import { processType } from '../../actors/registry.ts';
@@ -22,12 +23,17 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
   const cfg = readConfig(cfgPath);
   const settings = settingsFor(cfg, proctype, name, parseOverrides(a.sets));
   const type = processType(proctype);
-  const logger = createLogger({ proctype, name });
+  // Warn and error lines also go out on log.<proctype>.<name> for the monitor's page.
+  const logForwarder = new LogForwarder();
+  const logger = createLogger({ proctype, name }, undefined, logForwarder);
   const rt = new ProcessRuntime({
     proctype,
     name,
     servers: natsUrl(),
     logger,
+    logForwarder,
+    // `heartbeatMs` in the config or --set (tests use short beats); default 1000.
+    heartbeatMs: typeof settings.heartbeatMs === 'number' ? settings.heartbeatMs : undefined,
     subjects: type.subjects(name, settings),
     // Discovery attributes: the tables, plus anything configured (`"attributes": {"region": "eu"}`).
     attributes: { tables: Object.keys(cfg.tables), ...((settings.attributes as Record<string, unknown> | undefined) ?? {}) },

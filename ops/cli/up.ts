@@ -113,16 +113,19 @@ async function waitReady(nc: Awaited<ReturnType<typeof connect>>, name: string, 
 
 async function printStatus(nc: Awaited<ReturnType<typeof connect>>, names: string[]): Promise<void> {
   const rows: string[][] = [];
+  const pages: string[] = [];
   for (const n of names) {
     try {
       const m = await nc.request(subjects.ctl(n, 'status'), '', { timeout: 1_000 });
       const s = JSON.parse(new TextDecoder().decode(m.data)) as { proctype: string; pid: number; status: Record<string, unknown> };
       rows.push([n, s.proctype, String(s.pid), 'up', summarize(s.status)]);
+      if (typeof s.status.url === 'string') pages.push(`monitor page (${n}): ${s.status.url}`);
     } catch {
       rows.push([n, '?', '?', 'no reply', '']);
     }
   }
   printTable(['procname', 'proctype', 'pid', 'state', 'detail'], rows);
+  for (const p of pages) process.stdout.write(`${p}\n`);
 }
 
 function summarize(st: Record<string, unknown>): string {
