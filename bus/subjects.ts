@@ -129,6 +129,8 @@ export const Header = {
   /** On rejected messages: the error code and the subject the message came on. */
   errorCode: 'Tb-Error-Code',
   errorSubject: 'Tb-Error-Subject',
+  /** On gateway requests: a subject the client answers while it is connected (GatewayClient: `<inbox>.alive`). */
+  clientAlive: 'Tb-Client-Alive',
   /** On gateway postbacks: the query id the message answers. */
   queryId: 'Tb-Query-Id',
   /** On queries: who asks, as the client declares it (the usage log's user; not authenticated). */
