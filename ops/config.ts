@@ -2,14 +2,28 @@
 // (ops/config.json). Settings cascade like TorQ's: defaults.<proctype>, then processes.<procname>,
 // then `--set key=value` on the command line; `tables` is given to every process.
 import { readFileSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
 import { ErrorCode, TickbusError } from '../bus/errors.ts';
 import { assertName } from '../bus/subjects.ts';
 import type { TablesConfig } from '../storage/schema.ts';
+
+/** What `actors up` does when a process exits (TorQ has no supervisor; this is ours). */
+export const RestartPolicy = {
+  /** Restart after any exit the launcher did not ask for (the default). */
+  always: 'always',
+  /** Restart only after a non-zero exit code or a signal. */
+  onFailure: 'on-failure',
+  /** Never restart; the process stays stopped (or failed). */
+  never: 'never',
+} as const;
+export type RestartPolicy = (typeof RestartPolicy)[keyof typeof RestartPolicy];
+const POLICIES: readonly string[] = Object.values(RestartPolicy);
 
 export interface ProcessRow {
   proctype: string;
   procname: string;
   startwithall: boolean;
+  restartpolicy: RestartPolicy;
 }
 
 export interface SystemConfig {
@@ -18,25 +32,51 @@ export interface SystemConfig {
   processes: Record<string, Record<string, unknown>>;
 }
 
+/**
+ * Reads the process table (TorQ's process.csv) with csv-parse, by header: `proctype` and
+ * `procname` are required; `startwithall` (default 1) and `restartpolicy` (default always) are
+ * optional, so older files still load; other columns (`notes`, TorQ's `host`, `port`) are ignored.
+ * Lines starting with `#` are comments. Every bad line is a BAD_CONFIG naming the line and the rule.
+ */
 export function readProcessTable(path: string): ProcessRow[] {
-  const lines = readFileSync(path, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  const header = lines.shift()?.split(',') ?? [];
-  const col = (name: string) => {
-    const i = header.indexOf(name);
-    if (i < 0) throw new TickbusError(ErrorCode.BAD_CONFIG, `${path}: no ${name} column`, { path, header });
-    return i;
-  };
-  const [t, n, s] = [col('proctype'), col('procname'), col('startwithall')];
-  return lines.map((l, i) => {
-    const f = l.split(',');
-    const row = { proctype: f[t]!.trim(), procname: f[n]!.trim(), startwithall: f[s]!.trim() === '1' };
-    try {
-      assertName('proctype', row.proctype);
-      assertName('procname', row.procname);
-    } catch (e) {
-      throw new TickbusError(ErrorCode.BAD_CONFIG, `${path} line ${i + 2}: ${(e as Error).message}`, { path, line: i + 2 });
+  let records: Array<{ record: Record<string, string>; info: { lines: number } }>;
+  try {
+    records = parse(readFileSync(path, 'utf8'), {
+      columns: (header: string[]) => header.map((h) => h.trim()),
+      comment: '#',
+      comment_no_infix: true,
+      skip_empty_lines: true,
+      trim: true,
+      info: true,
+      relax_column_count: false,
+    }) as typeof records;
+  } catch (e) {
+    const err = e as Error & { lines?: number; code?: string };
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `${path}${err.lines ? ` line ${err.lines}` : ''}: ${err.message}`, { path, line: err.lines, rule: err.code });
+  }
+  const header = records.length > 0 ? Object.keys(records[0]!.record) : [];
+  for (const required of ['proctype', 'procname']) {
+    if (records.length > 0 && !header.includes(required)) {
+      throw new TickbusError(ErrorCode.BAD_CONFIG, `${path}: no ${required} column`, { path, header, rule: 'the header names proctype and procname' });
     }
-    return row;
+  }
+  const seen = new Set<string>();
+  return records.map(({ record: r, info }) => {
+    const line = info.lines;
+    const bad = (message: string, rule: string) => new TickbusError(ErrorCode.BAD_CONFIG, `${path} line ${line}: ${message}`, { path, line, rule });
+    try {
+      assertName('proctype', r.proctype ?? '');
+      assertName('procname', r.procname ?? '');
+    } catch (e) {
+      throw bad((e as Error).message, (e as TickbusError).detail.rule as string);
+    }
+    const s = r.startwithall ?? '';
+    if (s !== '' && s !== '0' && s !== '1') throw bad(`startwithall ${JSON.stringify(s)} is not 0 or 1`, 'startwithall is 0 or 1 (default 1)');
+    const policy = (r.restartpolicy ?? '') || RestartPolicy.always;
+    if (!POLICIES.includes(policy)) throw bad(`restartpolicy ${JSON.stringify(policy)} is not one of ${POLICIES.join(', ')}`, `restartpolicy is ${POLICIES.join(' | ')} (default always)`);
+    if (seen.has(r.procname!)) throw bad(`procname ${r.procname} appears twice`, 'procname is unique');
+    seen.add(r.procname!);
+    return { proctype: r.proctype!, procname: r.procname!, startwithall: s !== '0', restartpolicy: policy as RestartPolicy };
   });
 }
 
