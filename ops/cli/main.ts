@@ -6,10 +6,14 @@ import { replayCommand } from './replay_cmd.ts';
 import { startCommand } from './start.ts';
 import { tailCommand } from './tail.ts';
 import { upCommand } from './up.ts';
+import { killCommand } from './kill.ts';
+import { restartCommand } from './supervise_cmd.ts';
 
 const commands: Record<string, Command> = {
   up: upCommand,
   start: startCommand,
+  restart: restartCommand,
+  kill: killCommand,
   ps: {
     usage: `  actors ps              the registry (KV bucket proc) with each process's heartbeat state
 `,

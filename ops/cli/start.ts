@@ -4,12 +4,16 @@ import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import { processType } from '../../actors/registry.ts';
 import { parseOverrides, readConfig, settingsFor } from '../config.ts';
 import { configPath, natsUrl, type Args, type Command } from './args.ts';
+import { SuperviseAction, superviseCli } from './supervise_cmd.ts';
 
 export const startCommand: Command = {
   usage: `  actors start <proctype> --name <procname> [--set key=value ...]
       run one process in the foreground (needs NATS_URL, default nats://127.0.0.1:4222)
+  actors start <procname> [--launcher up] [--timeout 30000]
+      ask the running launcher (actors up) to start one of its processes (stopped or failed)
 `,
-  run: (a) => startOne(a, configPath(a)),
+  // With --name it is a process to run here; a lone procname is one the launcher runs.
+  run: (a) => (a.positional.length === 1 && !a.flags.has('name') ? superviseCli(a, SuperviseAction.start) : startOne(a, configPath(a))),
 };
 
 async function startOne(a: Args, cfgPath: string): Promise<number> {

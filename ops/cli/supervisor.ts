@@ -351,8 +351,13 @@ export class Supervisor {
   }
 
   /** Stops every process in reverse order of addition; no restart happens after this. */
-  async stopAll(): Promise<void> {
+  /** From now on nothing is launched or restarted (the launcher is stopping); stop() still works. */
+  close(): void {
     this.closed = true;
+  }
+
+  async stopAll(): Promise<void> {
+    this.close();
     for (const name of [...this.children.keys()].reverse()) await this.stop(name);
   }
 }
