@@ -156,8 +156,8 @@ export interface ChildSpec {
   launch(): Promise<Launched> | Launched;
   /** Resolves true when the process answers (bounded by the implementation), false if it never did. */
   ready(l: Launched): Promise<boolean>;
-  /** Asks the process to stop cleanly (ctl.<name>.stop); bounded by the implementation. */
-  askStop?(): Promise<void>;
+  /** Asks the process to stop cleanly (ctl.<name>.stop); true when it agreed. Bounded by the implementation. */
+  askStop?(): Promise<boolean>;
 }
 
 export interface SupervisorDeps {
@@ -193,6 +193,7 @@ export class Supervisor {
     if (this.children.has(spec.procname)) throw new TickbusError(ErrorCode.BAD_CONFIG, `process ${spec.procname} is supervised twice`, { procname: spec.procname });
     const record: SupRecord = { type: SUP_TYPE, launcher: this.d.launcher, procname: spec.procname, proctype: spec.proctype, policy: spec.policy, state: SupState.stopped, restarts: 0 };
     this.children.set(spec.procname, { spec, record, history: { exitsAtMs: [], streak: 0 }, startedAtMs: 0 });
+    this.d.onRecord({ ...record });
   }
 
   names(): string[] {
@@ -324,8 +325,8 @@ export class Supervisor {
         const t = this.d.clock.setTimeout(() => resolve(false), ms);
         void l.exited.then(() => (this.d.clock.clearTimeout(t), resolve(true)));
       });
-    if (c.spec.askStop) {
-      await c.spec.askStop().catch(() => {});
+    // A process that does not answer ctl stop (still starting, or hung) goes straight to SIGTERM.
+    if (c.spec.askStop && (await c.spec.askStop().catch(() => false))) {
       if (await exitedWithin(g)) return await this.settled(l);
       this.d.logger.warn({ proc: c.spec.procname, waitedMs: g }, 'no exit after ctl stop; SIGTERM');
     }

@@ -54,7 +54,8 @@ async function up(a: Args, cfgPath: string): Promise<number> {
     crashLoopWindowMs: a.flags.get('crash-loop-window-ms'),
     stopGraceMs: a.flags.get('stop-grace-ms'),
   });
-  const procs = readProcessTable(resolve(a.flags.get('procs') ?? join(root, 'ops', 'process.csv'))).filter((p) => p.startwithall);
+  // Every row is supervised (so `actors start <procname>` can start one); startwithall=1 rows start now.
+  const procs = readProcessTable(resolve(a.flags.get('procs') ?? join(root, 'ops', 'process.csv')));
   const logger = createLogger({ proctype: 'launcher', name: launcher });
   const dataDir = resolve(a.flags.get('data') ?? join(root, 'data'));
   const store = new SupStore(launcher, logger);
@@ -94,7 +95,7 @@ async function up(a: Args, cfgPath: string): Promise<number> {
 
   // In table order, each once it answers (or has exited, or the bound passed): the tickerplant is
   // up before the RDB replays its log, as before.
-  for (const p of procs) {
+  for (const p of procs.filter((x) => x.startwithall)) {
     if (stopped) break;
     await sup.start(p.procname);
     await until(() => sup.record(p.procname).state !== SupState.starting, READY_TIMEOUT_MS).catch(() => logger.warn({ proc: p.procname }, 'not answering yet; starting the next'));
@@ -200,6 +201,7 @@ function childSpec(p: ProcessRow, e: ChildEnv): ChildSpec {
     },
     askStop: async () => {
       await e.nc().request(subjects.ctl(p.procname, 'stop'), '', { timeout: CTL_STOP_TIMEOUT_MS });
+      return true;
     },
   };
 }

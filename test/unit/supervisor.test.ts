@@ -89,6 +89,7 @@ function harness(opts: { policy?: RestartPolicy; names?: string[]; ignoreSigterm
       askStop: async () => {
         askedStop.push(name);
         if (!opts.ignoreSigterm) procs.get(name)?.at(-1)?.exit({ code: 0, signal: null });
+        return true;
       },
     });
   }
@@ -241,7 +242,7 @@ describe('supervisor', () => {
     for (const n of ['a', 'b', 'c']) await h.sup.start(n);
     await h.clock.advance(0);
     await h.sup.stopAll();
-    expect(h.records.filter((r) => r.state === 'stopped').map((r) => r.procname)).toEqual(['c', 'b', 'a']);
+    expect(h.records.filter((r) => r.state === 'stopped' && r.lastExit).map((r) => r.procname)).toEqual(['c', 'b', 'a']);
     await h.clock.advance(60_000);
     expect([...h.procs.values()].map((l) => l.length)).toEqual([1, 1, 1]);
   });
