@@ -3,6 +3,7 @@
 // restart policy does not bring it back: it becomes `stopped`); otherwise, or when no launcher
 // answers, over ctl.<name>.stop; a process still alive after the bound gets SIGTERM, then SIGKILL,
 // when it runs on this host (pid and host from the registry, KV `proc`). Each step has a bound.
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
@@ -76,12 +77,18 @@ export function selectTargets(reg: Map<string, ProcessInfo>, sups: Map<string, S
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Whether pid runs; a zombie (exited, its parent not yet told) counts as gone (Linux /proc). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 
