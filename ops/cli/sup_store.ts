@@ -6,6 +6,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { kv, subjects } from '../../bus/subjects.ts';
 import { SUP_TYPE, type Alert, type SupRecord } from './supervisor.ts';
@@ -37,6 +38,20 @@ export class SupStore {
     for (const a of this.alerts) this.publishAlert(a);
     this.alerts = [];
     this.kick();
+  }
+
+  /**
+   * Deletes this launcher's records of processes it no longer runs (rows removed from the table
+   * since its last run), so `actors ps` does not show them. Best effort, bounded per call.
+   */
+  async prune(names: readonly string[]): Promise<void> {
+    if (!this.nc) return;
+    try {
+      const bucket = await new Kvm(jetstream(this.nc, { timeout: KV_TIMEOUT_MS })).create(kv.supervisorBucket, { history: 1 });
+      for (const [k, r] of await readSupRecords(this.nc, KV_TIMEOUT_MS)) if (r.launcher === this.launcher && !names.includes(k)) await bucket.delete(k);
+    } catch (e) {
+      this.logger.warn({ err: (e as Error).message }, 'cannot prune old supervisor records');
+    }
   }
 
   put(r: SupRecord): void {
@@ -95,27 +110,58 @@ export class SupStore {
   }
 }
 
-/** Reads every record of the `sup` bucket (empty when there is none); bounded by timeoutMs per call. */
-export async function readSupRecords(nc: NatsConnection, timeoutMs = 2_000): Promise<Map<string, SupRecord>> {
-  const out = new Map<string, SupRecord>();
-  let bucket: KV;
+async function openBucket(nc: NatsConnection, timeoutMs: number): Promise<KV | undefined> {
   try {
-    bucket = await new Kvm(jetstream(nc, { timeout: timeoutMs })).open(kv.supervisorBucket);
+    const bucket = await new Kvm(jetstream(nc, { timeout: timeoutMs })).open(kv.supervisorBucket);
     await bucket.status();
+    return bucket;
   } catch {
-    return out;
+    return undefined;
   }
-  const keys: string[] = [];
-  for await (const k of await bucket.keys()) keys.push(k);
-  for (const k of keys) {
-    const e = await bucket.get(k);
-    if (!e || e.operation !== 'PUT') continue;
-    try {
-      const r = e.json<SupRecord>();
-      if (r.type === SUP_TYPE) out.set(k, r);
-    } catch {
-      // Not ours: skip.
+}
+
+async function getRecord(bucket: KV, key: string): Promise<SupRecord | undefined> {
+  const e = await bucket.get(key);
+  if (!e || e.operation !== 'PUT') return undefined;
+  try {
+    const r = e.json<SupRecord>();
+    return r.type === SUP_TYPE ? r : undefined;
+  } catch {
+    return undefined; // not ours
+  }
+}
+
+/** Fails with TIMEOUT after boundMs (a listing of keys has no bound of its own). */
+async function bounded<T>(p: Promise<T>, boundMs: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TickbusError(ErrorCode.TIMEOUT, `${what} took over ${boundMs} ms`, { boundMs })), boundMs);
+  });
+  return await Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** Reads every record of the `sup` bucket (empty when there is none); the whole read within 2 × timeoutMs. */
+export async function readSupRecords(nc: NatsConnection, timeoutMs = 2_000): Promise<Map<string, SupRecord>> {
+  const read = async () => {
+    const out = new Map<string, SupRecord>();
+    const bucket = await openBucket(nc, timeoutMs);
+    if (!bucket) return out;
+    const keys: string[] = [];
+    for await (const k of await bucket.keys()) keys.push(k);
+    for (const k of keys) {
+      const r = await getRecord(bucket, k);
+      if (r) out.set(k, r);
     }
-  }
-  return out;
+    return out;
+  };
+  return await bounded(read(), 2 * timeoutMs, `reading KV bucket ${kv.supervisorBucket}`);
+}
+
+/** One process's record (undefined when there is none), by a direct get, within 2 × timeoutMs. */
+export async function readSupRecord(nc: NatsConnection, procname: string, timeoutMs = 2_000): Promise<SupRecord | undefined> {
+  const read = async () => {
+    const bucket = await openBucket(nc, timeoutMs);
+    return bucket ? await getRecord(bucket, procname) : undefined;
+  };
+  return await bounded(read(), 2 * timeoutMs, `reading ${procname} from KV bucket ${kv.supervisorBucket}`);
 }

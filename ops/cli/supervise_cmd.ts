@@ -6,7 +6,7 @@ import { connect } from '@nats-io/transport-node';
 import { ErrorCode, TickbusError, isErrorEnvelope, toTickbusError } from '../../bus/errors.ts';
 import { assertName, subjects } from '../../bus/subjects.ts';
 import { natsUrl, type Args, type Command } from './args.ts';
-import { readSupRecords } from './sup_store.ts';
+import { readSupRecord } from './sup_store.ts';
 import { exitText, type Supervisor, type SupRecord } from './supervisor.ts';
 
 export const SUPERVISE_TYPE = 'tickbus.v1.supervise' as const;
@@ -81,7 +81,7 @@ export async function askLauncher(nc: NatsConnection, launcher: string, action: 
 /** The launcher that supervises a process: its `sup` record's, else --launcher, else `up`. */
 export async function launcherOf(nc: NatsConnection, name: string, flag: string | undefined): Promise<string> {
   if (flag) return assertName('launcher', flag);
-  const r = (await readSupRecords(nc)).get(name);
+  const r = await readSupRecord(nc, name).catch(() => undefined);
   return r?.launcher ?? DEFAULT_LAUNCHER;
 }
 

@@ -74,6 +74,7 @@ async function up(a: Args, cfgPath: string): Promise<number> {
   const nc = await connectBus({ servers: url, name: `actors-up-${launcher}`, logger });
   store.attach(nc);
   for (const p of procs) sup.add(childSpec(p, { url, cfgPath, dataDir, launcher, nc: () => nc }));
+  await store.prune(sup.names());
   const ctl = nc.subscribe(subjects.supervise(launcher), { callback: (_e, m) => void answerSupervise(sup, m) });
 
   let stopped: Promise<void> | undefined;

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { freePort } from '../../bus/nats_server.ts';
-import { readSupRecords } from '../../ops/cli/sup_store.ts';
+import { readSupRecord } from '../../ops/cli/sup_store.ts';
 import type { Alert, SupRecord } from '../../ops/cli/supervisor.ts';
 import { until } from '../support/bus.ts';
 
@@ -37,7 +37,7 @@ describe('actors up supervision', () => {
   let env: NodeJS.ProcessEnv;
   let out = '';
   const alerts: Alert[] = [];
-  const sup = async (name: string): Promise<SupRecord | undefined> => (await readSupRecords(nc)).get(name);
+  const sup = async (name: string): Promise<SupRecord | undefined> => await readSupRecord(nc, name);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tickbus-sup-'));

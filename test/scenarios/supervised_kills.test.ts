@@ -14,7 +14,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { decode, encode } from '../../bus/codec.ts';
 import { GatewayClient } from '../../bus/gateway_client.ts';
 import { freePort } from '../../bus/nats_server.ts';
-import { readSupRecords } from '../../ops/cli/sup_store.ts';
+import { readSupRecord, readSupRecords } from '../../ops/cli/sup_store.ts';
 import type { SupRecord } from '../../ops/cli/supervisor.ts';
 import { readLog } from '../support/bus.ts';
 
@@ -54,7 +54,7 @@ describe('scenario supervised-kills', () => {
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
     const port = await freePort();
     const url = `nats://127.0.0.1:${port}`;
-    const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'error' };
+    const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env.SCENARIO_LOG_LEVEL ?? 'error' };
     delete env.NATS_URL;
     up = spawn(process.execPath, ['--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'up', '--config', join(dir, 'config.json'), '--port', String(port), '--data', join(dir, 'data')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -69,7 +69,7 @@ describe('scenario supervised-kills', () => {
       return r.result.n > 0;
     };
     await until(gatewayAnswers, 30_000, 'the gateway answers');
-    const sup = async (name: string): Promise<SupRecord | undefined> => (await readSupRecords(nc, 1_000)).get(name);
+    const sup = async (name: string): Promise<SupRecord | undefined> => await readSupRecord(nc, name, 1_000);
     const figures: Record<string, { backMs: number; gatewayMs: number; backoffMs: number }> = {};
     for (const name of ['rdb1', 'hdb1', 'gw1', 'monitor1', 'feed1', 'tp1', 'nats-server']) {
       const before = (await sup(name))!;
@@ -86,6 +86,7 @@ describe('scenario supervised-kills', () => {
       figures[name] = { backMs, gatewayMs: Date.now() - t0, backoffMs: Date.parse(after!.startedAt!) - Date.parse(after!.lastExit!.at) };
       expect(after).toMatchObject({ restarts: before.restarts + 1, lastExit: { signal: 'SIGKILL' } });
     }
+    if (process.env.SCENARIO_LOG_LEVEL) process.stderr.write(out);
     process.stderr.write(`scenario supervised-kills: ms from SIGKILL to running / gateway answering: ${JSON.stringify(figures)}\n`);
     // Every process still up, none restarted twice.
     const all = await readSupRecords(nc, 1_000);
