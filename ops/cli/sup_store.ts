@@ -4,7 +4,7 @@
 // (so at most one per supervised process), and are written when the server is back; alerts wait
 // in a queue of at most ALERTS_PENDING_MAX (the oldest dropped, counted and logged).
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
@@ -146,8 +146,12 @@ export async function readSupRecords(nc: NatsConnection, timeoutMs = 2_000): Pro
     const out = new Map<string, SupRecord>();
     const bucket = await openBucket(nc, timeoutMs);
     if (!bucket) return out;
-    const keys: string[] = [];
-    for await (const k of await bucket.keys()) keys.push(k);
+    // The keys from one stream-info request (subjects of KV_sup): bounded, unlike a key listing's
+    // consumer, which stalled for ~30 s under concurrent writes on a loaded machine.
+    const prefix = `$KV.${kv.supervisorBucket}.`;
+    const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+    const si = await jsm.streams.info(`KV_${kv.supervisorBucket}`, { subjects_filter: `${prefix}>` });
+    const keys = Object.keys(si.state.subjects ?? {}).map((x) => x.slice(prefix.length));
     for (const k of keys) {
       const r = await getRecord(bucket, k);
       if (r) out.set(k, r);

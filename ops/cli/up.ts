@@ -73,7 +73,7 @@ async function up(a: Args, cfgPath: string): Promise<number> {
   }
   const nc = await connectBus({ servers: url, name: `actors-up-${launcher}`, logger });
   store.attach(nc);
-  for (const p of procs) sup.add(childSpec(p, { url, cfgPath, dataDir, launcher, nc: () => nc }));
+  for (const p of procs) sup.add(childSpec(p, { url, cfgPath, dataDir, nc: () => nc }));
   await store.prune(sup.names());
   const ctl = nc.subscribe(subjects.supervise(launcher), { callback: (_e, m) => void answerSupervise(sup, m) });
 
@@ -157,7 +157,6 @@ interface ChildEnv {
   url: string;
   cfgPath: string;
   dataDir: string;
-  launcher: string;
   nc: () => NatsConnection;
 }
 
@@ -169,7 +168,7 @@ function childSpec(p: ProcessRow, e: ChildEnv): ChildSpec {
     launch: (): Launched => {
       const proc = spawn(process.execPath, [...nodeFlags(), ...tsxImport(), join(root, 'ops', 'cli', 'main.ts'), 'start', p.proctype, '--name', p.procname, '--config', e.cfgPath], {
         stdio: ['ignore', 'inherit', 'inherit'],
-        env: { ...process.env, NATS_URL: e.url, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: e.dataDir, TICKBUS_LAUNCHER: e.launcher },
+        env: { ...process.env, NATS_URL: e.url, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: e.dataDir },
         detached: true, // own process group: Ctrl-C reaches the launcher, which stops children in order
       });
       const exited = new Promise<ExitInfo>((r) => {
