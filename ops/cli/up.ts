@@ -11,6 +11,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { systemClock } from '../../actors/common/clock.ts';
 import { connectBus } from '../../bus/connection.ts';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { createLogger, type Logger } from '../../bus/log.ts';
 import { NatsServer, freePort } from '../../bus/nats_server.ts';
 import { assertName, subjects } from '../../bus/subjects.ts';
@@ -72,6 +73,7 @@ async function up(a: Args, cfgPath: string): Promise<number> {
     logger.info({ url, store: server.storeDir }, 'embedded nats-server started');
   }
   const nc = await connectBus({ servers: url, name: `actors-up-${launcher}`, logger });
+  if (!server) await refuseSecondLauncher(nc, launcher);
   store.attach(nc);
   for (const p of procs) sup.add(childSpec(p, { url, cfgPath, dataDir, nc: () => nc }));
   await store.prune(sup.names());
@@ -106,6 +108,18 @@ async function up(a: Args, cfgPath: string): Promise<number> {
   setInterval(() => void printStatus(nc, sup.records()), every).unref();
   await new Promise(() => {});
   return 0;
+}
+
+/** On a shared server two launchers of one name would both answer its requests: refuse to start. */
+async function refuseSecondLauncher(nc: NatsConnection, launcher: string): Promise<void> {
+  const other = await nc.request(subjects.supervise(launcher), '{}', { timeout: 1_000 }).then(
+    () => true,
+    () => false,
+  );
+  if (other) {
+    await nc.close();
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `a launcher named ${launcher} already runs on ${nc.getServer()}; give this one another --name`, { launcher, rule: 'one launcher per name on a server' });
+  }
 }
 
 async function pickPort(port: number, logger: Logger): Promise<number> {
