@@ -51,7 +51,7 @@ export async function answerSupervise(sup: Supervisor, m: Msg): Promise<void> {
   let body: unknown;
   try {
     const req = parseSuperviseRequest(m.data);
-    const record = await sup[req.action](req.name);
+    const record = await sup[req.action](req.name); // stop without force: refusals stand
     body = { type: SUPERVISE_REPLY_TYPE, action: req.action, record } satisfies SuperviseReply;
   } catch (e) {
     body = toTickbusError(e).toEnvelope();

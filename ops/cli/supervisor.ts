@@ -156,6 +156,8 @@ export interface ChildSpec {
   launch(): Promise<Launched> | Launched;
   /** Resolves true when the process answers (bounded by the implementation), false if it never did. */
   ready(l: Launched): Promise<boolean>;
+  /** Why a stop request is refused (the embedded nats-server: stopping it would cut the launcher off); stop({force}) still stops it. */
+  refuseStop?: string;
   /** Asks the process to stop cleanly (ctl.<name>.stop); true when it agreed. Bounded by the implementation. */
   askStop?(): Promise<boolean>;
 }
@@ -303,8 +305,9 @@ export class Supervisor {
    * SIGTERM, then SIGKILL, each after stopGraceMs. A process in backoff or failed just becomes
    * stopped. Resolves when it has exited.
    */
-  async stop(name: string): Promise<SupRecord> {
+  async stop(name: string, opts: { force?: boolean } = {}): Promise<SupRecord> {
     const c = this.child(name);
+    if (c.spec.refuseStop && !opts.force) throw new TickbusError(ErrorCode.BAD_QUERY, `${name} cannot be stopped on request: ${c.spec.refuseStop}`, { name });
     c.stopping ??= this.stopOnce(c).finally(() => (c.stopping = undefined));
     await c.stopping;
     return this.record(name);
@@ -344,7 +347,7 @@ export class Supervisor {
   }
 
   async restart(name: string): Promise<SupRecord> {
-    await this.stop(name);
+    await this.stop(name, { force: true });
     const c = this.child(name);
     c.history = { exitsAtMs: [], streak: 0 };
     await this.launch(c);
@@ -359,6 +362,6 @@ export class Supervisor {
 
   async stopAll(): Promise<void> {
     this.close();
-    for (const name of [...this.children.keys()].reverse()) await this.stop(name);
+    for (const name of [...this.children.keys()].reverse()) await this.stop(name, { force: true });
   }
 }

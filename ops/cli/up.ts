@@ -90,7 +90,7 @@ async function up(a: Args, cfgPath: string): Promise<number> {
       await store.close(2_000);
       ctl.unsubscribe();
       await nc.close().catch(() => {});
-      if (server) await sup.stop(NATS_SERVER_NAME);
+      if (server) await sup.stop(NATS_SERVER_NAME, { force: true });
       logger.info('all stopped');
     })());
   process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
@@ -164,6 +164,7 @@ function natsServerSpec(server: NatsServer, logger: Logger): ChildSpec {
       };
     },
     ready: async () => true,
+    refuseStop: 'the processes and the launcher need it; restart it, or stop the whole system with Ctrl-C',
   };
 }
 

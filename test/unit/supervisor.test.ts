@@ -247,6 +247,32 @@ describe('supervisor', () => {
     expect([...h.procs.values()].map((l) => l.length)).toEqual([1, 1, 1]);
   });
 
+  it('supervisor: a process that refuses stop requests is still restarted on request and stopped by stopAll', async () => {
+    const h = harness();
+    h.sup.add({ procname: 'srv', proctype: 'nats-server', policy: 'always', refuseStop: 'needed', launch: () => ({ pid: 1, exited: new Promise(() => {}), kill: () => {} }), ready: async () => true });
+    await expect(h.sup.stop('srv')).rejects.toMatchObject({ code: 'BAD_QUERY', message: /srv cannot be stopped on request: needed/ });
+    let launched = 0;
+    const h2 = harness();
+    h2.sup.add({
+      procname: 'srv',
+      proctype: 'nats-server',
+      policy: 'always',
+      refuseStop: 'needed',
+      launch: () => {
+        launched++;
+        let exit!: (e: { code: number | null; signal: string | null }) => void;
+        const exited = new Promise<{ code: number | null; signal: string | null }>((r) => (exit = r));
+        return { pid: launched, exited, kill: (s) => exit({ code: null, signal: s }) };
+      },
+      ready: async () => true,
+    });
+    await h2.sup.start('srv');
+    await h2.sup.restart('srv');
+    expect(launched).toBe(2);
+    await h2.sup.stopAll();
+    expect(h2.sup.record('srv').state).toBe('stopped');
+  });
+
   it('supervisor: an unknown name is a typed BAD_QUERY listing the known ones', async () => {
     const h = harness();
     await expect(h.sup.start('zz')).rejects.toMatchObject({ code: 'BAD_QUERY', detail: { known: ['a'] } });
