@@ -15,7 +15,8 @@ const commands: Record<string, Command> = {
   restart: restartCommand,
   kill: killCommand,
   ps: {
-    usage: `  actors ps              the registry (KV bucket proc) with each process's heartbeat state
+    usage: `  actors ps              the registry (KV bucket proc) with each process's heartbeat state, and
+                         from KV bucket sup its supervision state, restarts, last exit and uptime
 `,
     run: () => psCommand(natsUrl()),
   },

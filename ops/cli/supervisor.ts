@@ -270,7 +270,10 @@ export class Supervisor {
     void c.spec.ready(l).then((ok) => {
       if (c.current !== l || c.record.state !== SupState.starting) return;
       if (ok) this.emit(c, { state: SupState.running });
-      else this.d.logger.warn({ proc: c.spec.procname }, 'started but not answering yet');
+      else {
+        this.emit(c, { message: 'launched but not answering ctl status' });
+        this.d.logger.warn({ proc: c.spec.procname }, 'launched but not answering ctl status');
+      }
     });
   }
 
