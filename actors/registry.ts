@@ -7,11 +7,15 @@ import type { Logger } from '../bus/log.ts';
 import { subjects } from '../bus/subjects.ts';
 import type { ProcessContext, RunningProcess } from './common/runtime.ts';
 import { startFeed } from './feed/effects.ts';
+import { startFileAlerter } from './filealerter/effects.ts';
 import { startHdb } from './hdb/effects.ts';
+import { startHousekeeping } from './housekeeping/effects.ts';
 import { startGateway } from './gateway/effects.ts';
 import type { GatewaySettings } from './gateway/settings.ts';
 import { startMonitor } from './monitor/effects.ts';
 import { startRdb } from './rdb/effects.ts';
+import { startReporter } from './reporter/effects.ts';
+import type { ReporterSettings } from './reporter/settings.ts';
 import { startTickerplant } from './tickerplant/effects.ts';
 
 export interface ProcessType {
@@ -47,6 +51,7 @@ export const processTypes: Record<string, ProcessType> = {
       // moment a day ends and again when an HDB holds it, not only on the next heartbeat.
       const rdb = await startRdb(nc, { ...(withDataPaths(settings) as Settings & { tp: string }), name }, logger, undefined, ctx?.apis, {}, {
         onAttributesChanged: () => ctx?.refreshAttributes(),
+        usage: ctx?.usage,
       });
       const attributes = () => rdb.attributes();
       return { ready: (t) => rdb.ready(t), stop: () => rdb.stop(), status: () => rdb.status(), attributes, ownsQuerySubjects: true };
@@ -55,7 +60,7 @@ export const processTypes: Record<string, ProcessType> = {
   gateway: {
     subjects: (name) => [subjects.gatewaySync(name), subjects.gatewayAsync(name), subjects.gatewaySyncAny, subjects.gatewayAsyncAny],
     start: async (nc, name, settings, logger, ctx) => {
-      const gw = await startGateway(nc, { ...(settings as Partial<GatewaySettings> & Settings), name }, logger, { apis: ctx?.apis });
+      const gw = await startGateway(nc, { ...(settings as Partial<GatewaySettings> & Settings), name }, logger, { apis: ctx?.apis, usage: ctx?.usage });
       return { ready: (t) => gw.ready(t), stop: () => gw.stop(), status: () => gw.status(), attributes: () => gw.attributes() };
     },
   },
@@ -65,8 +70,25 @@ export const processTypes: Record<string, ProcessType> = {
       await startHdb(nc, { ...(withDataPaths({ hdbDir: 'hdb', ...settings }) as { hdbDir: string }), name }, logger, () => ctx?.refreshAttributes()),
   },
   monitor: {
-    subjects: () => [subjects.heartbeatAll],
+    subjects: () => [subjects.heartbeatAll, subjects.logAll, subjects.alertAll],
     start: async (nc, name, settings, logger, ctx) => await startMonitor(nc, { ...settings, name }, logger, ctx?.apis),
+  },
+  reporter: {
+    // The reporter serves its named APIs (reportlog, reports, runNow) on q.reporter.<name>; with the
+    // publish handler it also publishes on report.<name>.<report>.
+    subjects: (name) => [subjects.report(name, '*')],
+    start: async (nc, name, settings, logger, ctx) => {
+      const r = await startReporter(nc, { ...(settings as Partial<ReporterSettings>), name }, logger, { apis: ctx?.apis, clock: ctx?.clock, dataPath });
+      return { ready: (t) => r.ready(t), stop: () => r.stop(), status: () => r.status() };
+    },
+  },
+  housekeeping: {
+    subjects: () => [],
+    start: async (nc, name, settings, logger, ctx) => await startHousekeeping({ ...settings, name }, logger, ctx?.apis, ctx?.clock),
+  },
+  filealerter: {
+    subjects: () => [],
+    start: async (nc, name, settings, logger, ctx) => await startFileAlerter(nc, { ...settings, name }, logger, ctx?.apis, ctx?.clock),
   },
   feed: {
     subjects: () => [],

@@ -10,6 +10,8 @@ export const ErrorCode = {
   BAD_CONTENT_TYPE: 'BAD_CONTENT_TYPE',
   /** The payload's `type` is missing or not the one this subject takes. */
   BAD_TYPE: 'BAD_TYPE',
+  /** The update's id (body `id` or header Tb-Msg-Id) is not 1-128 printable ASCII characters without commas. */
+  BAD_ID: 'BAD_ID',
   /** The table is not in the tickerplant's schema. */
   UNKNOWN_TABLE: 'UNKNOWN_TABLE',
   /** A column the schema requires is absent. */
@@ -38,6 +40,8 @@ export const ErrorCode = {
   BAD_QUERY: 'BAD_QUERY',
   /** A configuration value is invalid. */
   BAD_CONFIG: 'BAD_CONFIG',
+  /** The `actors` command line is wrong: an unknown command or flag, a missing or bad argument; detail.flag, detail.valid. */
+  BAD_USAGE: 'BAD_USAGE',
   /** Gateway: a target names process types with no live instance (answered at once); detail.missing, detail.available. */
   TYPE_NOT_AVAILABLE: 'TYPE_NOT_AVAILABLE',
   /** Gateway: no live process matches the attribute filter or holds the requested time range; detail says what is unmatched. */
@@ -56,6 +60,10 @@ export const ErrorCode = {
   UNKNOWN_API: 'UNKNOWN_API',
   /** A named API threw; detail.api names it. */
   API_FAILED: 'API_FAILED',
+  /** A query needed more memory than its process may use (the HDB's DuckDB memoryLimit); it was stopped, nothing else was affected. */
+  RESOURCE_LIMIT: 'RESOURCE_LIMIT',
+  /** A reply is bigger than one NATS message and the request did not accept chunks (bus/reply.ts); detail.bytes, detail.maxPayload. */
+  RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
   /** Anything else: a bug. The detail says what happened. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -2,11 +2,13 @@
 // in flight on one pipelined inbox), async calls where the client waits for the result on its own
 // postback inbox, and async calls with a postback subject the result is published to later.
 // Errors come back as TickbusError (the one envelope), with the gateway's code.
-import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { decode, encode } from './codec.ts';
 import { ErrorCode, isErrorEnvelope, TickbusError } from './errors.ts';
 import { Pipeline } from './pipeline.ts';
+import { acceptChunksHeaders, ChunkCollector, chunkOf } from './reply.ts';
 import { Header, subjects } from './subjects.ts';
+import { defaultUser } from './usage.ts';
 
 export const GATEWAY_REQUEST_TYPE = 'tickbus.v1.gateway.request' as const;
 export const GATEWAY_REPLY_TYPE = 'tickbus.v1.gateway.reply' as const;
@@ -58,9 +60,15 @@ export interface GatewayClientOptions {
   slackMs?: number;
   /** Calls in flight before new ones are refused with OVERLOADED. */
   inflightMax?: number;
+  /**
+   * Who asks, sent as the Tb-User header on every call (the usage log's user): default
+   * $TICKBUS_USER, else the OS user name; '' sends none. Self-declared: see bus/SUBJECTS.md.
+   */
+  user?: string;
 }
 
 interface Waiter {
+  chunks?: ChunkCollector;
   resolve: (m: Msg) => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -74,6 +82,8 @@ export class GatewayClient {
   private next = 0;
   private readonly timeoutMs: number;
   private readonly slackMs: number;
+  /** Every request's headers: Tb-Accept-Chunks (big results come in chunks), Tb-User when known. */
+  private readonly hdrs: MsgHdrs;
 
   constructor(
     nc: NatsConnection,
@@ -81,6 +91,9 @@ export class GatewayClient {
   ) {
     this.timeoutMs = o.timeoutMs ?? 30_000;
     this.slackMs = o.slackMs ?? 2_000;
+    const user = o.user ?? defaultUser();
+    this.hdrs = acceptChunksHeaders();
+    if (user) this.hdrs.set(Header.user, user.replace(/[\r\n]+/g, ' '));
     this.pipe = new Pipeline(nc, { timeoutMs: this.timeoutMs + this.slackMs, maxInflight: o.inflightMax ?? 10_000 });
     // One subscription receives every postback of `async()`: the token after the prefix finds the waiter.
     this.sub = nc.subscribe(`${this.prefix}*`, {
@@ -88,6 +101,19 @@ export class GatewayClient {
         if (err) return;
         const w = this.waiters.get(m.subject);
         if (!w) return;
+        if (m.headers && chunkOf(m)) {
+          // A big result arrives in chunks (bus/reply.ts): answered once whole.
+          try {
+            const whole = (w.chunks ??= new ChunkCollector()).add(m);
+            if (!whole) return;
+            m = whole;
+          } catch (e) {
+            this.waiters.delete(m.subject);
+            clearTimeout(w.timer);
+            w.reject(e as Error);
+            return;
+          }
+        }
         this.waiters.delete(m.subject);
         clearTimeout(w.timer);
         w.resolve(m);
@@ -125,7 +151,7 @@ export class GatewayClient {
   /** Sync: the reply is the result (or a TickbusError). Many may be in flight. */
   async sync<T = unknown>(query: unknown, target?: GatewayTarget, o: GatewayCallOptions = {}): Promise<GatewayReply<T>> {
     const body = this.request(query, target, o);
-    const m = await this.pipe.request(this.syncSubject(), encode(body), undefined, (body.timeoutMs as number) + this.slackMs);
+    const m = await this.pipe.request(this.syncSubject(), encode(body), this.hdrs, (body.timeoutMs as number) + this.slackMs);
     return GatewayClient.unwrap<GatewayReply<T>>(m);
   }
 
@@ -136,7 +162,7 @@ export class GatewayClient {
 
   /** Async with a postback subject: resolves with the acceptance; the result is published there later. */
   async postback(query: unknown, target: GatewayTarget | undefined, subject: string, o: GatewayCallOptions = {}): Promise<GatewayAccepted> {
-    const m = await this.pipe.request(this.asyncSubject(), encode(this.request(query, target, o, subject)), undefined, this.slackMs + 5_000);
+    const m = await this.pipe.request(this.asyncSubject(), encode(this.request(query, target, o, subject)), this.hdrs, this.slackMs + 5_000);
     return GatewayClient.unwrap<GatewayAccepted>(m);
   }
 

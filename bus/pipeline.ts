@@ -5,6 +5,7 @@
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { decode } from './codec.ts';
 import { ErrorCode, TickbusError } from './errors.ts';
+import { ChunkCollector, chunkOf } from './reply.ts';
 
 /**
  * One reply that arrived inside a `tickbus.v1.acks` message on `<prefix>.acks` (bus/SUBJECTS.md,
@@ -33,6 +34,8 @@ interface Pending {
   cb?: ReplyCallback;
   deadline: number;
   subject: string;
+  /** A reply arriving in chunks (bus/reply.ts), collected until its last one. */
+  chunks?: ChunkCollector;
 }
 
 /** A request's answer for `send()`: the reply, or the error request() would reject with. */
@@ -113,6 +116,18 @@ export class Pipeline {
     const token = Number(last);
     const p = this.pending.get(token);
     if (!p) return; // a late reply to a request that already timed out
+    if (msg.headers && chunkOf(msg)) {
+      // A big reply in chunks (only to requests that sent Tb-Accept-Chunks): answered once whole.
+      try {
+        const whole = (p.chunks ??= new ChunkCollector()).add(msg);
+        if (!whole) return;
+        msg = whole;
+      } catch (e) {
+        this.pending.delete(token);
+        Pipeline.fail(p, e as Error);
+        return;
+      }
+    }
     this.pending.delete(token);
     // A 503 status with no payload is the server saying nobody subscribes to the subject.
     if (msg.data.length === 0 && msg.headers?.code === 503) {

@@ -57,11 +57,19 @@ export const subjects = {
   /** A process's warn/error log lines (`tickbus.v1.log`), kept in a bounded ring by the monitor. */
   logLine: (proctype: string, name: string) => `log.${proctype}.${name}`,
   logAll: 'log.>',
+  /** A reporter's published results (`tickbus.v1.report`, the `publish` handler; TorQ's publishresult). */
+  report: (reporter: string, report: string) => `report.${reporter}.${report}`,
+  reportAll: 'report.>',
+  /** The usage log (stream USAGE): batches of one process's answered queries, `tickbus.v1.usage`. */
+  usage: (proctype: string, name: string) => `usage.${proctype}.${name}`,
+  usageAll: 'usage.>',
 } as const;
 
 export const streams = {
   log: (tp: string) => `TICK_${tp}`,
   rejected: (tp: string) => `TICKERR_${tp}`,
+  /** The usage log of every process (bounded by age and bytes; bus/usage.ts). */
+  usage: 'USAGE',
 } as const;
 
 export const kv = {
@@ -125,4 +133,6 @@ export const Header = {
   errorSubject: 'Tb-Error-Subject',
   /** On gateway postbacks: the query id the message answers. */
   queryId: 'Tb-Query-Id',
+  /** On queries: who asks, as the client declares it (the usage log's user; not authenticated). */
+  user: 'Tb-User',
 } as const;

@@ -9,6 +9,8 @@ export interface Scenario {
     tp: { name: string; mode: 'batch' | 'immediate'; pubFreqMs?: number; demoDayMs?: number };
     /** RDBs, each its own OS process (so it can be SIGKILLed). */
     rdbs: string[];
+    /** The RDBs write each ended day to a Parquet HDB (in the scenario's temp dir) at end of day. */
+    hdb?: boolean;
     /** In-process subscribers that join the day late and read it to the end. */
     lateJoiners?: Array<{ name: string; joinAtMs: number; tables?: string[]; syms?: string[] }>;
   };
@@ -43,6 +45,8 @@ export const Invariants = {
   rdbsEqualLog: 'rdbs-equal-log',
   /** Each late joiner received exactly the log's rows of the day, in log order. */
   lateJoinersEqualLog: 'late-joiners-equal-log',
+  /** Every ended day of the log is in the HDB exactly (each table's fids, as a set with multiplicity), and each RDB's current day equals the log's rows after the last end of day. Needs topology.hdb. */
+  hdbAndRdbEqualLog: 'hdb-and-rdb-equal-log',
   /** Every batch's Tb-Count equals the rows of its table in the log up to and including it (per day); every end-of-day marker's counts equal the day's rows. */
   countsMatchLog: 'counts-match-log',
 } as const;

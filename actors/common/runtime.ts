@@ -2,16 +2,19 @@
 // heartbeat, answers ctl.<name>.status / ctl.<name>.stop, serves named APIs (PyKX's
 // register_api) on the process's query subject, and stops everything in order.
 import { hostname } from 'node:os';
-import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { Kvm, type KV } from '@nats-io/kv';
-import { ContentType, decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
+import { decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
 import { connectBus } from '../../bus/connection.ts';
+import { acceptsChunks, sendReply } from '../../bus/reply.ts';
 import { CALL_TYPE } from '../../bus/gateway_client.ts';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
+import type { LogForwarder } from '../../bus/log_forward.ts';
 import { Header, kv, subjects } from '../../bus/subjects.ts';
 import type { Clock } from './clock.ts';
 import { RESULT_TYPE, resultToJson, type QueryResult } from '../../storage/query/result.ts';
+import { recordReply, UsageLog, type UsageSettings } from '../../bus/usage.ts';
 
 export interface RunningProcess {
   /** Resolves once the process does its job (TP recovered, RDB caught up). */
@@ -56,6 +59,8 @@ export interface ProcessContext {
   refreshAttributes: () => void;
   /** The clock the process runs on (tests inject one; absent = the system clock). */
   clock?: Clock;
+  /** The usage log: a process serving its own query subjects records each answer here. */
+  usage?: UsageLog;
 }
 
 export interface RuntimeOptions {
@@ -72,6 +77,13 @@ export interface RuntimeOptions {
   /** Injected time for the process (its day, stamps and timers); default the system clock. */
   clock?: Clock;
   start: (nc: NatsConnection, ctx: ProcessContext) => Promise<RunningProcess>;
+  /**
+   * The logger's forwarder (createLogger's third argument): attached once connected, so the
+   * process's warn/error lines go out on log.<proctype>.<name>; detached before the connection drains.
+   */
+  logForwarder?: LogForwarder;
+  /** The usage log's settings (bus/usage.ts; `usage` in the process's config). */
+  usage?: Partial<UsageSettings>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,6 +119,8 @@ export class ApiTable {
   private readonly fns = new Map<string, { fn: ApiFn; description: string }>();
   /** Called after each registration (the runtime re-registers the process to list its APIs). */
   onChange: (() => void) | undefined;
+  /** Where served calls are recorded (set by the runtime). */
+  usage: UsageLog | undefined;
 
   register(name: string, fn: ApiFn, description = ''): void {
     if (!API_NAME_RE.test(name)) {
@@ -145,11 +159,9 @@ export class ApiTable {
   }
 
   /** Answers one call that arrived on a query subject, in the request's encoding. */
-  serve(nc: NatsConnection, m: Msg, request: unknown, enc: Encoding): void {
-    void this.call(request).then(
-      (r) => respond(nc, m, r, enc),
-      (e) => respond(nc, m, toTickbusError(e).toEnvelope(), enc),
-    );
+  serve(nc: NatsConnection, m: Msg, request: unknown, enc: Encoding, at = Date.now(), t0 = performance.now()): void {
+    const done = (v: unknown) => recordReply(this.usage, m, at, t0, request, v, respond(nc, m, v, enc));
+    void this.call(request).then(done, (e) => done(toTickbusError(e).toEnvelope()));
   }
 }
 
@@ -161,9 +173,12 @@ export function replyBody(value: unknown, enc: Encoding): unknown {
   return value;
 }
 
-/** Replies to a request in its encoding (JSON replies carry their Content-Type). */
-export function respond(nc: NatsConnection, m: Msg, value: unknown, enc: Encoding): void {
-  if (!m.reply) return;
+/**
+ * Replies to a request in its encoding (JSON replies carry their Content-Type); big replies go in
+ * chunks to callers that accept them (bus/reply.ts). Answers the bytes sent, for the usage log.
+ */
+export function respond(nc: NatsConnection, m: Msg, value: unknown, enc: Encoding): number {
+  if (!m.reply) return 0;
   let bytes: Uint8Array;
   try {
     bytes = encode(replyBody(value, enc), enc);
@@ -171,14 +186,11 @@ export function respond(nc: NatsConnection, m: Msg, value: unknown, enc: Encodin
     bytes = encode(new TickbusError(ErrorCode.INTERNAL, `reply cannot be encoded: ${(e as Error).message}`, {}).toEnvelope(), enc);
   }
   try {
-    if (enc === 'json') {
-      const h = natsHeaders();
-      h.set(Header.contentType, ContentType.json);
-      nc.publish(m.reply, bytes, { headers: h });
-    } else nc.publish(m.reply, bytes);
+    sendReply(nc, m.reply, bytes, { enc, chunks: acceptsChunks(m) });
   } catch {
     // The connection closed while the call ran (the process is stopping): the caller times out.
   }
+  return bytes.length;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,6 +211,8 @@ export class ProcessRuntime {
   private registerQueued = false;
   /** Named APIs; register before or after start. */
   readonly apis = new ApiTable();
+  /** The usage log (created on connect). */
+  private usage: UsageLog | undefined;
   /** Resolves when the process has stopped (by ctl.stop, a signal or stop()). */
   readonly stopped: Promise<void>;
   private markStopped!: () => void;
@@ -225,7 +239,10 @@ export class ProcessRuntime {
   async start(readyTimeoutMs = 60_000): Promise<void> {
     const { o } = this;
     this.nc = await connectBus({ servers: o.servers, name: `${o.proctype}.${o.name}`, logger: o.logger });
-    this.proc = await o.start(this.nc, { proctype: o.proctype, name: o.name, apis: this.apis, refreshAttributes: () => void this.register(), clock: o.clock });
+    o.logForwarder?.attach(this.nc, o.proctype, o.name);
+    this.usage = new UsageLog(this.nc, o.proctype, o.name, o.usage, o.logger);
+    this.apis.usage = this.usage;
+    this.proc = await o.start(this.nc, { proctype: o.proctype, name: o.name, apis: this.apis, refreshAttributes: () => void this.register(), clock: o.clock, usage: this.usage });
     await this.proc.ready(readyTimeoutMs);
     // Serve the query subjects before registering: a watcher that sees the registration may send
     // at once.
@@ -318,28 +335,30 @@ export class ProcessRuntime {
 
   /** A request on q.<type>.<name> or q.<type>: named-API calls, else the process's own handler. */
   private serveQuery(m: Msg): void {
+    const at = Date.now();
+    const t0 = performance.now();
     let enc: Encoding = 'cbor';
+    let request: unknown;
+    const done = (v: unknown) => recordReply(this.usage, m, at, t0, request, v, respond(this.nc, m, v, enc));
     try {
       enc = encodingOf(m.headers?.get(Header.contentType));
-      const request = decode(m.data, enc);
-      if (isCall(request)) return this.apis.serve(this.nc, m, request, enc);
+      request = decode(m.data, enc);
+      if (isCall(request)) return this.apis.serve(this.nc, m, request, enc, at, t0);
       const handler = this.proc.query?.bind(this.proc);
       if (!handler) {
         throw new TickbusError(ErrorCode.BAD_TYPE, `${this.o.proctype} ${this.o.name} serves named APIs only (type ${CALL_TYPE})`, { apis: this.apis.names() });
       }
       void Promise.resolve()
         .then(() => handler(request))
-        .then(
-          (r) => respond(this.nc, m, r, enc),
-          (e) => respond(this.nc, m, toTickbusError(e).toEnvelope(), enc),
-        );
+        .then(done, (e) => done(toTickbusError(e).toEnvelope()));
     } catch (e) {
-      respond(this.nc, m, toTickbusError(e).toEnvelope(), enc);
+      done(toTickbusError(e).toEnvelope());
     }
   }
 
   private statusBody(): Record<string, unknown> {
-    return { type: 'tickbus.v1.status', name: this.o.name, proctype: this.o.proctype, pid: process.pid, time: new Date().toISOString(), status: this.proc.status() };
+    const status = this.usage ? { ...this.proc.status(), usage: this.usage.status() } : this.proc.status();
+    return { type: 'tickbus.v1.status', name: this.o.name, proctype: this.o.proctype, pid: process.pid, time: new Date().toISOString(), status };
   }
 
   /** Stops the process, deregisters it and closes the connection; safe to call twice. */
@@ -354,11 +373,13 @@ export class ProcessRuntime {
       } catch (e) {
         this.o.logger.error({ err: (e as Error).message }, 'error while stopping');
       }
+      await this.usage?.close().catch(() => {});
       try {
         await this.registry?.delete(kv.registryKey(this.o.proctype, this.o.name));
       } catch {
         // the registry entry ages out with its heartbeat
       }
+      this.o.logForwarder?.detach();
       await this.nc?.drain().catch(() => {});
       this.o.logger.info('process stopped');
       this.markStopped();

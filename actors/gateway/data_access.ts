@@ -169,6 +169,27 @@ function mergeFor(plan: Plan, single: boolean): JoinFn {
   };
 }
 
+/**
+ * A getdata sent whole to several processes that hold disjoint data (one per attribute value, e.g.
+ * shards by sym or region): each is asked for mergeable parts and the gateway merges them, so the
+ * answer is the one a single process holding all of it gives. One part: sent unchanged.
+ */
+export function mergeAcrossParts(request: unknown, parts: PartSpec[], ctx: Pick<DataAccessContext, 'schema'>): { parts: PartSpec[]; merge?: JoinFn } {
+  if (parts.length <= 1) return { parts };
+  const plan = planQuery(
+    request,
+    (t) => ctx.schema.get(t),
+    () => [...ctx.schema.keys()],
+  );
+  if (plan.partial) throw new TickbusError(ErrorCode.BAD_QUERY, 'partial: the gateway merges the parts itself; ask without partial', { param: 'partial' });
+  const med = plan.aggs.find((a) => a.op === 'med');
+  if (med) {
+    throw new TickbusError(ErrorCode.BAD_QUERY, `aggregations: ${med.name} (med) cannot be merged across ${parts.length} processes; target one`, { param: 'aggregations', aggregation: med.name });
+  }
+  const asked = plan.kind === 'agg' ? parts.map((p) => ({ ...p, request: { ...(p.request as Record<string, unknown>), partial: true } })) : parts;
+  return { parts: asked, merge: mergeFor(plan, false) };
+}
+
 /** The default planner: split by trading day between the processes holding each day, merge as above. */
 export const splitByTime: DataAccessPlanner = (request, backends, ctx) => {
   const plan = planQuery(

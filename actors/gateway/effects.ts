@@ -5,24 +5,32 @@
 // subject (async). Backends come and go with the registry (a KV watch): no restart. A backend
 // killed mid-query is found by a probe of ctl.<name>.status ("no responders" = gone) within
 // probeAfterMs + probeEveryMs, or by its heartbeat going to error, whichever comes first.
-import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { createActor, fromCallback, fromPromise, waitFor, type Actor } from 'xstate';
-import { ContentType, decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
+import { decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
 import { ErrorCode, isErrorEnvelope, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
+import { acceptChunksHeaders, acceptsChunks, sendReply } from '../../bus/reply.ts';
+
+/** Backends may answer a big part in chunks: the pipeline reassembles them. */
+const backendHeaders = acceptChunksHeaders();
 import { rawField } from './raw.ts';
+import { queryKind, rowsOf, statusOf, userOf, type UsageRecord, type UsageLog } from '../../bus/usage.ts';
 import { Header, subjects } from '../../bus/subjects.ts';
 import { resultToJson } from '../../storage/query/result.ts';
 import { defineSchema } from '../../storage/schema.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { Discovery, type DiscoveryEvent, type ProcessView } from '../common/discovery.ts';
 import type { ApiTable } from '../common/runtime.ts';
-import { splitByTime, type DataAccessContext, type DataAccessPlanner } from './data_access.ts';
+import { mergeAcrossParts, splitByTime, type DataAccessContext, type DataAccessPlanner } from './data_access.ts';
 import { isQueryResult, Joins, type JoinFn } from './joins.ts';
 import { gatewayMachine, type GatewayEvent } from './machine.ts';
 import { GATEWAY_ACCEPTED_TYPE, GATEWAY_REPLY_TYPE, parseGatewayRequest, type GatewayAccepted, type GatewayReply, type GatewayRequest } from './request.ts';
 import { partsForAttributes, partsForTypes, type BackendView } from './routing.ts';
+import { GETDATA_TYPE } from '../../storage/query/request.ts';
+
+const isGetdata = (q: unknown) => typeof q === 'object' && q !== null && (q as { type?: unknown }).type === GETDATA_TYPE;
 import { Scheduler, type Command, type PartOutcome, type Resolution, type SchedulerHooks } from './scheduler.ts';
 import { checkConcurrency, defaultGatewaySettings, type GatewaySettings } from './settings.ts';
 
@@ -37,6 +45,15 @@ interface Meta {
   merge?: JoinFn;
   /** `query` as the backends get it: the client's own CBOR bytes of it (raw.ts), else encoded once at the first dispatch. */
   queryBytes?: Uint8Array;
+  /** For the usage log: arrival (epoch ms and performance.now()), who asked, the subject. */
+  at: number;
+  t0: number;
+  user: string;
+  subject: string;
+  /** Headers each backend part carries: Tb-User and Tb-Query-Id (made once per query, when a user is known), and Tb-Accept-Chunks. */
+  partHeaders?: MsgHdrs;
+  /** The caller accepts a big result in chunks (it sent Tb-Accept-Chunks). */
+  chunks: boolean;
 }
 
 export interface GatewayOptions {
@@ -49,6 +66,8 @@ export interface GatewayOptions {
   dataAccess?: DataAccessPlanner;
   /** The process's named APIs (from the runtime): the gateway adds queue, backends and joins. */
   apis?: ApiTable;
+  /** The usage log: every answered query is recorded (bus/usage.ts). */
+  usage?: UsageLog;
 }
 
 export interface Gateway {
@@ -107,8 +126,9 @@ export async function startGateway(
   }
 
   /** Publishes a reply, acceptance or error in the client's encoding (postbacks carry Tb-Query-Id). */
-  function publish(to: string | undefined, enc: Encoding, body: { type: string }, postbackId?: string): void {
-    if (!to) return;
+  /** Publishes a reply or postback (answers the bytes sent); a result too big for one message goes in chunks when the caller accepts them (bus/reply.ts). */
+  function publish(to: string | undefined, enc: Encoding, body: { type: string }, postbackId?: string, chunks = false): number {
+    if (!to) return 0;
     const out = enc === 'json' && body.type === GATEWAY_REPLY_TYPE ? { ...body, result: jsonResult((body as GatewayReply).result) } : body;
     let bytes: Uint8Array;
     try {
@@ -117,22 +137,32 @@ export async function startGateway(
       bytes = encode(new TickbusError(ErrorCode.INTERNAL, `the result cannot be encoded: ${(e as Error).message}`, {}).toEnvelope(), enc);
     }
     try {
-      if (enc !== 'json' && postbackId === undefined) {
-        nc.publish(to, bytes);
-        return;
-      }
-      const h = natsHeaders();
-      if (enc === 'json') h.set(Header.contentType, ContentType.json);
-      if (postbackId !== undefined) h.set(Header.queryId, postbackId);
-      nc.publish(to, bytes, { headers: h });
+      const how = sendReply(nc, to, bytes, { enc, chunks, headers: postbackId === undefined ? undefined : { [Header.queryId]: postbackId } });
+      if (how === 'too-large') logger.warn({ to, bytes: bytes.length, id: postbackId }, 'result too large for one message and the caller does not accept chunks');
     } catch (e) {
       // Closed connection (stopping): the client's own deadline answers it.
       logger.debug({ err: (e as Error).message, to }, 'reply not sent');
     }
+    return bytes.length;
+  }
+
+  /** The usage record of one answered gateway query (no encoding: the reply's size is already known). */
+  function logUsage(u: { at: number; t0: number; user: string; subject: string }, query: unknown, id: string | undefined, body: { type: string }, bytes: number): void {
+    if (!opts.usage?.enabled) return;
+    const status = statusOf(body);
+    const { queryType, table } = queryKind(query);
+    const r: UsageRecord = { at: u.at, user: u.user, subject: u.subject, queryType, durationMs: Math.round((performance.now() - u.t0) * 1000) / 1000, bytes, status };
+    if (table !== undefined) r.table = table;
+    if (status === 'ok') {
+      const rows = rowsOf((body as { result?: unknown }).result);
+      if (rows !== undefined) r.rows = rows;
+    }
+    if (id !== undefined) r.id = id;
+    opts.usage.record(r);
   }
 
   function send(meta: Meta, id: string, body: { type: string }): void {
-    publish(meta.resultTo, meta.enc, body, meta.postback ? id : undefined);
+    logUsage(meta, meta.request.query, id, body, publish(meta.resultTo, meta.enc, body, meta.postback ? id : undefined, meta.chunks));
   }
 
   function errorBody(e: unknown, id: string | undefined) {
@@ -216,7 +246,7 @@ export async function startGateway(
           ? { ok: false, noResponders: true }
           : { ok: false, error: new TickbusError(err.code === ErrorCode.TIMEOUT ? ErrorCode.BACKEND_ERROR : err.code, `${c.proctype} ${c.backend}: ${err.message}`, { backend: c.backend, proctype: c.proctype }) };
       execute(scheduler.partDone(c.queryId, c.part, outcome, c.run));
-    });
+    }, c.meta.partHeaders ?? backendHeaders);
   }
 
   /** Probes backends holding long parts: "no responders" on ctl.<name>.status means the process is gone. */
@@ -275,21 +305,47 @@ export async function startGateway(
 
   function resolverFor(req: GatewayRequest): (backends: readonly BackendView[]) => Resolution<Meta> {
     const t = req.target;
-    if (t.kind === 'types') return (backends) => ({ kind: 'parts', parts: partsForTypes(t.types, req.query, backends) });
-    if (t.kind === 'attributes') return (backends) => ({ kind: 'parts', parts: partsForAttributes(t, req.query, backends, s.attributeCombosMax) });
-    return (backends) => {
-      const o = planner(req.query, backends, dataCtx);
+    const byTime = (ctx: DataAccessContext) => (backends: readonly BackendView[]): Resolution<Meta> => {
+      const o = planner(req.query, backends, ctx);
       if (o.kind === 'hold') return { kind: 'hold', reason: `day ${o.day} is being handed over by ${o.holder}`, detail: { day: o.day, holder: o.holder } };
       return { kind: 'parts', parts: o.parts, meta: { merge: o.merge } };
     };
+    if (t.kind === 'types') {
+      // A getdata sent to several types with the default join is split by time range among them
+      // and merged like a targetless one: razing each backend's answer would give one aggregate
+      // row per backend (counts side by side, averages not merged), a half-merged answer.
+      if (t.types.length > 1 && isGetdata(req.query) && req.join === 'raze') {
+        const order = [...s.dataTypes.filter((x) => t.types.includes(x)), ...t.types.filter((x) => !s.dataTypes.includes(x))];
+        const plan = byTime({ ...dataCtx, dataTypes: order });
+        return (backends) => {
+          partsForTypes(t.types, req.query, backends); // TYPE_NOT_AVAILABLE when a named type is missing, as before
+          return plan(backends);
+        };
+      }
+      return (backends) => ({ kind: 'parts', parts: partsForTypes(t.types, req.query, backends) });
+    }
+    if (t.kind === 'attributes') {
+      if (isGetdata(req.query) && req.join === 'raze') {
+        return (backends) => {
+          const m = mergeAcrossParts(req.query, partsForAttributes(t, req.query, backends, s.attributeCombosMax), dataCtx);
+          return { kind: 'parts', parts: m.parts, ...(m.merge ? { meta: { merge: m.merge } } : {}) };
+        };
+      }
+      return (backends) => ({ kind: 'parts', parts: partsForAttributes(t, req.query, backends, s.attributeCombosMax) });
+    }
+    return byTime(dataCtx);
   }
 
   function onRequest(m: Msg, mode: 'sync' | 'async'): void {
+    const u = { at: Date.now(), t0: performance.now(), user: userOf(m.headers), subject: m.subject };
     let enc: Encoding = 'cbor';
     let id: string | undefined;
+    let raw: unknown;
     try {
       enc = encodingOf(m.headers?.get(Header.contentType));
-      const req = parseGatewayRequest(decode(m.data, enc), s, (n) => joins.has(n));
+      raw = decode(m.data, enc);
+      const req = parseGatewayRequest(raw, s, (n) => joins.has(n));
+      if (!u.user && req.user) u.user = req.user;
       id = req.id ?? `${s.name}-${++nextId}`;
       if (mode === 'sync' && req.postback) throw new TickbusError(ErrorCode.BAD_QUERY, 'postback: applies to async calls (gw.<gw>.async)', { param: 'postback' });
       if (mode === 'async' && !req.postback && !m.reply) throw new TickbusError(ErrorCode.BAD_QUERY, 'postback: an async call needs a postback subject or a reply subject', { param: 'postback' });
@@ -297,8 +353,16 @@ export async function startGateway(
         throw new TickbusError(ErrorCode.BAD_QUERY, 'join: a data-access query is merged by time range; give a target to use a join', { param: 'join' });
       }
       const resultTo = mode === 'sync' ? m.reply : (req.postback ?? m.reply);
-      const meta: Meta = { enc, resultTo, postback: mode === 'async', request: req };
+      const meta: Meta = { enc, resultTo, postback: mode === 'async', request: req, ...u, chunks: acceptsChunks(m) };
       if (enc === 'cbor') meta.queryBytes = rawField(m.data, 'query');
+      if (u.user && opts.usage?.enabled) {
+        // The backends log the query under the asking user and the gateway's id, not the gateway
+        // (not sent when this gateway keeps no usage log: no header cost for nothing).
+        const h = acceptChunksHeaders();
+        h.set(Header.user, u.user.replace(/[\r\n]+/g, ' '));
+        h.set(Header.queryId, id);
+        meta.partHeaders = h;
+      }
       const cmds = scheduler.submit({ id, request: req, resolve: resolverFor(req), holdMaxMs: s.eodHoldMs, meta });
       if (mode === 'async') {
         // Failing at once (bad target, overloaded) answers the async call itself: no ack, no postback.
@@ -306,8 +370,8 @@ export async function startGateway(
         if (now >= 0) {
           const f = cmds.splice(now, 1)[0] as Extract<Command<Meta>, { type: 'fail' }>;
           // A call published with no reply subject (fire and forget) learns of it on its postback.
-          if (m.reply) publish(m.reply, enc, errorBody(f.error, id));
-          else publish(req.postback, enc, errorBody(f.error, id), id);
+          const body = errorBody(f.error, id);
+          logUsage(u, req.query, id, body, m.reply ? publish(m.reply, enc, body) : publish(req.postback, enc, body, id));
         } else {
           const ack: GatewayAccepted = { type: GATEWAY_ACCEPTED_TYPE, id, gateway: s.name, postback: resultTo! };
           publish(m.reply, enc, ack);
@@ -315,7 +379,8 @@ export async function startGateway(
       }
       execute(cmds);
     } catch (e) {
-      publish(m.reply, enc, errorBody(e, id));
+      const body = errorBody(e, id);
+      logUsage(u, (raw as { query?: unknown } | undefined)?.query ?? raw, id, body, publish(m.reply, enc, body));
     }
   }
 

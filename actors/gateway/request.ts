@@ -133,7 +133,10 @@ export function parseGatewayRequest(raw: unknown, bounds: RequestBounds, hasJoin
   if (raw.query === undefined || raw.query === null) throw bad('query', 'is required: what each backend runs');
   let id: string | undefined;
   if (raw.id !== undefined) {
-    if (typeof raw.id !== 'string' || raw.id.length === 0 || raw.id.length > requestLimits.idCharsMax) throw bad('id', `must be a string of 1 to ${requestLimits.idCharsMax} characters`);
+    // Printable ASCII only: the id rides in the Tb-Query-Id header of postbacks (no CR/LF there).
+    if (typeof raw.id !== 'string' || raw.id.length === 0 || raw.id.length > requestLimits.idCharsMax || !/^[\x21-\x7e]+$/.test(raw.id)) {
+      throw bad('id', `must be a string of 1 to ${requestLimits.idCharsMax} printable ASCII characters without spaces`);
+    }
     id = raw.id;
   }
   const join = raw.join ?? 'raze';

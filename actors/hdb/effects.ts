@@ -8,7 +8,11 @@ import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { subjects } from '../../bus/subjects.ts';
 import { Hdb } from '../../storage/hdb/hdb.ts';
-import { ASOF_TYPE, SQL_TYPE } from '../../storage/query/request.ts';
+import { ASOF_TYPE, GETDATA_TYPE, SQL_TYPE, assertRequestType } from '../../storage/query/request.ts';
+import { QUERY_TYPE } from '../../storage/query/simple.ts';
+
+/** What q.hdb takes besides named-API calls (served by the runtime before this). */
+const HDB_TYPES = [GETDATA_TYPE, QUERY_TYPE, ASOF_TYPE, SQL_TYPE];
 import type { RunningProcess } from '../common/runtime.ts';
 import { hdbMachine } from './machine.ts';
 import { defaultHdbSettings, type HdbSettings } from './settings.ts';
@@ -60,6 +64,7 @@ export async function startHdb(
     reload: () => actor.send({ type: 'hdb.reload' }),
     async query(request: unknown) {
       const h = ready();
+      assertRequestType(request, HDB_TYPES, 'an hdb');
       const type = (request as { type?: unknown })?.type;
       if (type === SQL_TYPE) return await h.sql((request as { sql?: unknown }).sql);
       if (type === ASOF_TYPE) return await h.asof(request);

@@ -1,12 +1,13 @@
+import { duckdbLimits } from '../../storage/hdb/duck.ts';
 // HDB settings: typed defaults, one line each.
 export interface HdbSettings {
   /** Process name: q.hdb.<name> is its query subject. */
   name: string;
   /** HDB root (`<hdbDir>/date=YYYY-MM-DD/<table>/*.parquet`). */
   hdbDir: string;
-  /** DuckDB worker threads. */
+  /** DuckDB worker threads (default: half the cores, 1 to 4; storage/hdb/duck.ts duckdbLimits). */
   threads: number;
-  /** DuckDB memory limit, e.g. '4GB' (default DuckDB's own). */
+  /** DuckDB memory limit, e.g. '4GB' (default: 15% of RAM, 256 MB to 4 GB; never DuckDB's own 80%). */
   memoryLimit?: string;
   /** Bound on one SQL statement's run time. */
   sqlTimeoutMs: number;
@@ -15,7 +16,7 @@ export interface HdbSettings {
 }
 
 export const defaultHdbSettings: Omit<HdbSettings, 'name' | 'hdbDir'> = {
-  threads: 2,
+  threads: duckdbLimits().threads,
   sqlTimeoutMs: 30_000,
   rescanMs: 60_000,
 };

@@ -1,17 +1,20 @@
 // The RDB's effects: follows the log (replay then live), appends batches into columnar memory,
 // serves queries, and runs the end-of-day hook on the finished day, in order, while the new day
 // fills. Killed and restarted, it replays today's log and ends with exactly the log's rows.
-import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription as NatsSub } from '@nats-io/nats-core';
+import type { Msg, NatsConnection, Subscription as NatsSub } from '@nats-io/nats-core';
 import { createActor, fromCallback, waitFor, type Actor } from 'xstate';
 import { decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
+import { acceptsChunks, sendReply } from '../../bus/reply.ts';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { isCall, type ApiTable } from '../common/runtime.ts';
 import { manager } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
 import { subscribe, type Subscription } from '../../bus/subscriber.ts';
+import { recordReply, type UsageLog } from '../../bus/usage.ts';
 import { parseTimeBound, resultToJson, runSimpleQuery, type SimpleQuery } from '../../storage/query/simple.ts';
-import { ASOF_TYPE, GETDATA_TYPE } from '../../storage/query/request.ts';
+import { ASOF_TYPE, GETDATA_TYPE, assertRequestType } from '../../storage/query/request.ts';
+import { QUERY_TYPE } from '../../storage/query/simple.ts';
 import { planFor, runAsof, runQuery } from '../../storage/query/memory.ts';
 import { mergePartials } from '../../storage/query/finalize.ts';
 import type { QueryResult as QueryResult2 } from '../../storage/query/result.ts';
@@ -72,7 +75,7 @@ export async function startRdb(
   apis?: ApiTable,
   /** Per-table manipulations before the save (TorQ's savedown manipulation). */
   saveHooks: Record<string, SaveHook> = {},
-  opts: { onAttributesChanged?: () => void } = {},
+  opts: { onAttributesChanged?: () => void; usage?: UsageLog } = {},
 ): Promise<Rdb> {
   const s: RdbSettings = { ...defaultRdbSettings, ...settings };
   const schema = defineSchema(s.tables);
@@ -220,32 +223,46 @@ export async function startRdb(
     return mergeRaw(plan, days.map((d) => runQuery(d.tables, q)));
   }
 
+  const RDB_TYPES = [QUERY_TYPE, GETDATA_TYPE, ASOF_TYPE];
+
   function serve(m: Msg): void {
+    const at = Date.now();
+    const t0 = performance.now();
     let enc: Encoding = 'cbor';
     let body: unknown;
+    let q: SimpleQuery | { type?: string } | undefined;
+    let rows: number | undefined;
     try {
       enc = encodingOf(m.headers?.get(Header.contentType));
       if (!live) throw new TickbusError(ErrorCode.NOT_READY, 'rdb is replaying the log; retry shortly', {});
-      const q = decode<SimpleQuery | { type?: string }>(m.data, enc);
-      if (apis && isCall(q)) return apis.serve(nc, m, q, enc);
+      q = decode<SimpleQuery | { type?: string }>(m.data, enc);
+      if (apis && isCall(q)) return apis.serve(nc, m, q, enc, at, t0);
+      assertRequestType(q, RDB_TYPES, 'an rdb');
       // getdata and as-of joins run on the query engine shared with the HDB; the simple query
       // (tickbus.v1.query) keeps its own path.
       const days = daysFor(q as { start?: unknown; end?: unknown });
       const latest = days[days.length - 1]!; // as-of joins and simple queries read one day
       if (q.type === GETDATA_TYPE || q.type === ASOF_TYPE) {
         const r = q.type === GETDATA_TYPE ? getdataOver(days, q as Record<string, unknown>) : runAsof(latest.tables, q);
+        rows = r.n;
         body = enc === 'json' ? resultToJsonV2(r) : r;
       } else {
         const r = runSimpleQuery(latest.tables, q as SimpleQuery);
+        rows = r.n;
         body = enc === 'json' ? resultToJson(r) : r;
       }
     } catch (e) {
       body = toTickbusError(e).toEnvelope();
     }
     if (!m.reply) return;
-    const h = natsHeaders();
-    h.set(Header.contentType, enc === 'json' ? 'application/json' : 'application/cbor');
-    nc.publish(m.reply, encode(body, enc), { headers: h });
+    const bytes = encode(body, enc);
+    try {
+      sendReply(nc, m.reply, bytes, { enc, chunks: acceptsChunks(m) });
+    } catch (e) {
+      // The connection closed while answering (stopping): the caller's deadline answers it.
+      logger.debug({ err: (e as Error).message }, 'reply not sent');
+    }
+    recordReply(opts.usage, m, at, t0, q, rows === undefined ? body : { n: rows }, bytes.length);
   }
 
   return {

@@ -35,13 +35,15 @@ export async function writeTableWithRetry(
   t: MemTable,
   s: Pick<WriteDownSettings, 'sort' | 'eodWriteAttempts' | 'eodRetryDelayMs'>,
   logger: Logger,
+  /** Where the write stands (the end of day's progress, in the same info line). */
+  progress: Record<string, unknown> = {},
 ): Promise<WriteReport> {
   let delay = s.eodRetryDelayMs;
   for (let attempt = 1; ; attempt++) {
     try {
       const r = await writePartition(hdbDir, date, name, t, s.sort ? { sort: s.sort } : {});
       if (r.rows !== t.n) throw new Error(`wrote ${r.rows} rows of ${t.n}`);
-      logger.info({ date, table: name, rows: r.rows, ms: Math.round(r.ms.total) }, 'table written to the hdb');
+      logger.info({ date, table: name, rows: r.rows, ms: Math.round(r.ms.total), ...progress }, 'table written to the hdb');
       return r;
     } catch (e) {
       logger.error({ date, table: name, attempt, err: (e as Error).message }, 'hdb write failed');
@@ -70,11 +72,17 @@ export function writeDownHook(
   const s: WriteDownSettings = { ...defaultWriteDownSettings, ...settings };
   return async (day: RdbDay) => {
     const rows: Record<string, number> = {};
-    for (const [name, held] of day.tables) {
-      if (held.n === 0) continue; // an empty table leaves no partition (queries see no rows)
+    // Progress at info, one line per table: the write runs inside the RDB, where nobody waits at a
+    // terminal, so its log (not a progress bar) says how far it is: tables and rows of the day's total.
+    const tables = [...day.tables].filter(([, held]) => held.n > 0);
+    const rowsTotal = tables.reduce((a, [, held]) => a + held.n, 0);
+    logger.info({ date: day.day, tables: tables.length, rowsTotal }, 'end-of-day write started');
+    let rowsDone = 0;
+    for (const [k, [name, held]] of tables.entries()) {
       if (s.eodWriteDelayMs) await new Promise((r) => setTimeout(r, s.eodWriteDelayMs));
       const t = (await saveHooks[name]?.(held, day.day)) ?? held;
-      await writeTableWithRetry(s.hdbDir, day.day, name, t, s, logger);
+      rowsDone += held.n;
+      await writeTableWithRetry(s.hdbDir, day.day, name, t, s, logger, { tablesDone: `${k + 1}/${tables.length}`, rowsDone, rowsTotal });
       rows[name] = t.n;
     }
     announceReload(nc, { date: day.day, tables: Object.keys(rows), rows });

@@ -83,16 +83,27 @@ export class Replies {
   /** Keeps a rejected message in TICKERR_<tp> (TorQ's error mode); best effort, never blocks. */
   reject(msg: Msg, err: TickbusError, table: string): void {
     this.stats.rejected++;
-    const h = natsHeaders();
-    h.set(Header.errorCode, err.code);
-    h.set(Header.errorSubject, msg.subject);
-    h.set('Tb-Error-Message', err.message.slice(0, 512));
-    const ct = msg.headers?.get(Header.contentType);
-    if (ct) h.set(Header.contentType, ct);
-    const safeTable = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(table) ? table : '_unknown';
-    this.pipeline.request(subjects.rejected(this.tp, safeTable), msg.data, h).catch((e: Error) => {
-      this.logger.warn({ err: e.message }, 'cannot keep a rejected message in the error stream');
-    });
+    try {
+      const h = natsHeaders();
+      // Header values may not hold CR/LF (an error message can quote the bad payload): one line each.
+      h.set(Header.errorCode, headerValue(err.code));
+      h.set(Header.errorSubject, headerValue(msg.subject));
+      h.set('Tb-Error-Message', headerValue(err.message.slice(0, 512)));
+      const ct = msg.headers?.get(Header.contentType);
+      if (ct) h.set(Header.contentType, headerValue(ct));
+      const safeTable = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(table) ? table : '_unknown';
+      this.pipeline.request(subjects.rejected(this.tp, safeTable), msg.data, h).catch((e: Error) => {
+        this.logger.warn({ err: e.message }, 'cannot keep a rejected message in the error stream');
+      });
+    } catch (e) {
+      // Keeping the message is best effort; it must never take the tickerplant down.
+      this.logger.warn({ err: (e as Error).message }, 'cannot keep a rejected message in the error stream');
+    }
     this.logger.warn({ code: err.code, subject: msg.subject, reason: err.message }, 'update rejected');
   }
+}
+
+/** A header value on one line (NATS refuses CR and LF in header values). */
+function headerValue(v: string): string {
+  return v.replace(/[\r\n]+/g, ' ');
 }

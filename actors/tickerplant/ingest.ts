@@ -20,6 +20,21 @@ import { LogWriter } from './log_writer.ts';
 import type { TickerplantSettings } from './settings.ts';
 
 export const UPD_TYPE = 'tickbus.v1.upd';
+
+/** A feed message id: printable ASCII without commas (ids ride comma-separated in the Tb-Ids log header). */
+const FEED_ID_RE = /^[\x21-\x2b\x2d-\x7e]{1,128}$/;
+
+/** The update's id, validated; undefined when it has none. */
+export function feedIdOf(v: unknown): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string' || !FEED_ID_RE.test(v)) {
+    throw new TickbusError(ErrorCode.BAD_ID, 'id must be 1 to 128 printable ASCII characters without spaces or commas', {
+      param: 'id',
+      got: typeof v === 'string' ? `${v.length} characters` : typeof v,
+    });
+  }
+  return v;
+}
 export const ACK_TYPE = 'tickbus.v1.ack';
 export const BATCH_TYPE = 'tickbus.v1.batch';
 export const EOD_TYPE = 'tickbus.v1.eod';
@@ -242,7 +257,7 @@ export class Ingest {
       if (typeof body !== 'object' || body === null || body.type !== UPD_TYPE) {
         throw new TickbusError(ErrorCode.BAD_TYPE, `payload type must be ${UPD_TYPE}`, { got: (body as { type?: unknown })?.type ?? null });
       }
-      const id = msg.headers?.get(Header.feedId) || (typeof body.id === 'string' ? body.id : undefined);
+      const id = feedIdOf(msg.headers?.get(Header.feedId) || body.id);
       if (id !== undefined && this.replyIfSeen(id, msg.reply, encoding)) return undefined;
       return { msg, encoding, body, id, table: target?.table, bulk: body.ack === 'bulk' && encoding === 'cbor' };
     } catch (e) {

@@ -2,6 +2,7 @@
 // module under ops/cli/ and is listed once in ops/cli/main.ts.
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -21,13 +22,19 @@ export function parseArgs(argv: string[]): Args {
     const a = rest[i]!;
     if (a.startsWith('--')) {
       const [k, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
-      const v = inline ?? (rest[i + 1] && !rest[i + 1]!.startsWith('--') ? rest[++i]! : 'true');
+      const v = inline ?? (rest[i + 1] && !rest[i + 1]!.startsWith('--') && !BOOLEAN_FLAGS.has(k) ? rest[++i]! : 'true');
       if (k === 'set') sets.push(v);
       else flags.set(k, v);
     } else positional.push(a);
   }
   return { cmd, positional, flags, sets };
 }
+
+/** Flags that never take a value: `--json x` leaves x positional. */
+const BOOLEAN_FLAGS = new Set(['help', 'verbose', 'json']);
+
+/** Flags every command accepts. */
+export const GLOBAL_FLAGS = ['help', 'verbose'] as const;
 
 export const natsUrl = () => process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
@@ -37,5 +44,28 @@ export const configPath = (a: Args) => resolve(a.flags.get('config') ?? join(roo
 /** One `actors` command: its usage lines (shown by `actors help` and `actors <cmd> --help`) and its body. */
 export interface Command {
   usage: string;
+  /**
+   * The flags the command takes (names without --; `set` for --set key=value). main.ts refuses any
+   * other with BAD_USAGE naming it. Undefined: not checked (a command whose flags are not declared yet).
+   */
+  flags?: readonly string[];
   run(a: Args): Promise<number>;
+}
+
+/** Throws BAD_USAGE for a flag the command does not declare, naming it and the valid ones. */
+export function checkFlags(name: string, c: Command, a: Args): void {
+  if (!c.flags) return;
+  const valid = new Set<string>([...c.flags, ...GLOBAL_FLAGS]);
+  const given = [...a.flags.keys(), ...(a.sets.length ? ['set'] : [])];
+  for (const f of given) {
+    if (!valid.has(f)) {
+      const list = [...valid].map((v) => `--${v}`).join(', ');
+      throw new TickbusError(ErrorCode.BAD_USAGE, `unknown flag --${f} for actors ${name}; valid: ${list}`, { command: name, flag: f, valid: [...valid] });
+    }
+  }
+}
+
+/** A BAD_USAGE error for a missing or bad argument, with the command's usage in the detail. */
+export function usageError(message: string, detail: Record<string, unknown> = {}): TickbusError {
+  return new TickbusError(ErrorCode.BAD_USAGE, message, detail);
 }

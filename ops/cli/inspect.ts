@@ -1,11 +1,12 @@
 // `actors ps` (the registry as TorQ's .servers.SERVERS, with heartbeat state) and `actors query`
 // (a query through the gateway, printed as a table).
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { decode, encode, jsonReplacer } from '../../bus/codec.ts';
-import { TickbusError, isErrorEnvelope } from '../../bus/errors.ts';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { CALL_TYPE, GATEWAY_REQUEST_TYPE, GatewayClient, type GatewayTarget } from '../../bus/gateway_client.ts';
-import { subjects } from '../../bus/subjects.ts';
+import { Header, subjects } from '../../bus/subjects.ts';
+import { defaultUser } from '../../bus/usage.ts';
 import { daysToDate, formatIsoNs } from '../../storage/batch.ts';
 import { GETDATA_TYPE } from '../../storage/query/request.ts';
 import { NULL_INT, NULL_LONG, type QueryResult } from '../../storage/query/result.ts';
@@ -28,7 +29,10 @@ function compactAttributes(a: Record<string, unknown>, max = 70): string {
 /** Heartbeat rows from a running monitor (named API `heartbeats` on q.monitor), or undefined. */
 async function fromMonitor(nc: NatsConnection, timeoutMs: number): Promise<HeartbeatRow[] | undefined> {
   try {
-    const m = await nc.request(subjects.queryGroup('monitor'), encode({ type: CALL_TYPE, api: 'heartbeats', args: [] }), { timeout: timeoutMs });
+    const h = natsHeaders();
+    const user = defaultUser();
+    if (user) h.set(Header.user, user); // the monitor logs the call under who ran actors ps
+    const m = await nc.request(subjects.queryGroup('monitor'), encode({ type: CALL_TYPE, api: 'heartbeats', args: [] }), { timeout: timeoutMs, headers: h });
     const v = decode<HeartbeatRow[]>(m.data);
     return Array.isArray(v) ? v : undefined;
   } catch {
@@ -41,7 +45,7 @@ function age(ms: number): string {
 }
 
 /** Prints the registry with each process's heartbeat state. */
-export async function psCommand(url: string, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+export async function psCommand(url: string, out: NodeJS.WritableStream = process.stdout, o: { json?: boolean } = {}): Promise<number> {
   const nc = await connect({ servers: url, name: 'actors-ps', timeout: 2_000 });
   try {
     const d = await Discovery.open(nc, { openTimeoutMs: 3_000 });
@@ -60,6 +64,14 @@ export async function psCommand(url: string, out: NodeJS.WritableStream = proces
       for (const p of d.list()) hb.set(p.key, p.lastBeatMs === undefined ? `silent ${age(listenMs)}` : `ok (#${p.beats})`);
     }
     const sup = await supColumns(nc);
+    if (o.json) {
+      const processes = procs.map((p: ProcessView) => ({ name: p.name, proctype: p.proctype, host: p.host, pid: p.pid, startedAt: p.startedAt, heartbeat: hb.get(p.key) ?? null, state: (hb.get(p.key) ?? '?').split(' ')[0], attributes: p.attributes, sup: sup.record(p.name) ?? null }));
+      // Supervised processes not in the registry (backoff, failed, stopped, the embedded nats-server).
+      const supervised = sup.unregistered(new Set(procs.map((p) => p.name)));
+      out.write(`${JSON.stringify({ processes, supervised, source: note }, jsonReplacer)}\n`);
+      await d.close();
+      return 0;
+    }
     const rows = procs.map((p: ProcessView) => [p.name, p.proctype, `${p.host}:${p.pid}`, p.startedAt.replace('T', ' ').slice(0, 19), hb.get(p.key) ?? '?', ...sup.cells(p.name), compactAttributes(p.attributes)]);
     // Supervised processes not in the registry (backoff, failed, stopped, the embedded nats-server).
     for (const r of sup.unregistered(new Set(procs.map((p) => p.name)))) rows.push([r.procname, r.proctype, r.pid ? String(r.pid) : '', r.startedAt?.replace('T', ' ').slice(0, 19) ?? '', '', ...sup.cells(r.procname), '']);
@@ -131,16 +143,12 @@ export interface QueryFlags {
 
 /** `actors query '<json>'`: a full gateway request, or a backend query plus --target. */
 export async function queryCommand(url: string, text: string | undefined, f: QueryFlags, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
-  if (!text) {
-    err.write(`usage: actors query '<json>' [--target rdb,hdb] [--join raze] [--gw gw1] [--timeout 30000] [--priority 0] [--rows 100] [--json]\n`);
-    return 1;
-  }
+  if (!text) throw new TickbusError(ErrorCode.BAD_USAGE, `actors query needs the query as its argument: actors query '<json>'`, { param: 'query' });
   let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse(text) as Record<string, unknown>;
   } catch (e) {
-    err.write(`actors query: the query is not JSON: ${(e as Error).message}\n`);
-    return 1;
+    throw new TickbusError(ErrorCode.BAD_USAGE, `the query is not JSON: ${(e as Error).message}`, { param: 'query' });
   }
   const timeoutMs = Number(f.timeoutMs ?? 30_000);
   let query: unknown = parsed;
@@ -154,10 +162,7 @@ export async function queryCommand(url: string, text: string | undefined, f: Que
     priority = (parsed.priority as number | undefined) ?? priority;
   } else if (target === undefined && parsed.type !== GETDATA_TYPE) {
     // A simple query (tickbus.v1.query) is the RDB's.
-    if (parsed.type === CALL_TYPE) {
-      err.write('actors query: a named-API call needs --target <proctype,...>\n');
-      return 1;
-    }
+    if (parsed.type === CALL_TYPE) throw new TickbusError(ErrorCode.BAD_USAGE, 'a named-API call needs --target <proctype,...>', { flag: 'target' });
     target = ['rdb'];
   }
   const nc = await connect({ servers: url, name: 'actors-query', timeout: 2_000 });
@@ -173,16 +178,6 @@ export async function queryCommand(url: string, text: string | undefined, f: Que
     const n = isQueryResult(r) ? `${r.n} rows ` : '';
     err.write(`${n}from ${reply.parts.map((p) => `${p.name} (${p.proctype}, ${p.ms.toFixed(1)} ms)`).join(', ')} in ${reply.ms.toFixed(1)} ms; id ${reply.id}\n`);
     return 0;
-  } catch (e) {
-    if (e instanceof TickbusError) {
-      err.write(`error ${e.code}: ${e.message}\n${JSON.stringify(e.detail, jsonReplacer)}\n`);
-      return 2;
-    }
-    if (isErrorEnvelope(e)) {
-      err.write(`error ${e.code}: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
   } finally {
     client.close();
     await nc.close();

@@ -12,7 +12,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import { kv, subjects } from '../../bus/subjects.ts';
 import type { ProcessInfo } from '../../actors/common/runtime.ts';
-import { natsUrl, type Args, type Command } from './args.ts';
+import { natsUrl, usageError, type Args, type Command } from './args.ts';
 import { askLauncher, SuperviseAction } from './supervise_cmd.ts';
 import { readSupRecords } from './sup_store.ts';
 import { exitText, SupState, type SupRecord } from './supervisor.ts';
@@ -24,6 +24,7 @@ export const killCommand: Command = {
       stopped; else over ctl.<name>.stop; a local process that has not exited within --timeout ms
       gets SIGTERM, then SIGKILL after as long again. Prints what happened to each
 `,
+  flags: ['name', 'type', 'all', 'timeout'],
   run: (a) => kill(a),
 };
 
@@ -146,21 +147,12 @@ async function kill(a: Args): Promise<number> {
   const type = a.flags.get('type');
   const all = a.flags.has('all');
   const timeoutMs = Number(a.flags.get('timeout') ?? 10_000);
-  if ([name, type, all || undefined].filter(Boolean).length !== 1 || !Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 300_000) {
-    process.stderr.write('usage: actors kill (--name <procname> | --type <proctype> | --all) [--timeout 10000]   (one selector; timeout 100..300000 ms)\n');
-    return 1;
-  }
+  if ([name, type, all || undefined].filter(Boolean).length !== 1) throw usageError('actors kill takes one of --name <procname>, --type <proctype>, --all');
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 300_000) throw usageError(`--timeout ${a.flags.get('timeout')} is not an integer in [100, 300000] ms`);
   const nc = await connect({ servers: natsUrl(), name: 'actors-kill', timeout: 2_000 });
   try {
     const [reg, sups] = await Promise.all([readRegistry(nc), readSupRecords(nc)]);
-    let targets: KillTarget[];
-    try {
-      targets = selectTargets(reg, sups, { name, type, all });
-    } catch (e) {
-      const t = toTickbusError(e);
-      process.stderr.write(`error ${t.code}: ${t.message}\n`);
-      return 2;
-    }
+    const targets = selectTargets(reg, sups, { name, type, all });
     // Feeds and gateways first, the tickerplant last (the reverse of the start order).
     const order = ['feed', 'gateway', 'monitor', 'hdb', 'rdb', 'tickerplant'];
     targets.sort((x, y) => order.indexOf(x.proctype) - order.indexOf(y.proctype));

@@ -4,15 +4,18 @@ import { createLogger } from '../../bus/log.ts';
 import { dataPath } from '../../actors/registry.ts';
 import { replay } from '../../actors/replay/replay.ts';
 import { readConfig } from '../config.ts';
-import { configPath, natsUrl, type Args, type Command } from './args.ts';
+import { configPath, natsUrl, usageError, type Args, type Command } from './args.ts';
+import { progressBar } from './progress.ts';
 import { printTable } from './table.ts';
 
 export const replayCommand: Command = {
   usage: `  actors replay [--tp tp1] (--date YYYY-MM-DD | --from-seq N --to-seq M) [--tables a,b]
-                [--hdb data/hdb] [--chunk-rows 20000000]
+                [--hdb data/hdb] [--chunk-rows 20000000] [--config ops/config.json] [--json]
       replay the log (a day, or a sequence range) into HDB partitions; bad messages are
-      skipped and reported; HDB processes are told to reload
+      skipped and reported; HDB processes are told to reload; a progress bar on stderr when
+      it is a terminal; --json prints the summary {fromSeq, toSeq, written, skipped, ms}
 `,
+  flags: ['tp', 'date', 'from-seq', 'to-seq', 'tables', 'hdb', 'chunk-rows', 'config', 'json'],
   run: (a) => replayCmd(a, configPath(a)),
 };
 
@@ -20,9 +23,18 @@ async function replayCmd(a: Args, cfgPath: string): Promise<number> {
   const cfg = readConfig(cfgPath);
   const tp = a.flags.get('tp') ?? 'tp1';
   const hdbDir = dataPath(a.flags.get('hdb') ?? (cfg.defaults.rdb?.hdbDir as string | undefined) ?? 'hdb');
-  const num = (k: string) => (a.flags.has(k) ? Number(a.flags.get(k)) : undefined);
+  const num = (k: string) => {
+    if (!a.flags.has(k)) return undefined;
+    const n = Number(a.flags.get(k));
+    if (!Number.isInteger(n) || n < 0) throw usageError(`--${k} must be a non-negative integer, not ${JSON.stringify(a.flags.get(k))}`, { flag: k });
+    return n;
+  };
+  if (!a.flags.has('date') && !(a.flags.has('from-seq') && a.flags.has('to-seq'))) {
+    throw usageError('actors replay needs --date YYYY-MM-DD or --from-seq N --to-seq M', { flag: 'date' });
+  }
+  const json = a.flags.has('json');
   const nc = await connect({ servers: natsUrl(), name: 'actors-replay' });
-  const tty = process.stderr.isTTY;
+  const bar = progressBar('replay', 'rows {rows}  skipped {skipped}');
   const started = Date.now();
   try {
     const r = await replay(nc, {
@@ -36,14 +48,14 @@ async function replayCmd(a: Args, cfgPath: string): Promise<number> {
       chunkRows: num('chunk-rows'),
       nc,
       logger: createLogger({ proctype: 'replay', name: 'replay' }),
-      onProgress: (p) => {
-        if (!tty) return;
-        const f = (p.seq - p.fromSeq + 1) / Math.max(1, p.toSeq - p.fromSeq + 1);
-        const bar = '#'.repeat(Math.round(f * 30)).padEnd(30, '.');
-        process.stderr.write(`\r[${bar}] ${(f * 100).toFixed(0).padStart(3)}%  seq ${p.seq}/${p.toSeq}  rows ${p.rows}  skipped ${p.skipped}`);
-      },
+      onProgress: (p) => bar.update(p.seq - p.fromSeq + 1, Math.max(1, p.toSeq - p.fromSeq + 1), { rows: p.rows, skipped: p.skipped }),
     });
-    if (tty) process.stderr.write('\n');
+    bar.stop();
+    if (json) {
+      const written = r.written.map((w) => ({ date: w.date, table: w.table, rows: w.rows, files: w.files.length, ms: Math.round(w.ms.total) }));
+      process.stdout.write(`${JSON.stringify({ fromSeq: r.fromSeq, toSeq: r.toSeq, hdb: hdbDir, written, skipped: r.skipped, ms: Date.now() - started })}\n`);
+      return 0;
+    }
     printTable(
       ['date', 'table', 'rows', 'files', 'ms'],
       r.written.map((w) => [w.date, w.table, String(w.rows), String(w.files.length), String(Math.round(w.ms.total))]),
@@ -52,6 +64,7 @@ async function replayCmd(a: Args, cfgPath: string): Promise<number> {
     for (const sk of r.skipped.slice(0, 20)) process.stdout.write(`  skipped seq ${sk.seq} (${sk.subject}): ${sk.reason}\n`);
     return 0;
   } finally {
+    bar.stop();
     await nc.close();
   }
 }

@@ -1,17 +1,21 @@
 // `actors start <proctype> --name <procname>`: one process in the foreground.
 import { createLogger } from '../../bus/log.ts';
+import { LogForwarder } from '../../bus/log_forward.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
+import type { UsageSettings } from '../../bus/usage.ts';
 import { processType } from '../../actors/registry.ts';
 import { parseOverrides, readConfig, settingsFor } from '../config.ts';
-import { configPath, natsUrl, type Args, type Command } from './args.ts';
+import { configPath, natsUrl, usageError, type Args, type Command } from './args.ts';
 import { SuperviseAction, superviseCli } from './supervise_cmd.ts';
 
 export const startCommand: Command = {
-  usage: `  actors start <proctype> --name <procname> [--set key=value ...]
-      run one process in the foreground (needs NATS_URL, default nats://127.0.0.1:4222)
+  usage: `  actors start <proctype> --name <procname> [--config ops/config.json] [--set key=value ...]
+      run one process in the foreground (NATS_URL, default nats://127.0.0.1:4222); settings
+      cascade: defaults of the type, the process's own in the config, then --set
   actors start <procname> [--launcher up] [--timeout 30000]
       ask the running launcher (actors up) to start one of its processes (stopped or failed)
 `,
+  flags: ['name', 'config', 'set', 'launcher', 'timeout'],
   // With --name it is a process to run here; a lone procname is one the launcher runs.
   run: (a) => (a.positional.length === 1 && !a.flags.has('name') ? superviseCli(a, SuperviseAction.start) : startOne(a, configPath(a))),
 };
@@ -19,23 +23,27 @@ export const startCommand: Command = {
 async function startOne(a: Args, cfgPath: string): Promise<number> {
   const proctype = a.positional[0];
   const name = a.flags.get('name');
-  if (!proctype || !name) {
-    process.stderr.write('usage: actors start <proctype> --name <procname>\n');
-    return 1;
-  }
+  if (!proctype || !name) throw usageError('actors start needs a process type and --name: actors start <proctype> --name <procname>', { proctype: proctype ?? null, name: name ?? null });
   const cfg = readConfig(cfgPath);
   const settings = settingsFor(cfg, proctype, name, parseOverrides(a.sets));
   const type = processType(proctype);
-  const logger = createLogger({ proctype, name });
+  // Warn and error lines also go out on log.<proctype>.<name> for the monitor's page.
+  const logForwarder = new LogForwarder();
+  const logger = createLogger({ proctype, name }, undefined, logForwarder);
   const rt = new ProcessRuntime({
     proctype,
     name,
     servers: natsUrl(),
     logger,
+    logForwarder,
+    // `heartbeatMs` in the config or --set (tests use short beats); default 1000.
+    heartbeatMs: typeof settings.heartbeatMs === 'number' ? settings.heartbeatMs : undefined,
     subjects: type.subjects(name, settings),
     // Discovery attributes: the tables, plus anything configured (`"attributes": {"region": "eu"}`).
     attributes: { tables: Object.keys(cfg.tables), ...((settings.attributes as Record<string, unknown> | undefined) ?? {}) },
     start: (nc, ctx) => type.start(nc, name, settings, logger, ctx),
+    // The usage log's bounds (bus/usage.ts): `"usage": {"queueMax": 50000, "maxAgeMs": ...}` in the config.
+    usage: settings.usage as Partial<UsageSettings> | undefined,
   });
   // Stopped while still waiting for nats-server (or starting): nothing to drain, leave at once.
   let started = false;

@@ -25,7 +25,7 @@ export function supCells(r: SupRecord, nowMs: number): [string, string, string, 
  * For `actors ps`: the extra cells of a registered process (empty when no supervisor runs it), and
  * rows for supervised processes that are not registered (in backoff, failed, stopped).
  */
-export async function supColumns(nc: NatsConnection, nowMs = Date.now()): Promise<{ headers: readonly string[]; cells(procname: string): string[]; unregistered(registered: Set<string>): SupRecord[] }> {
+export async function supColumns(nc: NatsConnection, nowMs = Date.now()): Promise<{ headers: readonly string[]; cells(procname: string): string[]; record(procname: string): SupRecord | undefined; unregistered(registered: Set<string>): SupRecord[] }> {
   const records = await readSupRecords(nc).catch(() => new Map<string, SupRecord>());
   return {
     headers: SUP_HEADERS,
@@ -33,6 +33,7 @@ export async function supColumns(nc: NatsConnection, nowMs = Date.now()): Promis
       const r = records.get(name);
       return r ? supCells(r, nowMs) : ['', '', '', ''];
     },
+    record: (name) => records.get(name),
     unregistered: (registered) => [...records.values()].filter((r) => !registered.has(r.procname)),
   };
 }

@@ -5,7 +5,7 @@ import { RequestError, type Msg, type NatsConnection } from '@nats-io/nats-core'
 import { connect } from '@nats-io/transport-node';
 import { ErrorCode, TickbusError, isErrorEnvelope, toTickbusError } from '../../bus/errors.ts';
 import { assertName, subjects } from '../../bus/subjects.ts';
-import { natsUrl, type Args, type Command } from './args.ts';
+import { natsUrl, usageError, type Args, type Command } from './args.ts';
 import { readSupRecord } from './sup_store.ts';
 import { exitText, type Supervisor, type SupRecord } from './supervisor.ts';
 
@@ -93,22 +93,15 @@ export function describeRecord(r: SupRecord): string {
 /** `actors start <procname>` and `actors restart <procname>`: one request to the launcher. */
 export async function superviseCli(a: Args, action: SuperviseAction): Promise<number> {
   const name = a.positional[0];
-  if (!name || a.positional.length > 1) {
-    process.stderr.write(`usage: actors ${action} <procname> [--launcher up] [--timeout 30000]\n`);
-    return 1;
-  }
+  if (!name || a.positional.length > 1) throw usageError(`actors ${action} takes one procname`, { positional: a.positional });
   const timeoutMs = Number(a.flags.get('timeout') ?? 30_000);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000) throw usageError(`--timeout ${a.flags.get('timeout')} is not an integer in [100, 600000] ms`);
   const nc = await connect({ servers: natsUrl(), name: `actors-${action}`, timeout: 2_000 });
   try {
     const launcher = await launcherOf(nc, name, a.flags.get('launcher'));
     const r = await askLauncher(nc, launcher, action, name, timeoutMs);
     process.stdout.write(`${describeRecord(r)} (launcher ${launcher})\n`);
     return 0;
-  } catch (e) {
-    const t = toTickbusError(e);
-    process.stderr.write(`error ${t.code}: ${t.message}\n`);
-    if (t.detail.known) process.stderr.write(`processes of that launcher: ${(t.detail.known as string[]).join(', ')}\n`);
-    return 2;
   } finally {
     await nc.close();
   }
@@ -119,5 +112,6 @@ export const restartCommand: Command = {
       ask the running launcher (actors up) to stop one of its processes and start it again
       (its crash history forgotten); also brings back a process marked failed
 `,
+  flags: ['launcher', 'timeout'],
   run: (a) => superviseCli(a, SuperviseAction.restart),
 };

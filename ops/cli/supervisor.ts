@@ -212,7 +212,7 @@ export class Supervisor {
 
   private child(name: string): Child {
     const c = this.children.get(name);
-    if (!c) throw new TickbusError(ErrorCode.BAD_QUERY, `no process ${JSON.stringify(name)} under launcher ${this.d.launcher}`, { name, known: this.names() });
+    if (!c) throw new TickbusError(ErrorCode.BAD_QUERY, `no process ${JSON.stringify(name)} under launcher ${this.d.launcher} (it runs ${this.names().join(', ')})`, { name, known: this.names() });
     return c;
   }
 

@@ -2,14 +2,24 @@
 import { connect } from '@nats-io/transport-node';
 import { subscribe } from '../../bus/subscriber.ts';
 import { formatIsoNs, isSymColumn, type Column } from '../../storage/batch.ts';
-import { natsUrl, type Args, type Command } from './args.ts';
+import { natsUrl, usageError, type Args, type Command } from './args.ts';
 
 export const tailCommand: Command = {
-  usage: `  actors tail <table> [--tp tp1] [--syms A,B] [--from live|today]
-      print rows of a table as they are logged
+  usage: `  actors tail <table> [--tp tp1] [--syms A,B] [--from live|today] [--json]
+      print rows of a table as they are logged (tab separated; --json: one JSON object per row
+      and per end of day, a line each, until Ctrl-C)
 `,
+  flags: ['tp', 'syms', 'from', 'json'],
   run: (a) => tail(a),
 };
+
+function cellValue(c: Column, i: number): string | number {
+  if (isSymColumn(c)) return c.dict[c.codes[i]!]!;
+  const v = (c as ArrayLike<unknown>)[i];
+  // Longs as numbers while exact (as the bus's JSON replies give them), else as strings.
+  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : String(v);
+  return typeof v === 'number' ? v : String(v);
+}
 
 function cell(c: Column, i: number): string {
   if (isSymColumn(c)) return c.dict[c.codes[i]!]!;
@@ -19,26 +29,33 @@ function cell(c: Column, i: number): string {
 
 async function tail(a: Args): Promise<number> {
   const table = a.positional[0];
-  if (!table) {
-    process.stderr.write('usage: actors tail <table> [--tp tp1] [--syms A,B]\n');
-    return 1;
-  }
+  if (!table) throw usageError('actors tail needs a table: actors tail <table>', { param: 'table' });
+  const from = a.flags.get('from') ?? 'live';
+  if (from !== 'live' && from !== 'today') throw usageError(`--from must be live or today, not ${JSON.stringify(from)}`, { flag: 'from', value: from });
+  const json = a.flags.has('json');
   process.stdout.on('error', () => process.exit(0)); // e.g. piped into head
   const nc = await connect({ servers: natsUrl(), name: 'actors-tail' });
-  const from = (a.flags.get('from') ?? 'live') as 'live' | 'today';
   const sub = await subscribe(nc, { tp: a.flags.get('tp') ?? 'tp1', tables: [table], syms: a.flags.get('syms')?.split(','), from });
   process.on('SIGINT', () => void sub.close().then(() => process.exit(0)));
   let header = false;
   for await (const e of sub) {
     if (e.type === 'eod') {
-      process.stdout.write(`-- end of day ${e.day}; next day ${e.nextDay}\n`);
+      process.stdout.write(json ? `${JSON.stringify({ eod: e.day, nextDay: e.nextDay })}\n` : `-- end of day ${e.day}; next day ${e.nextDay}\n`);
       continue;
     }
     if (e.type === 'skipped') {
-      process.stdout.write(`-- skipped unreadable message seq ${e.seq}: ${e.reason}\n`);
+      process.stdout.write(json ? `${JSON.stringify({ skipped: e.seq, reason: e.reason })}\n` : `-- skipped unreadable message seq ${e.seq}: ${e.reason}\n`);
       continue;
     }
     const names = Object.keys(e.batch.cols);
+    if (json) {
+      for (let i = 0; i < e.batch.n; i++) {
+        const row: Record<string, string | number> = {};
+        for (const n of names) row[n] = n === 'time' ? formatIsoNs((e.batch.cols.time as BigInt64Array)[i]!) : cellValue(e.batch.cols[n]!, i);
+        process.stdout.write(`${JSON.stringify(row)}\n`);
+      }
+      continue;
+    }
     if (!header) {
       process.stdout.write(names.join('\t') + '\n');
       header = true;

@@ -42,6 +42,7 @@ export const upCommand: Command = {
       while the others run on. State in KV bucket sup; actors start|restart|kill <procname>
       act on it. Ctrl-C stops all in reverse order
 `,
+  flags: ['config', 'procs', 'port', 'data', 'name', 'backoff-ms', 'backoff-max-ms', 'stable-ms', 'crash-loop-restarts', 'crash-loop-window-ms', 'stop-grace-ms', 'status-every-ms'],
   run: (a) => up(a, configPath(a)),
 };
 
@@ -224,12 +225,15 @@ function childSpec(p: ProcessRow, e: ChildEnv): ChildSpec {
 async function printStatus(nc: NatsConnection, records: SupRecord[]): Promise<void> {
   const now = Date.now();
   const rows: string[][] = [];
+  const pages: string[] = [];
   for (const r of records) {
     let detail = '';
     if (r.state === SupState.running && r.proctype !== NATS_SERVER_NAME) {
       try {
         const m = await nc.request(subjects.ctl(r.procname, 'status'), '', { timeout: 1_000 });
-        detail = summarize((JSON.parse(new TextDecoder().decode(m.data)) as { status: Record<string, unknown> }).status);
+        const s = (JSON.parse(new TextDecoder().decode(m.data)) as { status: Record<string, unknown> }).status;
+        detail = summarize(s);
+        if (typeof s.url === 'string') pages.push(`monitor page (${r.procname}): ${s.url}`);
       } catch {
         detail = 'no reply';
       }
@@ -238,6 +242,7 @@ async function printStatus(nc: NatsConnection, records: SupRecord[]): Promise<vo
     rows.push([r.procname, r.proctype, r.pid ? String(r.pid) : '', state === 'running' ? 'up' : state, restarts, lastExit, uptime, detail]);
   }
   printTable(['procname', 'proctype', 'pid', 'state', 'restarts', 'last exit', 'uptime', 'detail'], rows);
+  for (const p of pages) process.stdout.write(`${p}\n`);
 }
 
 function summarize(st: Record<string, unknown>): string {

@@ -21,11 +21,33 @@ import {
 // The raw C-API bindings (copy_data_to_vector, vector_get_data) ship with @duckdb/node-api as its
 // own pinned dependency; they are what makes filling and reading vectors a memcpy.
 import duckdb from '@duckdb/node-bindings';
+import { availableParallelism, totalmem } from 'node:os';
 import type { ColumnType } from '../schema.ts';
 import { NULL_INT, NULL_LONG, type ResultColumn } from '../query/result.ts';
 import type { Scalar } from '../query/request.ts';
 
 export { duckdb };
+
+/**
+ * Resource bounds for every DuckDB instance the project opens (HDB reader, writers, merges),
+ * sized for a host shared with a tickerplant, RDBs and a gateway: DuckDB's own defaults (80% of
+ * RAM, every core) let one runaway statement take the machine. Memory: 15% of RAM, at least
+ * 256 MB, at most 4 GB (past it DuckDB spills to its temp dir or fails the statement with an
+ * out-of-memory error); threads: half the cores, at least 1, at most 4. Overridable per process
+ * (`memoryLimit`, `threads` settings) or for all with TICKBUS_DUCKDB_MEMORY_LIMIT / TICKBUS_DUCKDB_THREADS.
+ */
+export function duckdbLimits(env: Record<string, string | undefined> = process.env): { memoryLimit: string; threads: number } {
+  const mib = Math.floor(totalmem() / 2 ** 20);
+  const memoryLimit = env.TICKBUS_DUCKDB_MEMORY_LIMIT || `${Math.max(256, Math.min(4096, Math.floor(mib * 0.15)))}MB`;
+  const fromEnv = Number(env.TICKBUS_DUCKDB_THREADS);
+  const threads = Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
+  return { memoryLimit, threads };
+}
+
+/** True for DuckDB's out-of-memory failure (the statement hit memory_limit). */
+export function isOutOfMemory(e: unknown): boolean {
+  return /out of memory/i.test((e as Error)?.message ?? '');
+}
 
 /** A SQL string literal. Used only for paths this process listed itself and for schema JSON. */
 export function sqlString(s: string): string {

@@ -15,7 +15,13 @@ import { applyRename, finishAgg, noRowsParts } from '../query/finalize.ts';
 import { bad, partsLayout, planAsof, planQuery, type AsofPlan, type Plan } from '../query/request.ts';
 import { emptyResult, QUERY_ROWS_MAX, RESULT_TYPE, type QueryResult, type ResultColumn } from '../query/result.ts';
 import { asofSql, partsSql, rawSql, type FileSet } from '../query/sql.ts';
-import { ident, readResult, sqlString, stream, type Params } from './duck.ts';
+import { duckdbLimits, ident, isOutOfMemory, readResult, sqlString, stream, type Params } from './duck.ts';
+
+/** A statement stopped at the memory limit: RESOURCE_LIMIT naming the limit, the process goes on. */
+function outOfMemory(e: unknown, limit: string | undefined): TickbusError {
+  const memoryLimit = limit ?? duckdbLimits().memoryLimit;
+  return new TickbusError(ErrorCode.RESOURCE_LIMIT, `the query needs more memory than this hdb's memoryLimit (${memoryLimit}); narrow it (dates, syms, columns) or add LIMIT`, { memoryLimit }, { cause: e });
+}
 import { recoverStaging } from './layout.ts';
 import { SCHEMA_KV_KEY } from './writer.ts';
 
@@ -23,9 +29,9 @@ import { SCHEMA_KV_KEY } from './writer.ts';
 export interface HdbOptions {
   /** Schemas by table; default: read from the files' tickbus metadata (else inferred). */
   tables?: TablesConfig;
-  /** DuckDB worker threads. */
+  /** DuckDB worker threads; default duckdbLimits() (half the cores, 1 to 4). */
   threads: number;
-  /** DuckDB memory limit (e.g. '4GB'); default DuckDB's (80% of RAM). */
+  /** DuckDB memory limit (e.g. '4GB'); default duckdbLimits() (15% of RAM, 256 MB to 4 GB), never DuckDB's 80%. */
   memoryLimit?: string;
   /** Bound on one SQL statement's run time; past it the statement is interrupted. */
   sqlTimeoutMs: number;
@@ -37,7 +43,7 @@ export interface HdbOptions {
 }
 
 export const defaultHdbOptions: HdbOptions = {
-  threads: 2,
+  threads: duckdbLimits().threads,
   sqlTimeoutMs: 30_000,
   sqlCharsMax: 100_000,
   recoverOnOpen: true,
@@ -106,7 +112,7 @@ export class Hdb {
       // no read-only mode; statements other than SELECT are refused in sql().)
       await con.run(`SET allowed_directories = [${sqlString(`${root}/`)}, ${sqlString(`${spillDir}/`)}]`);
       await con.run(`SET temp_directory = ${sqlString(spillDir)}`);
-      if (o.memoryLimit) await con.run(`SET memory_limit = ${sqlString(o.memoryLimit)}`);
+      await con.run(`SET memory_limit = ${sqlString(o.memoryLimit ?? duckdbLimits().memoryLimit)}`);
       await con.run('SET enable_external_access = false');
       await con.run('SET lock_configuration = true');
     } finally {
@@ -333,6 +339,7 @@ export class Hdb {
       });
     } catch (e) {
       if (e instanceof TickbusError) throw e;
+      if (isOutOfMemory(e)) throw outOfMemory(e, this.o.memoryLimit);
       throw new TickbusError(ErrorCode.INTERNAL, `hdb query failed: ${(e as Error).message.split('\n')[0]}`, { sql }, { cause: e });
     } finally {
       con.closeSync();
@@ -414,6 +421,7 @@ export class Hdb {
         });
       } catch (e) {
         if (e instanceof TickbusError) throw e;
+        if (isOutOfMemory(e)) throw outOfMemory(e, this.o.memoryLimit);
         const msg = (e as Error).message.split('\n')[0]!;
         throw bad('sql', /interrupt/i.test(msg) ? `ran longer than ${this.o.sqlTimeoutMs} ms and was interrupted` : msg);
       }

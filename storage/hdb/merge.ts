@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { TableSchema } from '../schema.ts';
-import { ident, sqlString } from './duck.ts';
+import { duckdbLimits, ident, sqlString } from './duck.ts';
 import { activeWrites, beginStagedWrite, fsyncPath, tableDir } from './layout.ts';
 import { defaultSortConfig, sortColumnsFor, type SortConfig } from './sort_config.ts';
 import { SCHEMA_KV_KEY, swapIn, type WriteReport } from './writer.ts';
@@ -26,7 +26,7 @@ export const defaultMergeOptions: MergeOptions = {
   rowGroupRows: 65_536,
   compression: 'zstd',
   threads: 2,
-  memoryLimit: '2GB',
+  memoryLimit: duckdbLimits().memoryLimit,
 };
 
 export async function mergePartition(
@@ -103,7 +103,7 @@ export async function partitionRows(hdbDir: string, date: string, table: string)
   } catch {
     return 0;
   }
-  const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const instance = await DuckDBInstance.create(':memory:', { threads: '1', memory_limit: duckdbLimits().memoryLimit });
   try {
     const con = await instance.connect();
     try {

@@ -24,7 +24,7 @@ import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Batch } from '../batch.ts';
 import type { ColumnType, TableSchema } from '../schema.ts';
 import { CHUNK_ROWS, MemTable, SymbolTable } from '../table.ts';
-import { duckdb, duckTypeOf, ident, sqlString } from './duck.ts';
+import { duckdb, duckdbLimits, duckTypeOf, ident, sqlString } from './duck.ts';
 import { activeWrites, beginStagedWrite, exists, fsyncPath } from './layout.ts';
 import { defaultSortConfig, sortColumnsFor, type SortConfig } from './sort_config.ts';
 
@@ -112,7 +112,7 @@ export async function writePartition(
   try {
     const prepared = prepare(mem, sortColumnsFor(o.sort, table).map((s) => s.column));
     const t1 = performance.now();
-    const instance = await DuckDBInstance.create(':memory:', { threads: String(o.writeThreads) });
+    const instance = await DuckDBInstance.create(':memory:', { threads: String(o.writeThreads), memory_limit: duckdbLimits().memoryLimit });
     let files: string[];
     let t2: number;
     try {

@@ -14,6 +14,23 @@ export const SQL_TYPE = 'tickbus.v1.sql';
 /** The simple query type (storage/query/simple.ts) is accepted as an alias of getdata. */
 export const QUERY_TYPES = [GETDATA_TYPE, QUERY_TYPE] as const;
 
+/**
+ * The request types a query subject accepts. A request without `type` is the subject's default
+ * (a simple query on an RDB, getdata on an HDB); any other `type` is BAD_TYPE naming what the
+ * subject takes, so a misplaced message (a feed update sent to q.rdb) is never read as a query.
+ */
+export function assertRequestType(request: unknown, accepted: readonly string[], where: string): void {
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+    throw new TickbusError(ErrorCode.BAD_TYPE, `${where} takes an object with type one of ${accepted.join(', ')}`, { accepted: [...accepted] });
+  }
+  const type = (request as { type?: unknown }).type;
+  if (type === undefined || (typeof type === 'string' && accepted.includes(type))) return;
+  throw new TickbusError(ErrorCode.BAD_TYPE, `${where} does not take type ${JSON.stringify(type)}; it takes ${accepted.join(', ')}`, {
+    type: typeof type === 'string' ? type : JSON.stringify(type) ?? String(type),
+    accepted: [...accepted],
+  });
+}
+
 export const FilterOps = ['=', '!=', '<', '>', '<=', '>=', 'in', 'not in', 'within', 'not within', 'like', 'not like'] as const;
 export type FilterOp = (typeof FilterOps)[number];
 /** The positive operator behind each negation. */

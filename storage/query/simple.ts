@@ -32,8 +32,8 @@ export interface QueryResult {
   cols: Record<string, unknown>;
 }
 
-/** Bound on rows one reply may hold (a reply must fit one NATS message; page with limit). */
-export const QUERY_ROWS_MAX = 1_000_000;
+/** Bound on rows one reply may hold (page with limit); a reply bigger than one NATS message goes in chunks (bus/reply.ts). */
+export const QUERY_ROWS_MAX = 5_000_000;
 
 function bad(param: string, message: string, detail: Record<string, unknown> = {}): TickbusError {
   return new TickbusError(ErrorCode.BAD_QUERY, `${param}: ${message}`, { param, ...detail });

@@ -6,7 +6,7 @@
 //   BENCH_SCALE scales the query counts; BENCH_GW_REPLICAS (2) and BENCH_GW_CONCURRENCY (the
 //   gateway's backendConcurrency; its default when unset, 1 is TorQ's one query at a time) change
 //   the topology; `node --import tsx test/bench/gateway.ts` (or BENCH_ONLY=gateway npm run bench)
-//   runs it alone. Both throughput sides send the same named-API call (`echo`; the direct side pre-encoded, the
+//   runs it alone; BENCH_USAGE=off runs it with the usage log off (bus/usage.ts). Both throughput sides send the same named-API call (`echo`; the direct side pre-encoded, the
 //   gateway side through GatewayClient.sync, which encodes each request and decodes each reply) closed
 //   loop with the same window (WINDOW in flight): direct to the backends' queue group, and through
 //   the gateway to the same two backends; their ratio is the gateway's cost. The *_cpu_us_per_query
@@ -97,7 +97,9 @@ export async function benchGateway(): Promise<GatewayMetric[]> {
   // The gateway's own concurrency settings unless BENCH_GW_CONCURRENCY says otherwise.
   const replicas = Number(process.env.BENCH_GW_REPLICAS ?? 2);
   const concurrency = process.env.BENCH_GW_CONCURRENCY ? { backendConcurrency: Number(process.env.BENCH_GW_CONCURRENCY) } : {};
-  writeFileSync(cfg, JSON.stringify({ tables: {}, defaults: { gateway: { backendTypes: [TYPE], ...concurrency } } }));
+  // BENCH_USAGE=off turns the usage log off in the gateway and the backends (its cost is the difference).
+  const usage = process.env.BENCH_USAGE === 'off' ? { usage: { enabled: false } } : {};
+  writeFileSync(cfg, JSON.stringify({ tables: {}, defaults: { gateway: { backendTypes: [TYPE], ...concurrency, ...usage } } }));
   const backends = Array.from({ length: replicas }, (_, i) => backend(server.url, `bk${i + 1}`));
   const gw = spawnProc('gateway', 'gwbench', cfg, server.url);
   const client = new GatewayClient(nc, { gateway: 'gwbench', timeoutMs: 30_000 });

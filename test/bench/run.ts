@@ -18,6 +18,7 @@ import { subscribe } from '../../bus/subscriber.ts';
 import { defineTable } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { printTable } from '../../ops/cli/table.ts';
+import { MultiBar } from 'cli-progress';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
 import { nodeFlags } from '../../ops/node_flags.mjs';
 import { pump, SYMS } from './drive.ts';
@@ -291,24 +292,34 @@ async function main(): Promise<void> {
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
   const nc = await connect({ servers: server.url });
   const results: Metric[] = [];
+  // BENCH_ONLY=raw,ingest,single,latency,replay,gateway,storage,usage,runaway runs a subset; default all.
+  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage,usage,runaway').split(','));
+  // One overall bar on stderr when it is a terminal (the benchmarks done of those selected); the
+  // metric lines print above it.
+  const steps = ['raw', 'ingest', 'single', 'latency', 'replay', 'gateway', 'storage', 'usage', 'runaway'].filter((k) => only.has(k) || (k === 'raw' && process.env.BENCH_SKIP_RAW !== '1'));
+  const bars = process.stderr.isTTY ? new MultiBar({ stream: process.stderr, format: 'bench [{bar}] {value}/{total} {step}  {duration_formatted}', barsize: 30, hideCursor: true, clearOnComplete: true, fps: 5 }) : undefined;
+  const bar = bars?.create(steps.length, 0, { step: steps[0] ?? '' });
+  const step = (done: string) => steps.includes(done) && bar?.increment(1, { step: steps[steps.indexOf(done) + 1] ?? 'done' });
   const log = (m: Metric) => {
     judge(m);
     results.push(m);
-    process.stderr.write(`  ${m.metric} = ${m.value.toFixed(m.value < 100 ? 3 : 0)} ${m.unit}${m.ratio !== undefined ? ` (ratio ${m.ratio.toFixed(3)})` : ''}${m.met === undefined ? '' : m.met ? ' met' : ' NOT met'}\n`);
+    const line = `  ${m.metric} = ${m.value.toFixed(m.value < 100 ? 3 : 0)} ${m.unit}${m.ratio !== undefined ? ` (ratio ${m.ratio.toFixed(3)})` : ''}${m.met === undefined ? '' : m.met ? ' met' : ' NOT met'}\n`;
+    if (bars) bars.log(line);
+    else process.stderr.write(line);
   };
-  // BENCH_ONLY=raw,ingest,single,latency,replay,gateway,storage runs a subset; default all.
-  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage').split(','));
   try {
     const rows = Math.round((5_000_000 * scale) / BATCH_ROWS) * BATCH_ROWS;
     // BENCH_SKIP_RAW=1 skips the raw baseline (quick runs of the metrics that do not divide by it).
     const raw = process.env.BENCH_SKIP_RAW === '1' ? NaN : await baseline(nc, server.url, rows);
     if (!Number.isNaN(raw)) log({ metric: 'raw_js_pipeline_rows_per_s', value: raw, unit: 'rows/s' });
+    step('raw');
     if (only.has('ingest')) {
       const ib = await ingest(nc, server.url, dir, 'ingb', 'batch', rows);
       log({ metric: 'ingest_batch_rows_per_s', value: ib.rowsPerSec, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: ib.rowsPerSec / raw });
       const ii = await ingest(nc, server.url, dir, 'ingi', 'immediate', rows);
       log({ metric: 'ingest_immediate_rows_per_s', value: ii.rowsPerSec, unit: 'rows/s', baseline: 'raw_js_pipeline_rows_per_s', ratio: ii.rowsPerSec / raw, target: 'info' });
       log({ metric: 'rdb_bytes_per_row', value: ib.bytesPerRow, unit: 'bytes' });
+      step('ingest');
     }
     if (only.has('single')) {
       const n = Math.round(300_000 * scale);
@@ -316,6 +327,7 @@ async function main(): Promise<void> {
       log({ metric: 'raw_request_reply_rows_per_s', value: rr, unit: 'rows/s', target: 'baseline (plain responder: decode + reply, no JetStream)' });
       const single = await singleAcked(nc, server.url, dir, n);
       log({ metric: 'ingest_single_acked_rows_per_s', value: single, unit: 'rows/s', baseline: 'raw_request_reply_rows_per_s', ratio: single / rr });
+      step('single');
     }
     if (only.has('latency')) {
       const l = await latency(nc, server.url, dir, Math.max(2, Math.round(5 * scale)));
@@ -323,21 +335,36 @@ async function main(): Promise<void> {
       log({ metric: 'latency_p99_ms', value: l.p99, unit: 'ms' });
       log({ metric: 'latency_feed_to_tp_stamp_p50_ms', value: l.feedToTpP50, unit: 'ms', target: 'info' });
       log({ metric: 'latency_feed_to_tp_stamp_p99_ms', value: l.feedToTpP99, unit: 'ms', target: 'info' });
+      step('latency');
     }
     if (only.has('replay')) {
       const secs = await replayBench(nc, dir, Math.round(10_000_000 * scale));
       log({ metric: 'replay_10m_rows_s', value: secs, unit: 's' });
+      step('replay');
     }
     if (only.has('gateway')) {
       const { benchGateway } = (await import(join(here, 'gateway.ts'))) as { benchGateway: () => Promise<Metric[]> };
       for (const m of await benchGateway()) log(m);
+      step('gateway');
     }
     if (only.has('storage') && existsSync(join(here, 'storage.ts'))) {
       const storageBench = join(here, 'storage.ts');
       const { benchStorage } = (await import(storageBench)) as { benchStorage: () => Promise<Metric[]> };
       for (const m of await benchStorage()) log(m);
+      step('storage');
+    }
+    if (only.has('usage')) {
+      const { benchUsage } = await import('./usage.ts');
+      for (const m of await benchUsage(Math.round(200_000 * scale))) log(m);
+      step('usage');
+    }
+    if (only.has('runaway')) {
+      const { benchRunaway } = await import('./runaway.ts');
+      for (const m of await benchRunaway()) log(m);
+      step('runaway');
     }
   } finally {
+    bars?.stop();
     await nc.close();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });

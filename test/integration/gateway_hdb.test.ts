@@ -89,10 +89,20 @@ describe('gateway over the real RDB and HDB', () => {
       avgPrice: Float64Array.of((10 + 30 + 40) / 3, 35),
       lastPrice: Float64Array.of(40, 50),
     });
+    // The same getdata with the types named explicitly is split and merged the same way, not
+    // razed into one aggregate row per backend (issue 12: count [34, 27872] for one sym before).
+    const named = await client.sync<QueryResult>(q, ['rdb', 'hdb']);
+    expect(named.parts.map((p) => `${p.proctype}:${p.name}`)).toEqual(['hdb:hdb1', 'rdb:rdb1']);
+    expect(named.result.cols).toEqual(r.result.cols);
+    // One type named: that process answers alone, as before.
+    const rdbOnly = await client.sync<QueryResult>(q, ['rdb']);
+    expect(rdbOnly.result.cols.count).toEqual(BigInt64Array.of(1n, 1n));
     const raw = await client.sync<QueryResult>({ ...range, columns: ['sym', 'size'] });
     expect(raw.result.cols).toEqual({ sym: ['AAPL', 'MSFT', 'AAPL', 'AAPL', 'MSFT'], size: BigInt64Array.of(1n, 2n, 3n, 4n, 5n) });
     const last2 = await client.sync<QueryResult>({ ...range, columns: ['size'], limit: -2 });
     expect(last2.result.cols.size).toEqual(BigInt64Array.of(4n, 5n));
+    const rawNamed = await client.sync<QueryResult>({ ...range, columns: ['sym', 'size'] }, ['hdb', 'rdb']);
+    expect(rawNamed.result.cols).toEqual(raw.result.cols);
     client.close();
   });
 });

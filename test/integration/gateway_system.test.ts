@@ -141,6 +141,6 @@ describe('gateway in the system', () => {
     expect(ps.out).toMatch(new RegExp(`dates=${day}`));
     expect(ps.out).toMatch(/heartbeat state from the monitor/);
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/^error TYPE_NOT_AVAILABLE: .*missing: nope/);
+    expect(bad.err).toMatch(/^actors: TYPE_NOT_AVAILABLE: .*missing: nope/);
   });
 });

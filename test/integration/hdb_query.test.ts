@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+import { duckdbLimits } from '../../storage/hdb/duck.ts';
 import { Hdb } from '../../storage/hdb/hdb.ts';
 import { writePartition } from '../../storage/hdb/writer.ts';
 import { mergePartials } from '../../storage/query/finalize.ts';
@@ -231,6 +232,36 @@ describe('hdb: read-only SQL', () => {
       expect(Date.now() - t0).toBeLessThan(10_000);
     } finally {
       slow.close();
+    }
+  });
+});
+
+describe('hdb: resource bounds', () => {
+  it('hdb: DuckDB runs with a bounded memory limit and thread count by default, never its own 80% of RAM', async () => {
+    const r = await hdb.sql("SELECT current_setting('memory_limit') AS m, current_setting('threads') AS t");
+    const limits = duckdbLimits();
+    expect(Number(r.cols.t![0])).toBe(limits.threads);
+    // DuckDB prints the limit in its own units (MiB/GiB): compare in bytes, within its rounding.
+    const bytes = (v: string) => {
+      const m = /^([\d.]+)\s*(KiB|MiB|GiB|KB|MB|GB)$/.exec(v.trim())!;
+      return Number(m[1]) * { KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, KB: 1e3, MB: 1e6, GB: 1e9 }[m[2] as 'MB'];
+    };
+    expect(Math.abs(bytes(String(r.cols.m![0])) / bytes(limits.memoryLimit) - 1)).toBeLessThan(0.06);
+    expect(bytes(limits.memoryLimit)).toBeLessThanOrEqual(4096 * 1e6);
+  });
+
+  it('hdb: a statement that needs more memory than the limit fails with RESOURCE_LIMIT and the HDB keeps answering', async () => {
+    const small = await Hdb.open(join(dir, 'hdb'), { memoryLimit: '64MB', threads: 1 });
+    try {
+      // A list aggregate cannot spill: 50M longs (400 MB) in one list.
+      const e = await small.sql('SELECT length(list(range)) FROM range(50000000)').catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(TickbusError);
+      expect((e as TickbusError).code).toBe(ErrorCode.RESOURCE_LIMIT);
+      expect((e as TickbusError).message).toMatch(/64MB/);
+      const ok = await small.sql('SELECT count(*) AS n FROM trade');
+      expect(Number(ok.cols.n![0])).toBe(15000);
+    } finally {
+      small.close();
     }
   });
 });

@@ -56,7 +56,8 @@ describe('actors kill', () => {
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/NO_MATCHING_PROCESS.*nosuch/);
     const usage = kill('--name', 'a', '--all');
-    expect(usage.status).toBe(1);
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/BAD_USAGE/);
     const r = kill('--type', 'monitor');
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/monk3\s+monitor\s+yes/);

@@ -2,9 +2,11 @@
 // nats-server, real processes and real Parquet files read back through the HDB:
 // - replaying a day gives the same partition as the RDB's own end-of-day write (compared through
 //   queries), both whole and in bounded chunks merged at the end; a corrupt log message is
-//   skipped and reported, not fatal (and the RDB skips it too);
+//   skipped and reported, not fatal (and the RDB skips it too); `actors replay --json` prints the
+//   same day's summary as one JSON document;
 // - an RDB SIGKILLed in the middle of its end-of-day write (one table written, one not) ends up,
 //   after a restart, with the day written once and completely, and no staging left behind.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +23,18 @@ import { partitionRows } from '../../storage/hdb/merge.ts';
 import { stagingDirFor } from '../../storage/hdb/layout.ts';
 import { clockBeforeMidnight, connectTo, readLog, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 import { spawnProc, stopProc, waitUp } from '../support/procs.ts';
+
+/** `actors <args>` as a child process against this suite's server. */
+function actorsCli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'ops', 'cli', 'main.ts'), ...args], { env: { ...process.env, NATS_URL: server.url, LOG_LEVEL: 'warn' } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.once('exit', (code) => done({ code, out, err }));
+  });
+}
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -97,6 +111,14 @@ describe('replay', () => {
     const days = await listDays(nc, 'rp');
     const some = await replay(nc, { tp: 'rp', hdbDir: join(dir, 'replay-range'), tables: testTables, fromSeq: days[0]!.fromSeq, toSeq: days[0]!.fromSeq + 9, only: ['quote'] });
     expect(Object.keys(some.rows[day0] ?? {})).toEqual(['quote']);
+    // The same day through `actors replay --json` (a real CLI process): one JSON summary on stdout.
+    const cfgFile = join(dir, 'replay-cli.json');
+    writeFileSync(cfgFile, JSON.stringify({ tables: testTables }));
+    const cli = await actorsCli(['replay', '--tp', 'rp', '--date', day0, '--hdb', join(dir, 'replay-cli'), '--config', cfgFile, '--json']);
+    expect(cli.code).toBe(0);
+    const summary = JSON.parse(cli.out) as { written: Array<{ date: string; table: string; rows: number }>; skipped: Array<{ seq: number }> };
+    expect(Object.fromEntries(summary.written.map((w) => [w.table, w.rows]))).toEqual(log.eods[0]!.counts);
+    expect(summary.skipped.map((x) => x.seq)).toEqual([badSeq]);
     pub.close();
     await rdb.stop();
     await tp.stop();

@@ -2,10 +2,11 @@
 // the tickerplant and RDBs as child processes (`actors start`), an in-process feed whose rows
 // carry a unique `fid`, late-joining subscribers, faults at their times; then reads the log and
 // checks the invariants. Returns the violations (empty = pass) and what it measured.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { decode, encode } from '../../bus/codec.ts';
 import { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
@@ -64,6 +65,62 @@ export function countViolations(order: LogContents['order']): string[] {
   return out.length > 5 ? [...out.slice(0, 5), `... ${out.length - 5} more count violations`] : out;
 }
 
+/**
+ * Every ended day in the HDB (the RDBs wrote it at end of day; waited for, bounded) holds exactly
+ * the log's rows of that day per table, and each RDB's current day the log's rows since the last
+ * end of day, in log order.
+ */
+async function hdbAndRdbViolations(nc: NatsConnection, sc: Scenario, log: LogContents, hdbDir: string, stats: Record<string, number>): Promise<string[]> {
+  const out: string[] = [];
+  const ended = new Set(log.eods.map((e) => e.day));
+  const byDay = new Map<string, Map<string, bigint[]>>();
+  for (const b of log.batches) {
+    const day = byDay.get(b.day) ?? new Map<string, bigint[]>();
+    byDay.set(b.day, day);
+    const list = day.get(b.table) ?? [];
+    list.push(...(b.cols.fid as BigInt64Array));
+    day.set(b.table, list);
+  }
+  const want = [...ended].flatMap((d) => [...(byDay.get(d) ?? new Map<string, bigint[]>())].filter(([, f]) => f.length > 0).map(([t]) => [d, t] as const));
+  const partition = (d: string, t: string) => join(hdbDir, `date=${d}`, t);
+  // The write of the last ended day may still be going: wait (bounded) for every partition.
+  await until(() => want.every(([d, t]) => existsSync(partition(d, t))), 30_000, 200).catch(() => {
+    const missing = want.filter(([d, t]) => !existsSync(partition(d, t)));
+    out.push(`the HDB lacks ${missing.length} partitions of ended days (e.g. ${missing[0]?.join('/')})`);
+  });
+  const db = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const con = await db.connect();
+  try {
+    for (const [d, t] of want) {
+      if (!existsSync(partition(d, t))) continue;
+      const r = await con.runAndReadAll(`SELECT fid::BIGINT FROM read_parquet('${partition(d, t)}/*.parquet')`);
+      const got = r.getRows().map((x) => x[0] as bigint).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const exp = [...byDay.get(d)!.get(t)!].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const diff = sameSequence(got, exp);
+      if (diff) out.push(`HDB ${d}/${t} differs from the log's day: ${diff}`);
+      stats.hdbPartitions = (stats.hdbPartitions ?? 0) + 1;
+      stats.hdbRows = (stats.hdbRows ?? 0) + got.length;
+    }
+  } finally {
+    con.closeSync();
+    db.closeSync();
+  }
+  const today = [...byDay.keys()].find((d) => !ended.has(d));
+  for (const r of sc.topology.rdbs) {
+    for (const t of sc.feed.tables) {
+      const m = await nc.request(subjects.query('rdb', r), encode({ type: 'tickbus.v1.query', table: t, columns: ['fid'] }), { timeout: 10_000 });
+      const res = decode<{ cols?: { fid: BigInt64Array }; message?: string }>(m.data);
+      if (!res.cols) {
+        out.push(`${r}: query failed: ${res.message}`);
+        continue;
+      }
+      const diff = sameSequence(Array.from(res.cols.fid), today ? (byDay.get(today)!.get(t) ?? []) : []);
+      if (diff) out.push(`${r}.${t} (current day ${today}) differs from the log: ${diff}`);
+    }
+  }
+  return out;
+}
+
 export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
   const dir = mkdtempSync(join(tmpdir(), `tickbus-sc-${sc.name}-`));
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
@@ -73,7 +130,10 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     cfgPath,
     JSON.stringify({
       tables: testTables,
-      defaults: { tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}) }, rdb: { tp: tp.name } },
+      defaults: {
+        tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}) },
+        rdb: { tp: tp.name, ...(sc.topology.hdb ? { hdbDir: join(dir, 'hdb') } : {}) },
+      },
     }),
   );
   const procs = new Map<string, Proc>();
@@ -167,6 +227,9 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     await Promise.all(inflight);
     pub.close();
 
+    // With demo days the tickerplant keeps rolling (empty) days: stop it first when the check
+    // compares days, so the log's last day is the RDBs' current day.
+    if (sc.invariants.includes(Invariants.hdbAndRdbEqualLog)) await stopProc(procs.get(tp.name)!);
     // Settle: every RDB has applied the log's last message.
     const log0 = await readLog(nc, tp.name);
     for (const r of sc.topology.rdbs) {
@@ -216,6 +279,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
         }
       }
     }
+    if (inv.has(Invariants.hdbAndRdbEqualLog)) violations.push(...(await hdbAndRdbViolations(nc, sc, log, join(dir, 'hdb'), stats)));
     if (inv.has(Invariants.lateJoinersEqualLog)) {
       await Promise.all(joiners.map((j) => j.done));
       for (const j of joiners) {

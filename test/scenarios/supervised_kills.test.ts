@@ -1,5 +1,6 @@
 // Scenario "one crash never stops the system": the whole demo system under `actors up` (embedded
-// nats-server, tickerplant, RDB, HDB, gateway, monitor, demo feed); while the feed runs and the
+// nats-server and every process of ops/process.csv: tickerplant, RDB, HDB, gateway, monitor,
+// reporter, housekeeping, file alerter, demo feed); while the feed runs and the
 // gateway is queried, each process type is SIGKILLed in turn, then the embedded nats-server. Each
 // comes back (a new pid, `running` in KV `sup`) and the gateway answers again before the next
 // kill. At the end, with the feed stopped cleanly: no feed id is in the log twice, every Tb-Count
@@ -15,6 +16,7 @@ import { decode, encode } from '../../bus/codec.ts';
 import { GatewayClient } from '../../bus/gateway_client.ts';
 import { freePort } from '../../bus/nats_server.ts';
 import { readSupRecord, readSupRecords } from '../../ops/cli/sup_store.ts';
+import { readProcessTable } from '../../ops/config.ts';
 import type { SupRecord } from '../../ops/cli/supervisor.ts';
 import { readLog } from '../support/bus.ts';
 
@@ -71,7 +73,10 @@ describe('scenario supervised-kills', () => {
     await until(gatewayAnswers, 30_000, 'the gateway answers');
     const sup = async (name: string): Promise<SupRecord | undefined> => await readSupRecord(nc, name, 1_000);
     const figures: Record<string, { backMs: number; gatewayMs: number; backoffMs: number }> = {};
-    for (const name of ['rdb1', 'hdb1', 'gw1', 'monitor1', 'feed1', 'tp1', 'nats-server']) {
+    // Every process of the shipped table, the tickerplant last of them, then the server.
+    const table = readProcessTable(join(root, 'ops', 'process.csv')).filter((p) => p.startwithall);
+    const names = [...table.filter((p) => p.proctype !== 'tickerplant'), ...table.filter((p) => p.proctype === 'tickerplant')].map((p) => p.procname);
+    for (const name of [...names, 'nats-server']) {
       const before = (await sup(name))!;
       expect(before.state, name).toBe('running');
       const t0 = Date.now();

@@ -40,6 +40,8 @@ async function main(): Promise<void> {
     heartbeatMs: Number(hb),
     attributes: { pid: process.pid },
     start: async () => ({ ready: async () => {}, stop: async () => {}, status: () => ({ pid: process.pid }) }),
+    // The gateway benchmark's BENCH_USAGE=off: the usage log off, to measure its cost.
+    usage: process.env.BENCH_USAGE === 'off' ? { enabled: false } : undefined,
   });
   registerTestApis(rt, name, Number(delay));
   process.on('SIGTERM', () => void rt.stop().then(() => process.exit(0)));

@@ -8,9 +8,15 @@ export interface RawReply {
   body: string;
 }
 
+interface RawMsg {
+  headers: Record<string, string>;
+  payload: Buffer;
+}
+
 export class RawNats {
-  private buf = Buffer.alloc(0);
-  private readonly waiting = new Map<string, (r: RawReply) => void>();
+  private buf: Buffer = Buffer.alloc(0);
+  /** Reply subject -> handler of each message; true when the reply is complete. */
+  private readonly waiting = new Map<string, (m: RawMsg) => boolean>();
   private sid = 0;
   private inbox = `_INBOX.raw${process.pid}${Date.now()}`;
 
@@ -38,23 +44,49 @@ export class RawNats {
 
   /** Request with a JSON body and Content-Type: application/json; resolves with the reply. */
   request(subject: string, json: unknown, timeoutMs = 5_000): Promise<RawReply> {
+    return this.send(subject, json, timeoutMs, false);
+  }
+
+  /**
+   * As request(), with `Tb-Accept-Chunks: 1`: a reply too big for one message arrives as messages
+   * with `Tb-Chunk: <i>/<n>` (bus/SUBJECTS.md, "Big replies"), joined here in order. `chunks`
+   * says how many messages it took.
+   */
+  requestChunked(subject: string, json: unknown, timeoutMs = 30_000): Promise<RawReply & { chunks: number }> {
+    return this.send(subject, json, timeoutMs, true) as Promise<RawReply & { chunks: number }>;
+  }
+
+  private send(subject: string, json: unknown, timeoutMs: number, chunked: boolean): Promise<RawReply & { chunks: number }> {
     const reply = `${this.inbox}.${++this.sid}`;
-    const hdr = 'NATS/1.0\r\nContent-Type: application/json\r\n\r\n';
+    const hdr = `NATS/1.0\r\nContent-Type: application/json\r\n${chunked ? 'Tb-Accept-Chunks: 1\r\n' : ''}\r\n`;
     const body = JSON.stringify(json);
     const hlen = Buffer.byteLength(hdr);
     const total = hlen + Buffer.byteLength(body);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no reply on ${subject}`)), timeoutMs);
-      this.waiting.set(reply, (r) => {
+      const t = setTimeout(() => {
+        this.waiting.delete(reply);
+        reject(new Error(`no reply on ${subject}`));
+      }, timeoutMs);
+      const parts: Buffer[] = [];
+      this.waiting.set(reply, (m) => {
+        const c = m.headers['Tb-Chunk'];
+        if (c) {
+          const [i, n] = c.split('/').map(Number) as [number, number];
+          if (i !== parts.length) throw new Error(`chunk ${i} after ${parts.length}`);
+          parts.push(m.payload);
+          if (parts.length < n) return false;
+        } else parts.push(m.payload);
         clearTimeout(t);
-        resolve(r);
+        const { 'Tb-Chunk': _, ...headers } = m.headers;
+        resolve({ headers, body: Buffer.concat(parts).toString(), chunks: parts.length });
+        return true;
       });
       this.sock.write(`HPUB ${subject} ${reply} ${hlen} ${total}\r\n${hdr}${body}\r\n`);
     });
   }
 
   private onData(d: Buffer): void {
-    this.buf = Buffer.concat([this.buf, d]);
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
     for (;;) {
       const eol = this.buf.indexOf('\r\n');
       if (eol < 0) return;
@@ -85,8 +117,8 @@ export class RawNats {
           if (i > 0) headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
         }
       }
-      this.waiting.get(subject)?.({ headers, body: payload.subarray(hlen).toString() });
-      this.waiting.delete(subject);
+      const h = this.waiting.get(subject);
+      if (h?.({ headers, payload: Buffer.from(payload.subarray(hlen)) })) this.waiting.delete(subject);
     }
   }
 

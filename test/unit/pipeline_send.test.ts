@@ -19,7 +19,7 @@ function fakeNc(o: { throwOnPublish?: boolean } = {}) {
       published.push({ subject, reply: opts.reply });
     },
   } as unknown as NatsConnection;
-  const reply = (to: string, data: Uint8Array, code?: number) => deliver!({ subject: to, data, headers: code ? { code } : undefined } as unknown as Msg);
+  const reply = (to: string, data: Uint8Array, code?: number) => deliver!({ subject: to, data, headers: code ? { code, get: () => '' } : undefined } as unknown as Msg);
   return { nc, published, reply };
 }
 
