@@ -2,9 +2,9 @@
 // (ops/config.json). Settings cascade like TorQ's: defaults.<proctype>, then processes.<procname>,
 // then `--set key=value` on the command line; `tables` is given to every process.
 import { readFileSync } from 'node:fs';
-import { parse } from 'csv-parse/sync';
 import { ErrorCode, TickbusError } from '../bus/errors.ts';
 import { assertName } from '../bus/subjects.ts';
+import { badRow, readOpsCsv } from '../actors/common/ops_csv.ts';
 import type { TablesConfig } from '../storage/schema.ts';
 
 /** What `actors up` does when a process exits (TorQ has no supervisor; this is ours). */
@@ -32,49 +32,39 @@ export interface SystemConfig {
   processes: Record<string, Record<string, unknown>>;
 }
 
+/** TorQ process.csv columns we accept and ignore (a TorQ file loads unchanged), plus our notes. */
+const IGNORED_COLUMNS = ['notes', 'host', 'port', 'u', 'localtime', 'g', 't', 'w', 'load', 'extras', 'qcmd'] as const;
+
 /**
- * Reads the process table (TorQ's process.csv) with csv-parse, by header: `proctype` and
- * `procname` are required; `startwithall` (default 1) and `restartpolicy` (default always) are
- * optional, so older files still load; other columns (`notes`, TorQ's `host`, `port`) are ignored.
- * Lines starting with `#` are comments. Every bad line is a BAD_CONFIG naming the line and the rule.
+ * Reads the process table (TorQ's process.csv) with csv-parse (actors/common/ops_csv.ts, shared
+ * with the other ops CSVs), by header: `proctype` and `procname` are required; `startwithall`
+ * (default 1) and `restartpolicy` (default always) are optional, so older files still load; TorQ's
+ * other columns and `notes` are ignored, any other column refused. Lines starting with `#` are
+ * comments. Every bad line is a BAD_CONFIG naming the file, the line and the rule.
  */
 export function readProcessTable(path: string): ProcessRow[] {
-  let records: Array<{ record: Record<string, string>; info: { lines: number } }>;
+  let text: string;
   try {
-    records = parse(readFileSync(path, 'utf8'), {
-      columns: (header: string[]) => header.map((h) => h.trim()),
-      comment: '#',
-      comment_no_infix: true,
-      skip_empty_lines: true,
-      trim: true,
-      info: true,
-      relax_column_count: false,
-    }) as typeof records;
+    text = readFileSync(path, 'utf8');
   } catch (e) {
-    const err = e as Error & { lines?: number; code?: string };
-    throw new TickbusError(ErrorCode.BAD_CONFIG, `${path}${err.lines ? ` line ${err.lines}` : ''}: ${err.message}`, { path, line: err.lines, rule: err.code });
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `cannot read ${path}: ${(e as Error).message}`, { path });
   }
-  const header = records.length > 0 ? Object.keys(records[0]!.record) : [];
-  for (const required of ['proctype', 'procname']) {
-    if (records.length > 0 && !header.includes(required)) {
-      throw new TickbusError(ErrorCode.BAD_CONFIG, `${path}: no ${required} column`, { path, header, rule: 'the header names proctype and procname' });
-    }
-  }
+  const rows = readOpsCsv(text, path, ['proctype', 'procname'], ['startwithall', 'restartpolicy', ...IGNORED_COLUMNS]);
   const seen = new Set<string>();
-  return records.map(({ record: r, info }) => {
-    const line = info.lines;
-    const bad = (message: string, rule: string) => new TickbusError(ErrorCode.BAD_CONFIG, `${path} line ${line}: ${message}`, { path, line, rule });
-    try {
-      assertName('proctype', r.proctype ?? '');
-      assertName('procname', r.procname ?? '');
-    } catch (e) {
-      throw bad((e as Error).message, (e as TickbusError).detail.rule as string);
+  return rows.map((row) => {
+    const r = row.values;
+    for (const k of ['proctype', 'procname'] as const) {
+      try {
+        assertName(k, r[k] ?? '');
+      } catch (e) {
+        throw badRow(path, row.line, (e as Error).message, { rule: (e as TickbusError).detail.rule });
+      }
     }
     const s = r.startwithall ?? '';
-    if (s !== '' && s !== '0' && s !== '1') throw bad(`startwithall ${JSON.stringify(s)} is not 0 or 1`, 'startwithall is 0 or 1 (default 1)');
+    if (s !== '' && s !== '0' && s !== '1') throw badRow(path, row.line, `startwithall ${JSON.stringify(s)} is not 0 or 1 (default 1)`);
     const policy = (r.restartpolicy ?? '') || RestartPolicy.always;
-    if (!POLICIES.includes(policy)) throw bad(`restartpolicy ${JSON.stringify(policy)} is not one of ${POLICIES.join(', ')}`, `restartpolicy is ${POLICIES.join(' | ')} (default always)`);
-    if (seen.has(r.procname!)) throw bad(`procname ${r.procname} appears twice`, 'procname is unique');
+    if (!POLICIES.includes(policy)) throw badRow(path, row.line, `restartpolicy ${JSON.stringify(policy)} is not one of ${POLICIES.join(' | ')} (default always)`);
+    if (seen.has(r.procname!)) throw badRow(path, row.line, `procname ${r.procname} appears twice (procnames are unique)`);
     seen.add(r.procname!);
     return { proctype: r.proctype!, procname: r.procname!, startwithall: s !== '0', restartpolicy: policy as RestartPolicy };
   });

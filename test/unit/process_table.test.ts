@@ -25,6 +25,10 @@ describe('process table', () => {
 
   it('config: optional columns default; comments, blank lines and quoted commas are read as CSV', () => {
     const rows = readProcessTable(file('# a comment\nprocname,proctype,notes\n\nrdb1,rdb,"today, in memory"\n'));
+    // A TorQ file: its other columns are ignored.
+    expect(readProcessTable(file('host,port,proctype,procname,U,localtime,g,T,w,load,startwithall,extras,qcmd\nlocalhost,{KDBBASEPORT}+1,rdb,rdb1,appuser,1,1,180,,${KDBCODE}/processes/rdb.q,1,,q\n'))).toEqual([
+      { proctype: 'rdb', procname: 'rdb1', startwithall: true, restartpolicy: 'always' },
+    ]);
     expect(rows).toEqual([{ proctype: 'rdb', procname: 'rdb1', startwithall: true, restartpolicy: 'always' }]);
     const old = readProcessTable(file('proctype,procname,startwithall\ntickerplant,tp1,1\nrdb,rdb2,0\n'));
     expect(old.map((r) => [r.procname, r.startwithall, r.restartpolicy])).toEqual([
@@ -44,12 +48,13 @@ describe('process table', () => {
       throw new Error('no error');
     };
     const policy = bad('proctype,procname,restartpolicy\nrdb,rdb1,always\nrdb,rdb2,sometimes\n');
-    expect(policy).toMatchObject({ code: 'BAD_CONFIG', detail: { line: 3, rule: 'restartpolicy is always | on-failure | never (default always)' } });
-    expect(policy.message).toMatch(/line 3: restartpolicy "sometimes"/);
-    expect(bad('proctype,procname\nrdb,rdb1,extra\n')).toMatchObject({ code: 'BAD_CONFIG', detail: { line: 2, rule: 'CSV_RECORD_INCONSISTENT_COLUMNS' } });
-    expect(bad('proctype,procname\nrdb,9x\n')).toMatchObject({ code: 'BAD_CONFIG', detail: { line: 2 } });
+    expect(policy).toMatchObject({ code: 'BAD_CONFIG', detail: { line: 3 } });
+    expect(policy.message).toMatch(/line 3: restartpolicy "sometimes" is not one of always \| on-failure \| never/);
+    expect(bad('proctype,procname\nrdb,rdb1,extra\n')).toMatchObject({ code: 'BAD_CONFIG', detail: { line: 2 } });
+    expect(bad('proctype,procname\nrdb,9x\n').message).toMatch(/line 2: procname name "9x" is invalid/);
     expect(bad('proctype,procname,startwithall\nrdb,r1,yes\n').message).toMatch(/line 2: startwithall "yes"/);
     expect(bad('proctype,procname\nrdb,r1\nhdb,r1\n').message).toMatch(/line 3: procname r1 appears twice/);
     expect(bad('procname\nr1\n').message).toMatch(/no proctype column/);
+    expect(bad('proctype,procname,colour\nrdb,r1,red\n').message).toMatch(/unknown column "colour"/);
   });
 });
