@@ -27,6 +27,8 @@ export const subjects = {
   tick: (tp: string, table: string) => `tick.${tp}.${table}`,
   /** Log stream subject of end-of-day markers (same stream, same order as the data). */
   eod: (tp: string) => `tick.${tp}._ctl.eod`,
+  /** Log stream subject of end-of-period (intraday) markers: same stream, same order. */
+  eop: (tp: string) => `tick.${tp}._ctl.eop`,
   /** Every subject of the log stream. */
   tickAll: (tp: string) => `tick.${tp}.>`,
   /** Rejected feed messages (TorQ's error mode), one subject per table. */
@@ -78,6 +80,9 @@ export const kv = {
   registryKey: (type: string, name: string) => `${type}.${name}`,
   /** The supervisor's state of each process it runs (`actors up`): key = procname. */
   supervisorBucket: 'sup',
+  /** The period manifest (TorQ's stpmeta): one entry per ended period, key = `<tp>.<start epoch ms>`. */
+  periodsBucket: 'stpmeta',
+  periodKey: (tp: string, startMs: number) => `${tp}.${startMs}`,
 } as const;
 
 export const CTL_TOKEN = '_ctl';
@@ -85,6 +90,7 @@ export const CTL_TOKEN = '_ctl';
 export type TickSubject =
   | { kind: 'table'; tp: string; table: string }
   | { kind: 'eod'; tp: string }
+  | { kind: 'eop'; tp: string }
   | { kind: 'other'; tp: string; rest: string };
 
 /** Parses a log-stream subject. Tables never start with `_`, so `_ctl` cannot clash. */
@@ -93,7 +99,9 @@ export function parseTickSubject(subject: string): TickSubject | undefined {
   if (parts[0] !== 'tick' || parts.length < 3) return undefined;
   const tp = parts[1]!;
   if (parts[2] === CTL_TOKEN) {
-    return parts[3] === 'eod' && parts.length === 4 ? { kind: 'eod', tp } : { kind: 'other', tp, rest: parts.slice(2).join('.') };
+    if (parts.length === 4 && parts[3] === 'eod') return { kind: 'eod', tp };
+    if (parts.length === 4 && parts[3] === 'eop') return { kind: 'eop', tp };
+    return { kind: 'other', tp, rest: parts.slice(2).join('.') };
   }
   return parts.length === 3 ? { kind: 'table', tp, table: parts[2]! } : { kind: 'other', tp, rest: parts.slice(2).join('.') };
 }

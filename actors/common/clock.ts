@@ -143,3 +143,52 @@ export function tradingDay(ms: number, eodTime: string, zone: string): string {
   const local = zoneDate(ms, zone);
   return ms < endOfDayInstant(local, eodTime, zone) ? local : addDays(local, 1);
 }
+
+// ---------------------------------------------------------------- intraday periods (end of period)
+
+/** The instant day `day` starts: the previous day's end of day (DST-correct, same rule). */
+export function dayStartInstant(day: string, eodTime: string, zone: string): number {
+  return endOfDayInstant(addDays(day, -1), eodTime, zone);
+}
+
+/**
+ * Period boundaries of a trading day [dayStart, dayEnd): dayStart + offset + k * freq for every
+ * integer k, kept strictly inside the day; the day's start and end are boundaries too. Periods
+ * are elapsed time from the day's start, so a 23-hour DST day has 23 hourly periods and a
+ * 25-hour one 25, and each period lasts freq (except those cut by the day's ends).
+ */
+export function periodStartOf(ms: number, dayStartMs: number, freqMs: number, offsetMs: number): number {
+  const k = Math.floor((ms - dayStartMs - offsetMs) / freqMs);
+  return Math.max(dayStartMs, dayStartMs + offsetMs + k * freqMs);
+}
+
+/** The first boundary after `ms` (the end of the period holding `ms`), at most dayEnd. */
+export function nextPeriodBoundary(ms: number, dayStartMs: number, dayEndMs: number, freqMs: number, offsetMs: number): number {
+  const k = Math.floor((ms - dayStartMs - offsetMs) / freqMs);
+  return Math.min(dayEndMs, dayStartMs + offsetMs + (k + 1) * freqMs);
+}
+
+/**
+ * A period's label: its start as wall time in the zone with the zone's UTC offset, e.g.
+ * `2026-12-03T10:00-05:00` (seconds and milliseconds only when not zero, as after a manual roll).
+ * The offset keeps the two periods of a repeated (fall-back) hour apart; Date.parse reads it back.
+ */
+export function periodLabel(ms: number, zone: string): string {
+  const p = wallParts(ms, zone);
+  const off = Math.round(zoneOffsetMs(ms, zone) / 60_000);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const sign = off < 0 ? '-' : '+';
+  const a = Math.abs(off);
+  const msPart = ms % 1000 === 0 ? '' : `.${String(((ms % 1000) + 1000) % 1000).padStart(3, '0')}`;
+  const secs = p.ss === 0 && msPart === '' ? '' : `:${two(p.ss)}${msPart}`;
+  return `${p.y}-${two(p.m)}-${two(p.d)}T${two(p.hh)}:${two(p.mm)}${secs}${sign}${two(Math.floor(a / 60))}:${two(a % 60)}`;
+}
+
+/** The instant a period label names (inverse of periodLabel). */
+export function periodInstant(label: string): number {
+  const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{3})?)?[+-]\d{2}:\d{2}$/.test(label) ? Date.parse(label) : NaN;
+  if (!Number.isFinite(ms)) {
+    throw new TickbusError(ErrorCode.BAD_QUERY, `period ${JSON.stringify(label)} is not a period label like 2026-12-03T10:00-05:00`, { period: label });
+  }
+  return ms;
+}

@@ -1,11 +1,14 @@
 // Wires the tickerplant machine to its effects: Ingest does the I/O, the machine decides.
-import type { NatsConnection } from '@nats-io/nats-core';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
+import { subjects } from '../../bus/subjects.ts';
 import { createActor, fromPromise, waitFor, type Actor } from 'xstate';
 import type { Logger } from '../../bus/log.ts';
 import { manager } from '../../bus/streams.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { Ingest } from './ingest.ts';
 import { tickerplantMachine } from './machine.ts';
+import type { EopMarker, EopRequest } from './periods.ts';
 import { defaultTickerplantSettings, type TickerplantSettings } from './settings.ts';
 
 export interface Tickerplant {
@@ -28,8 +31,12 @@ export async function startTickerplant(
   const ingest = new Ingest(nc, jsm, s, clock, logger);
   const machine = tickerplantMachine.provide({
     actors: {
-      recover: fromPromise(async () => ({ day: (await ingest.recover()).day })),
-      rollEod: fromPromise(async ({ input }: { input: { day: string } }) => await ingest.rollEod(input.day)),
+      recover: fromPromise(async (): Promise<{ day: string; periodStartMs?: number }> => {
+        const r = await ingest.recover();
+        return r.periodStartMs === undefined ? { day: r.day } : { day: r.day, periodStartMs: r.periodStartMs };
+      }),
+      rollEod: fromPromise(async ({ input }: { input: { day: string; period?: EopRequest } }) => await ingest.rollEod(input.day, input.period)),
+      rollEop: fromPromise(async ({ input }: { input: EopRequest }) => await ingest.rollEop(input)),
       drain: fromPromise(async () => await ingest.stop()),
     },
     actions: {
@@ -38,7 +45,16 @@ export async function startTickerplant(
     },
   });
   const actor = createActor(machine, {
-    input: { clock, eodTime: s.eodTime, eodZone: s.eodZone, recoverRetryMs: 1_000, recoverAttemptsMax: 30, demoDayMs: s.demoDayMs },
+    input: {
+      clock,
+      eodTime: s.eodTime,
+      eodZone: s.eodZone,
+      recoverRetryMs: 1_000,
+      recoverAttemptsMax: 30,
+      demoDayMs: s.demoDayMs,
+      intradayFreqMs: s.intradayFreqMs,
+      eoiOffsetMin: s.eoiOffsetMin,
+    },
     clock,
   });
   ingest.onFatal = (e) => actor.send({ type: 'log.failed', error: e.message });
@@ -52,6 +68,33 @@ export async function startTickerplant(
   });
   actor.start();
   await ingest.listen();
+  const eopSub: Subscription = nc.subscribe(subjects.ctl(s.name, 'eop'), { callback: (_e, m) => manualEop(m) });
+  /** ctl.<tp>.eop: ends the period now when live; the answer is the marker or an error (JSON). */
+  function manualEop(m: Msg): void {
+    const answer = (body: unknown) => {
+      try {
+        m.respond(JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
+      } catch {
+        // the caller is gone
+      }
+    };
+    try {
+      const req = parseEopRequest(m.data);
+      if (s.intradayFreqMs <= 0) throw new TickbusError(ErrorCode.BAD_CONFIG, `tickerplant ${s.name} has no intraday periods (intradayFreqMs is 0)`, { setting: 'intradayFreqMs' });
+      const snap = actor.getSnapshot();
+      if (!snap.matches('live')) {
+        throw new TickbusError(snap.matches('rolling') ? ErrorCode.EOD_IN_PROGRESS : ErrorCode.NOT_READY, `tickerplant ${s.name} is ${String(snap.value)}; retry shortly`, { state: String(snap.value) });
+      }
+      actor.send({
+        type: 'tp.eop',
+        ...req,
+        respond: (r: { marker?: EopMarker; error?: string }) =>
+          answer(r.marker ?? new TickbusError(ErrorCode.LOG_APPEND_FAILED, `end of period failed: ${r.error}`, {}).toEnvelope()),
+      });
+    } catch (e) {
+      answer(toTickbusError(e).toEnvelope());
+    }
+  }
   return {
     ingest,
     actor,
@@ -60,12 +103,39 @@ export async function startTickerplant(
       if (!snap.matches('live')) throw new Error(`tickerplant ended in ${String(snap.value)}: ${snap.context.lastError}`);
     },
     async stop() {
+      eopSub.unsubscribe();
       actor.send({ type: 'tp.stop' });
       await waitFor(actor, (x) => x.status === 'done', { timeout: 20_000 });
     },
     status() {
       const snap = actor.getSnapshot();
-      return { state: snap.value, day: snap.context.day, counts: Object.fromEntries(ingest.counts), ...ingest.stats, pendingRows: ingest.rowsPending };
+      const period = s.intradayFreqMs > 0 ? { periodStart: snap.context.periodStartMs, nextEop: snap.context.nextEopMs, periods: ingest.periods.rolled, lastPeriod: ingest.periods.last } : {};
+      return { state: snap.value, day: snap.context.day, counts: Object.fromEntries(ingest.counts), ...ingest.stats, pendingRows: ingest.rowsPending, ...period };
     },
   };
+}
+
+export const EOP_REQUEST_TYPE = 'tickbus.v1.eop.request';
+/** Longest `by` and `reason` accepted on a manual end of period. */
+const eopTextMax = 256;
+
+/** A manual end-of-period request: JSON {type?, by?, reason?} (an empty body is a request too). */
+export function parseEopRequest(data: Uint8Array): { by?: string; reason?: string } {
+  if (data.length === 0) return {};
+  let v: Record<string, unknown>;
+  try {
+    v = JSON.parse(new TextDecoder().decode(data));
+  } catch (e) {
+    throw new TickbusError(ErrorCode.BAD_ENCODING, `end-of-period request is not JSON: ${(e as Error).message}`, {});
+  }
+  if (typeof v !== 'object' || v === null) throw new TickbusError(ErrorCode.BAD_QUERY, 'end-of-period request is not an object', {});
+  if (v.type !== undefined && v.type !== EOP_REQUEST_TYPE) throw new TickbusError(ErrorCode.BAD_TYPE, `end-of-period request type must be ${EOP_REQUEST_TYPE}`, { got: v.type });
+  const out: { by?: string; reason?: string } = {};
+  for (const k of ['by', 'reason'] as const) {
+    const x = v[k];
+    if (x === undefined) continue;
+    if (typeof x !== 'string' || x.length > eopTextMax) throw new TickbusError(ErrorCode.BAD_QUERY, `end-of-period ${k} must be a string of at most ${eopTextMax} characters`, { field: k });
+    out[k] = x;
+  }
+  return out;
 }

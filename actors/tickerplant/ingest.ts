@@ -17,6 +17,7 @@ import { FeedIds } from './dedupe.ts';
 import { type FeedRequest, inboxMax, SmallUpdates, tablesOf, updTarget, type Waiter } from './feed.ts';
 import { encodeLogBatch } from './log_encode.ts';
 import { LogWriter } from './log_writer.ts';
+import { type EopMarker, type EopRequest, Periods } from './periods.ts';
 import type { TickerplantSettings } from './settings.ts';
 
 export const UPD_TYPE = 'tickbus.v1.upd';
@@ -53,6 +54,8 @@ export interface RecoveredState {
   counts: Record<string, number>;
   lastSeq: number;
   idsRestored: number;
+  /** The current period's start when the log's last end-of-period marker names it (same day). */
+  periodStartMs?: number;
 }
 
 export interface EodMarker {
@@ -94,6 +97,8 @@ export class Ingest {
   /** Acks of durable appends for feeds that asked for bulk acks, sent once per append completion. */
   private readonly acks: BulkAcks;
   private readonly replies: Replies;
+  /** End of period: the markers, their state and the manifest (periods.ts). */
+  readonly periods: Periods;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -109,6 +114,7 @@ export class Ingest {
     this.seen = new FeedIds(settings, clock);
     this.writer = this.newWriter(0);
     this.writer.close(); // recover() opens the writer on the log's last sequence
+    this.periods = new Periods(nc, jsm, settings, [...this.schema.keys()], logger, (subject, data, headers) => this.appendMarker(subject, data, headers));
     for (const t of this.schema.keys()) {
       this.counts.set(t, 0);
       this.loggedCounts.set(t, 0);
@@ -171,13 +177,14 @@ export class Ingest {
       this.loggedCounts.set(table, this.counts.get(table)!);
     }
     const info = await this.jsm.streams.info(stream);
+    const periodStartMs = await this.periods.recover(day, eod ? eod.seq : 0, info.state.first_seq);
     const idsRestored = await this.seen.restore(this.nc, stream, info.state.last_seq, info.state.last_ts, idsScanTimeoutMs);
     this.writer.close();
     this.writer = this.newWriter(info.state.last_seq);
     this.setDay(day);
     this.recovered = true;
     this.logger.info({ day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored }, 'tickerplant recovered from log');
-    return { day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored };
+    return { day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored, periodStartMs };
   }
 
   // ---------------------------------------------------------------- feed side
@@ -473,37 +480,56 @@ export class Ingest {
    * appends the marker and waits for its ack, then starts the next day. Updates that arrive
    * meanwhile wait in their pending batches and go out after the marker.
    */
-  async rollEod(day: string): Promise<string> {
-    this.drain();
-    this.flushAll();
-    this.pause();
-    await this.writer.drained();
+  async rollEod(day: string, period?: EopRequest): Promise<string> {
+    const counts = await this.quiesce('day');
+    // The day's last period ends with it (unless a marker before a crash ended it already).
+    if (period && this.periods.enabled && period.start < period.end) await this.periods.roll(period, counts, this.markerTime());
     const nextDay = addDays(day, 1);
-    // The marker's counts are what the log holds; they equal the running counts unless an append
-    // failed, and then the roll waits for recovery (which reads the counts back from the log).
-    const counts = Object.fromEntries(this.loggedCounts);
-    for (const [t, n] of this.counts) {
-      if (counts[t] !== n) {
-        throw new TickbusError(ErrorCode.LOG_APPEND_FAILED, `cannot end the day: ${t} has ${n} rows counted but ${counts[t]} in the log`, { table: t, counted: n, logged: counts[t] });
-      }
-    }
-    // The marker's time is on the stamps' clock: every row of the day was stamped before it.
-    const marker: EodMarker = { type: EOD_TYPE, day, nextDay, counts, time: (this.clock.nowNs?.() ?? nowNs()) + this.stampOffsetNs };
-    await new Promise<void>((resolve, reject) =>
-      this.writer.append({
-        subject: subjects.eod(this.settings.name),
-        data: encode(marker),
-        headers: { [Header.contentType]: 'application/cbor', [Header.day]: day },
-        done: (err) => (err ? reject(err) : resolve()),
-      }),
-    );
+    const marker: EodMarker = { type: EOD_TYPE, day, nextDay, counts, time: this.markerTime() };
+    const seq = await this.appendMarker(subjects.eod(this.settings.name), encode(marker), { [Header.contentType]: 'application/cbor', [Header.day]: day });
     this.setDay(nextDay);
     for (const t of this.counts.keys()) {
       this.counts.set(t, 0);
       this.loggedCounts.set(t, 0);
     }
+    this.periods.newDay(seq + 1);
     this.logger.info({ day, nextDay, counts }, 'end of day');
     return nextDay;
+  }
+
+  /** Ends the period r (scheduled or manual): the marker follows the period's last batch. */
+  async rollEop(r: EopRequest): Promise<EopMarker> {
+    const counts = await this.quiesce('period');
+    return await this.periods.roll(r, counts, this.markerTime());
+  }
+
+  /**
+   * Appends what arrived before the roll, pauses, waits until every append is acked, and returns
+   * the counts the log holds. Updates that arrive meanwhile wait in their pending batches and go
+   * out after the marker. The counts equal the running counts unless an append failed, and then
+   * the roll waits for recovery (which reads the counts back from the log).
+   */
+  private async quiesce(what: string): Promise<Record<string, number>> {
+    this.drain();
+    this.flushAll();
+    this.pause();
+    await this.writer.drained();
+    const counts = Object.fromEntries(this.loggedCounts);
+    for (const [t, n] of this.counts) {
+      if (counts[t] !== n) {
+        throw new TickbusError(ErrorCode.LOG_APPEND_FAILED, `cannot end the ${what}: ${t} has ${n} rows counted but ${counts[t]} in the log`, { table: t, counted: n, logged: counts[t] });
+      }
+    }
+    return counts;
+  }
+
+  /** A marker's time, on the stamps' clock: every row before it was stamped before it. */
+  private markerTime(): bigint {
+    return (this.clock.nowNs?.() ?? nowNs()) + this.stampOffsetNs;
+  }
+
+  private appendMarker(subject: string, data: Uint8Array, headers: Record<string, string>): Promise<number> {
+    return new Promise<number>((resolve, reject) => this.writer.append({ subject, data, headers, done: (err, seq) => (err ? reject(err) : resolve(seq)) }));
   }
 
   /** Stops taking updates, appends what is pending and waits (bounded) for the acks. */

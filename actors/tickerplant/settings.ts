@@ -22,6 +22,17 @@ export interface TickerplantSettings {
   eodTime: string;
   /** IANA zone of eodTime and of the day label. */
   eodZone: string;
+  /**
+   * End of period (KX intradayFreq, TorQ's end-of-period): every this many ms from the day's
+   * start a `tickbus.v1.eop` marker goes into the log after the period's last batch (and one
+   * before each end-of-day marker); the period's sequence range goes into KV `stpmeta`.
+   * 0 = off. At least 1000. Periods are elapsed time from the day's start (DST-correct).
+   */
+  intradayFreqMs: number;
+  /** Shift of the period boundaries from the day's start, minutes; may be negative (KX eoiOffset). */
+  eoiOffsetMin: number;
+  /** Tables whose per-period counts ride on the marker and manifest; empty = every table. */
+  intradayTables: string[];
   /** Demo only: roll the day every demoDayMs (labels advance a date per roll); 0 = real calendar. */
   demoDayMs: number;
   /** Log retention: how long the stream keeps messages. */
@@ -57,6 +68,9 @@ export const defaultTickerplantSettings: Omit<TickerplantSettings, 'name' | 'tab
   eodTime: '00:00',
   eodZone: 'UTC',
   demoDayMs: 0,
+  intradayFreqMs: 0,
+  eoiOffsetMin: 0,
+  intradayTables: [],
   logRetentionMs: 3 * 86_400_000,
   replicas: 1,
   dedupeWindowMs: 120_000,
