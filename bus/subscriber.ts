@@ -1,4 +1,5 @@
-// Subscriber: reads a tickerplant's log as an async iterator of batches and end-of-day events.
+// Subscriber: reads a tickerplant's log as an async iterator of batches, end-of-day and
+// end-of-period events.
 // A late joiner starts at the day's first sequence (the message after the last end-of-day
 // marker) and continues live with no gap and no duplicate: kdb+tick's `.u.sub`/`.u.i` handshake
 // expressed as a JetStream start sequence. An ordered consumer re-creates itself after a server
@@ -33,6 +34,24 @@ export interface EodEvent {
   counts: Record<string, number>;
   pending: number;
 }
+/** The end of an intraday period (tickbus.v1.eop): after the period's last batch. */
+export interface EopEvent {
+  type: 'eop';
+  seq: number;
+  day: string;
+  period: string;
+  nextPeriod: string;
+  /** Rows per table (the tickerplant's intradayTables) in the period. */
+  counts: Record<string, number>;
+  tables: string[];
+  /** First log sequence of the period (the marker is its last). */
+  firstSeq: number;
+  time?: bigint;
+  /** A manual roll: who asked and why. */
+  by?: string;
+  reason?: string;
+  pending: number;
+}
 /** A log message that could not be read (corrupt, or not a batch): reported, never fatal. */
 export interface SkippedEvent {
   type: 'skipped';
@@ -41,16 +60,20 @@ export interface SkippedEvent {
   reason: string;
   pending: number;
 }
-export type TickEvent = BatchEvent | EodEvent | SkippedEvent;
+export type TickEvent = BatchEvent | EodEvent | EopEvent | SkippedEvent;
 
 export interface SubscribeOptions {
   tp: string;
-  /** Tables to receive; all when omitted. End-of-day events always come. */
+  /** Tables to receive; all when omitted. End-of-day and end-of-period events always come. */
   tables?: string[];
   /** Syms to keep; all when omitted (rows are filtered client-side, batches are per table). */
   syms?: string[];
-  /** 'today' (default): from the day's first message; 'live': only new ones; or a sequence. */
-  from?: 'today' | 'live' | { seq: number };
+  /**
+   * 'today' (default): from the day's first message; 'period': from the current intraday
+   * period's first message (the day's when no period of the day has ended); 'live': only new
+   * ones; or a sequence.
+   */
+  from?: 'today' | 'period' | 'live' | { seq: number };
   /** Bound on bytes buffered ahead of the reader (default 16 MiB). */
   bufferBytes?: number;
   /** Pull expiry; a server restart is noticed after about this long. */
@@ -85,10 +108,18 @@ export async function dayStartSeq(nc: NatsConnection, tp: string): Promise<numbe
 /** Bound on close()'s wait for the consumer's iterator to end. */
 const CLOSE_WAIT_MS = 2_000;
 
+/** The first sequence of the current period: one past the last end-of-period marker of the day. */
+export async function periodStartSeq(nc: NatsConnection, tp: string): Promise<number> {
+  const day = await dayStartSeq(nc, tp);
+  const eop = await lastMessage(await manager(nc), streams.log(tp), subjects.eop(tp));
+  return eop && eop.seq + 1 > day ? eop.seq + 1 : day;
+}
+
 export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Promise<Subscription> {
   const from = opts.from ?? 'today';
   let startSeq: number;
   if (from === 'today') startSeq = await dayStartSeq(nc, opts.tp);
+  else if (from === 'period') startSeq = await periodStartSeq(nc, opts.tp);
   else if (from === 'live') {
     const info = await (await manager(nc)).streams.info(streams.log(opts.tp));
     startSeq = info.state.last_seq + 1;
@@ -196,6 +227,7 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
       const time = typeof e.time === 'bigint' ? e.time : typeof e.time === 'number' ? BigInt(Math.trunc(e.time)) : undefined;
       return { type: 'eod', seq: m.seq, day: e.day, nextDay: e.nextDay, counts: e.counts ?? {}, time, pending: m.info.pending };
     }
+    if (s.kind === 'eop') return eopEvent(m);
     if (s.kind !== 'table' || (tables && !tables.has(s.table))) return undefined;
     let b: { table: string; day: string; n: number; cols: Record<string, Column> };
     try {
@@ -211,6 +243,34 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
     }
     const info = m.info;
     return { type: 'batch', seq: m.seq, table: s.table, day: b.day, batch, pending: info.pending, logNs: info.timestampNanos };
+  }
+
+  function eopEvent(m: JsMsg): TickEvent {
+    let e: Partial<Omit<EopEvent, 'time'>> & { time?: unknown };
+    try {
+      e = decode(m.data);
+    } catch {
+      e = {};
+    }
+    if (typeof e.period !== 'string' || typeof e.nextPeriod !== 'string' || typeof e.day !== 'string') {
+      return { type: 'skipped', seq: m.seq, subject: m.subject, reason: 'unreadable end-of-period marker', pending: m.info.pending };
+    }
+    const time = typeof e.time === 'bigint' ? e.time : typeof e.time === 'number' ? BigInt(Math.trunc(e.time)) : undefined;
+    const out: EopEvent = {
+      type: 'eop',
+      seq: m.seq,
+      day: e.day,
+      period: e.period,
+      nextPeriod: e.nextPeriod,
+      counts: e.counts ?? {},
+      tables: e.tables ?? [],
+      firstSeq: e.firstSeq ?? 0,
+      time,
+      pending: m.info.pending,
+    };
+    if (typeof e.by === 'string') out.by = e.by;
+    if (typeof e.reason === 'string') out.reason = e.reason;
+    return out;
   }
 
   const it = events();

@@ -91,6 +91,8 @@ export async function startRdb(
   let sub: Subscription | undefined;
   let eodChain = Promise.resolve();
   const stats = { batches: 0, rows: 0, skipped: 0 };
+  /** End-of-period events seen (the RDB's eop hook: status `periods`). */
+  const periods: { count: number; last?: { period: string; nextPeriod: string; seq: number; counts: Record<string, number>; by?: string; reason?: string } } = { count: 0 };
 
   const follow = fromCallback<RdbEvent>(({ sendBack }) => {
     let stopped = false;
@@ -111,6 +113,11 @@ export async function startRdb(
         if (e.type === 'skipped') {
           stats.skipped++;
           logger.warn({ seq: e.seq, subject: e.subject, reason: e.reason }, 'rdb skipped an unreadable log message');
+        } else if (e.type === 'eop') {
+          // End of an intraday period: counted and shown in status (the RDB keeps the whole day).
+          periods.count++;
+          periods.last = { period: e.period, nextPeriod: e.nextPeriod, seq: e.seq, counts: e.counts, by: e.by, reason: e.reason };
+          logger.info({ period: e.period, nextPeriod: e.nextPeriod, counts: e.counts }, 'rdb saw the end of a period');
         } else if (e.type === 'batch') {
           if (!today.day) {
             today = new RdbDay(e.day, schema, syms, s.subscribeTables);
@@ -292,7 +299,7 @@ export async function startRdb(
     },
     status() {
       const snap = actor.getSnapshot();
-      return { state: snap.value, day: today.day, tables: today.rows(), lastSeq: today.lastSeq, unwrittenDays: unwritten.map((d) => d.day), rewrittenDays: rewritten, logResumes: sub?.resumes ?? 0, ...stats, bytes: [...today.tables.values()].reduce((a, t) => a + t.bytes(), 0) };
+      return { state: snap.value, day: today.day, tables: today.rows(), lastSeq: today.lastSeq, unwrittenDays: unwritten.map((d) => d.day), rewrittenDays: rewritten, logResumes: sub?.resumes ?? 0, periods, ...stats, bytes: [...today.tables.values()].reduce((a, t) => a + t.bytes(), 0) };
     },
   };
 }

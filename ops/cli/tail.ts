@@ -5,7 +5,7 @@ import { formatIsoNs, isSymColumn, type Column } from '../../storage/batch.ts';
 import { natsUrl, usageError, type Args, type Command } from './args.ts';
 
 export const tailCommand: Command = {
-  usage: `  actors tail <table> [--tp tp1] [--syms A,B] [--from live|today] [--json]
+  usage: `  actors tail <table> [--tp tp1] [--syms A,B] [--from live|today|period] [--json]
       print rows of a table as they are logged (tab separated; --json: one JSON object per row
       and per end of day, a line each, until Ctrl-C)
 `,
@@ -31,7 +31,7 @@ async function tail(a: Args): Promise<number> {
   const table = a.positional[0];
   if (!table) throw usageError('actors tail needs a table: actors tail <table>', { param: 'table' });
   const from = a.flags.get('from') ?? 'live';
-  if (from !== 'live' && from !== 'today') throw usageError(`--from must be live or today, not ${JSON.stringify(from)}`, { flag: 'from', value: from });
+  if (from !== 'live' && from !== 'today' && from !== 'period') throw usageError(`--from must be live, today or period, not ${JSON.stringify(from)}`, { flag: 'from', value: from });
   const json = a.flags.has('json');
   process.stdout.on('error', () => process.exit(0)); // e.g. piped into head
   const nc = await connect({ servers: natsUrl(), name: 'actors-tail' });
@@ -41,6 +41,10 @@ async function tail(a: Args): Promise<number> {
   for await (const e of sub) {
     if (e.type === 'eod') {
       process.stdout.write(json ? `${JSON.stringify({ eod: e.day, nextDay: e.nextDay })}\n` : `-- end of day ${e.day}; next day ${e.nextDay}\n`);
+      continue;
+    }
+    if (e.type === 'eop') {
+      process.stdout.write(json ? `${JSON.stringify({ eop: e.period, nextPeriod: e.nextPeriod, counts: e.counts })}\n` : `-- end of period ${e.period}; next period ${e.nextPeriod}\n`);
       continue;
     }
     if (e.type === 'skipped') {
