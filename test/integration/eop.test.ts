@@ -17,7 +17,7 @@ import { subscribe, type EopEvent } from '../../bus/subscriber.ts';
 import { startTickerplant, type Tickerplant } from '../../actors/tickerplant/effects.ts';
 import type { EopMarker } from '../../actors/tickerplant/periods.ts';
 import { dayStartInstant, periodLabel, tradingDay, zoneOffsetMs, type Clock } from '../../actors/common/clock.ts';
-import { clockAt, column, connectTo, readLog, silentLogger, startServer, testTables, until, type LogBatch } from '../support/bus.ts';
+import { clockAt, clockBeforeMidnight, column, connectTo, readLog, silentLogger, startServer, testTables, until, type LogBatch } from '../support/bus.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -253,5 +253,31 @@ describe('end of period', () => {
     expect(e.counts.trade).toBe(fed.trades);
     expect(e.counts.quote).toBe(fed.quotes);
     await t2.stop();
+  });
+
+  it('eop: the day\'s last period ends right before the end-of-day marker, and the next day starts a period', async () => {
+    const freq = 2_000;
+    const { clock, midnight, day0 } = clockBeforeMidnight(1_000);
+    const t = await tp('eopeod', { intradayFreqMs: freq }, clock);
+    const pub = new Publisher(nc, { tp: 'eopeod' });
+    const fed = await feed(pub, 3_500);
+    await until(async () => (await readEops('eopeod')).some((e) => e.start === midnight), 5_000);
+    const log = await readLog(nc, 'eopeod');
+    const eops = await readEops('eopeod');
+    expect(log.eods).toHaveLength(1);
+    const eod = log.eods[0]!;
+    const last = eops.find((e) => e.end === midnight)!;
+    expect(last).toMatchObject({ day: day0, start: midnight - freq, nextPeriod: periodLabel(midnight, 'UTC') });
+    expect(last.seq).toBe(eod.seq - 1); // nothing between the day's last period marker and the end of day
+    const prev = eops[eops.indexOf(last) - 1]!;
+    expect(last.counts.trade).toBe(rowsBetween(log.batches, 'trade', prev.seq, last.seq));
+    const next = eops.find((e) => e.start === midnight)!;
+    expect(next.day).toBe(eod.nextDay);
+    expect(next.firstSeq).toBe(eod.seq + 1);
+    expect(next.counts.trade).toBe(rowsBetween(log.batches, 'trade', eod.seq, next.seq));
+    expect(eops.filter((e) => e.end === midnight)).toHaveLength(1);
+    expect(column(log.batches, 'fid', 'trade').length).toBe(fed.trades);
+    pub.close();
+    await t.stop();
   });
 });
