@@ -5,6 +5,7 @@
 import { jsonReplacer } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError, isErrorEnvelope } from '../../bus/errors.ts';
 import { checkFlags, natsUrl, parseArgs, usageError, type Command } from './args.ts';
+import { eopCommand } from './eop_cmd.ts';
 import { housekeepingCommand } from './housekeeping.ts';
 import { psCommand, queryCommand } from './inspect.ts';
 import { replayCommand } from './replay_cmd.ts';
@@ -27,6 +28,7 @@ const commands: Record<string, Command> = {
   start: startCommand,
   restart: restartCommand,
   kill: killCommand,
+  eop: eopCommand,
   ps: {
     usage: `  actors ps [--json]
       the registry (KV bucket proc) with each process's heartbeat state (from the monitor, else

@@ -22,7 +22,7 @@ function actors(args: string[], env: Record<string, string> = {}): Promise<{ cod
   });
 }
 
-const COMMANDS = ['up', 'start', 'restart', 'kill', 'ps', 'query', 'tail', 'replay', 'usage', 'help'];
+const COMMANDS = ['up', 'start', 'restart', 'kill', 'eop', 'ps', 'query', 'tail', 'replay', 'usage', 'help'];
 const STACK_LINE = /^\s+at /m;
 
 describe('actors CLI', () => {

@@ -5,6 +5,8 @@
 // subscriber eop events and from: 'period', the manifest range equal to a scan, and a restart
 // across a boundary writing one marker. Clocks are injected (clockAt): no wall-clock literals.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import { decode } from '../../bus/codec.ts';
@@ -35,6 +37,20 @@ async function tp(name: string, extra: Record<string, unknown>, clock: Clock): P
   const t = await startTickerplant(nc, { name, tables: testTables, mode: 'batch', pubFreqMs: 10, ...extra }, silentLogger, clock);
   await t.ready();
   return t;
+}
+
+const root = resolve(import.meta.dirname, '..', '..');
+
+/** Runs the real CLI (node ops/actors.mjs) against this suite's server. */
+function actors(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [join(root, 'ops', 'actors.mjs'), ...args], { env: { ...process.env, LOG_LEVEL: 'warn', NATS_URL: server.url } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.once('exit', (code) => done({ code, out, err }));
+  });
 }
 
 type Eop = EopMarker & { seq: number };
@@ -229,6 +245,15 @@ describe('end of period', () => {
     const off = await tp('eopoff', {}, clockAt(Date.now()));
     const r = JSON.parse(new TextDecoder().decode((await nc.request(subjects.ctl('eopoff', 'eop'), '{}', { timeout: 5_000 })).data));
     expect(r).toMatchObject({ code: 'BAD_CONFIG', message: expect.stringMatching(/intradayFreqMs/) });
+    // The CLI: `actors eop --tp <tp> --reason <text>` sends the same request, the OS user or --by as caller.
+    const cli = await actors(['eop', '--tp', 'eopman', '--reason', 'cli roll', '--by', 'ops-bob']);
+    expect(cli.err).toBe('');
+    expect(cli.code).toBe(0);
+    expect(cli.out).toMatch(/^eopman: ended period \S+ \(next \S+\); counts \{"trade":0,"quote":0\}/);
+    expect((await readEops('eopman')).at(-1)).toMatchObject({ by: 'ops-bob', reason: 'cli roll' });
+    const cliOff = await actors(['eop', '--tp', 'eopoff']);
+    expect(cliOff.code).toBe(2);
+    expect(cliOff.err).toMatch(/^actors: BAD_CONFIG: .*intradayFreqMs/);
     pub.close();
     await off.stop();
     await t.stop();
