@@ -6,7 +6,8 @@ export interface Scenario {
   description: string;
   topology: {
     /** `demoDayMs` rolls the day every N ms (synthetic dates), to put end-of-day markers under the faults. */
-    tp: { name: string; mode: 'batch' | 'immediate'; pubFreqMs?: number; demoDayMs?: number };
+    /** `intradayFreqMs` ends an intraday period every N ms (end-of-period markers under the faults). */
+    tp: { name: string; mode: 'batch' | 'immediate'; pubFreqMs?: number; demoDayMs?: number; intradayFreqMs?: number };
     /** RDBs, each its own OS process (so it can be SIGKILLed). */
     rdbs: string[];
     /** The RDBs write each ended day to a Parquet HDB (in the scenario's temp dir) at end of day. */
@@ -34,6 +35,8 @@ export interface Scenario {
   catchUpMs?: number;
   /** End-of-day markers the log must hold at the end (a scenario about rolls checks they happened). */
   minEods?: number;
+  /** End-of-period markers the log must hold at the end. */
+  minEops?: number;
 }
 
 export const Invariants = {
@@ -49,5 +52,7 @@ export const Invariants = {
   hdbAndRdbEqualLog: 'hdb-and-rdb-equal-log',
   /** Every batch's Tb-Count equals the rows of its table in the log up to and including it (per day); every end-of-day marker's counts equal the day's rows. */
   countsMatchLog: 'counts-match-log',
+  /** Every end-of-period marker's counts equal its period's rows in the log; one marker per period; periods contiguous. */
+  periodCountsMatchLog: 'period-counts-match-log',
 } as const;
 export type Invariant = (typeof Invariants)[keyof typeof Invariants];

@@ -8,18 +8,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
-import { decode } from '../../bus/codec.ts';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { periodRange, readPeriod } from '../../bus/periods.ts';
 import { Publisher, type Ack } from '../../bus/publisher.ts';
-import { manager } from '../../bus/streams.ts';
-import { streams, subjects } from '../../bus/subjects.ts';
+import { subjects } from '../../bus/subjects.ts';
 import { subscribe, type EopEvent } from '../../bus/subscriber.ts';
 import { startTickerplant, type Tickerplant } from '../../actors/tickerplant/effects.ts';
 import type { EopMarker } from '../../actors/tickerplant/periods.ts';
 import { dayStartInstant, periodLabel, tradingDay, zoneOffsetMs, type Clock } from '../../actors/common/clock.ts';
 import { clockAt, clockBeforeMidnight, column, connectTo, readLog, silentLogger, startServer, testTables, until, type LogBatch } from '../support/bus.ts';
+import { periodViolations, readEops } from '../support/periods.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -51,25 +49,6 @@ function actors(args: string[]): Promise<{ code: number | null; out: string; err
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     child.once('exit', (code) => done({ code, out, err }));
   });
-}
-
-type Eop = EopMarker & { seq: number };
-
-/** Every end-of-period marker in the log, in order. */
-async function readEops(tpName: string): Promise<Eop[]> {
-  const jsm = await manager(nc);
-  const info = await jsm.streams.info(streams.log(tpName));
-  const out: Eop[] = [];
-  const last = (await jsm.streams.getMessage(streams.log(tpName), { last_by_subj: subjects.eop(tpName) }).catch(() => null))?.seq ?? 0;
-  if (last === 0) return out;
-  const c = await jetstream(nc).consumers.get(streams.log(tpName), { filter_subjects: subjects.eop(tpName), deliver_policy: DeliverPolicy.All });
-  const it = await c.consume();
-  for await (const m of it) {
-    out.push({ ...decode<EopMarker>(m.data), seq: m.seq });
-    if (m.seq >= last || m.seq >= info.state.last_seq) break;
-  }
-  await it.close();
-  return out;
 }
 
 /** The day start and the first period boundary after `now` (UTC day, eodTime 00:00). */
@@ -116,9 +95,9 @@ describe('end of period', () => {
     })();
     const pub = new Publisher(nc, { tp: 'eop1' });
     const fed = await feed(pub, 5_000);
-    await until(async () => (await readEops('eop1')).length >= 3, 10_000);
+    await until(async () => (await readEops(nc, 'eop1')).length >= 3, 10_000);
     const log = await readLog(nc, 'eop1');
-    const eops = await readEops('eop1');
+    const eops = await readEops(nc, 'eop1');
     // The startup marker covers the day up to the last boundary passed (an empty catch-up period).
     expect(eops[0]!.start).toBe(dayStart);
     expect(eops[0]!.end).toBe(b - freq);
@@ -144,6 +123,7 @@ describe('end of period', () => {
       prevSeq = e.seq;
     }
     expect(eops.slice(1).some((e) => e.counts.trade! > 0)).toBe(true);
+    expect(periodViolations(log, eops, 1)).toEqual([]);
     // Nothing lost, nothing doubled by the rolls.
     expect(column(log.batches, 'fid', 'trade').length).toBe(fed.trades);
     // The manifest's range reads exactly what a scan of the log finds, for each ended period.
@@ -161,7 +141,7 @@ describe('end of period', () => {
     await until(() => seen.length >= eops.length, 5_000);
     expect(seen.slice(0, eops.length).map((e) => [e.seq, e.period, e.counts.trade])).toEqual(eops.map((e) => [e.seq, e.period, e.counts.trade]));
     // A late joiner from: 'period' starts right after the last marker.
-    const lastEop = (await readEops('eop1')).at(-1)!;
+    const lastEop = (await readEops(nc, 'eop1')).at(-1)!;
     const late = await subscribe(nc, { tp: 'eop1', from: 'period' });
     expect(late.startSeq).toBe(lastEop.seq + 1);
     await late.close();
@@ -169,7 +149,7 @@ describe('end of period', () => {
     await live.close();
     await reading.catch(() => {});
     await t.stop();
-    expect(t.status()).toMatchObject({ periods: (await readEops('eop1')).length });
+    expect(t.status()).toMatchObject({ periods: (await readEops(nc, 'eop1')).length });
   });
 
   it('eop: eoiOffsetMin shifts the boundaries, forwards and backwards', async () => {
@@ -178,8 +158,8 @@ describe('end of period', () => {
       const { b } = nextBoundary(Date.now() + 1_000, freq, offsetMin);
       const clock = clockAt(b - 600);
       const t = await tp(name, { intradayFreqMs: freq, eoiOffsetMin: offsetMin }, clock);
-      await until(async () => (await readEops(name)).some((e) => e.end === b), 5_000);
-      const eops = await readEops(name);
+      await until(async () => (await readEops(nc, name)).some((e) => e.end === b), 5_000);
+      const eops = await readEops(nc, name);
       const e = eops.find((x) => x.end === b)!;
       expect(e.start).toBe(b - freq);
       expect(e.nextPeriod).toBe(periodLabel(b, 'UTC'));
@@ -205,11 +185,11 @@ describe('end of period', () => {
     const T = hi; // first instant on the new offset
     const clock = clockAt(T - 800);
     const t = await tp('eopdst', { intradayFreqMs: 3_600_000, eodZone: zone, eodTime: '00:00' }, clock);
-    await until(async () => (await readEops('eopdst')).some((e) => e.end === T), 5_000).catch(async (err) => {
-      console.log(new Date(T).toISOString(), JSON.stringify((await readEops('eopdst')).map((e) => [e.period, e.nextPeriod, e.start, e.end])), t.status());
+    await until(async () => (await readEops(nc, 'eopdst')).some((e) => e.end === T), 5_000).catch(async (err) => {
+      console.log(new Date(T).toISOString(), JSON.stringify((await readEops(nc, 'eopdst')).map((e) => [e.period, e.nextPeriod, e.start, e.end])), t.status());
       throw err;
     });
-    const e = (await readEops('eopdst')).find((x) => x.end === T)!;
+    const e = (await readEops(nc, 'eopdst')).find((x) => x.end === T)!;
     expect(e.end - e.start).toBe(3_600_000);
     expect(Date.parse(e.nextPeriod)).toBe(T);
     expect(Date.parse(e.period)).toBe(T - 3_600_000);
@@ -234,8 +214,8 @@ describe('end of period', () => {
     expect(m).toMatchObject({ type: 'tickbus.v1.eop', by: 'ops-alice', reason: 'vendor correction', start: b, counts: { trade: fed.trades, quote: fed.quotes } });
     const manualEnd = m.end;
     expect(manualEnd).toBeLessThan(b + freq);
-    await until(async () => (await readEops('eopman')).some((e) => e.end === b + freq), 6_000);
-    const eops = await readEops('eopman');
+    await until(async () => (await readEops(nc, 'eopman')).some((e) => e.end === b + freq), 6_000);
+    const eops = await readEops(nc, 'eopman');
     const i = eops.findIndex((e) => e.by === 'ops-alice');
     expect(eops[i + 1]).toMatchObject({ start: manualEnd, end: b + freq, period: m.nextPeriod, counts: { trade: 0, quote: 0 } });
     expect(eops[i + 1]!.by).toBeUndefined();
@@ -250,7 +230,7 @@ describe('end of period', () => {
     expect(cli.err).toBe('');
     expect(cli.code).toBe(0);
     expect(cli.out).toMatch(/^eopman: ended period \S+ \(next \S+\); counts \{"trade":0,"quote":0\}/);
-    expect((await readEops('eopman')).at(-1)).toMatchObject({ by: 'ops-bob', reason: 'cli roll' });
+    expect((await readEops(nc, 'eopman')).at(-1)).toMatchObject({ by: 'ops-bob', reason: 'cli roll' });
     const cliOff = await actors(['eop', '--tp', 'eopoff']);
     expect(cliOff.code).toBe(2);
     expect(cliOff.err).toMatch(/^actors: BAD_CONFIG: .*intradayFreqMs/);
@@ -270,8 +250,8 @@ describe('end of period', () => {
     await t1.stop();
     await new Promise((r) => setTimeout(r, Math.max(0, b - clock.now()) + 300)); // the boundary passes while down
     const t2 = await tp('eoprs', { intradayFreqMs: freq }, clock);
-    await until(async () => (await readEops('eoprs')).some((e) => e.end === b), 5_000);
-    const eops = await readEops('eoprs');
+    await until(async () => (await readEops(nc, 'eoprs')).some((e) => e.end === b), 5_000);
+    const eops = await readEops(nc, 'eoprs');
     expect(eops.filter((e) => e.end === b)).toHaveLength(1);
     const e = eops.find((x) => x.end === b)!;
     expect(e.start).toBe(b - freq);
@@ -286,9 +266,9 @@ describe('end of period', () => {
     const t = await tp('eopeod', { intradayFreqMs: freq }, clock);
     const pub = new Publisher(nc, { tp: 'eopeod' });
     const fed = await feed(pub, 3_500);
-    await until(async () => (await readEops('eopeod')).some((e) => e.start === midnight), 5_000);
+    await until(async () => (await readEops(nc, 'eopeod')).some((e) => e.start === midnight), 5_000);
     const log = await readLog(nc, 'eopeod');
-    const eops = await readEops('eopeod');
+    const eops = await readEops(nc, 'eopeod');
     expect(log.eods).toHaveLength(1);
     const eod = log.eods[0]!;
     const last = eops.find((e) => e.end === midnight)!;

@@ -15,6 +15,7 @@ import { subscribe, type Subscription } from '../../bus/subscriber.ts';
 import type { SymColumn } from '../../storage/batch.ts';
 import { Invariants, type Scenario } from '../../scenarios/types.ts';
 import { connectTo, readLog, testTables, until, type LogBatch, type LogContents } from '../support/bus.ts';
+import { periodViolations, readEops } from '../support/periods.ts';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
 
 export interface ScenarioResult {
@@ -131,7 +132,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     JSON.stringify({
       tables: testTables,
       defaults: {
-        tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}) },
+        tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}), ...(tp.intradayFreqMs ? { intradayFreqMs: tp.intradayFreqMs } : {}) },
         rdb: { tp: tp.name, ...(sc.topology.hdb ? { hdbDir: join(dir, 'hdb') } : {}) },
       },
     }),
@@ -264,6 +265,12 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     }
     if (inv.has(Invariants.countsMatchLog)) violations.push(...countViolations(log.order));
     stats.eods = log.eods.length;
+    if (inv.has(Invariants.periodCountsMatchLog) || sc.minEops !== undefined) {
+      const eops = await readEops(nc, tp.name);
+      stats.eops = eops.length;
+      if (inv.has(Invariants.periodCountsMatchLog)) violations.push(...periodViolations(log, eops, 1)); // a scenario's stream starts at 1
+      if (sc.minEops !== undefined && eops.length < sc.minEops) violations.push(`the log holds ${eops.length} end-of-period markers, expected at least ${sc.minEops}`);
+    }
     if (sc.minEods !== undefined && log.eods.length < sc.minEods) violations.push(`the log holds ${log.eods.length} end-of-day markers, expected at least ${sc.minEods}`);
     if (inv.has(Invariants.rdbsEqualLog)) {
       for (const r of sc.topology.rdbs) {

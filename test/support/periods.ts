@@ -1,0 +1,54 @@
+// Test support for end of period: reads the log's `tickbus.v1.eop` markers, and checks them
+// against the log (the scenario invariant `period-counts-match-log` and test/integration/eop.test.ts).
+import type { NatsConnection } from '@nats-io/nats-core';
+import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import { decode } from '../../bus/codec.ts';
+import { lastMessage, manager } from '../../bus/streams.ts';
+import { streams, subjects } from '../../bus/subjects.ts';
+import type { EopMarker } from '../../actors/tickerplant/periods.ts';
+import type { LogContents } from './bus.ts';
+
+export type LogEop = EopMarker & { seq: number };
+
+/** Every end-of-period marker in the log, in order. */
+export async function readEops(nc: NatsConnection, tp: string): Promise<LogEop[]> {
+  const jsm = await manager(nc);
+  const last = await lastMessage(jsm, streams.log(tp), subjects.eop(tp));
+  const out: LogEop[] = [];
+  if (!last) return out;
+  const c = await jetstream(nc).consumers.get(streams.log(tp), { filter_subjects: subjects.eop(tp), deliver_policy: DeliverPolicy.All });
+  const it = await c.consume();
+  for await (const m of it) {
+    out.push({ ...decode<EopMarker>(m.data), seq: m.seq });
+    if (m.seq >= last.seq) break;
+  }
+  await it.close();
+  return out;
+}
+
+/**
+ * The end-of-period markers against the log: each marker's counts equal the rows of its tables
+ * since the previous marker (end of period or end of day), its firstSeq is the message after that
+ * marker, no period of a day has two markers, and a day's periods follow each other (start =
+ * previous end). Reports the first few differences.
+ */
+export function periodViolations(log: LogContents, eops: LogEop[], firstSeq: number): string[] {
+  const out: string[] = [];
+  const eodSeqs = log.eods.map((e) => e.seq);
+  const seen = new Set<string>();
+  let prev: LogEop | undefined;
+  for (const e of eops) {
+    const after = Math.max(firstSeq - 1, prev?.seq ?? 0, ...eodSeqs.filter((s) => s < e.seq));
+    if (e.firstSeq !== after + 1) out.push(`period ${e.period} (seq ${e.seq}): firstSeq ${e.firstSeq} but the period starts at ${after + 1}`);
+    for (const t of e.tables) {
+      const n = log.batches.filter((b) => b.table === t && b.seq > after && b.seq < e.seq).reduce((a, b) => a + b.n, 0);
+      if (e.counts[t] !== n) out.push(`period ${e.period} (seq ${e.seq}): counts.${t} ${e.counts[t]} but the log holds ${n} rows`);
+    }
+    const key = `${e.day}/${e.start}`;
+    if (seen.has(key)) out.push(`period ${e.period} of ${e.day} has two markers`);
+    seen.add(key);
+    if (prev && prev.day === e.day && e.start !== prev.end) out.push(`period ${e.period} starts at ${e.start}, not where ${prev.period} ended (${prev.end})`);
+    prev = e;
+  }
+  return out.length > 5 ? [...out.slice(0, 5), `... ${out.length - 5} more period violations`] : out;
+}
