@@ -60,14 +60,14 @@ export type AppendMarker = (subject: string, data: Uint8Array, headers: Record<s
 
 /** Validates the period settings; throws BAD_CONFIG naming the setting. */
 export function checkPeriodSettings(s: TickerplantSettings, tables: string[]): void {
-  if (!Number.isFinite(s.intradayFreqMs) || s.intradayFreqMs < 0) {
-    throw new TickbusError(ErrorCode.BAD_CONFIG, `intradayFreqMs must be 0 (off) or a positive number of ms, not ${s.intradayFreqMs}`, { setting: 'intradayFreqMs' });
+  if (typeof s.intradayFreqMs !== 'number' || !Number.isFinite(s.intradayFreqMs) || s.intradayFreqMs < 0 || (s.intradayFreqMs > 0 && s.intradayFreqMs < 1_000)) {
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `intradayFreqMs must be 0 (off) or a number of ms of at least 1000, not ${JSON.stringify(s.intradayFreqMs)}`, { setting: 'intradayFreqMs', got: s.intradayFreqMs });
   }
-  if (s.intradayFreqMs > 0 && s.intradayFreqMs < 1_000) {
-    throw new TickbusError(ErrorCode.BAD_CONFIG, `intradayFreqMs must be at least 1000 ms, not ${s.intradayFreqMs}`, { setting: 'intradayFreqMs' });
+  if (typeof s.eoiOffsetMin !== 'number' || !Number.isFinite(s.eoiOffsetMin)) {
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `eoiOffsetMin must be a number of minutes (may be negative), not ${JSON.stringify(s.eoiOffsetMin)}`, { setting: 'eoiOffsetMin', got: s.eoiOffsetMin });
   }
-  if (!Number.isFinite(s.eoiOffsetMin)) {
-    throw new TickbusError(ErrorCode.BAD_CONFIG, `eoiOffsetMin must be a number of minutes, not ${s.eoiOffsetMin}`, { setting: 'eoiOffsetMin' });
+  if (!Array.isArray(s.intradayTables) || s.intradayTables.some((t) => typeof t !== 'string')) {
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `intradayTables must be a JSON array of table names (e.g. --set 'intradayTables=["trade"]'), not ${JSON.stringify(s.intradayTables)}`, { setting: 'intradayTables', got: s.intradayTables });
   }
   for (const t of s.intradayTables) {
     if (!tables.includes(t)) throw new TickbusError(ErrorCode.BAD_CONFIG, `intradayTables names ${t}, which is not a table`, { setting: 'intradayTables', table: t, tables });
