@@ -1,9 +1,13 @@
 // The end-of-period calendar (actors/common/clock.ts): boundaries from the day's start with
 // eoiOffsetMin both ways, DST days of America/New_York (23 and 25 hourly periods, the repeated
 // hour's labels apart), labels read back; the period settings checked with typed errors; the
-// settings cascade carrying them. Days come from the current year, never a wall-clock literal.
+// settings cascade carrying them; the machine on a simulated clock through whole DST days, a manual
+// roll and a restart across boundaries. Days come from the clock's year, never a wall-clock literal.
 import { describe, expect, it } from 'vitest';
-import { dayStartInstant, endOfDayInstant, nextPeriodBoundary, periodInstant, periodLabel, periodStartOf, zoneOffsetMs } from '../../actors/common/clock.ts';
+import { createActor, fromPromise, SimulatedClock } from 'xstate';
+import { tickerplantMachine } from '../../actors/tickerplant/machine.ts';
+import type { EopMarker, EopRequest } from '../../actors/tickerplant/periods.ts';
+import { addDays, dayStartInstant, endOfDayInstant, nextPeriodBoundary, periodInstant, periodLabel, periodStartOf, zoneOffsetMs } from '../../actors/common/clock.ts';
 import { checkPeriodSettings } from '../../actors/tickerplant/periods.ts';
 import { defaultTickerplantSettings, type TickerplantSettings } from '../../actors/tickerplant/settings.ts';
 import { parseOverrides, settingsFor } from '../../ops/config.ts';
@@ -90,5 +94,82 @@ describe('end-of-period calendar', () => {
     const cfg = { tables: {}, defaults: { tickerplant: { intradayFreqMs: H, eoiOffsetMin: 5 } }, processes: { tp2: { eoiOffsetMin: -5 } } };
     const s = settingsFor(cfg as never, 'tickerplant', 'tp2', parseOverrides(['intradayTables=["trade"]']));
     expect(s).toMatchObject({ intradayFreqMs: H, eoiOffsetMin: -5, intradayTables: ['trade'] });
+  });
+});
+
+describe('tickerplant machine: end of period', () => {
+  /** The machine on a simulated clock from `startMs`, with stub effects that record the rolls. */
+  function harness(startMs: number, day: string, zone: string, freq: number, periodStartMs?: number) {
+    const clock = new SimulatedClock();
+    clock.set(startMs);
+    const eops: EopRequest[] = [];
+    const eods: Array<{ day: string; period?: EopRequest }> = [];
+    const machine = tickerplantMachine.provide({
+      actors: {
+        recover: fromPromise(async () => (periodStartMs === undefined ? { day } : { day, periodStartMs })),
+        rollEop: fromPromise(async ({ input }: { input: EopRequest }) => {
+          eops.push(input);
+          return { end: input.end, period: periodLabel(input.start, zone) } as EopMarker;
+        }),
+        rollEod: fromPromise(async ({ input }: { input: { day: string; period?: EopRequest } }) => {
+          eods.push(input);
+          return addDays(input.day, 1);
+        }),
+        drain: fromPromise(async () => {}),
+      },
+    });
+    const actor = createActor(machine, { clock, input: { clock, eodTime: '00:00', eodZone: zone, recoverRetryMs: 1_000, recoverAttemptsMax: 5, intradayFreqMs: freq, eoiOffsetMin: 0 } });
+    actor.start();
+    const settle = async () => {
+      for (let i = 0; i < 4; i++) await new Promise((r) => setTimeout(r, 0));
+    };
+    return { clock, actor, eops, eods, settle };
+  }
+
+  it('eop machine: a New York DST day rolls every elapsed hour, the last period with the end of day', async () => {
+    const zone = 'America/New_York';
+    for (const day of dstDays(zone)) {
+      const start = dayStartInstant(day, '00:00', zone);
+      const end = endOfDayInstant(day, '00:00', zone);
+      const h = harness(start, day, zone, H);
+      await h.settle();
+      for (let t = start; t < end; t += 15 * 60_000) {
+        h.clock.increment(15 * 60_000);
+        await h.settle();
+      }
+      const hours = (end - start) / H;
+      expect(h.eops).toHaveLength(hours - 1);
+      h.eops.forEach((r, i) => expect([r.start, r.end]).toEqual([start + i * H, start + (i + 1) * H]));
+      expect(h.eods).toEqual([{ day, period: { day, start: end - H, end } }]);
+      h.actor.stop();
+    }
+  });
+
+  it('eop machine: a manual roll ends the period now and the schedule keeps its boundary; a restart rolls the gap once', async () => {
+    const day = `${new Date().getUTCFullYear() + 1}-06-10`;
+    const start = dayStartInstant(day, '00:00', 'UTC');
+    const h = harness(start + 10 * H + 60_000, day, 'UTC', H, start + 10 * H);
+    await h.settle();
+    expect(h.eops).toEqual([]);
+    h.clock.increment(20 * 60_000);
+    let answered: unknown;
+    h.actor.send({ type: 'tp.eop', by: 'alice', reason: 'fix', respond: (r) => (answered = r) });
+    await h.settle();
+    const manualAt = start + 10 * H + 21 * 60_000;
+    expect(h.eops).toEqual([{ day, start: start + 10 * H, end: manualAt, by: 'alice', reason: 'fix' }]);
+    expect(answered).toMatchObject({ marker: { end: manualAt } });
+    h.clock.increment(39 * 60_000);
+    await h.settle();
+    expect(h.eops).toHaveLength(2);
+    expect(h.eops[1]).toEqual({ day, start: manualAt, end: start + 11 * H });
+    h.actor.stop();
+    // Recovered in period 10:00 at 13:30: one roll [10:00, 13:00), then on schedule.
+    const r = harness(start + 13 * H + 30 * 60_000, day, 'UTC', H, start + 10 * H);
+    await r.settle();
+    expect(r.eops).toEqual([{ day, start: start + 10 * H, end: start + 13 * H }]);
+    r.clock.increment(30 * 60_000);
+    await r.settle();
+    expect(r.eops[1]).toEqual({ day, start: start + 13 * H, end: start + 14 * H });
+    r.actor.stop();
   });
 });
