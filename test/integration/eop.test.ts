@@ -14,6 +14,7 @@ import { Publisher, type Ack } from '../../bus/publisher.ts';
 import { subjects } from '../../bus/subjects.ts';
 import { subscribe, type EopEvent } from '../../bus/subscriber.ts';
 import { startTickerplant, type Tickerplant } from '../../actors/tickerplant/effects.ts';
+import { startRdb } from '../../actors/rdb/effects.ts';
 import type { EopMarker } from '../../actors/tickerplant/periods.ts';
 import { dayStartInstant, periodLabel, tradingDay, zoneOffsetMs, type Clock } from '../../actors/common/clock.ts';
 import { clockAt, clockBeforeMidnight, column, connectTo, readLog, silentLogger, startServer, testTables, until, type LogBatch } from '../support/bus.ts';
@@ -88,6 +89,8 @@ describe('end of period', () => {
     const { dayStart, b } = nextBoundary(Date.now(), freq);
     const clock = clockAt(b - 300); // the first scheduled boundary passes 300 ms in
     const t = await tp('eop1', { intradayFreqMs: freq, intradayTables: ['trade'] }, clock);
+    const rdb = await startRdb(nc, { name: 'eoprdb', tp: 'eop1', tables: testTables }, silentLogger);
+    await rdb.ready();
     const live = await subscribe(nc, { tp: 'eop1', from: 'today' });
     const seen: EopEvent[] = [];
     const reading = (async () => {
@@ -145,6 +148,12 @@ describe('end of period', () => {
     const late = await subscribe(nc, { tp: 'eop1', from: 'period' });
     expect(late.startSeq).toBe(lastEop.seq + 1);
     await late.close();
+    // The RDB's eop hook: it counts the periods and shows the last one in its status.
+    await until(() => (rdb.status().periods as { count: number }).count >= eops.length, 5_000);
+    const rp = rdb.status().periods as { count: number; last: { period: string } };
+    const all = await readEops(nc, 'eop1'); // (a marker may have come since: compare by position)
+    expect(all.findIndex((e) => e.period === rp.last.period)).toBe(rp.count - 1);
+    await rdb.stop();
     pub.close();
     await live.close();
     await reading.catch(() => {});
