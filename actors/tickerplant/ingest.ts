@@ -539,7 +539,7 @@ export class Ingest {
     this.drain();
     this.flushAll();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.writer.drained(), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    await Promise.race([Promise.all([this.writer.drained(), this.periods.manifestWritten()]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
     this.writer.close();
     this.pipeline.close();

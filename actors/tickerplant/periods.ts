@@ -83,6 +83,8 @@ export class Periods {
   rolled = 0;
   last: string | undefined;
   private bucket: KV | undefined;
+  /** Manifest writes, one at a time in marker order, off the roll's path (ingest resumes at once). */
+  private recording: Promise<void> = Promise.resolve();
   private readonly tables: string[];
 
   constructor(
@@ -154,8 +156,24 @@ export class Periods {
     this.rolled++;
     this.last = marker.period;
     this.logger.info({ period: marker.period, nextPeriod: marker.nextPeriod, counts, by: r.by, reason: r.reason }, 'end of period');
-    await this.record(marker, seq);
+    this.recording = this.recording.then(() => this.record(marker, seq));
     return marker;
+  }
+
+  /** The manifest bucket: the existing one (another tickerplant may have made it), else a new one. */
+  private async openBucket(): Promise<KV> {
+    const kvm = new Kvm(jetstream(this.nc, { timeout: manifestTimeoutMs }));
+    try {
+      await this.jsm.streams.info(`KV_${kv.periodsBucket}`);
+      return await kvm.open(kv.periodsBucket);
+    } catch {
+      return await kvm.create(kv.periodsBucket, { history: 1, replicas: this.settings.replicas, ttl: this.settings.logRetentionMs });
+    }
+  }
+
+  /** Resolves when every manifest write queued so far is done (or failed and logged). */
+  manifestWritten(): Promise<void> {
+    return this.recording;
   }
 
   /** Writes the period's manifest entry; a failure is logged (recovery writes it again). */
@@ -174,11 +192,7 @@ export class Periods {
       schema: Object.fromEntries(e.tables.map((t) => [t, this.settings.tables[t]])),
     };
     try {
-      this.bucket ??= await new Kvm(jetstream(this.nc, { timeout: manifestTimeoutMs })).create(kv.periodsBucket, {
-        history: 1,
-        replicas: this.settings.replicas,
-        ttl: this.settings.logRetentionMs,
-      });
+      this.bucket ??= await this.openBucket();
       await this.bucket.put(kv.periodKey(this.settings.name, e.start), JSON.stringify(rec));
     } catch (err) {
       this.logger.warn({ period: e.period, err: (err as Error).message }, 'cannot write the period manifest entry; recovery writes it again');

@@ -131,6 +131,8 @@ describe('end of period', () => {
     expect(column(log.batches, 'fid', 'trade').length).toBe(fed.trades);
     // The manifest's range reads exactly what a scan of the log finds, for each ended period.
     for (const e of eops) {
+      // The manifest entry is written just after the marker, off the roll's path.
+      await until(async () => (await periodRange(nc, 'eop1', e.period).then(() => true, () => false)), 5_000);
       const rec = await periodRange(nc, 'eop1', e.period);
       expect(rec).toMatchObject({ firstSeq: e.firstSeq, lastSeq: e.seq, counts: e.counts, start: e.start, end: e.end });
       const got = await readPeriod(nc, 'eop1', e.period, 'trade');
