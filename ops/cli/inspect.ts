@@ -1,6 +1,7 @@
 // `actors ps` (the registry as TorQ's .servers.SERVERS, with heartbeat state) and `actors query`
 // (a query through the gateway, printed as a table).
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
+import { securityOptions } from '../../bus/connection.ts';
 import { connect } from '@nats-io/transport-node';
 import { decode, encode, jsonReplacer } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
@@ -45,7 +46,7 @@ function age(ms: number): string {
 
 /** Prints the registry with each process's heartbeat state. */
 export async function psCommand(url: string, out: NodeJS.WritableStream = process.stdout, o: { json?: boolean } = {}): Promise<number> {
-  const nc = await connect({ servers: url, name: 'actors-ps', timeout: 2_000 });
+  const nc = await connect({ servers: url, name: 'actors-ps', ...securityOptions(), timeout: 2_000 });
   try {
     const d = await Discovery.open(nc, { openTimeoutMs: 3_000 });
     const procs = d.list();
@@ -159,7 +160,7 @@ export async function queryCommand(url: string, text: string | undefined, f: Que
     if (parsed.type === CALL_TYPE) throw new TickbusError(ErrorCode.BAD_USAGE, 'a named-API call needs --target <proctype,...>', { flag: 'target' });
     target = ['rdb'];
   }
-  const nc = await connect({ servers: url, name: 'actors-query', timeout: 2_000 });
+  const nc = await connect({ servers: url, name: 'actors-query', ...securityOptions(), timeout: 2_000 });
   const client = new GatewayClient(nc, { gateway: f.gateway, timeoutMs });
   try {
     const reply = await client.sync(query, target, { join, priority, timeoutMs });

@@ -11,12 +11,13 @@ import { readProcessTable } from '../config.ts';
 import { nodeFlags, tsxImport } from '../node_flags.mjs';
 import { configPath, root, type Args, type Command } from './args.ts';
 import { printTable } from './table.ts';
+import { upSecurity, UP_SECURITY_USAGE } from '../security/up_secure.ts';
 
 export const upCommand: Command = {
-  usage: `  actors up [--config ops/config.json] [--procs ops/process.csv] [--port 4222] [--data ./data]
+  usage: `  actors up [--config ops/config.json] [--procs ops/process.csv] [--port 4222] [--data ./data] [--secure] [--tls]
       start an embedded nats-server (unless NATS_URL is set) and every process of the process
       table with startwithall=1; print a status table; Ctrl-C stops all in reverse order
-`,
+${UP_SECURITY_USAGE}`,
   run: (a) => up(a, configPath(a)),
 };
 
@@ -33,6 +34,7 @@ async function up(a: Args, cfgPath: string): Promise<number> {
   let server: NatsServer | undefined;
   let url = process.env.NATS_URL;
   const dataDir = resolve(a.flags.get('data') ?? join(root, 'data'));
+  const sec = upSecurity(a, dataDir, procs, logger);
   if (!url) {
     mkdirSync(dataDir, { recursive: true });
     let port = Number(a.flags.get('port') ?? 4222);
@@ -45,7 +47,7 @@ async function up(a: Args, cfgPath: string): Promise<number> {
       logger.warn({ port, instead: free }, 'port in use; the embedded nats-server takes another');
       port = free;
     }
-    server = await NatsServer.start({ port, storeDir: join(dataDir, 'nats'), detached: true });
+    server = await NatsServer.start({ port, storeDir: join(dataDir, 'nats'), detached: true, ...sec?.server });
     url = server.url;
     logger.info({ url, store: server.storeDir }, 'embedded nats-server started');
   }
@@ -70,12 +72,12 @@ async function up(a: Args, cfgPath: string): Promise<number> {
   };
   process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
   process.on('SIGTERM', () => void stopAll().then(() => process.exit(0)));
-  const nc = await connect({ servers: url, name: 'actors-up' });
+  const nc = await connect({ servers: url, name: 'actors-up', ...sec?.launcher() });
   for (const p of procs) {
     if (stopping) break;
     const proc = spawn(process.execPath, [...nodeFlags(), ...tsxImport(), join(root, 'ops', 'cli', 'main.ts'), 'start', p.proctype, '--name', p.procname, '--config', cfgPath], {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, NATS_URL: url, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: dataDir },
+      env: { ...process.env, NATS_URL: url, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: dataDir, ...sec?.childEnv(p.proctype) },
       detached: true, // own process group: Ctrl-C reaches the launcher, which stops children in order
     });
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));

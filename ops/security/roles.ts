@@ -1,0 +1,132 @@
+// The role table of `actors up --secure`: for each role, the subjects its NATS user may publish
+// and subscribe to. One entry per process type, plus `client` (queries the gateway, reads the log)
+// and `admin` (everything, including `ctl.*`). Every subject comes from bus/SUBJECTS.md (the
+// wire contract) or is a JetStream API subject the bus code uses for the streams and the KV
+// bucket of that table. docs/security.md renders the same table for people; keep the two in step.
+//
+// Replies: no role uses nats-server's `allow_responses`. It would let a responder publish to
+// whatever reply subject a requester names, so a client could ask the gateway a question with
+// reply subject `ctl.rdb1.stop` and have the gateway stop the RDB. Responders may publish to
+// `_INBOX.>` instead, and only there: in secure mode a reply subject must start with `_INBOX.`
+// (every NATS client library's default).
+import { assertName, kv, streams } from '../../bus/subjects.ts';
+
+export interface Permissions {
+  publish: string[];
+  subscribe: string[];
+}
+
+export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'client', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export function isRole(s: string): s is Role {
+  return (ROLES as readonly string[]).includes(s);
+}
+
+/** What the table depends on: the tickerplant names (their streams TICK_<tp> appear in JetStream API subjects, where a wildcard cannot stand for part of a token). */
+export interface RoleContext {
+  tps: string[];
+}
+
+const js = '$JS.API';
+
+/** JetStream API subjects to read stream `s` with consumers (ordered or pull), its info and single messages. */
+function streamReader(s: string): string[] {
+  return [
+    `${js}.STREAM.INFO.${s}`,
+    `${js}.STREAM.MSG.GET.${s}`,
+    `${js}.DIRECT.GET.${s}`,
+    `${js}.DIRECT.GET.${s}.>`,
+    `${js}.CONSUMER.CREATE.${s}`,
+    `${js}.CONSUMER.CREATE.${s}.>`,
+    `${js}.CONSUMER.INFO.${s}.*`,
+    `${js}.CONSUMER.DELETE.${s}.*`,
+    `${js}.CONSUMER.MSG.NEXT.${s}.*`,
+    `$JS.ACK.${s}.>`,
+    `$JS.FC.${s}.>`,
+  ];
+}
+
+/** Creating (or updating) stream `s` and appending to it is done by publishing to its subjects. */
+function streamOwner(s: string): string[] {
+  return [`${js}.STREAM.CREATE.${s}`, `${js}.STREAM.UPDATE.${s}`, ...streamReader(s)];
+}
+
+const registry = `KV_${kv.registryBucket}`;
+
+/**
+ * What every process started by the runtime (actors/common/runtime.ts) needs as `proctype`:
+ * heartbeats, alerts and log lines under its own type, its registry entry (KV `proc`, key
+ * `<type>.<name>`, readable by all processes: discovery), its usage records (stream USAGE), its
+ * ctl and query subjects, and replies to its inbox.
+ */
+function processBase(proctype: string): Permissions {
+  return {
+    publish: [
+      '_INBOX.>',
+      `hb.${proctype}.*`,
+      `alert.${proctype}.*`,
+      `log.${proctype}.*`,
+      `usage.${proctype}.*`,
+      `$KV.${kv.registryBucket}.${proctype}.*`,
+      `${js}.INFO`,
+      `${js}.STREAM.CREATE.${registry}`,
+      ...streamReader(registry),
+      `${js}.STREAM.CREATE.${streams.usage}`,
+      `${js}.STREAM.INFO.${streams.usage}`,
+    ],
+    subscribe: ['_INBOX.>', 'ctl.*.status', 'ctl.*.stop', `q.${proctype}`, `q.${proctype}.*`],
+  };
+}
+
+const feedSubjects = ['tp.*.upd', 'tp.*.upd.>'];
+const gatewayRequests = ['gw.sync', 'gw.async', 'gw.*.sync', 'gw.*.async'];
+
+function merge(...ps: Permissions[]): Permissions {
+  return {
+    publish: [...new Set(ps.flatMap((p) => p.publish))],
+    subscribe: [...new Set(ps.flatMap((p) => p.subscribe))],
+  };
+}
+
+/** The permissions of one role. */
+export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
+  for (const tp of ctx.tps) assertName('tickerplant', tp);
+  const logReader: Permissions = { publish: ctx.tps.flatMap((tp) => streamReader(streams.log(tp))), subscribe: [] };
+  switch (role) {
+    case 'tickerplant':
+      return merge(processBase(role), {
+        publish: ['tick.*.>', 'tickerr.*.>', ...ctx.tps.flatMap((tp) => [...streamOwner(streams.log(tp)), ...streamOwner(streams.rejected(tp))])],
+        subscribe: feedSubjects,
+      });
+    case 'rdb':
+    case 'wdb':
+      // The WDB (not built yet) takes the RDB's place at end of day: it reads the log and tells HDBs to reload.
+      return merge(processBase(role), logReader, { publish: ['hdb.reload'], subscribe: [] });
+    case 'hdb':
+      return merge(processBase(role), { publish: [], subscribe: ['hdb.reload'] });
+    case 'gateway':
+      // Queries any process's query subjects and probes backends' status (never stop).
+      return merge(processBase(role), { publish: ['q.>', 'ctl.*.status'], subscribe: [...gatewayRequests, 'hb.>'] });
+    case 'monitor':
+      // Checks ask processes directly or through a gateway; check failures are its alerts.
+      return merge(processBase(role), { publish: ['q.>', ...gatewayRequests], subscribe: ['hb.>', 'alert.>', 'log.>'] });
+    case 'reporter':
+      return merge(processBase(role), { publish: ['q.>', ...gatewayRequests, 'report.>'], subscribe: ['hb.>'] });
+    case 'feed':
+    case 'filealerter':
+      return merge(processBase(role), { publish: feedSubjects, subscribe: [] });
+    case 'housekeeping':
+      return processBase(role);
+    case 'client':
+      // Queries through a gateway, reads the log (JetStream consumers), receives published reports.
+      return merge(logReader, { publish: ['_INBOX.>', `${js}.INFO`, ...gatewayRequests], subscribe: ['_INBOX.>', 'report.>'] });
+    case 'admin':
+      return { publish: ['>'], subscribe: ['>'] };
+  }
+}
+
+/** The role a process type runs as (a user-defined type runs as `client` unless mapped). */
+export function roleOf(proctype: string): Role {
+  return isRole(proctype) && proctype !== 'client' && proctype !== 'admin' ? proctype : 'client';
+}
