@@ -120,7 +120,7 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
       return processBase(role);
     case 'client':
       // Queries through a gateway, reads the log (JetStream consumers), receives published reports.
-      return merge(logReader, { publish: ['_INBOX.>', `${js}.INFO`, ...gatewayRequests], subscribe: ['_INBOX.>', 'report.>'] });
+      return merge(logReader, { publish: [`${js}.INFO`, ...gatewayRequests], subscribe: ['_INBOX.>', 'report.>'] });
     case 'admin':
       return { publish: ['>'], subscribe: ['>'] };
   }

@@ -13,33 +13,66 @@ interface RawMsg {
   payload: Buffer;
 }
 
+export interface RawConnectOptions {
+  user?: string;
+  pass?: string;
+}
+
 export class RawNats {
+  /** The server's `-ERR` lines, in order (`'Permissions Violation for Publish to "x"'`, ...). */
+  readonly errors: string[] = [];
   private buf: Buffer = Buffer.alloc(0);
   /** Reply subject -> handler of each message; true when the reply is complete. */
   private readonly waiting = new Map<string, (m: RawMsg) => boolean>();
   private sid = 0;
+  /** sids of subscribe(); 1 is the inbox's. */
+  private subSid = 1;
   private inbox = `_INBOX.raw${process.pid}${Date.now()}`;
 
   private constructor(private readonly sock: Socket) {
     sock.on('data', (d) => this.onData(d));
+    sock.on('close', () => this.closed?.(new Error(`connection closed by the server: ${this.errors.join('; ') || 'no -ERR'}`)));
+    sock.on('error', () => {});
   }
 
-  static async connect(port: number): Promise<RawNats> {
+  static async connect(port: number, o: RawConnectOptions = {}): Promise<RawNats> {
     const sock = tcp({ port, host: '127.0.0.1' });
     await new Promise<void>((r, j) => sock.once('connect', () => r()).once('error', j));
     const c = new RawNats(sock);
-    sock.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"lang":"raw","version":"0"}\r\n');
+    const auth = o.user !== undefined ? { user: o.user, pass: o.pass ?? '' } : {};
+    sock.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, headers: true, no_responders: true, lang: 'raw', version: '0', ...auth })}\r\n`);
     sock.write(`SUB ${c.inbox}.* 1\r\n`);
     await c.ping();
     return c;
   }
 
   private pong: (() => void) | undefined;
-  ping(): Promise<void> {
-    return new Promise((r) => {
-      this.pong = r;
+  private closed: ((e: Error) => void) | undefined;
+  /** PING, resolved by the PONG: every -ERR for what was sent before has been read by then. Rejects when the server closes the connection first. */
+  ping(timeoutMs = 5_000): Promise<void> {
+    return new Promise((r, j) => {
+      const t = setTimeout(() => j(new Error(`no PONG within ${timeoutMs} ms`)), timeoutMs);
+      this.pong = () => (clearTimeout(t), r());
+      this.closed = (e) => (clearTimeout(t), j(e));
       this.sock.write('PING\r\n');
     });
+  }
+
+  /** Publishes (no reply subject) a JSON body. */
+  publish(subject: string, json: unknown): void {
+    const body = JSON.stringify(json);
+    this.sock.write(`PUB ${subject} ${Buffer.byteLength(body)}\r\n${body}\r\n`);
+  }
+
+  /** Subscribes; messages are ignored (the tests only ask whether the server lets it). */
+  subscribe(subject: string): void {
+    this.sock.write(`SUB ${subject} ${++this.subSid}\r\n`);
+  }
+
+  /** The subjects the server refused so far, for `Publish` or `Subscription`. */
+  violations(kind: 'Publish' | 'Subscription'): string[] {
+    const re = new RegExp(`^'Permissions Violation for ${kind} to "(.*)"`);
+    return this.errors.flatMap((e) => re.exec(e)?.[1] ?? []);
   }
 
   /** Request with a JSON body and Content-Type: application/json; resolves with the reply. */
@@ -93,6 +126,11 @@ export class RawNats {
       const line = this.buf.subarray(0, eol).toString();
       if (line === 'PING') {
         this.sock.write('PONG\r\n');
+        this.buf = this.buf.subarray(eol + 2);
+        continue;
+      }
+      if (line.startsWith('-ERR ')) {
+        this.errors.push(line.slice(5));
         this.buf = this.buf.subarray(eol + 2);
         continue;
       }
