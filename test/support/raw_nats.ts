@@ -2,6 +2,7 @@
 // MSG/HMSG, PING/PONG): the tests use it as "a client we did not write" to prove that the wire
 // protocol in bus/SUBJECTS.md is enough to feed and query with JSON.
 import { connect as tcp, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 export interface RawReply {
   headers: Record<string, string>;
@@ -16,6 +17,8 @@ interface RawMsg {
 export interface RawConnectOptions {
   user?: string;
   pass?: string;
+  /** Upgrade to TLS after the server's INFO (NATS's order), trusting this CA (PEM). */
+  tls?: { ca: string | Buffer };
 }
 
 export class RawNats {
@@ -36,8 +39,24 @@ export class RawNats {
   }
 
   static async connect(port: number, o: RawConnectOptions = {}): Promise<RawNats> {
-    const sock = tcp({ port, host: '127.0.0.1' });
+    let sock: Socket = tcp({ port, host: '127.0.0.1' });
     await new Promise<void>((r, j) => sock.once('connect', () => r()).once('error', j));
+    if (o.tls) {
+      const plain = sock;
+      await new Promise<void>((r, j) => {
+        let got = '';
+        const onData = (d: Buffer) => {
+          got += d.toString();
+          if (!got.includes('\r\n')) return;
+          plain.off('data', onData);
+          r();
+        };
+        plain.on('data', onData).once('error', j);
+      });
+      const secure = tlsConnect({ socket: plain, ca: o.tls.ca, servername: 'localhost' });
+      await new Promise<void>((r, j) => secure.once('secureConnect', () => r()).once('error', j));
+      sock = secure;
+    }
     const c = new RawNats(sock);
     const auth = o.user !== undefined ? { user: o.user, pass: o.pass ?? '' } : {};
     sock.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, headers: true, no_responders: true, lang: 'raw', version: '0', ...auth })}\r\n`);
