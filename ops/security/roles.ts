@@ -71,12 +71,29 @@ function processBase(proctype: string): Permissions {
       `$KV.${kv.registryBucket}.${proctype}.*`,
       `${js}.INFO`,
       `${js}.STREAM.CREATE.${registry}`,
-      ...streamReader(registry),
+      `${js}.STREAM.INFO.${registry}`,
       `${js}.STREAM.CREATE.${streams.usage}`,
       `${js}.STREAM.INFO.${streams.usage}`,
     ],
     subscribe: ['_INBOX.>', 'ctl.*.status', 'ctl.*.stop', `q.${proctype}`, `q.${proctype}.*`],
   };
+}
+
+/**
+ * Reading the registry (discovery's watch, the RDB's wait for an HDB) needs consumers on its
+ * stream; only the roles that read it get them (see logDirectReader for why consumers matter).
+ */
+const registryReader: Permissions = { publish: streamReader(registry), subscribe: [] };
+
+/**
+ * The log read by sequence or by last message of a subject (JetStream direct get), without
+ * consumers. nats-server 2.9 lets whoever may create a consumer name its deliver subject, and then
+ * pushes the stream's messages there with the server's own rights: a client allowed
+ * `$JS.API.CONSUMER.CREATE.TICK_tp1` could have the log delivered to `ctl.rdb1.stop`. So the
+ * client role reads the log this way and consumers stay with the system's own processes.
+ */
+function logDirectReader(s: string): string[] {
+  return [`${js}.STREAM.INFO.${s}`, `${js}.DIRECT.GET.${s}`, `${js}.DIRECT.GET.${s}.>`];
 }
 
 const feedSubjects = ['tp.*.upd', 'tp.*.upd.>'];
@@ -102,25 +119,25 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
     case 'rdb':
     case 'wdb':
       // The WDB (not built yet) takes the RDB's place at end of day: it reads the log and tells HDBs to reload.
-      return merge(processBase(role), logReader, { publish: ['hdb.reload'], subscribe: [] });
+      return merge(processBase(role), logReader, registryReader, { publish: ['hdb.reload'], subscribe: [] });
     case 'hdb':
       return merge(processBase(role), { publish: [], subscribe: ['hdb.reload'] });
     case 'gateway':
       // Queries any process's query subjects and probes backends' status (never stop).
-      return merge(processBase(role), { publish: ['q.>', 'ctl.*.status'], subscribe: [...gatewayRequests, 'hb.>'] });
+      return merge(processBase(role), registryReader, { publish: ['q.>', 'ctl.*.status'], subscribe: [...gatewayRequests, 'hb.>'] });
     case 'monitor':
       // Checks ask processes directly or through a gateway; check failures are its alerts.
-      return merge(processBase(role), { publish: ['q.>', ...gatewayRequests], subscribe: ['hb.>', 'alert.>', 'log.>'] });
+      return merge(processBase(role), registryReader, { publish: ['q.>', ...gatewayRequests], subscribe: ['hb.>', 'alert.>', 'log.>'] });
     case 'reporter':
-      return merge(processBase(role), { publish: ['q.>', ...gatewayRequests, 'report.>'], subscribe: ['hb.>'] });
+      return merge(processBase(role), { publish: ['q.>', ...gatewayRequests, 'report.>'], subscribe: [] });
     case 'feed':
     case 'filealerter':
       return merge(processBase(role), { publish: feedSubjects, subscribe: [] });
     case 'housekeeping':
       return processBase(role);
     case 'client':
-      // Queries through a gateway, reads the log (JetStream consumers), receives published reports.
-      return merge(logReader, { publish: [`${js}.INFO`, ...gatewayRequests], subscribe: ['_INBOX.>', 'report.>'] });
+      // Queries through a gateway, reads the log by sequence (direct get, no consumers), receives published reports.
+      return { publish: [`${js}.INFO`, ...gatewayRequests, ...ctx.tps.flatMap((tp) => logDirectReader(streams.log(tp)))], subscribe: ['_INBOX.>', 'report.>'] };
     case 'admin':
       return { publish: ['>'], subscribe: ['>'] };
   }

@@ -44,6 +44,8 @@ const PUB = {
   report: 'report.reporter1.summary',
   usageGateway: 'usage.gateway.gw1',
   readLog: '$JS.API.CONSUMER.CREATE.TICK_tp1',
+  readLogDirect: '$JS.API.DIRECT.GET.TICK_tp1',
+  readRegistry: '$JS.API.CONSUMER.CREATE.KV_proc',
   createLog: '$JS.API.STREAM.CREATE.TICK_tp1',
   deleteLog: '$JS.API.STREAM.DELETE.TICK_tp1',
   reply: '_INBOX.someone.1',
@@ -73,20 +75,20 @@ type SubKey = keyof typeof SUB;
 
 /** What each role may do; everything else in PUB and SUB must be refused. */
 const allowed: Record<Role, { pub: PubKey[] | 'all'; sub: SubKey[] | 'all' }> = {
-  tickerplant: { pub: ['tick', 'eod', 'tickerr', 'readLog', 'createLog', 'reply'], sub: ['updTable', 'ctlStop', 'inbox'] },
-  rdb: { pub: ['hdbReload', 'hbRdb', 'logRdb', 'kvRdb', 'readLog', 'reply'], sub: ['qRdbNamed', 'qRdb', 'ctlStop', 'inbox'] },
-  wdb: { pub: ['hdbReload', 'readLog', 'reply'], sub: ['ctlStop', 'inbox'] },
+  tickerplant: { pub: ['tick', 'eod', 'tickerr', 'readLog', 'readLogDirect', 'createLog', 'reply'], sub: ['updTable', 'ctlStop', 'inbox'] },
+  rdb: { pub: ['hdbReload', 'hbRdb', 'logRdb', 'kvRdb', 'readLog', 'readLogDirect', 'readRegistry', 'reply'], sub: ['qRdbNamed', 'qRdb', 'ctlStop', 'inbox'] },
+  wdb: { pub: ['hdbReload', 'readLog', 'readLogDirect', 'readRegistry', 'reply'], sub: ['ctlStop', 'inbox'] },
   hdb: { pub: ['reply'], sub: ['qHdbNamed', 'hdbReload', 'ctlStop', 'inbox'] },
-  gateway: { pub: ['qRdbNamed', 'qRdb', 'qHdbNamed', 'qHdb', 'qApi', 'ctlStatus', 'usageGateway', 'reply'], sub: ['gwSync', 'gwSyncAny', 'hb', 'ctlStop', 'inbox'] },
+  gateway: { pub: ['qRdbNamed', 'qRdb', 'qHdbNamed', 'qHdb', 'qApi', 'ctlStatus', 'usageGateway', 'readRegistry', 'reply'], sub: ['gwSync', 'gwSyncAny', 'hb', 'ctlStop', 'inbox'] },
   monitor: {
-    pub: ['qRdbNamed', 'qRdb', 'qHdbNamed', 'qHdb', 'qApi', 'gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'alertMonitor', 'reply'],
+    pub: ['qRdbNamed', 'qRdb', 'qHdbNamed', 'qHdb', 'qApi', 'gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'alertMonitor', 'readRegistry', 'reply'],
     sub: ['hb', 'alert', 'ctlStop', 'inbox', 'qApi'],
   },
-  reporter: { pub: ['qRdbNamed', 'qRdb', 'qHdbNamed', 'qHdb', 'qApi', 'gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'report', 'reply'], sub: ['hb', 'ctlStop', 'inbox'] },
+  reporter: { pub: ['qRdbNamed', 'qRdb', 'qHdbNamed', 'qHdb', 'qApi', 'gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'report', 'reply'], sub: ['ctlStop', 'inbox'] },
   feed: { pub: ['updTable', 'updMulti', 'reply'], sub: ['ctlStop', 'inbox'] },
   filealerter: { pub: ['updTable', 'updMulti', 'reply'], sub: ['ctlStop', 'inbox'] },
   housekeeping: { pub: ['reply'], sub: ['ctlStop', 'inbox'] },
-  client: { pub: ['gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'readLog'], sub: ['report', 'inbox'] },
+  client: { pub: ['gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'readLogDirect'], sub: ['report', 'inbox'] },
   admin: { pub: 'all', sub: 'all' },
 };
 
@@ -136,6 +138,11 @@ describe('security: the server enforces the role table', () => {
   it('security: only admin may stop a process (ctl.*.stop), for every role', () => {
     const mayStop = ROLES.filter((r) => allowed[r].pub === 'all' || (allowed[r].pub as PubKey[]).includes('ctlStop'));
     expect(mayStop).toEqual(['admin']);
+  });
+
+  it('security: no role outside the system processes may create a consumer (whose deliver subject the server would publish to)', () => {
+    const mayCreate = ROLES.filter((r) => allowed[r].pub === 'all' || (allowed[r].pub as PubKey[]).some((k) => k === 'readLog' || k === 'readRegistry'));
+    expect(mayCreate).toEqual(['tickerplant', 'rdb', 'wdb', 'gateway', 'monitor', 'admin']);
   });
 
   it('security: a wrong password and no password are refused; the server logs no password', async () => {
