@@ -147,3 +147,13 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
 export function roleOf(proctype: string): Role {
   return isRole(proctype) && proctype !== 'client' && proctype !== 'admin' ? proctype : 'client';
 }
+
+/** The role table as markdown (docs/security.md holds it; a test checks the two agree). */
+export function roleTableMarkdown(ctx: RoleContext): string {
+  const cell = (xs: string[]) => xs.map((x) => `\`${x}\``).join(' ');
+  const rows = ROLES.map((r) => {
+    const p = rolePermissions(r, ctx);
+    return `| ${r} | ${cell(p.publish)} | ${cell(p.subscribe)} |`;
+  });
+  return ['| role | may publish to | may subscribe to |', '|---|---|---|', ...rows].join('\n');
+}

@@ -84,7 +84,12 @@ export function prepareSecurity(o: SecureOptions): SecureSetup {
     tls = ensureTlsFiles(o.dir);
     serverConfig.tls = { cert_file: tls.certFile, key_file: tls.keyFile, ca_file: tls.caFile, timeout: 5 };
   }
-  return { dir: o.dir, credsFiles, serverConfig, serverConfigPath: join(o.dir, 'nats-server.conf'), tls };
+  // Written here too (NatsServer rewrites it when it runs the server): a server run by hand takes
+  // `nats-server -js -sd <store> -c <dir>/nats-server.conf` (docs/security.md).
+  const serverConfigPath = join(o.dir, 'nats-server.conf');
+  writeFileSync(serverConfigPath, `${JSON.stringify(serverConfig, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(serverConfigPath, 0o600);
+  return { dir: o.dir, credsFiles, serverConfig, serverConfigPath, tls };
 }
 
 /** The environment a process (or CLI) started by `actors up` gets: its role's credentials and the CA. */

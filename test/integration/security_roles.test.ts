@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { securityOptions } from '../../bus/connection.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { NatsServer } from '../../bus/nats_server.ts';
-import { ROLES, type Role } from '../../ops/security/roles.ts';
+import { ROLES, roleTableMarkdown, type Role } from '../../ops/security/roles.ts';
 import { prepareSecurity, type SecureSetup } from '../../ops/security/setup.ts';
 import { RawNats } from '../support/raw_nats.ts';
 
@@ -143,6 +143,11 @@ describe('security: the server enforces the role table', () => {
   it('security: no role outside the system processes may create a consumer (whose deliver subject the server would publish to)', () => {
     const mayCreate = ROLES.filter((r) => allowed[r].pub === 'all' || (allowed[r].pub as PubKey[]).some((k) => k === 'readLog' || k === 'readRegistry'));
     expect(mayCreate).toEqual(['tickerplant', 'rdb', 'wdb', 'gateway', 'monitor', 'admin']);
+  });
+
+  it('security: docs/security.md holds the role table as ops/security/roles.ts makes it', () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'security.md'), 'utf8');
+    expect(doc).toContain(roleTableMarkdown({ tps: ['tp1'] }));
   });
 
   it('security: a wrong password and no password are refused; the server logs no password', async () => {
