@@ -35,6 +35,7 @@ export function ensureTlsFiles(dir: string, hosts: string[] = ['127.0.0.1', 'loc
   openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', 'server.pem', '-days', days, '-extfile', ext], dir);
   for (const k of ['ca-key.pem', 'server-key.pem']) chmodSync(join(dir, k), 0o600);
   rmSync(join(dir, 'server.csr'), { force: true });
+  rmSync(join(dir, 'ca.srl'), { force: true });
   rmSync(ext, { force: true });
   return f;
 }

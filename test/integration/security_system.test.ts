@@ -150,6 +150,17 @@ describe('security: a whole system under --secure', () => {
     expect(client.violations('Publish')).toEqual(['$JS.API.CONSUMER.CREATE.TICK_tp1']);
   });
 
+  it('security: an async gateway query posts back to an _INBOX subject the client listens on', async () => {
+    const client = await as('client');
+    const postback = `_INBOX.pb${process.pid}`;
+    const result = client.nextMessage(postback, 30_000);
+    const accepted = JSON.parse((await client.request('gw.gw1.async', { ...gwQuery('SECA'), id: 'pb-1', postback }, 10_000)).body) as { type: string };
+    expect(accepted).toMatchObject({ type: 'tickbus.v1.gateway.accepted', postback });
+    const m = await result;
+    expect(m.headers['Tb-Query-Id']).toBe('pb-1');
+    expect(JSON.parse(m.body)).toMatchObject({ type: 'tickbus.v1.gateway.reply', result: { n: 1 } });
+  });
+
   it('security: a client can neither stop a process nor query one directly; the process keeps serving', async () => {
     const client = await as('client');
     client.publish('ctl.rdb1.stop', {});

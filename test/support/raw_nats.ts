@@ -88,6 +88,22 @@ export class RawNats {
     this.sock.write(`SUB ${subject} ${++this.subSid}\r\n`);
   }
 
+  /** Subscribes to `subject` (exact, no wildcard) and resolves with its first message. */
+  nextMessage(subject: string, timeoutMs = 5_000): Promise<RawReply> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.waiting.delete(subject);
+        reject(new Error(`no message on ${subject} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(subject, (m) => {
+        clearTimeout(t);
+        resolve({ headers: m.headers, body: m.payload.toString() });
+        return true;
+      });
+      this.subscribe(subject);
+    });
+  }
+
   /** The subjects the server refused so far, for `Publish` or `Subscription`. */
   violations(kind: 'Publish' | 'Subscription'): string[] {
     const re = new RegExp(`^'Permissions Violation for ${kind} to "(.*)"`);
