@@ -3,15 +3,17 @@
 // CA (TICKBUS_CREDS, TICKBUS_TLS_CA) and acks a feed that speaks the raw protocol over TLS; a
 // nats.js client with the CA connects; a client without TLS, and one that does not trust the CA,
 // are refused; roles still hold over TLS. The certificate chain is checked with openssl itself and
-// a second setup keeps the same certificates.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// a second setup keeps the same certificates. Last, `actors up --secure --tls` end to end: its
+// embedded server with the generated config, its children with their credentials and the CA.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { securityOptions } from '../../bus/connection.ts';
-import { NatsServer } from '../../bus/nats_server.ts';
+import { NatsServer, freePort } from '../../bus/nats_server.ts';
+import { nodeFlags } from '../../ops/node_flags.mjs';
 import type { Role } from '../../ops/security/roles.ts';
 import { prepareSecurity, type SecureSetup } from '../../ops/security/setup.ts';
 import { ensureTlsFiles } from '../../ops/security/tls.ts';
@@ -104,4 +106,59 @@ describe('security: TLS for client connections', () => {
     await expect(RawNats.connect(server.port, { ...creds('client'), tls: { ca: readFileSync(other.caFile) } })).rejects.toThrow(/self.signed|unable to verify|certificate/i);
     await expect(connect({ servers: server.url, timeout: 3_000, reconnect: false, ...noCa, tls: { caFile: other.caFile } })).rejects.toThrow();
   });
+
+  it('security: actors up --secure --tls starts its own server with the generated config; children connect with their credentials', async () => {
+    const data = join(dir, 'up');
+    writeFileSync(join(dir, 'procs.csv'), 'proctype,procname,startwithall\ntickerplant,tp1,1\nfeed,feed1,1\n');
+    const port = await freePort();
+    const up = spawn(process.execPath, [...nodeFlags(), '--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'up', '--secure', '--tls', '--data', data, '--port', String(port), '--config', join(dir, 'config.json'), '--procs', join(dir, 'procs.csv')], {
+      env: { ...process.env, NATS_URL: '', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const out: string[] = [];
+    up.stdout!.on('data', (b: Buffer) => out.length < 500 && out.push(b.toString()));
+    up.stderr!.on('data', (b: Buffer) => out.length < 500 && out.push(b.toString()));
+    const exited = new Promise<void>((r) => up.once('exit', () => r()));
+    try {
+      const sec = join(data, 'secure');
+      const login = (role: string) => {
+        const c = JSON.parse(readFileSync(join(sec, `${role}.creds.json`), 'utf8')) as { user: string; password: string };
+        return { user: c.user, pass: c.password, tls: { ca: readFileSync(join(sec, 'ca.pem')) } };
+      };
+      const deadline = Date.now() + 90_000;
+      let admin: RawNats | undefined;
+      for (;;) {
+        if (Date.now() > deadline || up.exitCode !== null) throw new Error(`actors up did not start: ${out.join('')}`);
+        if (existsSync(join(sec, 'ca.pem'))) {
+          admin ??= await RawNats.connect(port, login('admin')).catch(() => undefined);
+          if (admin && (await admin.request('ctl.feed1.status', {}, 1_000).then((r) => r.body !== '', () => false))) break;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      clients.push(admin!);
+      const feed = await RawNats.connect(port, login('feed'));
+      clients.push(feed);
+      const ack = JSON.parse((await feed.request('tp.tp1.upd.trade', { type: 'tickbus.v1.upd', id: 'up-1', rows: [['UPA', 1, 1, 'buy']] })).body) as { type: string };
+      expect(ack.type).toBe('tickbus.v1.ack');
+      // The demo feed (its own user) reaches the tickerplant too.
+      let rows = 0;
+      while (rows <= 1 && Date.now() < deadline) {
+        rows = (JSON.parse((await admin!.request('ctl.tp1.status', {})).body) as { status: { rows: number } }).status.rows;
+        if (rows <= 1) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(rows).toBeGreaterThan(1);
+      await expect(RawNats.connect(port, { user: 'admin', pass: login('admin').pass })).rejects.toThrow(/closed/);
+      expect(out.join('')).not.toContain(login('admin').pass);
+    } finally {
+      try {
+        process.kill(-up.pid!, 'SIGTERM');
+      } catch {
+        // gone already
+      }
+      const t = setTimeout(() => up.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(t);
+    }
+  }, 150_000);
 });
