@@ -161,6 +161,15 @@ describe('security: a whole system under --secure', () => {
     expect(JSON.parse(m.body)).toMatchObject({ type: 'tickbus.v1.gateway.reply', result: { n: 1 } });
   });
 
+  it('security: a postback outside _INBOX is refused to the gateway by the server, and the gateway keeps serving', async () => {
+    const client = await as('client');
+    const accepted = JSON.parse((await client.request('gw.gw1.async', { ...gwQuery('SECA'), id: 'pb-2', postback: 'my.results' }, 10_000)).body) as { type: string };
+    expect(accepted.type).toBe('tickbus.v1.gateway.accepted');
+    await eventually('the gateway refused on my.results', async () => (serverLog.some((l) => /Publish Violation - User "gateway", Subject "my\.results"/.test(l)) ? true : undefined), 30_000);
+    const reply = JSON.parse((await client.request('gw.gw1.sync', gwQuery('SECA'), 10_000)).body) as { result: { n: number } };
+    expect(reply.result.n).toBe(1);
+  });
+
   it('security: a client can neither stop a process nor query one directly; the process keeps serving', async () => {
     const client = await as('client');
     client.publish('ctl.rdb1.stop', {});
@@ -175,7 +184,8 @@ describe('security: a whole system under --secure', () => {
 
   it('security: no process hit a permission violation; nothing logged a password', () => {
     const violations = serverLog.filter((l) => /Violation/.test(l) && !/authentication/.test(l));
-    const byProcesses = violations.filter((l) => !/User "(client|feed)"/.test(l));
+    // The test's own: as client and feed, and the gateway's refused postback to my.results.
+    const byProcesses = violations.filter((l) => !/User "(client|feed)"/.test(l) && !/User "gateway", Subject "my\.results"/.test(l));
     expect(byProcesses).toEqual([]);
     expect(violations.length).toBeGreaterThan(0);
     const secrets = ROLES.map((r) => creds(r).pass);
