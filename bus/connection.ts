@@ -62,6 +62,8 @@ export interface ConnectOptions {
    * is restarting (after a crash, under a supervisor) waits for it instead of exiting at once.
    */
   firstConnectWaitMs?: number;
+  /** User, password and TLS; default securityOptions() (from the environment). */
+  security?: Pick<ConnectionOptions, 'user' | 'pass' | 'tls'>;
 }
 
 export async function connectBus(opts: ConnectOptions): Promise<NatsConnection> {
@@ -77,7 +79,7 @@ export async function connectBus(opts: ConnectOptions): Promise<NatsConnection> 
     waitOnFirstConnect: true,
     pingInterval: 10_000,
     maxPingOut: 3,
-    ...securityOptions(),
+    ...(opts.security ?? securityOptions()),
   });
   const notice = setTimeout(() => opts.logger.warn({ servers: opts.servers, waitMs }, 'waiting for nats-server'), 1_000);
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -82,6 +82,9 @@ export async function dayStartSeq(nc: NatsConnection, tp: string): Promise<numbe
   return eod ? Math.max(first, eod.seq + 1) : first;
 }
 
+/** Bound on close()'s wait for the consumer's iterator to end. */
+const CLOSE_WAIT_MS = 2_000;
+
 export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Promise<Subscription> {
   const from = opts.from ?? 'today';
   let startSeq: number;
@@ -223,7 +226,11 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
     async close() {
       closed = true;
       clearInterval(watchdog);
-      await messages.close();
+      // nats.js resolves close() once its iterator has ended: a subscription never iterated would
+      // wait for ever. The consumer's pull is stopped at once; the wait for the iterator is bounded.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([messages.close().catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
     },
   };
 }

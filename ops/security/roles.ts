@@ -127,7 +127,17 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
       return merge(processBase(role), registryReader, { publish: ['q.>', 'ctl.*.status'], subscribe: [...gatewayRequests, 'hb.>'] });
     case 'monitor':
       // Checks ask processes directly or through a gateway; check failures are its alerts.
-      return merge(processBase(role), registryReader, { publish: ['q.>', ...gatewayRequests], subscribe: ['hb.>', 'alert.>', 'log.>'] });
+      // Its page: the supervisor's bucket `sup` (watched), and the log streams' consumers (lag).
+      return merge(processBase(role), registryReader, {
+        publish: [
+          'q.>',
+          ...gatewayRequests,
+          ...streamReader(`KV_${kv.supervisorBucket}`),
+          `${js}.STREAM.NAMES`,
+          ...ctx.tps.flatMap((tp) => [`${js}.STREAM.INFO.${streams.log(tp)}`, `${js}.CONSUMER.LIST.${streams.log(tp)}`]),
+        ],
+        subscribe: ['hb.>', 'alert.>', 'log.>'],
+      });
     case 'reporter':
       return merge(processBase(role), { publish: ['q.>', ...gatewayRequests, 'report.>'], subscribe: [] });
     case 'feed':
@@ -136,8 +146,9 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
     case 'housekeeping':
       return processBase(role);
     case 'client':
-      // Queries through a gateway, reads the log by sequence (direct get, no consumers), receives published reports.
-      return { publish: [`${js}.INFO`, ...gatewayRequests, ...ctx.tps.flatMap((tp) => logDirectReader(streams.log(tp)))], subscribe: ['_INBOX.>', 'report.>'] };
+      // Queries through a gateway (and answers its liveness probes on the gateway's inbox: `_INBOX.>`),
+      // reads the log by sequence (direct get, no consumers), receives published reports.
+      return { publish: ['_INBOX.>', `${js}.INFO`, ...gatewayRequests, ...ctx.tps.flatMap((tp) => logDirectReader(streams.log(tp)))], subscribe: ['_INBOX.>', 'report.>'] };
     case 'admin':
       return { publish: ['>'], subscribe: ['>'] };
   }

@@ -31,6 +31,10 @@ describe('actors up', () => {
       await until(() => /procname\s+proctype/.test(out) && /feed1\s+feed\s+\d+\s+up/.test(out), 60_000, 100);
       expect(out).toMatch(/tp1\s+tickerplant\s+\d+\s+up/);
       expect(out).toMatch(/rdb1\s+rdb\s+\d+\s+up/);
+      // The monitor's page URL is printed, and the page is there.
+      const page = /monitor page \(monitor1\): (http:\/\/\S+)/.exec(out)?.[1];
+      expect(page, out).toBeDefined();
+      expect(await (await fetch(page!)).text()).toContain('tickbus monitor');
       const nc = await connect({ servers: `nats://127.0.0.1:${port}` });
       await until(async () => {
         const m = await nc.request('q.rdb.rdb1', encode({ type: 'tickbus.v1.query', table: 'quote', count: true }), { timeout: 2_000 });

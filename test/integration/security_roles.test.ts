@@ -88,7 +88,7 @@ const allowed: Record<Role, { pub: PubKey[] | 'all'; sub: SubKey[] | 'all' }> = 
   feed: { pub: ['updTable', 'updMulti', 'reply'], sub: ['ctlStop', 'inbox'] },
   filealerter: { pub: ['updTable', 'updMulti', 'reply'], sub: ['ctlStop', 'inbox'] },
   housekeeping: { pub: ['reply'], sub: ['ctlStop', 'inbox'] },
-  client: { pub: ['gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'readLogDirect'], sub: ['report', 'inbox'] },
+  client: { pub: ['gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'readLogDirect', 'reply'], sub: ['report', 'inbox'] },
   admin: { pub: 'all', sub: 'all' },
 };
 
@@ -143,6 +143,7 @@ describe('security: the server enforces the role table', () => {
   it('security: no role outside the system processes may create a consumer (whose deliver subject the server would publish to)', () => {
     const mayCreate = ROLES.filter((r) => allowed[r].pub === 'all' || (allowed[r].pub as PubKey[]).some((k) => k === 'readLog' || k === 'readRegistry'));
     expect(mayCreate).toEqual(['tickerplant', 'rdb', 'wdb', 'gateway', 'monitor', 'admin']);
+    expect(mayCreate).not.toContain('client');
   });
 
   it('security: docs/security.md holds the role table as ops/security/roles.ts makes it', () => {

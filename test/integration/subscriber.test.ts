@@ -30,6 +30,13 @@ afterAll(async () => {
 });
 
 describe('subscriber', () => {
+  it('subscriber: close() of a subscription that was never iterated returns within its bound', async () => {
+    const sub = await subscribe(nc, { tp: 'stall', from: 'live' });
+    const t0 = Date.now();
+    await sub.close();
+    expect(Date.now() - t0).toBeLessThan(10_000); // hung for ever before
+  });
+
   it('subscriber: a consumer that stops delivering is re-created from the next sequence, no gap, no duplicate', async () => {
     const pub = new Publisher(nc, { tp: 'stall' });
     const send = async (from: number, n: number) => {
