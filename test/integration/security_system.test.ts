@@ -1,5 +1,6 @@
 // Proves a whole secure system works and holds: `actors up --secure` (a real launcher, the real
-// processes tickerplant, RDB, HDB, gateway, monitor and feed, each connected with its role's
+// processes tickerplant, RDB, HDB, gateway, monitor, reporter, housekeeping, file alerter and feed,
+// each connected with its role's
 // credentials file) against a nats-server running the configuration that the same setup generated.
 // Clients written without the project's libraries (test/support/raw_nats.ts) then act as roles:
 // a feed's update is acked by the tickerplant; the demo feed's and that update's rows reach the
@@ -8,7 +9,7 @@
 // can stop a process. The server logged no permission violation by any process (only the ones the
 // test provoked as client and feed), and neither the server nor the launcher logged a password.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,7 +65,18 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
   writeFileSync(
     join(dir, 'process.csv'),
-    ['proctype,procname,startwithall', 'tickerplant,tp1,1', 'rdb,rdb1,1', 'hdb,hdb1,1', 'gateway,gw1,1', 'monitor,monitor1,1', 'feed,feed1,1'].join('\n') + '\n',
+    [
+      'proctype,procname,startwithall',
+      'tickerplant,tp1,1',
+      'rdb,rdb1,1',
+      'hdb,hdb1,1',
+      'gateway,gw1,1',
+      'monitor,monitor1,1',
+      'reporter,reporter1,1',
+      'housekeeping,housekeeping1,1',
+      'filealerter,filealerter1,1',
+      'feed,feed1,1',
+    ].join('\n') + '\n',
   );
   // The same setup `actors up --secure --data <dir>` makes (it keeps what it finds): the server
   // runs it here so that the test reads the server's log.
@@ -168,6 +180,28 @@ describe('security: a whole system under --secure', () => {
     await eventually('the gateway refused on my.results', async () => (serverLog.some((l) => /Publish Violation - User "gateway", Subject "my\.results"/.test(l)) ? true : undefined), 30_000);
     const reply = JSON.parse((await client.request('gw.gw1.sync', gwQuery('SECA'), 10_000)).body) as { result: { n: number } };
     expect(reply.result.n).toBe(1);
+  });
+
+  it('security: the reporter, housekeeping and file alerter do their work under their roles', async () => {
+    const admin = await as('admin');
+    const call = async (subject: string, api: string, args: unknown[]) => JSON.parse((await admin.request(subject, { type: 'tickbus.v1.call', api, args }, 30_000)).body) as Record<string, unknown>;
+    // A report through the gateway, into a file.
+    expect(await call('q.reporter.reporter1', 'runNow', ['tradesummary'])).toMatchObject({ stage: 'C' });
+    expect(await call('q.housekeeping.housekeeping1', 'run', [{ dryRun: true }])).toMatchObject({ type: 'tickbus.v1.housekeeping.report', dryRun: true });
+    // A CSV dropped into data/incoming reaches the RDB through the tickerplant.
+    mkdirSync(join(dir, 'incoming'), { recursive: true });
+    writeFileSync(join(dir, 'incoming', 'trade_sec.csv'), 'sym,price,size,side\nSECF,3.5,30,buy\n');
+    await call('q.filealerter.filealerter1', 'poll', []);
+    const client = await as('client');
+    const r = await eventually(
+      'SECF through the gateway',
+      async () => {
+        const reply = JSON.parse((await client.request('gw.gw1.sync', gwQuery('SECF'), 10_000)).body) as { result?: { n: number } };
+        return reply.result && reply.result.n >= 1 ? reply : undefined;
+      },
+      30_000,
+    );
+    expect(r.result!.n).toBe(1);
   });
 
   it('security: a client can neither stop a process nor query one directly; the process keeps serving', async () => {
