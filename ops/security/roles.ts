@@ -57,8 +57,8 @@ const registry = `KV_${kv.registryBucket}`;
 /**
  * What every process started by the runtime (actors/common/runtime.ts) needs as `proctype`:
  * heartbeats, alerts and log lines under its own type, its registry entry (KV `proc`, key
- * `<type>.<name>`, readable by all processes: discovery), its usage records (stream USAGE), its
- * ctl and query subjects, and replies to its inbox.
+ * `<type>.<name>`: create the bucket, put and delete its own keys), its usage records (stream
+ * USAGE), its ctl and query subjects, and replies to inboxes.
  */
 function processBase(proctype: string): Permissions {
   return {
@@ -152,11 +152,6 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
     case 'admin':
       return { publish: ['>'], subscribe: ['>'] };
   }
-}
-
-/** The role a process type runs as (a user-defined type runs as `client` unless mapped). */
-export function roleOf(proctype: string): Role {
-  return isRole(proctype) && proctype !== 'client' && proctype !== 'admin' ? proctype : 'client';
 }
 
 /** The role table as markdown (docs/security.md holds it; a test checks the two agree). */
