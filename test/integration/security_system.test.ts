@@ -227,6 +227,29 @@ describe('security: a whole system under --secure', () => {
     for (const s of secrets) expect(logs.includes(s)).toBe(false);
   });
 
+  it('security: a stream pushed onto ctl.<name>.stop (a consumer with that deliver subject) stops nothing', async () => {
+    // Only admin may create such a consumer here; the runtime refuses it anyway, for any role
+    // that can create consumers (decision 62).
+    const admin = await as('admin');
+    const api = async (subject: string, body: unknown) => JSON.parse((await admin.request(subject, body)).body) as Record<string, unknown>;
+    expect(await api('$JS.API.STREAM.CREATE.SECPUSH', { name: 'SECPUSH', subjects: ['secpush.>'], storage: 'memory' })).not.toHaveProperty('error');
+    admin.publish('secpush.x', { type: 'tickbus.v1.ok' });
+    await admin.ping();
+    const created = await api('$JS.API.CONSUMER.CREATE.SECPUSH', { stream_name: 'SECPUSH', config: { deliver_subject: 'ctl.rdb1.stop', deliver_policy: 'all', ack_policy: 'none' } });
+    expect(created).not.toHaveProperty('error');
+    const before = JSON.parse((await admin.request('ctl.rdb1.status', {})).body) as { pid: number };
+    const after = await eventually(
+      'rdb1 refused the pushed stop',
+      async () => {
+        const s = JSON.parse((await admin.request('ctl.rdb1.status', {})).body) as { pid: number; ctlRefused?: number };
+        return (s.ctlRefused ?? 0) >= 1 ? s : undefined;
+      },
+      30_000,
+    );
+    expect(after.pid).toBe(before.pid);
+    await api('$JS.API.STREAM.DELETE.SECPUSH', {});
+  });
+
   it('security: admin stops a process with ctl.<name>.stop', async () => {
     const admin = await as('admin');
     const ok = JSON.parse((await admin.request('ctl.hdb1.stop', {})).body) as { type: string; name: string };
