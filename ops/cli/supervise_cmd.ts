@@ -49,6 +49,8 @@ export function parseSuperviseRequest(data: Uint8Array): SuperviseRequest {
 
 /** The launcher's side: answers one request from its supervisor. */
 export async function answerSupervise(sup: Supervisor, m: Msg): Promise<void> {
+  // A message pushed from a stream (reply `$JS.ACK...`) is no request: see decision 62.
+  if (m.reply?.startsWith('$JS.')) return;
   let body: unknown;
   try {
     const req = parseSuperviseRequest(m.data);
