@@ -331,7 +331,8 @@ export class PageData {
         proctype: sp.proctype,
         host: '',
         pid: sp.pid ?? null,
-        state: sp.state === 'running' || sp.state === 'starting' ? 'warning' : sp.state === 'stopped' ? 'warning' : 'error',
+        // The embedded nats-server never registers or beats: the supervisor's "running" is its health.
+        state: sp.state === 'running' && sp.proctype === 'nats-server' ? 'ok' : sp.state === 'running' || sp.state === 'starting' || sp.state === 'stopped' ? 'warning' : 'error',
         registered: false,
         lastSeen: null,
         ageMs: 0,

@@ -4,6 +4,7 @@
 // alerts, and no exit stops the others. The embedded server is supervised too (same port and
 // store; the children reconnect by themselves). State goes to KV bucket `sup`, requests come on
 // ctl.<launcher>.supervise.
+import { jsonReplacer } from '../../bus/codec.ts';
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -36,14 +37,16 @@ export const upCommand: Command = {
   usage: `  actors up [--config ops/config.json] [--procs ops/process.csv] [--port 4222] [--data ./data] [--name up]
             [--backoff-ms 500] [--backoff-max-ms 30000] [--stable-ms 60000]
             [--crash-loop-restarts 5] [--crash-loop-window-ms 60000] [--stop-grace-ms 10000]
+            [--status-every-ms 30000] [--json]
       start an embedded nats-server (unless NATS_URL is set) and every process of the process
       table with startwithall=1 under a supervisor: a process that exits is restarted by its
       restartpolicy after a backoff (doubling to the cap, reset after a stable run); more than
       crash-loop-restarts exits within the window mark it failed (alert on alert.launcher.<name>)
       while the others run on. State in KV bucket sup; actors start|restart|kill <procname>
-      act on it. Ctrl-C stops all in reverse order
+      act on it. Ctrl-C stops all in reverse order. --json: the status as one JSON line per
+      refresh (type tickbus.v1.up.status) instead of the table
 ${UP_SECURITY_USAGE}`,
-  flags: ['config', 'procs', 'port', 'data', 'name', 'backoff-ms', 'backoff-max-ms', 'stable-ms', 'crash-loop-restarts', 'crash-loop-window-ms', 'stop-grace-ms', 'status-every-ms', 'secure', 'tls'],
+  flags: ['json', 'config', 'procs', 'port', 'data', 'name', 'backoff-ms', 'backoff-max-ms', 'stable-ms', 'crash-loop-restarts', 'crash-loop-window-ms', 'stop-grace-ms', 'status-every-ms', 'secure', 'tls'],
   run: (a) => up(a, configPath(a)),
 };
 
@@ -106,9 +109,10 @@ async function up(a: Args, cfgPath: string): Promise<number> {
     await sup.start(p.procname);
     await until(() => sup.record(p.procname).state !== SupState.starting, READY_TIMEOUT_MS).catch(() => logger.warn({ proc: p.procname }, 'not answering yet; starting the next'));
   }
-  await printStatus(nc, sup.records());
+  const json = a.flags.has('json');
+  await printStatus(nc, sup.records(), json);
   const every = Number(a.flags.get('status-every-ms') ?? 30_000);
-  setInterval(() => void printStatus(nc, sup.records()), every).unref();
+  setInterval(() => void printStatus(nc, sup.records(), json), every).unref();
   await new Promise(() => {});
   return 0;
 }
@@ -225,16 +229,23 @@ function childSpec(p: ProcessRow, e: ChildEnv): ChildSpec {
   };
 }
 
-async function printStatus(nc: NatsConnection, records: SupRecord[]): Promise<void> {
+/**
+ * The status table; with --json one JSON line per refresh instead (`tickbus.v1.up.status`: each
+ * process's supervisor record and its ctl status), among the processes' own JSON log lines.
+ */
+async function printStatus(nc: NatsConnection, records: SupRecord[], json = false): Promise<void> {
   const now = Date.now();
   const rows: string[][] = [];
   const pages: string[] = [];
+  const out: Array<SupRecord & { status?: Record<string, unknown> }> = [];
   for (const r of records) {
     let detail = '';
+    let status: Record<string, unknown> | undefined;
     if (r.state === SupState.running && r.proctype !== NATS_SERVER_NAME) {
       try {
         const m = await nc.request(subjects.ctl(r.procname, 'status'), '', { timeout: 1_000 });
         const s = (JSON.parse(new TextDecoder().decode(m.data)) as { status: Record<string, unknown> }).status;
+        status = s;
         detail = summarize(s);
         if (typeof s.url === 'string') pages.push(`monitor page (${r.procname}): ${s.url}`);
       } catch {
@@ -243,6 +254,11 @@ async function printStatus(nc: NatsConnection, records: SupRecord[]): Promise<vo
     }
     const [state, restarts, lastExit, uptime] = supCells(r, now);
     rows.push([r.procname, r.proctype, r.pid ? String(r.pid) : '', state === 'running' ? 'up' : state, restarts, lastExit, uptime, detail]);
+    out.push(status ? { ...r, status } : r);
+  }
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ type: 'tickbus.v1.up.status', at: new Date(now).toISOString(), processes: out, pages }, jsonReplacer)}\n`);
+    return;
   }
   printTable(['procname', 'proctype', 'pid', 'state', 'restarts', 'last exit', 'uptime', 'detail'], rows);
   for (const p of pages) process.stdout.write(`${p}\n`);
