@@ -25,6 +25,8 @@ export interface NatsServerOptions {
   detached?: boolean;
   /** Forward the server's own log lines to this function. */
   onLog?: (line: string) => void;
+  /** More command-line flags (a cluster node: `--name`, `--cluster`, `--routes`; bus/nats_cluster.ts). */
+  extraArgs?: readonly string[];
 }
 
 export async function freePort(): Promise<number> {
@@ -72,6 +74,11 @@ export class NatsServer {
     return this.child !== undefined;
   }
 
+  /** The process id while running (a scenario SIGKILLs it directly). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
     const s = new NatsServer(opts);
     await s.start();
@@ -90,6 +97,7 @@ export class NatsServer {
       writeFileSync(conf, `max_payload: ${this.opts.maxPayloadBytes}\n`);
       args.push('-c', conf);
     }
+    args.push(...(this.opts.extraArgs ?? []));
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: this.opts.detached ?? false });
     this.child = child;
     const lines: string[] = [];
