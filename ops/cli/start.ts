@@ -4,7 +4,8 @@ import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import type { UsageSettings } from '../../bus/usage.ts';
 import { processType } from '../../actors/registry.ts';
 import { parseOverrides, readConfig, settingsFor } from '../config.ts';
-import { configPath, natsUrl, usageError, type Args, type Command } from './args.ts';
+import { replicasFromEnv, withReplicas } from './cluster.ts';
+import { configPath, natsServers, usageError, type Args, type Command } from './args.ts';
 
 export const startCommand: Command = {
   usage: `  actors start <proctype> --name <procname> [--config ops/config.json] [--set key=value ...]
@@ -20,14 +21,17 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
   const name = a.flags.get('name');
   if (!proctype || !name) throw usageError('actors start needs a process type and --name: actors start <proctype> --name <procname>', { proctype: proctype ?? null, name: name ?? null });
   const cfg = readConfig(cfgPath);
-  const settings = settingsFor(cfg, proctype, name, parseOverrides(a.sets));
+  // On a cluster (`actors up --cluster N`) streams and buckets take N replicas unless configured.
+  const replicas = replicasFromEnv();
+  const settings = withReplicas(proctype, settingsFor(cfg, proctype, name, parseOverrides(a.sets)), replicas);
   const type = processType(proctype);
   const logger = createLogger({ proctype, name });
   const rt = new ProcessRuntime({
     proctype,
     name,
-    servers: natsUrl(),
+    servers: natsServers(),
     logger,
+    registryReplicas: replicas,
     subjects: type.subjects(name, settings),
     // Discovery attributes: the tables, plus anything configured (`"attributes": {"region": "eu"}`).
     attributes: { tables: Object.keys(cfg.tables), ...((settings.attributes as Record<string, unknown> | undefined) ?? {}) },

@@ -9,13 +9,15 @@ import { NatsServer, freePort } from '../../bus/nats_server.ts';
 import { subjects } from '../../bus/subjects.ts';
 import { readProcessTable } from '../config.ts';
 import { nodeFlags, tsxImport } from '../node_flags.mjs';
+import { clusterSize, startEmbeddedCluster } from './cluster.ts';
 import { configPath, root, type Args, type Command } from './args.ts';
 import { printTable } from './table.ts';
 
 export const upCommand: Command = {
-  usage: `  actors up [--config ops/config.json] [--procs ops/process.csv] [--port 4222] [--data ./data]
+  usage: `  actors up [--config ops/config.json] [--procs ops/process.csv] [--port 4222] [--data ./data] [--cluster 3]
       start an embedded nats-server (unless NATS_URL is set) and every process of the process
-      table with startwithall=1; print a status table; Ctrl-C stops all in reverse order
+      table with startwithall=1; print a status table; Ctrl-C stops all in reverse order;
+      --cluster N: N servers as one JetStream cluster, streams and buckets with N replicas
 `,
   run: (a) => up(a, configPath(a)),
 };
@@ -33,6 +35,9 @@ async function up(a: Args, cfgPath: string): Promise<number> {
   let server: NatsServer | undefined;
   let url = process.env.NATS_URL;
   const dataDir = resolve(a.flags.get('data') ?? join(root, 'data'));
+  const size = clusterSize(a.flags.get('cluster'));
+  const cluster = !url && size !== undefined ? await startEmbeddedCluster(size, dataDir, logger, a.flags.get('port')) : undefined;
+  url ??= cluster?.url;
   if (!url) {
     mkdirSync(dataDir, { recursive: true });
     let port = Number(a.flags.get('port') ?? 4222);
@@ -66,16 +71,17 @@ async function up(a: Args, cfgPath: string): Promise<number> {
       logger.info({ proc: c.procname }, 'stopped');
     }
     await server?.stop();
+    await cluster?.stop();
     logger.info('all stopped');
   };
   process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
   process.on('SIGTERM', () => void stopAll().then(() => process.exit(0)));
-  const nc = await connect({ servers: url, name: 'actors-up' });
+  const nc = await connect({ servers: url.split(','), name: 'actors-up' });
   for (const p of procs) {
     if (stopping) break;
     const proc = spawn(process.execPath, [...nodeFlags(), ...tsxImport(), join(root, 'ops', 'cli', 'main.ts'), 'start', p.proctype, '--name', p.procname, '--config', cfgPath], {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, NATS_URL: url, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: dataDir },
+      env: { ...process.env, NATS_URL: url, ...cluster?.env, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: dataDir },
       detached: true, // own process group: Ctrl-C reaches the launcher, which stops children in order
     });
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
