@@ -20,9 +20,11 @@ export interface GatewayProbeStats {
 
 export interface GatewayProbe {
   stats: GatewayProbeStats;
-  /** One more query now (awaited), then stops the loop; returns the stats. */
+  /** False once stopped. */
+  readonly running: boolean;
+  /** Stops the loop and closes the client; returns the stats. */
   stop(): Promise<GatewayProbeStats>;
-  /** Total rows of the tables through the gateway, now (used for the final check). */
+  /** Total rows of the tables through the gateway, now (the final check; before stop()). */
   countNow(): Promise<number>;
 }
 
@@ -62,7 +64,11 @@ export function startGatewayProbe(nc: NatsConnection, o: { gateway: string; tabl
   return {
     stats,
     countNow,
+    get running() {
+      return running;
+    },
     stop: async () => {
+      if (!running) return stats;
       running = false;
       await loop;
       stats.maxGapMs = Math.max(stats.maxGapMs, Date.now() - lastOk);

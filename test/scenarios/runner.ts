@@ -264,11 +264,12 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
       );
     }
     if (probe) {
+      // The final count first (stop() closes the probe's client), then the stats of the whole run.
+      const logRows = (await readLog(nc, tp.name)).batches.reduce((a, b) => a + b.n, 0);
+      const final = await probe.countNow().catch((e: Error) => e.message);
       const g = await probe.stop();
       Object.assign(stats, { gatewayAnswers: g.answers, gatewayFailures: g.failures, gatewayMaxGapMs: g.maxGapMs, gatewayMaxRows: g.maxRows });
       if (sc.invariants.includes(Invariants.gatewayAnswers)) {
-        const logRows = (await readLog(nc, tp.name)).batches.reduce((a, b) => a + b.n, 0);
-        const final = await probe.countNow().catch((e: Error) => e.message);
         if (final !== logRows) violations.push(`the gateway counts ${final} rows at the end, the log holds ${logRows}`);
         if (g.maxRows > logRows) violations.push(`the gateway once counted ${g.maxRows} rows, more than the log's ${logRows} (replicas counted twice?)`);
         if (g.maxGapMs > gw!.gapMaxMs) violations.push(`the gateway did not answer for ${g.maxGapMs} ms (bound ${gw!.gapMaxMs} ms); errors: ${g.errors.join(' | ')}`);
@@ -329,7 +330,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     }
   } finally {
     for (const p of [...procs.values()].reverse()) await stopProc(p);
-    if (probe) await probe.stop().catch(() => undefined);
+    await probe?.stop().catch(() => undefined);
     await nc.close().catch(() => {});
     await server?.stop();
     await cluster?.stop();
