@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { NatsCluster } from '../../bus/nats_cluster.ts';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { NatsServer } from '../../bus/nats_server.ts';
+import { streams } from '../../bus/subjects.ts';
 import type { Metric } from './metric.ts';
 
 /** run.ts's ingest in batch mode with extra tickerplant settings; resolves rows/s. */
@@ -32,6 +35,11 @@ export async function benchCluster(ingest: IngestFn, rows: number): Promise<Metr
     try {
       const nc = await connect({ servers: cluster.urls });
       r3 = (await ingest(nc, cluster.urls.join(','), dir, 'clur3', rows, { replicas: 3 })).rowsPerSec;
+      // The figure is only R3's if the log really had three replicas.
+      const si = await (await jetstreamManager(nc)).streams.info(streams.log('clur3'));
+      if (si.config.num_replicas !== 3 || (si.cluster?.replicas?.length ?? 0) !== 2) {
+        throw new TickbusError(ErrorCode.INTERNAL, `the bench's log ${si.config.name} has ${si.config.num_replicas} replicas (${si.cluster?.replicas?.length ?? 0} followers), expected 3`, { stream: si.config.name });
+      }
       await nc.close();
     } finally {
       await cluster.stop();
