@@ -70,7 +70,7 @@ export const processTypes: Record<string, ProcessType> = {
       await startHdb(nc, { ...(withDataPaths({ hdbDir: 'hdb', ...settings }) as { hdbDir: string }), name }, logger, () => ctx?.refreshAttributes()),
   },
   monitor: {
-    subjects: () => [subjects.heartbeatAll],
+    subjects: () => [subjects.heartbeatAll, subjects.logAll, subjects.alertAll],
     start: async (nc, name, settings, logger, ctx) => await startMonitor(nc, { ...settings, name }, logger, ctx?.apis),
   },
   reporter: {

@@ -50,6 +50,8 @@ export const ErrorCode = {
   QUERY_TIMEOUT: 'QUERY_TIMEOUT',
   /** Gateway: a backend answered its part with an error; detail.backend, detail.error (the backend's envelope). */
   BACKEND_ERROR: 'BACKEND_ERROR',
+  /** Gateway: the client that asked disconnected; its queued query was dropped (seen in the usage log, never by the client). */
+  CLIENT_GONE: 'CLIENT_GONE',
   /** Gateway: a backend stopped, died or lost its heartbeat while it held a part of the query. */
   BACKEND_GONE: 'BACKEND_GONE',
   /** Gateway: the join function threw on the backends' results; detail.join. */

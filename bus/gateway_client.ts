@@ -93,12 +93,19 @@ export class GatewayClient {
     this.slackMs = o.slackMs ?? 2_000;
     const user = o.user ?? defaultUser();
     this.hdrs = acceptChunksHeaders();
+    // The gateway probes this subject while our queries wait: answered while we are connected,
+    // "no responders" once we are gone, and the gateway drops our queries from its queue.
+    this.hdrs.set(Header.clientAlive, `${this.prefix}alive`);
     if (user) this.hdrs.set(Header.user, user.replace(/[\r\n]+/g, ' '));
     this.pipe = new Pipeline(nc, { timeoutMs: this.timeoutMs + this.slackMs, maxInflight: o.inflightMax ?? 10_000 });
     // One subscription receives every postback of `async()`: the token after the prefix finds the waiter.
     this.sub = nc.subscribe(`${this.prefix}*`, {
       callback: (err, m) => {
         if (err) return;
+        if (m.subject === `${this.prefix}alive`) {
+          m.respond();
+          return;
+        }
         const w = this.waiters.get(m.subject);
         if (!w) return;
         if (m.headers && chunkOf(m)) {

@@ -59,6 +59,7 @@ export class NatsServer {
   private readonly ownsStore: boolean;
   private child: ChildProcess | undefined;
   private exited: Promise<void> | undefined;
+  private exitInfo: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
 
   constructor(private readonly opts: NatsServerOptions = {}) {
     this.ownsStore = !opts.storeDir;
@@ -74,9 +75,17 @@ export class NatsServer {
     return this.child !== undefined;
   }
 
-  /** The process id while running (a scenario SIGKILLs it directly). */
+  /** The running server's pid. */
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /**
+   * Resolves with the exit code and signal when the server started last exits, whoever stopped
+   * it (a supervisor watches this to restart a server that died). Undefined before start().
+   */
+  get whenExited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined {
+    return this.exitInfo;
   }
 
   static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
@@ -110,7 +119,8 @@ export class NatsServer {
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    this.exitInfo = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = this.exitInfo.then(() => {});
     let spawnError: Error | undefined;
     child.once('error', (e) => (spawnError = e));
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 10_000);

@@ -47,6 +47,8 @@ export const subjects = {
   gatewayAsyncAny: 'gw.async',
   /** Control verbs to a process: status, stop. */
   ctl: (name: string, verb: string) => `ctl.${name}.${verb}`,
+  /** A launcher's (`actors up --name <launcher>`) supervision requests: `tickbus.v1.supervise` {action: start|stop|restart, name}. */
+  supervise: (launcher: string) => `ctl.${launcher}.supervise`,
   /** Broadcast after a partition is written: every HDB reloads (an HDB that is down is no failure). */
   hdbReload: 'hdb.reload',
   /** Alerts (supervisor crash loops, slow consumers, check failures): `tickbus.v1.alert`, shown by the monitor. */
@@ -129,6 +131,8 @@ export const Header = {
   /** On rejected messages: the error code and the subject the message came on. */
   errorCode: 'Tb-Error-Code',
   errorSubject: 'Tb-Error-Subject',
+  /** On gateway requests: a subject the client answers while it is connected (GatewayClient: `<inbox>.alive`). */
+  clientAlive: 'Tb-Client-Alive',
   /** On gateway postbacks: the query id the message answers. */
   queryId: 'Tb-Query-Id',
   /** On queries: who asks, as the client declares it (the usage log's user; not authenticated). */

@@ -61,6 +61,12 @@ export interface SubscribeOptions {
    * every second. A recovering subscriber thus never waits on a consumer that lost its pull.
    */
   stallMs?: number;
+  /**
+   * Who subscribes (e.g. `rdb_rdb1`): the prefix of the consumer's name on the server, so consumer
+   * lists (the monitor's subscriber lag, `nats consumer ls`) say whose consumer it is. Characters
+   * other than letters, digits, `_` and `-` become `_`.
+   */
+  name?: string;
 }
 
 export interface Subscription extends AsyncIterable<TickEvent> {
@@ -82,6 +88,9 @@ export async function dayStartSeq(nc: NatsConnection, tp: string): Promise<numbe
   return eod ? Math.max(first, eod.seq + 1) : first;
 }
 
+/** Bound on close()'s wait for the consumer's iterator to end. */
+const CLOSE_WAIT_MS = 2_000;
+
 export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Promise<Subscription> {
   const from = opts.from ?? 'today';
   let startSeq: number;
@@ -99,6 +108,7 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
   // connection as a slow consumer.
   const open = async (from: number): Promise<ConsumerMessages> => {
     const consumer = await js.consumers.get(streams.log(opts.tp), {
+      ...(opts.name ? { name_prefix: opts.name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 48) } : {}),
       filter_subjects: subjects.tickAll(opts.tp),
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: from,
@@ -223,7 +233,11 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
     async close() {
       closed = true;
       clearInterval(watchdog);
-      await messages.close();
+      // nats.js resolves close() once its iterator has ended: a subscription never iterated would
+      // wait for ever. The consumer's pull is stopped at once; the wait for the iterator is bounded.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([messages.close().catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
     },
   };
 }

@@ -55,8 +55,33 @@ function ensureNatsServer() {
   }
 }
 
+// The monitor page's browser test (test/integration/monitor_web.test.ts) drives Debian's
+// headless Chromium with playwright-core; only `npm test` needs it.
+const CHROMIUM_PATHS = ['/usr/bin/chromium-headless-shell', '/usr/bin/chromium'];
+
+function ensureChromium() {
+  if (command !== 'test') return;
+  if (process.env.TICKBUS_CHROMIUM || CHROMIUM_PATHS.some((p) => existsSync(p))) return;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot) {
+    console.error(
+      '[tickbus] no Chromium for the monitor page test (looked for ' + CHROMIUM_PATHS.join(', ') + ').\n' +
+        'Install it (Debian: `sudo apt-get install -y chromium-headless-shell`) or set TICKBUS_CHROMIUM; that test fails without it.',
+    );
+    return;
+  }
+  console.error('[tickbus] installing chromium-headless-shell with apt-get ...');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = (pkg) => run('apt-get', ['install', '-y', '--no-install-recommends', pkg], { env }) === 0;
+  // Older releases lack the headless-shell package: the full chromium then.
+  if (run('apt-get', ['update'], { env }) !== 0 || !(install('chromium-headless-shell') || install('chromium'))) {
+    console.error('[tickbus] apt-get install chromium-headless-shell (or chromium) failed; the monitor page test will fail');
+  }
+}
+
 ensureNodeModules();
 ensureNatsServer();
+ensureChromium();
 
 // The final command runs as a child that owns the terminal: Ctrl-C reaches it through the
 // process group, and a SIGTERM sent to this wrapper is forwarded, so it can stop cleanly.

@@ -10,6 +10,7 @@ import { acceptsChunks, sendReply } from '../../bus/reply.ts';
 import { CALL_TYPE } from '../../bus/gateway_client.ts';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
+import type { LogForwarder } from '../../bus/log_forward.ts';
 import { Header, kv, subjects } from '../../bus/subjects.ts';
 import type { Clock } from './clock.ts';
 import { RESULT_TYPE, resultToJson, type QueryResult } from '../../storage/query/result.ts';
@@ -76,6 +77,11 @@ export interface RuntimeOptions {
   /** Injected time for the process (its day, stamps and timers); default the system clock. */
   clock?: Clock;
   start: (nc: NatsConnection, ctx: ProcessContext) => Promise<RunningProcess>;
+  /**
+   * The logger's forwarder (createLogger's third argument): attached once connected, so the
+   * process's warn/error lines go out on log.<proctype>.<name>; detached before the connection drains.
+   */
+  logForwarder?: LogForwarder;
   /** The usage log's settings (bus/usage.ts; `usage` in the process's config). */
   usage?: Partial<UsageSettings>;
 }
@@ -233,6 +239,7 @@ export class ProcessRuntime {
   async start(readyTimeoutMs = 60_000): Promise<void> {
     const { o } = this;
     this.nc = await connectBus({ servers: o.servers, name: `${o.proctype}.${o.name}`, logger: o.logger });
+    o.logForwarder?.attach(this.nc, o.proctype, o.name);
     this.usage = new UsageLog(this.nc, o.proctype, o.name, o.usage, o.logger);
     this.apis.usage = this.usage;
     this.proc = await o.start(this.nc, { proctype: o.proctype, name: o.name, apis: this.apis, refreshAttributes: () => void this.register(), clock: o.clock, usage: this.usage });
@@ -372,6 +379,7 @@ export class ProcessRuntime {
       } catch {
         // the registry entry ages out with its heartbeat
       }
+      this.o.logForwarder?.detach();
       await this.nc?.drain().catch(() => {});
       this.o.logger.info('process stopped');
       this.markStopped();

@@ -54,6 +54,8 @@ interface Meta {
   partHeaders?: MsgHdrs;
   /** The caller accepts a big result in chunks (it sent Tb-Accept-Chunks). */
   chunks: boolean;
+  /** The client's liveness subject (Tb-Client-Alive), probed while the query waits. */
+  alive?: string;
 }
 
 export interface GatewayOptions {
@@ -193,6 +195,7 @@ export async function startGateway(
 
   function execute(cmds: Command<Meta>[]): void {
     for (const c of cmds) {
+      if (c.type !== 'dispatch' && c.meta.alive) forget(c.meta.alive, c.queryId);
       if (c.type === 'dispatch') dispatch(c);
       else if (c.type === 'complete') complete(c);
       else {
@@ -247,6 +250,53 @@ export async function startGateway(
           : { ok: false, error: new TickbusError(err.code === ErrorCode.TIMEOUT ? ErrorCode.BACKEND_ERROR : err.code, `${c.proctype} ${c.backend}: ${err.message}`, { backend: c.backend, proctype: c.proctype }) };
       execute(scheduler.partDone(c.queryId, c.part, outcome, c.run));
     }, c.meta.partHeaders ?? backendHeaders);
+  }
+
+  // ---- clients ---------------------------------------------------------------------------------
+
+  /** Queries by client liveness subject (Tb-Client-Alive) -> query id -> admitted at (ms). */
+  const clients = new Map<string, Map<string, number>>();
+  const probingClients = new Set<string>();
+  const stats = { clientsGone: 0, droppedForClients: 0 };
+
+  function forget(alive: string, id: string): void {
+    const ids = clients.get(alive);
+    if (!ids) return;
+    ids.delete(id);
+    if (ids.size === 0) clients.delete(alive);
+  }
+
+  /**
+   * Probes the clients of queries waiting or running for longer than clientProbeAfterMs: "no
+   * responders" on a client's liveness subject means it disconnected, and its queries are dropped
+   * (a timeout means busy, as for backends). At most clientProbesMax clients per round.
+   */
+  function probeClients(): void {
+    if (!pipeline) return;
+    const old = Date.now() - s.clientProbeAfterMs;
+    let n = 0;
+    for (const [alive, ids] of clients) {
+      if (n >= s.clientProbesMax) break;
+      if (probingClients.has(alive)) continue;
+      let due = false;
+      for (const at of ids.values()) if (at <= old) (due = true);
+      if (!due) continue;
+      n++;
+      probingClients.add(alive);
+      pipeline.request(alive, new Uint8Array(0), undefined, s.probeTimeoutMs).then(
+        () => probingClients.delete(alive),
+        (e: unknown) => {
+          probingClients.delete(alive);
+          if (toTickbusError(e).code !== ErrorCode.NO_RESPONDERS) return;
+          const gone = [...(clients.get(alive)?.keys() ?? [])];
+          clients.delete(alive);
+          logger.info({ client: alive, queries: gone.length }, 'client disconnected; its queries are dropped');
+          stats.clientsGone++;
+          stats.droppedForClients += gone.length;
+          execute(scheduler.drop(gone, (qid) => new TickbusError(ErrorCode.CLIENT_GONE, `the client of query ${qid} disconnected`, { id: qid })));
+        },
+      );
+    }
   }
 
   /** Probes backends holding long parts: "no responders" on ctl.<name>.status means the process is gone. */
@@ -363,6 +413,13 @@ export async function startGateway(
         h.set(Header.queryId, id);
         meta.partHeaders = h;
       }
+      const alive = m.headers?.get(Header.clientAlive);
+      if (alive && alive.length <= 256 && /^[^\s*>]+$/.test(alive)) {
+        meta.alive = alive;
+        const ids = clients.get(alive) ?? new Map<string, number>();
+        clients.set(alive, ids);
+        ids.set(id, Date.now());
+      }
       const cmds = scheduler.submit({ id, request: req, resolve: resolverFor(req), holdMaxMs: s.eodHoldMs, meta });
       if (mode === 'async') {
         // Failing at once (bad target, overloaded) answers the async call itself: no ack, no postback.
@@ -401,12 +458,15 @@ export async function startGateway(
     });
     const ticker = setInterval(() => execute(scheduler.tick()), s.timeoutCheckMs);
     const prober = setInterval(probe, s.probeEveryMs);
+    const clientProber = setInterval(probeClients, s.clientProbeEveryMs);
     ticker.unref();
     prober.unref();
+    clientProber.unref();
     return () => {
       off();
       clearInterval(ticker);
       clearInterval(prober);
+      clearInterval(clientProber);
     };
   });
 
@@ -460,7 +520,7 @@ export async function startGateway(
     },
     status() {
       const snap = actor.getSnapshot();
-      return { state: snap.value, ...scheduler.counts(), ...scheduler.stats, costKinds: scheduler.costs.size, backends: snap.context.backends, types: snap.context.types };
+      return { state: snap.value, ...scheduler.counts(), ...scheduler.stats, ...stats, clientsTracked: clients.size, costKinds: scheduler.costs.size, backends: snap.context.backends, types: snap.context.types };
     },
     attributes: () => ({ joins: joins.names(), backendTypes: s.backendTypes ?? null }),
     registerJoin: (name, fn) => joins.register(name, fn),

@@ -487,6 +487,16 @@ export class Scheduler<M> {
     return { queries: this.queries.size, held, running: this.running.size, waiting };
   }
 
+  /** Drops queries (their client is gone): each fails now; parts running on backends keep their slots until they answer. */
+  drop(ids: Iterable<string>, error: (id: string) => TickbusError): Command<M>[] {
+    const out: Command<M>[] = [];
+    for (const id of ids) {
+      const q = this.queries.get(id);
+      if (q && q.state !== 'finished') out.push(this.finishFail(q, error(id)));
+    }
+    return out;
+  }
+
   /** Fails every query (the gateway is stopping). */
   failAll(error: (id: string) => TickbusError): Command<M>[] {
     return [...this.queries.values()].map((q) => this.finishFail(q, error(q.view.id)));

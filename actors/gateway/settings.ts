@@ -39,6 +39,15 @@ export interface GatewaySettings {
   probeTimeoutMs: number;
   /** Backend requests in flight over all backends (bounds the gateway's own memory). */
   backendInflightMax: number;
+  /**
+   * A query waiting or running longer than this has its client's liveness subject probed (clients
+   * that send Tb-Client-Alive, as GatewayClient does); "no responders" there means the client has
+   * disconnected and its queries are dropped from the queue (CLIENT_GONE in the usage log).
+   */
+  clientProbeAfterMs: number;
+  /** How often those clients are probed; at most clientProbesMax distinct clients per round. */
+  clientProbeEveryMs: number;
+  clientProbesMax: number;
   /** Waiting queries the nextQuery hook is shown per decision. */
   nextQueryScanMax: number;
   /** A backend more than this many heartbeat periods without a beat is in warning (still used). */
@@ -75,6 +84,9 @@ export const defaultGatewaySettings: Omit<GatewaySettings, 'name' | 'tables'> = 
   probeEveryMs: 200,
   probeTimeoutMs: 500,
   backendInflightMax: 65_536,
+  clientProbeAfterMs: 1_000,
+  clientProbeEveryMs: 1_000,
+  clientProbesMax: 256,
   nextQueryScanMax: 256,
   warnAfterBeats: 2,
   errorAfterBeats: 3,

@@ -4,13 +4,17 @@
 // states without listening itself. Health is computed here from the beats this process hears
 // (actors/common/discovery.ts); nothing is written back to the registry. It has no control flow
 // beyond start and stop, so no machine. With `checksFile` set it also runs TorQ's check monitor
-// (checks.ts, docs/checks.md).
+// (checks.ts, docs/checks.md). It also serves the web page (http.ts, page_data.ts,
+// docs/monitor.md): heartbeats, the last warn/error lines of every process, alerts, error counts,
+// subscriber lag, the tickerplants' rows/s and the checks, pushed live.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Discovery, type ProcessView } from '../common/discovery.ts';
 import type { ApiTable } from '../common/runtime.ts';
 import { checksFilePath, startChecks, type Checks } from './checks.ts';
+import { MonitorWeb } from './http.ts';
+import { PageData, type ChecksProvider } from './page_data.ts';
 import { checksSettingBounds, defaultMonitorSettings, type MonitorSettings } from './settings.ts';
 
 /** One row of the heartbeat table. */
@@ -51,13 +55,40 @@ export interface Monitor {
   discovery: Discovery;
   /** The check monitor, when `checksFile` is set. */
   checks: Checks | undefined;
+  /** The page's data (log lines, alerts, lag, rates). */
+  page: PageData;
+  /** The page's URL, or undefined with httpPort -1. */
+  url: string | undefined;
+  /** Shows other check rows on the page instead of the check monitor's (tests; undefined = none). */
+  setChecks(p: ChecksProvider | undefined): void;
   ready(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
   status(): Record<string, unknown>;
 }
 
-export async function startMonitor(nc: NatsConnection, settings: Partial<MonitorSettings> & Pick<MonitorSettings, 'name'>, logger: Logger, apis?: ApiTable): Promise<Monitor> {
-  const s: MonitorSettings = { ...defaultMonitorSettings, ...settings };
+/** Settings as they come from config and --set (strings for numbers are accepted), checked. */
+function checkedSettings(settings: Partial<MonitorSettings> & Pick<MonitorSettings, 'name'>): MonitorSettings {
+  const s = { ...defaultMonitorSettings, ...settings } as MonitorSettings;
+  const ints: Array<[keyof MonitorSettings, number, number]> = [
+    ['httpPort', -1, 65_535],
+    ['sseClientsMax', 1, 1_024],
+    ['sseClientBufferBytesMax', 1_024, 64 * 1024 * 1024],
+    ['pushEveryMs', 50, 60_000],
+    ['logLinesMax', 30, 100_000],
+    ['alertsMax', 30, 100_000],
+    ['errorMinutesMax', 5, 7 * 24 * 60],
+    ['logLinesPerSecMax', 1, 100_000],
+    ['processesMax', 1, 100_000],
+    ['lagPollMs', 100, 3_600_000],
+    ['consumersPerStreamMax', 1, 10_000],
+    ['rateSamplesMax', 2, 100_000],
+  ];
+  for (const [k, lo, hi] of ints) {
+    const v = Number(s[k]);
+    if (!Number.isInteger(v) || v < lo || v > hi) throw new TickbusError(ErrorCode.BAD_CONFIG, `monitor ${k}: an integer in ${lo}..${hi}, got ${JSON.stringify(s[k])}`, { setting: k, value: s[k], min: lo, max: hi });
+    (s as unknown as Record<string, unknown>)[k] = v;
+  }
+  if (typeof s.httpHost !== 'string' || !s.httpHost) throw new TickbusError(ErrorCode.BAD_CONFIG, 'monitor httpHost: an address to bind, e.g. 127.0.0.1', { setting: 'httpHost', value: s.httpHost });
   for (const [k, [lo, hi]] of Object.entries(checksSettingBounds)) {
     const v = s[k as keyof typeof checksSettingBounds];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
@@ -65,6 +96,16 @@ export async function startMonitor(nc: NatsConnection, settings: Partial<Monitor
     }
   }
   if (s.checksFile !== undefined && typeof s.checksFile !== 'string') throw new TickbusError(ErrorCode.BAD_CONFIG, 'monitor setting checksFile must be a path', { setting: 'checksFile' });
+  return s;
+}
+
+export async function startMonitor(
+  nc: NatsConnection,
+  settings: Partial<MonitorSettings> & Pick<MonitorSettings, 'name'>,
+  logger: Logger,
+  apis?: ApiTable,
+): Promise<Monitor> {
+  const s = checkedSettings(settings);
   const d = await Discovery.open(nc, { health: { warnAfterBeats: s.warnAfterBeats, errorAfterBeats: s.errorAfterBeats }, checkEveryMs: s.checkEveryMs, logger });
   const transitions = { warning: 0, error: 0, recovered: 0 };
   d.on((e) => {
@@ -106,18 +147,63 @@ export async function startMonitor(nc: NatsConnection, settings: Partial<Monitor
       throw e;
     }
   }
+  const page = new PageData(nc, d, s, logger);
+  page.start();
+  if (checks) page.setChecks(checks);
+  apis?.register('logs', () => page.logs.items().reverse(), 'the warn/error log lines of every process, newest first (bounded ring)');
+  apis?.register('alerts', () => page.alerts.items().reverse(), 'the alerts heard, newest first (bounded ring)');
+  let web: MonitorWeb | undefined;
+  if (s.httpPort >= 0) {
+    web = new MonitorWeb({
+      host: s.httpHost,
+      port: s.httpPort,
+      fallbackToFreePort: true,
+      sseClientsMax: s.sseClientsMax,
+      sseClientBufferBytesMax: s.sseClientBufferBytesMax,
+      pushEveryMs: s.pushEveryMs,
+      snapshot: () => page.snapshot(),
+      onChange: (fn) => page.onChange(fn),
+      logger,
+    });
+    try {
+      await web.start();
+    } catch (e) {
+      await page.close();
+      await checks?.stop();
+      await d.close();
+      throw e;
+    }
+    logger.info({ url: web.url() }, 'monitor page');
+  }
   return {
     discovery: d,
     checks,
+    page,
+    get url() {
+      return web?.url();
+    },
+    setChecks: (p) => page.setChecks(p),
     ready: async () => {},
     stop: async () => {
+      await web?.stop();
+      await page.close();
       await checks?.stop();
       await d.close();
     },
     status() {
       const rows = d.list();
       const count = (h: string) => rows.filter((r) => r.health === h).length;
-      return { processes: rows.length, ok: count('ok'), warning: count('warning'), error: count('error'), transitions, ...(checks ? { checks: checks.status() } : {}) };
+      // url first: `actors up` prints it (its detail column is cut at 160 characters).
+      return {
+        url: web?.url(),
+        processes: rows.length,
+        ok: count('ok'),
+        warning: count('warning'),
+        error: count('error'),
+        transitions,
+        pages: web?.clientCount() ?? 0,
+        ...(checks ? { checks: checks.status() } : {}),
+      };
     },
   };
 }

@@ -56,9 +56,9 @@ export interface EmbeddedCluster {
 }
 
 /**
- * Starts N servers under `<dataDir>/nats-cluster/node-<i>` and creates the registry bucket with
- * N replicas before any process starts (whoever creates a bucket first sets its replicas, and a
- * watcher such as the gateway would create it with one).
+ * Starts N servers under `<dataDir>/nats-cluster/node-<i>` and creates the registry and supervisor
+ * buckets with N replicas before any process starts (whoever creates a bucket first sets its
+ * replicas, and a watcher such as the gateway, or the supervisor's store, would create it with one).
  */
 export async function startEmbeddedCluster(size: number, dataDir: string, logger: Logger, port?: string): Promise<EmbeddedCluster> {
   // `--port P` gives the first node its client port (the others take free ones).
@@ -67,7 +67,9 @@ export async function startEmbeddedCluster(size: number, dataDir: string, logger
   const replicas = Math.min(size, REPLICAS_MAX);
   const nc = await connect({ servers: cluster.urls, name: 'actors-up', timeout: 5_000 });
   try {
+    // The registry and the supervisor's state (`sup`); a later create() uses the existing bucket.
     await new Kvm(nc).create(kv.registryBucket, { history: 1, replicas });
+    await new Kvm(nc).create(kv.supervisorBucket, { history: 1, replicas });
   } finally {
     await nc.close();
   }

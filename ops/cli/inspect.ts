@@ -14,6 +14,7 @@ import { DEFAULT_HEARTBEAT_MS, Discovery, type ProcessView } from '../../actors/
 import type { HeartbeatRow } from '../../actors/monitor/effects.ts';
 import { isQueryResult } from '../../actors/gateway/joins.ts';
 import { printTable } from './table.ts';
+import { supColumns } from './sup_view.ts';
 
 function compactAttributes(a: Record<string, unknown>, max = 70): string {
   const s = Object.entries(a)
@@ -62,14 +63,19 @@ export async function psCommand(url: string | string[], out: NodeJS.WritableStre
       note = `no monitor running: heartbeats listened for ${Math.round(listenMs)} ms`;
       for (const p of d.list()) hb.set(p.key, p.lastBeatMs === undefined ? `silent ${age(listenMs)}` : `ok (#${p.beats})`);
     }
+    const sup = await supColumns(nc);
     if (o.json) {
-      const processes = procs.map((p: ProcessView) => ({ name: p.name, proctype: p.proctype, host: p.host, pid: p.pid, startedAt: p.startedAt, heartbeat: hb.get(p.key) ?? null, state: (hb.get(p.key) ?? '?').split(' ')[0], attributes: p.attributes }));
-      out.write(`${JSON.stringify({ processes, source: note }, jsonReplacer)}\n`);
+      const processes = procs.map((p: ProcessView) => ({ name: p.name, proctype: p.proctype, host: p.host, pid: p.pid, startedAt: p.startedAt, heartbeat: hb.get(p.key) ?? null, state: (hb.get(p.key) ?? '?').split(' ')[0], attributes: p.attributes, sup: sup.record(p.name) ?? null }));
+      // Supervised processes not in the registry (backoff, failed, stopped, the embedded nats-server).
+      const supervised = sup.unregistered(new Set(procs.map((p) => p.name)));
+      out.write(`${JSON.stringify({ processes, supervised, source: note }, jsonReplacer)}\n`);
       await d.close();
       return 0;
     }
-    const rows = procs.map((p: ProcessView) => [p.name, p.proctype, `${p.host}:${p.pid}`, p.startedAt.replace('T', ' ').slice(0, 19), hb.get(p.key) ?? '?', compactAttributes(p.attributes)]);
-    printTable(['procname', 'proctype', 'host:pid', 'started', 'heartbeat', 'attributes'], rows, out);
+    const rows = procs.map((p: ProcessView) => [p.name, p.proctype, `${p.host}:${p.pid}`, p.startedAt.replace('T', ' ').slice(0, 19), hb.get(p.key) ?? '?', ...sup.cells(p.name), compactAttributes(p.attributes)]);
+    // Supervised processes not in the registry (backoff, failed, stopped, the embedded nats-server).
+    for (const r of sup.unregistered(new Set(procs.map((p) => p.name)))) rows.push([r.procname, r.proctype, r.pid ? String(r.pid) : '', r.startedAt?.replace('T', ' ').slice(0, 19) ?? '', '', ...sup.cells(r.procname), '']);
+    printTable(['procname', 'proctype', 'host:pid', 'started', 'heartbeat', ...sup.headers, 'attributes'], rows, out);
     out.write(`(${procs.length} registered; ${note})\n`);
     await d.close();
     return 0;

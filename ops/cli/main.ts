@@ -11,6 +11,8 @@ import { replayCommand } from './replay_cmd.ts';
 import { startCommand } from './start.ts';
 import { tailCommand } from './tail.ts';
 import { upCommand } from './up.ts';
+import { killCommand } from './kill.ts';
+import { restartCommand } from './supervise_cmd.ts';
 import { usageCommand } from './usage_cmd.ts';
 
 const QUERY_USAGE = `  actors query '<json>' [--target rdb,hdb] [--join raze] [--gw gw1] [--timeout 30000] [--priority 0] [--rows 100] [--json]
@@ -23,10 +25,13 @@ const QUERY_USAGE = `  actors query '<json>' [--target rdb,hdb] [--join raze] [-
 const commands: Record<string, Command> = {
   up: upCommand,
   start: startCommand,
+  restart: restartCommand,
+  kill: killCommand,
   ps: {
     usage: `  actors ps [--json]
       the registry (KV bucket proc) with each process's heartbeat state (from the monitor, else
-      heard for a little over one heartbeat); --json prints {processes, source}
+      heard for a little over one heartbeat) and, from KV bucket sup, its supervision state,
+      restarts, last exit and uptime; --json prints {processes, supervised, source}
 `,
     flags: ['json'],
     run: (a) => psCommand(natsServers(), process.stdout, { json: a.flags.has('json') }),

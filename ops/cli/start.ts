@@ -1,19 +1,25 @@
 // `actors start <proctype> --name <procname>`: one process in the foreground.
 import { createLogger } from '../../bus/log.ts';
+import { LogForwarder } from '../../bus/log_forward.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import type { UsageSettings } from '../../bus/usage.ts';
-import { processType } from '../../actors/registry.ts';
+import { processType, processTypes } from '../../actors/registry.ts';
 import { parseOverrides, readConfig, settingsFor } from '../config.ts';
 import { replicasFromEnv, withReplicas } from './cluster.ts';
 import { configPath, natsServers, usageError, type Args, type Command } from './args.ts';
+import { SuperviseAction, superviseCli } from './supervise_cmd.ts';
 
 export const startCommand: Command = {
   usage: `  actors start <proctype> --name <procname> [--config ops/config.json] [--set key=value ...]
       run one process in the foreground (NATS_URL, default nats://127.0.0.1:4222); settings
       cascade: defaults of the type, the process's own in the config, then --set
+  actors start <procname> [--launcher up] [--timeout 30000]
+      ask the running launcher (actors up) to start one of its processes (stopped or failed)
 `,
-  flags: ['name', 'config', 'set'],
-  run: (a) => startOne(a, configPath(a)),
+  flags: ['name', 'config', 'set', 'launcher', 'timeout'],
+  // With --name it is a process to run here; a lone procname (not a process type, which needs
+  // --name) is one the launcher runs.
+  run: (a) => (a.positional.length === 1 && !a.flags.has('name') && !Object.hasOwn(processTypes, a.positional[0]!) ? superviseCli(a, SuperviseAction.start) : startOne(a, configPath(a))),
 };
 
 async function startOne(a: Args, cfgPath: string): Promise<number> {
@@ -25,13 +31,18 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
   const replicas = replicasFromEnv();
   const settings = withReplicas(proctype, settingsFor(cfg, proctype, name, parseOverrides(a.sets)), replicas);
   const type = processType(proctype);
-  const logger = createLogger({ proctype, name });
+  // Warn and error lines also go out on log.<proctype>.<name> for the monitor's page.
+  const logForwarder = new LogForwarder();
+  const logger = createLogger({ proctype, name }, undefined, logForwarder);
   const rt = new ProcessRuntime({
     proctype,
     name,
     servers: natsServers(),
     logger,
     registryReplicas: replicas,
+    logForwarder,
+    // `heartbeatMs` in the config or --set (tests use short beats); default 1000.
+    heartbeatMs: typeof settings.heartbeatMs === 'number' ? settings.heartbeatMs : undefined,
     subjects: type.subjects(name, settings),
     // Discovery attributes: the tables, plus anything configured (`"attributes": {"region": "eu"}`).
     attributes: { tables: Object.keys(cfg.tables), ...((settings.attributes as Record<string, unknown> | undefined) ?? {}) },

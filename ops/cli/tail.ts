@@ -35,7 +35,7 @@ async function tail(a: Args): Promise<number> {
   const json = a.flags.has('json');
   process.stdout.on('error', () => process.exit(0)); // e.g. piped into head
   const nc = await connect({ servers: natsServers(), name: 'actors-tail' });
-  const sub = await subscribe(nc, { tp: a.flags.get('tp') ?? 'tp1', tables: [table], syms: a.flags.get('syms')?.split(','), from });
+  const sub = await subscribe(nc, { name: 'actors_tail', tp: a.flags.get('tp') ?? 'tp1', tables: [table], syms: a.flags.get('syms')?.split(','), from });
   process.on('SIGINT', () => void sub.close().then(() => process.exit(0)));
   let header = false;
   for await (const e of sub) {

@@ -1,134 +1,272 @@
-// `actors up`: an embedded nats-server (unless NATS_URL is set) and every process of the
-// process table with startwithall=1, as child processes.
-import { spawn, type ChildProcess } from 'node:child_process';
+// `actors up`: an embedded nats-server (unless NATS_URL is set) and every process of the process
+// table with startwithall=1, as child processes under a supervisor (ops/cli/supervisor.ts): a
+// process that exits is restarted by its policy with a backoff, a crash loop marks it failed and
+// alerts, and no exit stops the others. The embedded server is supervised too (same port and
+// store; the children reconnect by themselves). State goes to KV bucket `sup`, requests come on
+// ctl.<launcher>.supervise.
+import { jsonReplacer } from '../../bus/codec.ts';
+import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
-import { createLogger } from '../../bus/log.ts';
+import { systemClock } from '../../actors/common/clock.ts';
+import { connectBus } from '../../bus/connection.ts';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+import { createLogger, type Logger } from '../../bus/log.ts';
 import { NatsServer, freePort } from '../../bus/nats_server.ts';
-import { subjects } from '../../bus/subjects.ts';
-import { readProcessTable } from '../config.ts';
+import { assertName, subjects } from '../../bus/subjects.ts';
+import { RestartPolicy, readProcessTable, type ProcessRow } from '../config.ts';
 import { nodeFlags, tsxImport } from '../node_flags.mjs';
 import { clusterSize, startEmbeddedCluster } from './cluster.ts';
 import { configPath, root, type Args, type Command } from './args.ts';
+import { answerSupervise, DEFAULT_LAUNCHER } from './supervise_cmd.ts';
+import { SupStore } from './sup_store.ts';
+import { supervisorSettings, Supervisor, SupState, type ChildSpec, type ExitInfo, type Launched, type SupRecord } from './supervisor.ts';
 import { printTable } from './table.ts';
+import { supCells } from './sup_view.ts';
+
+/** Bound on the wait for a started process to answer ctl.<name>.status. */
+const READY_TIMEOUT_MS = 60_000;
+/** Bound on the wait for ctl.<name>.stop's reply (the stop itself is bounded by stopGraceMs). */
+const CTL_STOP_TIMEOUT_MS = 2_000;
+/** Name of the embedded nats-server in the supervisor and in KV `sup`. */
+export const NATS_SERVER_NAME = 'nats-server';
 
 export const upCommand: Command = {
-  usage: `  actors up [--config ops/config.json] [--procs ops/process.csv] [--port 4222] [--data ./data] [--cluster 3]
+  usage: `  actors up [--config ops/config.json] [--procs ops/process.csv] [--port 4222] [--data ./data] [--name up] [--cluster 3]
+            [--backoff-ms 500] [--backoff-max-ms 30000] [--stable-ms 60000]
+            [--crash-loop-restarts 5] [--crash-loop-window-ms 60000] [--stop-grace-ms 10000]
+            [--status-every-ms 30000] [--json]
       start an embedded nats-server (unless NATS_URL is set) and every process of the process
-      table with startwithall=1; print a status table; Ctrl-C stops all in reverse order;
-      --cluster N: N servers as one JetStream cluster, streams and buckets with N replicas
+      table with startwithall=1 under a supervisor: a process that exits is restarted by its
+      restartpolicy after a backoff (doubling to the cap, reset after a stable run); more than
+      crash-loop-restarts exits within the window mark it failed (alert on alert.launcher.<name>)
+      while the others run on. State in KV bucket sup; actors start|restart|kill <procname>
+      act on it. Ctrl-C stops all in reverse order. --json: the status as one JSON line per
+      refresh (type tickbus.v1.up.status) instead of the table. --cluster N: N embedded servers as
+      one JetStream cluster (not supervised), streams and buckets with N replicas
 `,
+  flags: ['json', 'config', 'procs', 'port', 'data', 'name', 'backoff-ms', 'backoff-max-ms', 'stable-ms', 'crash-loop-restarts', 'crash-loop-window-ms', 'stop-grace-ms', 'status-every-ms', 'cluster'],
   run: (a) => up(a, configPath(a)),
 };
 
-interface Child {
-  proctype: string;
-  procname: string;
-  proc: ChildProcess;
-  exited: Promise<number | null>;
-}
-
 async function up(a: Args, cfgPath: string): Promise<number> {
-  const procs = readProcessTable(resolve(a.flags.get('procs') ?? join(root, 'ops', 'process.csv'))).filter((p) => p.startwithall);
-  const logger = createLogger({ proctype: 'launcher', name: 'up' });
-  let server: NatsServer | undefined;
-  let url = process.env.NATS_URL;
+  const launcher = assertName('launcher', a.flags.get('name') ?? DEFAULT_LAUNCHER);
+  const settings = supervisorSettings({
+    backoffInitialMs: a.flags.get('backoff-ms'),
+    backoffMaxMs: a.flags.get('backoff-max-ms'),
+    stableAfterMs: a.flags.get('stable-ms'),
+    crashLoopRestarts: a.flags.get('crash-loop-restarts'),
+    crashLoopWindowMs: a.flags.get('crash-loop-window-ms'),
+    stopGraceMs: a.flags.get('stop-grace-ms'),
+  });
+  // Every row is supervised (so `actors start <procname>` can start one); startwithall=1 rows start now.
+  const procs = readProcessTable(resolve(a.flags.get('procs') ?? join(root, 'ops', 'process.csv')));
+  const logger = createLogger({ proctype: 'launcher', name: launcher });
   const dataDir = resolve(a.flags.get('data') ?? join(root, 'data'));
+  const store = new SupStore(launcher, logger);
+  const sup = new Supervisor({ launcher, clock: systemClock, settings, logger, onRecord: (r) => store.put(r), onAlert: (x) => store.alert(x) });
+  let url = process.env.NATS_URL;
+  let server: NatsServer | undefined;
   const size = clusterSize(a.flags.get('cluster'));
   const cluster = !url && size !== undefined ? await startEmbeddedCluster(size, dataDir, logger, a.flags.get('port')) : undefined;
   url ??= cluster?.url;
   if (!url) {
     mkdirSync(dataDir, { recursive: true });
-    let port = Number(a.flags.get('port') ?? 4222);
-    const probe = await connect({ servers: `nats://127.0.0.1:${port}`, timeout: 500, reconnect: false }).then(
-      async (nc) => (await nc.close(), true),
-      () => false,
-    );
-    if (probe) {
-      const free = await freePort();
-      logger.warn({ port, instead: free }, 'port in use; the embedded nats-server takes another');
-      port = free;
-    }
-    server = await NatsServer.start({ port, storeDir: join(dataDir, 'nats'), detached: true });
+    server = new NatsServer({ port: await pickPort(Number(a.flags.get('port') ?? 4222), logger), storeDir: join(dataDir, 'nats'), detached: true });
     url = server.url;
+    sup.add(natsServerSpec(server, logger));
+    await sup.start(NATS_SERVER_NAME);
+    if (sup.record(NATS_SERVER_NAME).state !== SupState.running) await until(() => sup.record(NATS_SERVER_NAME).state === SupState.running, 15_000);
     logger.info({ url, store: server.storeDir }, 'embedded nats-server started');
   }
-  const children: Child[] = [];
-  let stopping = false;
+  const nc = await connectBus({ servers: url.split(','), name: `actors-up-${launcher}`, logger });
+  if (!server && !cluster) await refuseSecondLauncher(nc, launcher);
+  store.attach(nc);
+  for (const p of procs) sup.add(childSpec(p, { url, cfgPath, dataDir, nc: () => nc, env: cluster?.env }));
+  await store.prune(sup.names());
+  const ctl = nc.subscribe(subjects.supervise(launcher), { callback: (_e, m) => void answerSupervise(sup, m) });
+
+  let stopped: Promise<void> | undefined;
   // One stop for every signal: a second Ctrl-C (or a group-wide SIGTERM that also arrives
   // forwarded) waits for the same ordered stop instead of exiting half way.
-  let stopped: Promise<void> | undefined;
-  const stopAll = () => (stopped ??= stopAllOnce());
-  const stopAllOnce = async () => {
-    stopping = true;
-    logger.info('stopping processes in reverse order');
-    for (const c of [...children].reverse()) {
-      if (c.proc.exitCode === null) c.proc.kill('SIGTERM');
-      const t = setTimeout(() => c.proc.kill('SIGKILL'), 15_000);
-      await c.exited;
-      clearTimeout(t);
-      logger.info({ proc: c.procname }, 'stopped');
-    }
-    await server?.stop();
-    await cluster?.stop();
-    logger.info('all stopped');
-  };
+  const stopAll = () =>
+    (stopped ??= (async () => {
+      logger.info('stopping processes in reverse order');
+      sup.close();
+      for (const n of sup.names().reverse()) if (n !== NATS_SERVER_NAME) await sup.stop(n);
+      await store.close(2_000);
+      ctl.unsubscribe();
+      await nc.close().catch(() => {});
+      if (server) await sup.stop(NATS_SERVER_NAME, { force: true });
+      await cluster?.stop();
+      logger.info('all stopped');
+    })());
   process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
   process.on('SIGTERM', () => void stopAll().then(() => process.exit(0)));
-  const nc = await connect({ servers: url.split(','), name: 'actors-up' });
-  for (const p of procs) {
-    if (stopping) break;
-    const proc = spawn(process.execPath, [...nodeFlags(), ...tsxImport(), join(root, 'ops', 'cli', 'main.ts'), 'start', p.proctype, '--name', p.procname, '--config', cfgPath], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, NATS_URL: url, ...cluster?.env, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: dataDir },
-      detached: true, // own process group: Ctrl-C reaches the launcher, which stops children in order
-    });
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-    children.push({ ...p, proc, exited });
-    await waitReady(nc, p.procname, 60_000, exited);
+
+  // In table order, each once it answers (or has exited, or the bound passed): the tickerplant is
+  // up before the RDB replays its log, as before.
+  for (const p of procs.filter((x) => x.startwithall)) {
+    if (stopped) break;
+    await sup.start(p.procname);
+    await until(() => sup.record(p.procname).state !== SupState.starting, READY_TIMEOUT_MS).catch(() => logger.warn({ proc: p.procname }, 'not answering yet; starting the next'));
   }
-  await printStatus(nc, procs.map((p) => p.procname));
+  const json = a.flags.has('json');
+  await printStatus(nc, sup.records(), json);
   const every = Number(a.flags.get('status-every-ms') ?? 30_000);
-  const timer = setInterval(() => void printStatus(nc, procs.map((p) => p.procname)), every);
-  timer.unref();
-  await Promise.race(children.map((c) => c.exited));
-  if (!stopping) {
-    logger.error('a process exited; stopping the system');
-    await stopAll();
-    return 1;
-  }
+  setInterval(() => void printStatus(nc, sup.records(), json), every).unref();
   await new Promise(() => {});
   return 0;
 }
 
-async function waitReady(nc: Awaited<ReturnType<typeof connect>>, name: string, timeoutMs: number, exited: Promise<unknown>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let gone = false;
-  void exited.then(() => (gone = true));
-  while (Date.now() < deadline && !gone) {
-    try {
-      await nc.request(subjects.ctl(name, 'status'), '', { timeout: 500 });
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 200));
-    }
+/** On a shared server two launchers of one name would both answer its requests: refuse to start. */
+async function refuseSecondLauncher(nc: NatsConnection, launcher: string): Promise<void> {
+  const other = await nc.request(subjects.supervise(launcher), '{}', { timeout: 1_000 }).then(
+    () => true,
+    () => false,
+  );
+  if (other) {
+    await nc.close();
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `a launcher named ${launcher} already runs on ${nc.getServer()}; give this one another --name`, { launcher, rule: 'one launcher per name on a server' });
   }
-  throw new Error(`${name} did not become ready`);
 }
 
-async function printStatus(nc: Awaited<ReturnType<typeof connect>>, names: string[]): Promise<void> {
-  const rows: string[][] = [];
-  for (const n of names) {
-    try {
-      const m = await nc.request(subjects.ctl(n, 'status'), '', { timeout: 1_000 });
-      const s = JSON.parse(new TextDecoder().decode(m.data)) as { proctype: string; pid: number; status: Record<string, unknown> };
-      rows.push([n, s.proctype, String(s.pid), 'up', summarize(s.status)]);
-    } catch {
-      rows.push([n, '?', '?', 'no reply', '']);
-    }
+async function pickPort(port: number, logger: Logger): Promise<number> {
+  const taken = await connect({ servers: `nats://127.0.0.1:${port}`, timeout: 500, reconnect: false }).then(
+    async (nc) => (await nc.close(), true),
+    () => false,
+  );
+  if (!taken) return port;
+  const free = await freePort();
+  logger.warn({ port, instead: free }, 'port in use; the embedded nats-server takes another');
+  return free;
+}
+
+async function until(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
   }
-  printTable(['procname', 'proctype', 'pid', 'state', 'detail'], rows);
+}
+
+function natsServerSpec(server: NatsServer, logger: Logger): ChildSpec {
+  return {
+    procname: NATS_SERVER_NAME,
+    proctype: NATS_SERVER_NAME,
+    policy: RestartPolicy.always,
+    launch: async () => {
+      await server.stop(); // forgets a server that died (same port, same store next)
+      await server.start();
+      const pid = server.pid;
+      logger.info({ pid, port: server.port }, 'nats-server running');
+      return {
+        pid,
+        exited: server.whenExited!.then((e) => ({ code: e.code, signal: e.signal })),
+        kill: (sig) => {
+          try {
+            if (pid) process.kill(pid, sig);
+          } catch {
+            // already gone
+          }
+        },
+      };
+    },
+    ready: async () => true,
+    refuseStop: 'the processes and the launcher need it; restart it, or stop the whole system with Ctrl-C',
+  };
+}
+
+interface ChildEnv {
+  url: string;
+  cfgPath: string;
+  dataDir: string;
+  nc: () => NatsConnection;
+  /** More environment (a cluster's NATS_URL and TICKBUS_REPLICAS). */
+  env?: Record<string, string>;
+}
+
+function childSpec(p: ProcessRow, e: ChildEnv): ChildSpec {
+  return {
+    procname: p.procname,
+    proctype: p.proctype,
+    policy: p.restartpolicy,
+    launch: (): Launched => {
+      const proc = spawn(process.execPath, [...nodeFlags(), ...tsxImport(), join(root, 'ops', 'cli', 'main.ts'), 'start', p.proctype, '--name', p.procname, '--config', e.cfgPath], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env: { ...process.env, NATS_URL: e.url, ...e.env, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: e.dataDir },
+        detached: true, // own process group: Ctrl-C reaches the launcher, which stops children in order
+      });
+      const exited = new Promise<ExitInfo>((r) => {
+        proc.once('exit', (code, signal) => r({ code, signal }));
+        proc.once('error', () => r({ code: 1, signal: null }));
+      });
+      return {
+        pid: proc.pid,
+        exited,
+        kill: (sig) => {
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill(sig);
+        },
+      };
+    },
+    ready: async (l) => {
+      let gone = false;
+      void l.exited.then(() => (gone = true));
+      const deadline = Date.now() + READY_TIMEOUT_MS;
+      while (Date.now() < deadline && !gone) {
+        try {
+          const m = await e.nc().request(subjects.ctl(p.procname, 'status'), '', { timeout: 500 });
+          // A reply from this run, not from a previous one still stopping.
+          if ((JSON.parse(new TextDecoder().decode(m.data)) as { pid?: number }).pid === l.pid) return true;
+        } catch {
+          // not answering yet
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return false;
+    },
+    askStop: async () => {
+      await e.nc().request(subjects.ctl(p.procname, 'stop'), '', { timeout: CTL_STOP_TIMEOUT_MS });
+      return true;
+    },
+  };
+}
+
+/**
+ * The status table; with --json one JSON line per refresh instead (`tickbus.v1.up.status`: each
+ * process's supervisor record and its ctl status), among the processes' own JSON log lines.
+ */
+async function printStatus(nc: NatsConnection, records: SupRecord[], json = false): Promise<void> {
+  const now = Date.now();
+  const rows: string[][] = [];
+  const pages: string[] = [];
+  const out: Array<SupRecord & { status?: Record<string, unknown> }> = [];
+  for (const r of records) {
+    let detail = '';
+    let status: Record<string, unknown> | undefined;
+    if (r.state === SupState.running && r.proctype !== NATS_SERVER_NAME) {
+      try {
+        const m = await nc.request(subjects.ctl(r.procname, 'status'), '', { timeout: 1_000 });
+        const s = (JSON.parse(new TextDecoder().decode(m.data)) as { status: Record<string, unknown> }).status;
+        status = s;
+        detail = summarize(s);
+        if (typeof s.url === 'string') pages.push(`monitor page (${r.procname}): ${s.url}`);
+      } catch {
+        detail = 'no reply';
+      }
+    }
+    const [state, restarts, lastExit, uptime] = supCells(r, now);
+    rows.push([r.procname, r.proctype, r.pid ? String(r.pid) : '', state === 'running' ? 'up' : state, restarts, lastExit, uptime, detail]);
+    out.push(status ? { ...r, status } : r);
+  }
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ type: 'tickbus.v1.up.status', at: new Date(now).toISOString(), processes: out, pages }, jsonReplacer)}\n`);
+    return;
+  }
+  printTable(['procname', 'proctype', 'pid', 'state', 'restarts', 'last exit', 'uptime', 'detail'], rows);
+  for (const p of pages) process.stdout.write(`${p}\n`);
 }
 
 function summarize(st: Record<string, unknown>): string {
@@ -138,4 +276,3 @@ function summarize(st: Record<string, unknown>): string {
     .join(' ')
     .slice(0, 160);
 }
-

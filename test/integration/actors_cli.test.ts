@@ -22,7 +22,7 @@ function actors(args: string[], env: Record<string, string> = {}): Promise<{ cod
   });
 }
 
-const COMMANDS = ['up', 'start', 'ps', 'query', 'tail', 'replay', 'usage', 'help'];
+const COMMANDS = ['up', 'start', 'restart', 'kill', 'ps', 'query', 'tail', 'replay', 'usage', 'help'];
 const STACK_LINE = /^\s+at /m;
 
 describe('actors CLI', () => {
@@ -51,7 +51,7 @@ describe('actors CLI', () => {
     expect(ps.err).toMatch(/unknown flag --target for actors ps; valid: --json, --help, --verbose/);
     const cmd = await actors(['stauts']);
     expect(cmd.code).toBe(2);
-    expect(cmd.err).toMatch(/^actors: BAD_USAGE: unknown command "stauts"; commands: up, start, ps, query, tail, replay, usage, help$/m);
+    expect(cmd.err).toMatch(/^actors: BAD_USAGE: unknown command "stauts"; commands: up, start, restart, kill, ps, query, tail, replay, usage, help, housekeeping$/m);
   }, 30_000);
 
   it('actors: a typed error prints its code and message without a stack; --verbose adds the detail and the stack', async () => {
