@@ -1,6 +1,6 @@
 // Proves `actors up --cluster 3`: three embedded nats-servers form one JetStream cluster, the
 // processes of the process table start against all three URLs, the tickerplant's log and the
-// registry bucket are replicated on three servers, the demo feed's rows reach the RDB, and
+// registry and supervisor buckets are replicated on three servers, the demo feed's rows reach the RDB, and
 // SIGINT stops everything, servers included.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -39,6 +39,7 @@ describe('actors up --cluster', () => {
       expect(log.config.num_replicas).toBe(3);
       expect(log.cluster?.replicas?.length).toBe(2);
       expect((await jsm.streams.info('KV_proc')).config.num_replicas).toBe(3);
+      expect((await jsm.streams.info('KV_sup')).config.num_replicas).toBe(3);
       await until(async () => {
         const m = await nc.request('q.rdb.rdb1', encode({ type: 'tickbus.v1.query', table: 'quote', count: true }), { timeout: 2_000 });
         return (decode<{ n?: number }>(m.data).n ?? 0) > 0;
