@@ -32,6 +32,8 @@ export interface NatsServerOptions {
   config?: Record<string, unknown>;
   /** Where the generated config file goes; default `<storeDir>/tickbus-server.conf`. */
   configPath?: string;
+  /** More command-line flags (a cluster node: `--name`, `--cluster`, `--routes`; bus/nats_cluster.ts). */
+  extraArgs?: readonly string[];
 }
 
 export async function freePort(): Promise<number> {
@@ -114,6 +116,7 @@ export class NatsServer {
       chmodSync(conf, 0o600);
       args.push('-c', conf);
     }
+    args.push(...(this.opts.extraArgs ?? []));
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: this.opts.detached ?? false });
     this.child = child;
     const lines: string[] = [];

@@ -66,7 +66,7 @@ export interface ProcessContext {
 export interface RuntimeOptions {
   proctype: string;
   name: string;
-  servers: string;
+  servers: string | string[];
   logger: Logger;
   /** Heartbeat period. */
   heartbeatMs?: number;

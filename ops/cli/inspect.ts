@@ -46,7 +46,7 @@ function age(ms: number): string {
 }
 
 /** Prints the registry with each process's heartbeat state. */
-export async function psCommand(url: string, out: NodeJS.WritableStream = process.stdout, o: { json?: boolean } = {}): Promise<number> {
+export async function psCommand(url: string | string[], out: NodeJS.WritableStream = process.stdout, o: { json?: boolean } = {}): Promise<number> {
   const nc = await connect({ servers: url, name: 'actors-ps', ...securityOptions(), timeout: 2_000 });
   try {
     const d = await Discovery.open(nc, { openTimeoutMs: 3_000 });
@@ -143,7 +143,7 @@ export interface QueryFlags {
 }
 
 /** `actors query '<json>'`: a full gateway request, or a backend query plus --target. */
-export async function queryCommand(url: string, text: string | undefined, f: QueryFlags, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function queryCommand(url: string | string[], text: string | undefined, f: QueryFlags, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   if (!text) throw new TickbusError(ErrorCode.BAD_USAGE, `actors query needs the query as its argument: actors query '<json>'`, { param: 'query' });
   let parsed: Record<string, unknown>;
   try {

@@ -6,7 +6,7 @@ import { securityOptions } from '../../bus/connection.ts';
 import { connect } from '@nats-io/transport-node';
 import { ErrorCode, TickbusError, isErrorEnvelope, toTickbusError } from '../../bus/errors.ts';
 import { assertName, subjects } from '../../bus/subjects.ts';
-import { natsUrl, usageError, type Args, type Command } from './args.ts';
+import { natsServers, usageError, type Args, type Command } from './args.ts';
 import { readSupRecord } from './sup_store.ts';
 import { exitText, type Supervisor, type SupRecord } from './supervisor.ts';
 
@@ -99,7 +99,7 @@ export async function superviseCli(a: Args, action: SuperviseAction): Promise<nu
   if (!name || a.positional.length > 1) throw usageError(`actors ${action} takes one procname`, { positional: a.positional });
   const timeoutMs = Number(a.flags.get('timeout') ?? 30_000);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000) throw usageError(`--timeout ${a.flags.get('timeout')} is not an integer in [100, 600000] ms`);
-  const nc = await connect({ servers: natsUrl(), name: `actors-${action}`, ...securityOptions(), timeout: 2_000 });
+  const nc = await connect({ servers: natsServers(), name: `actors-${action}`, ...securityOptions(), timeout: 2_000 });
   try {
     const launcher = await launcherOf(nc, name, a.flags.get('launcher'));
     const r = await askLauncher(nc, launcher, action, name, timeoutMs);

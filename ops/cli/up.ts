@@ -18,6 +18,7 @@ import { NatsServer, freePort } from '../../bus/nats_server.ts';
 import { assertName, subjects } from '../../bus/subjects.ts';
 import { RestartPolicy, readProcessTable, type ProcessRow } from '../config.ts';
 import { nodeFlags, tsxImport } from '../node_flags.mjs';
+import { clusterSize, startEmbeddedCluster } from './cluster.ts';
 import { configPath, root, type Args, type Command } from './args.ts';
 import { answerSupervise, DEFAULT_LAUNCHER } from './supervise_cmd.ts';
 import { SupStore } from './sup_store.ts';
@@ -34,7 +35,7 @@ const CTL_STOP_TIMEOUT_MS = 2_000;
 export const NATS_SERVER_NAME = 'nats-server';
 
 export const upCommand: Command = {
-  usage: `  actors up [--config ops/config.json] [--procs ops/process.csv] [--port 4222] [--data ./data] [--name up]
+  usage: `  actors up [--config ops/config.json] [--procs ops/process.csv] [--port 4222] [--data ./data] [--name up] [--cluster 3]
             [--backoff-ms 500] [--backoff-max-ms 30000] [--stable-ms 60000]
             [--crash-loop-restarts 5] [--crash-loop-window-ms 60000] [--stop-grace-ms 10000]
             [--status-every-ms 30000] [--json]
@@ -44,9 +45,10 @@ export const upCommand: Command = {
       crash-loop-restarts exits within the window mark it failed (alert on alert.launcher.<name>)
       while the others run on. State in KV bucket sup; actors start|restart|kill <procname>
       act on it. Ctrl-C stops all in reverse order. --json: the status as one JSON line per
-      refresh (type tickbus.v1.up.status) instead of the table
+      refresh (type tickbus.v1.up.status) instead of the table. --cluster N: N embedded servers as
+      one JetStream cluster (not supervised), streams and buckets with N replicas
 ${UP_SECURITY_USAGE}`,
-  flags: ['json', 'config', 'procs', 'port', 'data', 'name', 'backoff-ms', 'backoff-max-ms', 'stable-ms', 'crash-loop-restarts', 'crash-loop-window-ms', 'stop-grace-ms', 'status-every-ms', 'secure', 'tls'],
+  flags: ['json', 'config', 'procs', 'port', 'data', 'name', 'backoff-ms', 'backoff-max-ms', 'stable-ms', 'crash-loop-restarts', 'crash-loop-window-ms', 'stop-grace-ms', 'status-every-ms', 'secure', 'tls', 'cluster'],
   run: (a) => up(a, configPath(a)),
 };
 
@@ -69,6 +71,9 @@ async function up(a: Args, cfgPath: string): Promise<number> {
   const sup = new Supervisor({ launcher, clock: systemClock, settings, logger, onRecord: (r) => store.put(r), onAlert: (x) => store.alert(x) });
   let url = process.env.NATS_URL;
   let server: NatsServer | undefined;
+  const size = clusterSize(a.flags.get('cluster'));
+  const cluster = !url && size !== undefined ? await startEmbeddedCluster(size, dataDir, logger, a.flags.get('port')) : undefined;
+  url ??= cluster?.url;
   if (!url) {
     mkdirSync(dataDir, { recursive: true });
     server = new NatsServer({ port: await pickPort(Number(a.flags.get('port') ?? 4222), logger), storeDir: join(dataDir, 'nats'), detached: true, ...sec?.server });
@@ -78,10 +83,10 @@ async function up(a: Args, cfgPath: string): Promise<number> {
     if (sup.record(NATS_SERVER_NAME).state !== SupState.running) await until(() => sup.record(NATS_SERVER_NAME).state === SupState.running, 15_000);
     logger.info({ url, store: server.storeDir }, 'embedded nats-server started');
   }
-  const nc = await connectBus({ servers: url, name: `actors-up-${launcher}`, logger, security: sec?.launcher() });
-  if (!server) await refuseSecondLauncher(nc, launcher);
+  const nc = await connectBus({ servers: url.split(','), name: `actors-up-${launcher}`, logger, security: sec?.launcher() });
+  if (!server && !cluster) await refuseSecondLauncher(nc, launcher);
   store.attach(nc);
-  for (const p of procs) sup.add(childSpec(p, { url, cfgPath, dataDir, nc: () => nc, sec }));
+  for (const p of procs) sup.add(childSpec(p, { url, cfgPath, dataDir, nc: () => nc, sec, env: cluster?.env }));
   await store.prune(sup.names());
   const ctl = nc.subscribe(subjects.supervise(launcher), { callback: (_e, m) => void answerSupervise(sup, m) });
 
@@ -97,6 +102,7 @@ async function up(a: Args, cfgPath: string): Promise<number> {
       ctl.unsubscribe();
       await nc.close().catch(() => {});
       if (server) await sup.stop(NATS_SERVER_NAME, { force: true });
+      await cluster?.stop();
       logger.info('all stopped');
     })());
   process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
@@ -181,6 +187,8 @@ interface ChildEnv {
   dataDir: string;
   nc: () => NatsConnection;
   sec: UpSecurity | undefined;
+  /** More environment (a cluster's NATS_URL and TICKBUS_REPLICAS). */
+  env?: Record<string, string>;
 }
 
 function childSpec(p: ProcessRow, e: ChildEnv): ChildSpec {
@@ -191,7 +199,7 @@ function childSpec(p: ProcessRow, e: ChildEnv): ChildSpec {
     launch: (): Launched => {
       const proc = spawn(process.execPath, [...nodeFlags(), ...tsxImport(), join(root, 'ops', 'cli', 'main.ts'), 'start', p.proctype, '--name', p.procname, '--config', e.cfgPath], {
         stdio: ['ignore', 'inherit', 'inherit'],
-        env: { ...process.env, NATS_URL: e.url, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: e.dataDir, ...e.sec?.childEnv(p.proctype) },
+        env: { ...process.env, NATS_URL: e.url, ...e.env, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: e.dataDir, ...e.sec?.childEnv(p.proctype) },
         detached: true, // own process group: Ctrl-C reaches the launcher, which stops children in order
       });
       const exited = new Promise<ExitInfo>((r) => {
