@@ -2,7 +2,7 @@
 // accepts connections, stops it cleanly, and can restart it on the same port and dir (the tests
 // use that to restart the server mid-run).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,15 @@ export interface NatsServerOptions {
   detached?: boolean;
   /** Forward the server's own log lines to this function. */
   onLog?: (line: string) => void;
+  /**
+   * More server configuration (e.g. `authorization`, `tls`: ops/security/server_config.ts), written
+   * with max_payload into a config file of mode 0600 (it may hold passwords) at `configPath`.
+   */
+  config?: Record<string, unknown>;
+  /** Where the generated config file goes; default `<storeDir>/tickbus-server.conf`. */
+  configPath?: string;
+  /** More command-line flags (a cluster node: `--name`, `--cluster`, `--routes`; bus/nats_cluster.ts). */
+  extraArgs?: readonly string[];
 }
 
 export async function freePort(): Promise<number> {
@@ -98,12 +107,16 @@ export class NatsServer {
     mkdirSync(this.storeDir, { recursive: true });
     const bin = this.opts.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
     const args = ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir];
-    if (this.opts.maxPayloadBytes) {
-      // max_payload has no command-line flag: it goes in a config file.
-      const conf = join(this.storeDir, 'tickbus-server.conf');
-      writeFileSync(conf, `max_payload: ${this.opts.maxPayloadBytes}\n`);
+    if (this.opts.maxPayloadBytes || this.opts.config) {
+      // max_payload, users and TLS have no command-line flags: they go in a config file. The
+      // format is a superset of JSON, so the object is written as JSON.
+      const conf = this.opts.configPath ?? join(this.storeDir, 'tickbus-server.conf');
+      const body = { ...(this.opts.maxPayloadBytes ? { max_payload: this.opts.maxPayloadBytes } : {}), ...this.opts.config };
+      writeFileSync(conf, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
+      chmodSync(conf, 0o600);
       args.push('-c', conf);
     }
+    args.push(...(this.opts.extraArgs ?? []));
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: this.opts.detached ?? false });
     this.child = child;
     const lines: string[] = [];

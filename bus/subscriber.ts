@@ -84,6 +84,12 @@ export interface SubscribeOptions {
    * every second. A recovering subscriber thus never waits on a consumer that lost its pull.
    */
   stallMs?: number;
+  /**
+   * Who subscribes (e.g. `rdb_rdb1`): the prefix of the consumer's name on the server, so consumer
+   * lists (the monitor's subscriber lag, `nats consumer ls`) say whose consumer it is. Characters
+   * other than letters, digits, `_` and `-` become `_`.
+   */
+  name?: string;
 }
 
 export interface Subscription extends AsyncIterable<TickEvent> {
@@ -133,6 +139,7 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
   // connection as a slow consumer.
   const open = async (from: number): Promise<ConsumerMessages> => {
     const consumer = await js.consumers.get(streams.log(opts.tp), {
+      ...(opts.name ? { name_prefix: opts.name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 48) } : {}),
       filter_subjects: subjects.tickAll(opts.tp),
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: from,

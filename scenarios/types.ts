@@ -12,6 +12,10 @@ export interface Scenario {
     rdbs: string[];
     /** The RDBs write each ended day to a Parquet HDB (in the scenario's temp dir) at end of day. */
     hdb?: boolean;
+    /** Run on an embedded N-node JetStream cluster (bus/nats_cluster.ts), streams and buckets with N replicas. */
+    cluster?: number;
+    /** A gateway process, asked for the row count of the feed's tables through `rdb` every `everyMs` throughout. */
+    gateway?: { name: string; everyMs: number; timeoutMs: number; gapMaxMs: number };
     /** In-process subscribers that join the day late and read it to the end. */
     lateJoiners?: Array<{ name: string; joinAtMs: number; tables?: string[]; syms?: string[] }>;
   };
@@ -24,8 +28,10 @@ export interface Scenario {
   };
   faults: Array<{
     atMs: number;
-    /** 'tp', an RDB's name, or 'nats' (the server itself). */
+    /** 'tp', an RDB's name, or 'nats' (the server itself; on a cluster one node, see `node`). */
     target: string;
+    /** On a cluster: the node to kill, by index, or 'log-leader' (the node leading the tickerplant's log stream then). */
+    node?: number | 'log-leader';
     action: 'kill-restart';
     signal: 'SIGKILL' | 'SIGTERM';
     downMs: number;
@@ -50,6 +56,8 @@ export const Invariants = {
   lateJoinersEqualLog: 'late-joiners-equal-log',
   /** Every ended day of the log is in the HDB exactly (each table's fids, as a set with multiplicity), and each RDB's current day equals the log's rows after the last end of day. Needs topology.hdb. */
   hdbAndRdbEqualLog: 'hdb-and-rdb-equal-log',
+  /** The gateway answered throughout (no gap over gateway.gapMaxMs), never counted more rows than the log holds (one replica per dataset, never both), and counts the log's rows at the end. Needs topology.gateway. */
+  gatewayAnswers: 'gateway-answers',
   /** Every batch's Tb-Count equals the rows of its table in the log up to and including it (per day); every end-of-day marker's counts equal the day's rows. */
   countsMatchLog: 'counts-match-log',
   /** Every end-of-period marker's counts equal its period's rows in the log; one marker per period; periods contiguous. */

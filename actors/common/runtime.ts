@@ -66,7 +66,7 @@ export interface ProcessContext {
 export interface RuntimeOptions {
   proctype: string;
   name: string;
-  servers: string;
+  servers: string | string[];
   logger: Logger;
   /** Heartbeat period. */
   heartbeatMs?: number;
@@ -204,6 +204,8 @@ export class ProcessRuntime {
   private querySubs: Subscription[] = [];
   private stopping: Promise<void> | undefined;
   private hbSeq = 0;
+  /** ctl messages pushed from a stream (reply `$JS.ACK...`) and ignored; in the status body when any. */
+  private ctlRefused = 0;
   private info: ProcessInfo | undefined;
   /** The registry entry last written, to re-register only on change. */
   private registered = '';
@@ -276,6 +278,10 @@ export class ProcessRuntime {
     const reply = (subject: string, fn: () => Promise<unknown> | unknown) =>
       this.nc.subscribe(subject, {
         callback: (_e, m) => {
+          // A message the server pushed from a stream (a JetStream consumer whose deliver subject
+          // names this one; its reply subject is `$JS.ACK...`) is no request from anyone: never
+          // act on it (docs/security.md, decision 62).
+          if (m.reply?.startsWith('$JS.')) return void this.ctlRefused++;
           void (async () => {
             try {
               m.respond(enc.encode(JSON.stringify(await fn())));
@@ -358,7 +364,7 @@ export class ProcessRuntime {
 
   private statusBody(): Record<string, unknown> {
     const status = this.usage ? { ...this.proc.status(), usage: this.usage.status() } : this.proc.status();
-    return { type: 'tickbus.v1.status', name: this.o.name, proctype: this.o.proctype, pid: process.pid, time: new Date().toISOString(), status };
+    return { type: 'tickbus.v1.status', name: this.o.name, proctype: this.o.proctype, pid: process.pid, time: new Date().toISOString(), status, ...(this.ctlRefused ? { ctlRefused: this.ctlRefused } : {}) };
   }
 
   /** Stops the process, deregisters it and closes the connection; safe to call twice. */

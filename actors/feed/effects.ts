@@ -30,9 +30,9 @@ export class MarketSim {
   private readonly mids: Float64Array;
   private readonly rnd: () => number;
 
-  constructor(count: number, seed: number) {
+  constructor(count: number, seed: number, offset = 0) {
     this.rnd = prng(seed);
-    this.syms = Array.from({ length: count }, (_, i) => TICKERS[i] ?? `SYM${i}`);
+    this.syms = Array.from({ length: count }, (_, i) => TICKERS[offset + i] ?? `SYM${offset + i}`);
     this.mids = Float64Array.from(this.syms, () => 20 + this.rnd() * 480);
   }
 
@@ -81,7 +81,7 @@ export class MarketSim {
 
 export async function startFeed(nc: NatsConnection, settings: Partial<FeedSettings> & Pick<FeedSettings, 'name' | 'tp'>, logger: Logger): Promise<RunningProcess> {
   const s: FeedSettings = { ...defaultFeedSettings, ...settings };
-  const sim = new MarketSim(s.syms, s.seed);
+  const sim = new MarketSim(s.syms, s.seed, s.symOffset);
   const pub = new Publisher(nc, { tp: s.tp, ackTimeoutMs: 5_000, retriesMax: 20 });
   const stats = { quotes: 0, trades: 0, failed: 0, inflight: 0 };
   let qCarry = 0;

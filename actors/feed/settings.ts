@@ -5,6 +5,8 @@ export interface FeedSettings {
   tp: string;
   /** Number of syms (the first ones are well-known tickers). */
   syms: number;
+  /** Index of the first sym, so the feeds of several shards (tp1, tp2) carry disjoint sym ranges. */
+  symOffset: number;
   /** Quote and trade rates (rows per second, over all syms). */
   quotesPerSec: number;
   tradesPerSec: number;
@@ -16,6 +18,7 @@ export interface FeedSettings {
 
 export const defaultFeedSettings: Omit<FeedSettings, 'name' | 'tp'> = {
   syms: 50,
+  symOffset: 0,
   quotesPerSec: 2_000,
   tradesPerSec: 400,
   tickMs: 50,

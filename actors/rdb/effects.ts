@@ -100,7 +100,7 @@ export async function startRdb(
     today = new RdbDay('', schema, syms, s.subscribeTables);
     live = false;
     void (async () => {
-      sub = await subscribe(nc, { tp: s.tp, tables: s.subscribeTables, syms: s.syms, from: 'today', bufferBytes: s.bufferBytes, stallMs: Math.max(1_000, s.logStallMs) });
+      sub = await subscribe(nc, { name: `rdb_${s.name}`, tp: s.tp, tables: s.subscribeTables, syms: s.syms, from: 'today', bufferBytes: s.bufferBytes, stallMs: Math.max(1_000, s.logStallMs) });
       logger.info({ startSeq: sub.startSeq }, 'rdb replaying from the day start');
       // An empty day has no message to say "caught up": compare with the log's end instead.
       const info = await (await manager(nc)).streams.info(streams.log(s.tp));

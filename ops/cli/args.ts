@@ -38,6 +38,13 @@ export const GLOBAL_FLAGS = ['help', 'verbose'] as const;
 
 export const natsUrl = () => process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
+/** NATS_URL as a list of servers: a cluster's URLs are given comma separated (`nats://a:4222,nats://b:4222`). */
+export const natsServers = (): string[] =>
+  natsUrl()
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
 /** The config file a command reads: `--config`, else ops/config.json. */
 export const configPath = (a: Args) => resolve(a.flags.get('config') ?? join(root, 'ops', 'config.json'));
 

@@ -3,10 +3,11 @@
 // and the reason on it; the schedule then resumes. Prints the period ended and its counts.
 import { userInfo } from 'node:os';
 import { connect } from '@nats-io/transport-node';
+import { securityOptions } from '../../bus/connection.ts';
 import { ErrorCode, TickbusError, isErrorEnvelope } from '../../bus/errors.ts';
 import { assertName, subjects } from '../../bus/subjects.ts';
 import { EOP_REQUEST_TYPE } from '../../actors/tickerplant/effects.ts';
-import { natsUrl, usageError, type Command } from './args.ts';
+import { natsServers, usageError, type Command } from './args.ts';
 
 export const eopCommand: Command = {
   usage: `  actors eop --tp <tp> [--reason <text>] [--by <name>] [--timeout 30000]
@@ -22,7 +23,7 @@ export const eopCommand: Command = {
     if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000) throw usageError(`--timeout ${a.flags.get('timeout')} is not an integer in [100, 600000] ms`);
     const by = a.flags.get('by') ?? safeUser();
     const reason = a.flags.get('reason');
-    const nc = await connect({ servers: natsUrl(), name: 'actors-eop', timeout: 2_000 });
+    const nc = await connect({ servers: natsServers(), name: 'actors-eop', ...securityOptions(), timeout: 2_000 });
     try {
       let m;
       try {

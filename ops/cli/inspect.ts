@@ -1,6 +1,7 @@
 // `actors ps` (the registry as TorQ's .servers.SERVERS, with heartbeat state) and `actors query`
 // (a query through the gateway, printed as a table).
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
+import { securityOptions } from '../../bus/connection.ts';
 import { connect } from '@nats-io/transport-node';
 import { decode, encode, jsonReplacer } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
@@ -45,8 +46,8 @@ function age(ms: number): string {
 }
 
 /** Prints the registry with each process's heartbeat state. */
-export async function psCommand(url: string, out: NodeJS.WritableStream = process.stdout, o: { json?: boolean } = {}): Promise<number> {
-  const nc = await connect({ servers: url, name: 'actors-ps', timeout: 2_000 });
+export async function psCommand(url: string | string[], out: NodeJS.WritableStream = process.stdout, o: { json?: boolean } = {}): Promise<number> {
+  const nc = await connect({ servers: url, name: 'actors-ps', ...securityOptions(), timeout: 2_000 });
   try {
     const d = await Discovery.open(nc, { openTimeoutMs: 3_000 });
     const procs = d.list();
@@ -142,7 +143,7 @@ export interface QueryFlags {
 }
 
 /** `actors query '<json>'`: a full gateway request, or a backend query plus --target. */
-export async function queryCommand(url: string, text: string | undefined, f: QueryFlags, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function queryCommand(url: string | string[], text: string | undefined, f: QueryFlags, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   if (!text) throw new TickbusError(ErrorCode.BAD_USAGE, `actors query needs the query as its argument: actors query '<json>'`, { param: 'query' });
   let parsed: Record<string, unknown>;
   try {
@@ -165,7 +166,7 @@ export async function queryCommand(url: string, text: string | undefined, f: Que
     if (parsed.type === CALL_TYPE) throw new TickbusError(ErrorCode.BAD_USAGE, 'a named-API call needs --target <proctype,...>', { flag: 'target' });
     target = ['rdb'];
   }
-  const nc = await connect({ servers: url, name: 'actors-query', timeout: 2_000 });
+  const nc = await connect({ servers: url, name: 'actors-query', ...securityOptions(), timeout: 2_000 });
   const client = new GatewayClient(nc, { gateway: f.gateway, timeoutMs });
   try {
     const reply = await client.sync(query, target, { join, priority, timeoutMs });

@@ -4,6 +4,7 @@
 // answers, over ctl.<name>.stop; a process still alive after the bound gets SIGTERM, then SIGKILL,
 // when it runs on this host (pid and host from the registry, KV `proc`). Each step has a bound.
 import { readFileSync } from 'node:fs';
+import { securityOptions } from '../../bus/connection.ts';
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
@@ -12,7 +13,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import { kv, subjects } from '../../bus/subjects.ts';
 import type { ProcessInfo } from '../../actors/common/runtime.ts';
-import { natsUrl, usageError, type Args, type Command } from './args.ts';
+import { natsServers, usageError, type Args, type Command } from './args.ts';
 import { askLauncher, SuperviseAction } from './supervise_cmd.ts';
 import { readSupRecords } from './sup_store.ts';
 import { exitText, SupState, type SupRecord } from './supervisor.ts';
@@ -149,7 +150,7 @@ async function kill(a: Args): Promise<number> {
   const timeoutMs = Number(a.flags.get('timeout') ?? 10_000);
   if ([name, type, all || undefined].filter(Boolean).length !== 1) throw usageError('actors kill takes one of --name <procname>, --type <proctype>, --all');
   if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 300_000) throw usageError(`--timeout ${a.flags.get('timeout')} is not an integer in [100, 300000] ms`);
-  const nc = await connect({ servers: natsUrl(), name: 'actors-kill', timeout: 2_000 });
+  const nc = await connect({ servers: natsServers(), name: 'actors-kill', ...securityOptions(), timeout: 2_000 });
   try {
     const [reg, sups] = await Promise.all([readRegistry(nc), readSupRecords(nc)]);
     const targets = selectTargets(reg, sups, { name, type, all });

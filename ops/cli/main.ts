@@ -4,7 +4,7 @@
 // `actors: <message>` otherwise (exit 1); the stack and the error's detail only with --verbose.
 import { jsonReplacer } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError, isErrorEnvelope } from '../../bus/errors.ts';
-import { checkFlags, natsUrl, parseArgs, usageError, type Command } from './args.ts';
+import { checkFlags, natsServers, parseArgs, usageError, type Command } from './args.ts';
 import { eopCommand } from './eop_cmd.ts';
 import { housekeepingCommand } from './housekeeping.ts';
 import { psCommand, queryCommand } from './inspect.ts';
@@ -36,13 +36,13 @@ const commands: Record<string, Command> = {
       restarts, last exit and uptime; --json prints {processes, supervised, source}
 `,
     flags: ['json'],
-    run: (a) => psCommand(natsUrl(), process.stdout, { json: a.flags.has('json') }),
+    run: (a) => psCommand(natsServers(), process.stdout, { json: a.flags.has('json') }),
   },
   query: {
     usage: QUERY_USAGE,
     flags: ['target', 'join', 'gw', 'timeout', 'priority', 'rows', 'json'],
     run: async (a) =>
-      await queryCommand(natsUrl(), a.positional[0], {
+      await queryCommand(natsServers(), a.positional[0], {
         gateway: a.flags.get('gw'),
         target: a.flags.get('target'),
         join: a.flags.get('join'),

@@ -1,10 +1,11 @@
 // `actors replay`: the log (a day, or a sequence range) into HDB partitions.
 import { connect } from '@nats-io/transport-node';
+import { securityOptions } from '../../bus/connection.ts';
 import { createLogger } from '../../bus/log.ts';
 import { dataPath } from '../../actors/registry.ts';
 import { replay } from '../../actors/replay/replay.ts';
 import { readConfig } from '../config.ts';
-import { configPath, natsUrl, usageError, type Args, type Command } from './args.ts';
+import { configPath, natsServers, usageError, type Args, type Command } from './args.ts';
 import { progressBar } from './progress.ts';
 import { printTable } from './table.ts';
 
@@ -33,7 +34,7 @@ async function replayCmd(a: Args, cfgPath: string): Promise<number> {
     throw usageError('actors replay needs --date YYYY-MM-DD or --from-seq N --to-seq M', { flag: 'date' });
   }
   const json = a.flags.has('json');
-  const nc = await connect({ servers: natsUrl(), name: 'actors-replay' });
+  const nc = await connect({ servers: natsServers(), name: 'actors-replay', ...securityOptions() });
   const bar = progressBar('replay', 'rows {rows}  skipped {skipped}');
   const started = Date.now();
   try {

@@ -5,7 +5,8 @@ import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import type { UsageSettings } from '../../bus/usage.ts';
 import { processType, processTypes } from '../../actors/registry.ts';
 import { parseOverrides, readConfig, settingsFor } from '../config.ts';
-import { configPath, natsUrl, usageError, type Args, type Command } from './args.ts';
+import { replicasFromEnv, withReplicas } from './cluster.ts';
+import { configPath, natsServers, usageError, type Args, type Command } from './args.ts';
 import { SuperviseAction, superviseCli } from './supervise_cmd.ts';
 
 export const startCommand: Command = {
@@ -26,7 +27,9 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
   const name = a.flags.get('name');
   if (!proctype || !name) throw usageError('actors start needs a process type and --name: actors start <proctype> --name <procname>', { proctype: proctype ?? null, name: name ?? null });
   const cfg = readConfig(cfgPath);
-  const settings = settingsFor(cfg, proctype, name, parseOverrides(a.sets));
+  // On a cluster (`actors up --cluster N`) streams and buckets take N replicas unless configured.
+  const replicas = replicasFromEnv();
+  const settings = withReplicas(proctype, settingsFor(cfg, proctype, name, parseOverrides(a.sets)), replicas);
   const type = processType(proctype);
   // Warn and error lines also go out on log.<proctype>.<name> for the monitor's page.
   const logForwarder = new LogForwarder();
@@ -34,8 +37,9 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
   const rt = new ProcessRuntime({
     proctype,
     name,
-    servers: natsUrl(),
+    servers: natsServers(),
     logger,
+    registryReplicas: replicas,
     logForwarder,
     // `heartbeatMs` in the config or --set (tests use short beats); default 1000.
     heartbeatMs: typeof settings.heartbeatMs === 'number' ? settings.heartbeatMs : undefined,

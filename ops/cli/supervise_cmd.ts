@@ -2,10 +2,11 @@
 // it: `actors start <procname>` and `actors restart <procname>` ask the running launcher (`actors
 // up`) to start or restart one of its processes; `actors kill` asks it to stop one (ops/cli/kill.ts).
 import { RequestError, type Msg, type NatsConnection } from '@nats-io/nats-core';
+import { securityOptions } from '../../bus/connection.ts';
 import { connect } from '@nats-io/transport-node';
 import { ErrorCode, TickbusError, isErrorEnvelope, toTickbusError } from '../../bus/errors.ts';
 import { assertName, subjects } from '../../bus/subjects.ts';
-import { natsUrl, usageError, type Args, type Command } from './args.ts';
+import { natsServers, usageError, type Args, type Command } from './args.ts';
 import { readSupRecord } from './sup_store.ts';
 import { exitText, type Supervisor, type SupRecord } from './supervisor.ts';
 
@@ -48,6 +49,8 @@ export function parseSuperviseRequest(data: Uint8Array): SuperviseRequest {
 
 /** The launcher's side: answers one request from its supervisor. */
 export async function answerSupervise(sup: Supervisor, m: Msg): Promise<void> {
+  // A message pushed from a stream (reply `$JS.ACK...`) is no request: see decision 62.
+  if (m.reply?.startsWith('$JS.')) return;
   let body: unknown;
   try {
     const req = parseSuperviseRequest(m.data);
@@ -96,7 +99,7 @@ export async function superviseCli(a: Args, action: SuperviseAction): Promise<nu
   if (!name || a.positional.length > 1) throw usageError(`actors ${action} takes one procname`, { positional: a.positional });
   const timeoutMs = Number(a.flags.get('timeout') ?? 30_000);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 600_000) throw usageError(`--timeout ${a.flags.get('timeout')} is not an integer in [100, 600000] ms`);
-  const nc = await connect({ servers: natsUrl(), name: `actors-${action}`, timeout: 2_000 });
+  const nc = await connect({ servers: natsServers(), name: `actors-${action}`, ...securityOptions(), timeout: 2_000 });
   try {
     const launcher = await launcherOf(nc, name, a.flags.get('launcher'));
     const r = await askLauncher(nc, launcher, action, name, timeoutMs);

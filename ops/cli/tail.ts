@@ -1,8 +1,9 @@
 // `actors tail <table>`: rows of a table as they are logged.
 import { connect } from '@nats-io/transport-node';
+import { securityOptions } from '../../bus/connection.ts';
 import { subscribe } from '../../bus/subscriber.ts';
 import { formatIsoNs, isSymColumn, type Column } from '../../storage/batch.ts';
-import { natsUrl, usageError, type Args, type Command } from './args.ts';
+import { natsServers, usageError, type Args, type Command } from './args.ts';
 
 export const tailCommand: Command = {
   usage: `  actors tail <table> [--tp tp1] [--syms A,B] [--from live|today|period] [--json]
@@ -34,8 +35,8 @@ async function tail(a: Args): Promise<number> {
   if (from !== 'live' && from !== 'today' && from !== 'period') throw usageError(`--from must be live, today or period, not ${JSON.stringify(from)}`, { flag: 'from', value: from });
   const json = a.flags.has('json');
   process.stdout.on('error', () => process.exit(0)); // e.g. piped into head
-  const nc = await connect({ servers: natsUrl(), name: 'actors-tail' });
-  const sub = await subscribe(nc, { tp: a.flags.get('tp') ?? 'tp1', tables: [table], syms: a.flags.get('syms')?.split(','), from });
+  const nc = await connect({ servers: natsServers(), name: 'actors-tail', ...securityOptions() });
+  const sub = await subscribe(nc, { name: 'actors_tail', tp: a.flags.get('tp') ?? 'tp1', tables: [table], syms: a.flags.get('syms')?.split(','), from });
   process.on('SIGINT', () => void sub.close().then(() => process.exit(0)));
   let header = false;
   for await (const e of sub) {

@@ -4,6 +4,7 @@
 // alerts, and no exit stops the others. The embedded server is supervised too (same port and
 // store; the children reconnect by themselves). State goes to KV bucket `sup`, requests come on
 // ctl.<launcher>.supervise.
+import { jsonReplacer } from '../../bus/codec.ts';
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -17,11 +18,13 @@ import { NatsServer, freePort } from '../../bus/nats_server.ts';
 import { assertName, subjects } from '../../bus/subjects.ts';
 import { RestartPolicy, readProcessTable, type ProcessRow } from '../config.ts';
 import { nodeFlags, tsxImport } from '../node_flags.mjs';
+import { clusterSize, startEmbeddedCluster } from './cluster.ts';
 import { configPath, root, type Args, type Command } from './args.ts';
 import { answerSupervise, DEFAULT_LAUNCHER } from './supervise_cmd.ts';
 import { SupStore } from './sup_store.ts';
 import { supervisorSettings, Supervisor, SupState, type ChildSpec, type ExitInfo, type Launched, type SupRecord } from './supervisor.ts';
 import { printTable } from './table.ts';
+import { upSecurity, UP_SECURITY_USAGE, type UpSecurity } from '../security/up_secure.ts';
 import { supCells } from './sup_view.ts';
 
 /** Bound on the wait for a started process to answer ctl.<name>.status. */
@@ -32,17 +35,20 @@ const CTL_STOP_TIMEOUT_MS = 2_000;
 export const NATS_SERVER_NAME = 'nats-server';
 
 export const upCommand: Command = {
-  usage: `  actors up [--config ops/config.json] [--procs ops/process.csv] [--port 4222] [--data ./data] [--name up]
+  usage: `  actors up [--config ops/config.json] [--procs ops/process.csv] [--port 4222] [--data ./data] [--name up] [--cluster 3]
             [--backoff-ms 500] [--backoff-max-ms 30000] [--stable-ms 60000]
             [--crash-loop-restarts 5] [--crash-loop-window-ms 60000] [--stop-grace-ms 10000]
+            [--status-every-ms 30000] [--json]
       start an embedded nats-server (unless NATS_URL is set) and every process of the process
       table with startwithall=1 under a supervisor: a process that exits is restarted by its
       restartpolicy after a backoff (doubling to the cap, reset after a stable run); more than
       crash-loop-restarts exits within the window mark it failed (alert on alert.launcher.<name>)
       while the others run on. State in KV bucket sup; actors start|restart|kill <procname>
-      act on it. Ctrl-C stops all in reverse order
-`,
-  flags: ['config', 'procs', 'port', 'data', 'name', 'backoff-ms', 'backoff-max-ms', 'stable-ms', 'crash-loop-restarts', 'crash-loop-window-ms', 'stop-grace-ms', 'status-every-ms'],
+      act on it. Ctrl-C stops all in reverse order. --json: the status as one JSON line per
+      refresh (type tickbus.v1.up.status) instead of the table. --cluster N: N embedded servers as
+      one JetStream cluster (not supervised), streams and buckets with N replicas
+${UP_SECURITY_USAGE}`,
+  flags: ['json', 'config', 'procs', 'port', 'data', 'name', 'backoff-ms', 'backoff-max-ms', 'stable-ms', 'crash-loop-restarts', 'crash-loop-window-ms', 'stop-grace-ms', 'status-every-ms', 'secure', 'tls', 'cluster'],
   run: (a) => up(a, configPath(a)),
 };
 
@@ -60,23 +66,27 @@ async function up(a: Args, cfgPath: string): Promise<number> {
   const procs = readProcessTable(resolve(a.flags.get('procs') ?? join(root, 'ops', 'process.csv')));
   const logger = createLogger({ proctype: 'launcher', name: launcher });
   const dataDir = resolve(a.flags.get('data') ?? join(root, 'data'));
+  const sec = upSecurity(a, dataDir, procs, logger);
   const store = new SupStore(launcher, logger);
   const sup = new Supervisor({ launcher, clock: systemClock, settings, logger, onRecord: (r) => store.put(r), onAlert: (x) => store.alert(x) });
   let url = process.env.NATS_URL;
   let server: NatsServer | undefined;
+  const size = clusterSize(a.flags.get('cluster'));
+  const cluster = !url && size !== undefined ? await startEmbeddedCluster(size, dataDir, logger, a.flags.get('port')) : undefined;
+  url ??= cluster?.url;
   if (!url) {
     mkdirSync(dataDir, { recursive: true });
-    server = new NatsServer({ port: await pickPort(Number(a.flags.get('port') ?? 4222), logger), storeDir: join(dataDir, 'nats'), detached: true });
+    server = new NatsServer({ port: await pickPort(Number(a.flags.get('port') ?? 4222), logger), storeDir: join(dataDir, 'nats'), detached: true, ...sec?.server });
     url = server.url;
     sup.add(natsServerSpec(server, logger));
     await sup.start(NATS_SERVER_NAME);
     if (sup.record(NATS_SERVER_NAME).state !== SupState.running) await until(() => sup.record(NATS_SERVER_NAME).state === SupState.running, 15_000);
     logger.info({ url, store: server.storeDir }, 'embedded nats-server started');
   }
-  const nc = await connectBus({ servers: url, name: `actors-up-${launcher}`, logger });
-  if (!server) await refuseSecondLauncher(nc, launcher);
+  const nc = await connectBus({ servers: url.split(','), name: `actors-up-${launcher}`, logger, security: sec?.launcher() });
+  if (!server && !cluster) await refuseSecondLauncher(nc, launcher);
   store.attach(nc);
-  for (const p of procs) sup.add(childSpec(p, { url, cfgPath, dataDir, nc: () => nc }));
+  for (const p of procs) sup.add(childSpec(p, { url, cfgPath, dataDir, nc: () => nc, sec, env: cluster?.env }));
   await store.prune(sup.names());
   const ctl = nc.subscribe(subjects.supervise(launcher), { callback: (_e, m) => void answerSupervise(sup, m) });
 
@@ -92,6 +102,7 @@ async function up(a: Args, cfgPath: string): Promise<number> {
       ctl.unsubscribe();
       await nc.close().catch(() => {});
       if (server) await sup.stop(NATS_SERVER_NAME, { force: true });
+      await cluster?.stop();
       logger.info('all stopped');
     })());
   process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
@@ -104,9 +115,10 @@ async function up(a: Args, cfgPath: string): Promise<number> {
     await sup.start(p.procname);
     await until(() => sup.record(p.procname).state !== SupState.starting, READY_TIMEOUT_MS).catch(() => logger.warn({ proc: p.procname }, 'not answering yet; starting the next'));
   }
-  await printStatus(nc, sup.records());
+  const json = a.flags.has('json');
+  await printStatus(nc, sup.records(), json);
   const every = Number(a.flags.get('status-every-ms') ?? 30_000);
-  setInterval(() => void printStatus(nc, sup.records()), every).unref();
+  setInterval(() => void printStatus(nc, sup.records(), json), every).unref();
   await new Promise(() => {});
   return 0;
 }
@@ -174,6 +186,9 @@ interface ChildEnv {
   cfgPath: string;
   dataDir: string;
   nc: () => NatsConnection;
+  sec: UpSecurity | undefined;
+  /** More environment (a cluster's NATS_URL and TICKBUS_REPLICAS). */
+  env?: Record<string, string>;
 }
 
 function childSpec(p: ProcessRow, e: ChildEnv): ChildSpec {
@@ -184,7 +199,7 @@ function childSpec(p: ProcessRow, e: ChildEnv): ChildSpec {
     launch: (): Launched => {
       const proc = spawn(process.execPath, [...nodeFlags(), ...tsxImport(), join(root, 'ops', 'cli', 'main.ts'), 'start', p.proctype, '--name', p.procname, '--config', e.cfgPath], {
         stdio: ['ignore', 'inherit', 'inherit'],
-        env: { ...process.env, NATS_URL: e.url, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: e.dataDir },
+        env: { ...process.env, NATS_URL: e.url, ...e.env, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: e.dataDir, ...e.sec?.childEnv(p.proctype) },
         detached: true, // own process group: Ctrl-C reaches the launcher, which stops children in order
       });
       const exited = new Promise<ExitInfo>((r) => {
@@ -222,16 +237,23 @@ function childSpec(p: ProcessRow, e: ChildEnv): ChildSpec {
   };
 }
 
-async function printStatus(nc: NatsConnection, records: SupRecord[]): Promise<void> {
+/**
+ * The status table; with --json one JSON line per refresh instead (`tickbus.v1.up.status`: each
+ * process's supervisor record and its ctl status), among the processes' own JSON log lines.
+ */
+async function printStatus(nc: NatsConnection, records: SupRecord[], json = false): Promise<void> {
   const now = Date.now();
   const rows: string[][] = [];
   const pages: string[] = [];
+  const out: Array<SupRecord & { status?: Record<string, unknown> }> = [];
   for (const r of records) {
     let detail = '';
+    let status: Record<string, unknown> | undefined;
     if (r.state === SupState.running && r.proctype !== NATS_SERVER_NAME) {
       try {
         const m = await nc.request(subjects.ctl(r.procname, 'status'), '', { timeout: 1_000 });
         const s = (JSON.parse(new TextDecoder().decode(m.data)) as { status: Record<string, unknown> }).status;
+        status = s;
         detail = summarize(s);
         if (typeof s.url === 'string') pages.push(`monitor page (${r.procname}): ${s.url}`);
       } catch {
@@ -240,6 +262,11 @@ async function printStatus(nc: NatsConnection, records: SupRecord[]): Promise<vo
     }
     const [state, restarts, lastExit, uptime] = supCells(r, now);
     rows.push([r.procname, r.proctype, r.pid ? String(r.pid) : '', state === 'running' ? 'up' : state, restarts, lastExit, uptime, detail]);
+    out.push(status ? { ...r, status } : r);
+  }
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ type: 'tickbus.v1.up.status', at: new Date(now).toISOString(), processes: out, pages }, jsonReplacer)}\n`);
+    return;
   }
   printTable(['procname', 'proctype', 'pid', 'state', 'restarts', 'last exit', 'uptime', 'detail'], rows);
   for (const p of pages) process.stdout.write(`${p}\n`);

@@ -1,9 +1,10 @@
 // `actors usage`: the usage log (stream USAGE, TorQ's .usage) from a start time, filtered, as a
 // table and a summary, or one JSON document.
 import { connect } from '@nats-io/transport-node';
+import { securityOptions } from '../../bus/connection.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { readUsage, type UsageEntry } from '../../bus/usage.ts';
-import { natsUrl, type Args, type Command } from './args.ts';
+import { natsServers, type Args, type Command } from './args.ts';
 import { printTable } from './table.ts';
 
 export const usageCommand: Command = {
@@ -76,7 +77,7 @@ async function usageCmd(a: Args): Promise<number> {
   const sinceMs = parseSince(a.flags.get('since') ?? '1h');
   const limit = positiveInt(a, 'limit', 200);
   const filter = { user: a.flags.get('user'), proc: a.flags.get('proc'), status: a.flags.get('status') };
-  const nc = await connect({ servers: natsUrl(), name: 'actors-usage', timeout: 2_000 });
+  const nc = await connect({ servers: natsServers(), name: 'actors-usage', ...securityOptions(), timeout: 2_000 });
   try {
     const { entries, truncated } = await readUsage(nc, { sinceMs });
     const all = entries.filter((e) => matches(e, filter)).sort((x, y) => x.at - y.at);

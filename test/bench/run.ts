@@ -88,7 +88,7 @@ interface System {
 async function system(url: string, dir: string, name: string, tpSettings: Record<string, unknown>, withRdb: boolean): Promise<System> {
   const cfg = join(dir, `${name}.json`);
   writeFileSync(cfg, JSON.stringify({ tables, defaults: { tickerplant: tpSettings, rdb: { tp: name, subscribeTables: ['trade'] } } }));
-  const nc = await connect({ servers: url });
+  const nc = await connect({ servers: url.split(',') }); // a cluster's URLs come comma separated
   const tp = spawnProc('tickerplant', name, cfg, url);
   await waitUp(nc, name);
   let rdb: Proc | undefined;
@@ -107,8 +107,8 @@ async function system(url: string, dir: string, name: string, tpSettings: Record
   };
 }
 
-async function ingest(nc: NatsConnection, url: string, dir: string, name: string, mode: 'batch' | 'immediate', rows: number): Promise<{ rowsPerSec: number; bytesPerRow: number }> {
-  const sys = await system(url, dir, name, { mode, ...JSON.parse(process.env.BENCH_TP ?? '{}') }, true);
+async function ingest(nc: NatsConnection, url: string, dir: string, name: string, mode: 'batch' | 'immediate', rows: number, tpSettings: Record<string, unknown> = {}): Promise<{ rowsPerSec: number; bytesPerRow: number }> {
+  const sys = await system(url, dir, name, { mode, ...tpSettings, ...JSON.parse(process.env.BENCH_TP ?? '{}') }, true);
   const pub = new Publisher(nc, { tp: name, inflightMax: 1024 });
   const cols = tradeCols(BATCH_ROWS, false);
   const rdbName = `${name}rdb`;
@@ -292,11 +292,11 @@ async function main(): Promise<void> {
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
   const nc = await connect({ servers: server.url });
   const results: Metric[] = [];
-  // BENCH_ONLY=raw,ingest,single,latency,replay,gateway,storage,usage,runaway runs a subset; default all.
-  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage,usage,runaway').split(','));
+  // BENCH_ONLY=raw,ingest,single,latency,replay,gateway,storage,usage,runaway,cluster runs a subset; default all.
+  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage,usage,runaway,cluster').split(','));
   // One overall bar on stderr when it is a terminal (the benchmarks done of those selected); the
   // metric lines print above it.
-  const steps = ['raw', 'ingest', 'single', 'latency', 'replay', 'gateway', 'storage', 'usage', 'runaway'].filter((k) => only.has(k) || (k === 'raw' && process.env.BENCH_SKIP_RAW !== '1'));
+  const steps = ['raw', 'ingest', 'single', 'latency', 'replay', 'gateway', 'storage', 'usage', 'runaway', 'cluster'].filter((k) => only.has(k) || (k === 'raw' && process.env.BENCH_SKIP_RAW !== '1'));
   const bars = process.stderr.isTTY ? new MultiBar({ stream: process.stderr, format: 'bench [{bar}] {value}/{total} {step}  {duration_formatted}', barsize: 30, hideCursor: true, clearOnComplete: true, fps: 5 }) : undefined;
   const bar = bars?.create(steps.length, 0, { step: steps[0] ?? '' });
   const step = (done: string) => steps.includes(done) && bar?.increment(1, { step: steps[steps.indexOf(done) + 1] ?? 'done' });
@@ -362,6 +362,12 @@ async function main(): Promise<void> {
       const { benchRunaway } = await import('./runaway.ts');
       for (const m of await benchRunaway()) log(m);
       step('runaway');
+    }
+    if (only.has('cluster')) {
+      // The ingest step's rows, each run several seconds long (1M rows took under a second: noise).
+      const { benchCluster } = await import('./cluster.ts');
+      for (const m of await benchCluster((c, url, d, name, n, tp) => ingest(c, url, d, name, 'batch', n, tp), rows)) log(m);
+      step('cluster');
     }
   } finally {
     bars?.stop();

@@ -2,7 +2,7 @@
 // process table, prints a status table, the demo feed's rows reach the RDB, `actors ps` lists the
 // registry, and SIGINT (Ctrl-C) stops everything in reverse order, leaving no process behind.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -52,4 +52,29 @@ describe('actors up', () => {
     await expect(connect({ servers: `nats://127.0.0.1:${port}`, reconnect: false, timeout: 500 })).rejects.toThrow();
     rmSync(data, { recursive: true, force: true });
   }, 120_000);
+
+  it('cli: actors up --json prints its status as JSON lines (tickbus.v1.up.status)', async () => {
+    const port = await freePort();
+    const data = mkdtempSync(join(tmpdir(), 'tickbus-upjson-'));
+    const procs = join(data, 'process.csv');
+    writeFileSync(procs, 'proctype,procname,startwithall,restartpolicy\ntickerplant,tpj,1,always\n');
+    const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn' };
+    delete env.NATS_URL;
+    const up = spawn(process.execPath, ['--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'up', '--port', String(port), '--data', data, '--procs', procs, '--json', '--status-every-ms', '500'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    up.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((r) => up.once('exit', (code) => r(code)));
+    try {
+      const statusLines = () => out.split('\n').filter((l) => l.includes('"tickbus.v1.up.status"'));
+      await until(() => statusLines().some((l) => (JSON.parse(l) as { processes: Array<{ procname: string; state: string }> }).processes.some((p) => p.procname === 'tpj' && p.state === 'running')), 60_000, 100);
+      const last = JSON.parse(statusLines().at(-1)!) as { processes: Array<{ procname: string; restarts: number; status?: { state?: string } }> };
+      expect(last.processes.map((p) => p.procname).sort()).toEqual(['nats-server', 'tpj']);
+      expect(last.processes.find((p) => p.procname === 'tpj')).toMatchObject({ restarts: 0, status: { state: 'live' } });
+      expect(out).not.toMatch(/procname\s+proctype/); // no table
+    } finally {
+      up.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+    rmSync(data, { recursive: true, force: true });
+  }, 90_000);
 });

@@ -30,6 +30,15 @@ afterAll(async () => {
 });
 
 describe('subscriber', () => {
+  it('subscriber: the consumer on the server is named after the subscriber (monitor lag rows say whose it is)', async () => {
+    const sub = await subscribe(nc, { tp: 'stall', from: 'live', name: 'rdb_r.1 x' });
+    const jsm = await manager(nc);
+    const names: string[] = [];
+    for await (const c of jsm.consumers.list(streams.log('stall'))) names.push(c.name);
+    expect(names.some((n) => n.startsWith('rdb_r_1_x'))).toBe(true);
+    await sub.close();
+  });
+
   it('subscriber: close() of a subscription that was never iterated returns within its bound', async () => {
     const sub = await subscribe(nc, { tp: 'stall', from: 'live' });
     const t0 = Date.now();

@@ -8,13 +8,17 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { decode, encode } from '../../bus/codec.ts';
+import { connect } from '@nats-io/transport-node';
+import { NatsCluster } from '../../bus/nats_cluster.ts';
 import { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { subjects } from '../../bus/subjects.ts';
 import { subscribe, type Subscription } from '../../bus/subscriber.ts';
 import type { SymColumn } from '../../storage/batch.ts';
 import { Invariants, type Scenario } from '../../scenarios/types.ts';
-import { connectTo, readLog, testTables, until, type LogBatch, type LogContents } from '../support/bus.ts';
+import { killClusterNode } from './cluster_faults.ts';
+import { startGatewayProbe, type GatewayProbe } from './gateway_probe.ts';
+import { readLog, testTables, until, type LogBatch, type LogContents } from '../support/bus.ts';
 import { periodViolations, readEops } from '../support/periods.ts';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
 
@@ -124,7 +128,12 @@ async function hdbAndRdbViolations(nc: NatsConnection, sc: Scenario, log: LogCon
 
 export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
   const dir = mkdtempSync(join(tmpdir(), `tickbus-sc-${sc.name}-`));
-  const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
+  // One server, or an N-node cluster whose processes get every URL and N replicas (as `actors up --cluster N`).
+  const size = sc.topology.cluster;
+  const cluster = size ? await NatsCluster.start({ size, storeDir: join(dir, 'nats') }) : undefined;
+  const server = cluster ? undefined : await NatsServer.start({ storeDir: join(dir, 'nats') });
+  const url = cluster ? cluster.urls.join(',') : server!.url;
+  const childEnv: Record<string, string> = size ? { TICKBUS_REPLICAS: String(Math.min(size, 5)) } : {};
   const cfgPath = join(dir, 'config.json');
   const tp = sc.topology.tp;
   writeFileSync(
@@ -140,13 +149,21 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
   const procs = new Map<string, Proc>();
   const violations: string[] = [];
   const stats: Record<string, number> = { acked: 0, failed: 0, published: 0 };
-  const nc = await connectTo(server, 'scenario');
-  const start = (proctype: string, name: string) => procs.set(name, spawnProc(proctype, name, cfgPath, server.url));
+  const nc = await connect({ servers: url.split(','), name: 'scenario', maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  const start = (proctype: string, name: string) => procs.set(name, spawnProc(proctype, name, cfgPath, url, childEnv));
+  let probe: GatewayProbe | undefined;
+  const faultsDone: Promise<void>[] = [];
   try {
     start('tickerplant', tp.name);
     await waitUp(nc, tp.name);
     for (const r of sc.topology.rdbs) start('rdb', r);
     for (const r of sc.topology.rdbs) await waitUp(nc, r);
+    const gw = sc.topology.gateway;
+    if (gw) {
+      start('gateway', gw.name);
+      await waitUp(nc, gw.name);
+      probe = startGatewayProbe(nc, { gateway: gw.name, tables: sc.feed.tables, everyMs: gw.everyMs, timeoutMs: gw.timeoutMs });
+    }
 
     // The feed: unique fids, an ack or a failure recorded per update.
     const pub = new Publisher(nc, { tp: tp.name, ackTimeoutMs: 2_000, retriesMax: 60, retryDelayMs: 100 });
@@ -180,9 +197,13 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     for (const f of sc.faults) {
       timers.push(
         setTimeout(() => {
-          void (async () => {
+          const done = (async () => {
+            if (f.target === 'nats' && cluster) {
+              Object.assign(stats, await killClusterNode(nc, cluster, tp.name, f));
+              return;
+            }
             if (f.target === 'nats') {
-              await server.restart({ signal: f.signal, downMs: f.downMs });
+              await server!.restart({ signal: f.signal, downMs: f.downMs });
               return;
             }
             const p = procs.get(f.target === 'tp' ? tp.name : f.target)!;
@@ -191,6 +212,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
             await new Promise((r) => setTimeout(r, f.downMs));
             start(p.proctype, p.name);
           })();
+          faultsDone.push(done.catch((e: Error) => void violations.push(`fault ${f.target} at ${f.atMs} ms failed: ${e.message}`)));
         }, f.atMs),
       );
     }
@@ -227,6 +249,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     for (const t of timers) clearTimeout(t);
     await Promise.all(inflight);
     pub.close();
+    await Promise.all(faultsDone);
 
     // With demo days the tickerplant keeps rolling (empty) days: stop it first when the check
     // compares days, so the log's last day is the RDBs' current day.
@@ -240,6 +263,18 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
         () => (stats[`${r}.catchUpMs`] = Date.now() - t1),
         async () => violations.push(`${r} did not catch up to seq ${log0.lastSeq} within ${bound} ms of the feed's end (at ${(await rdbStatus(nc, r).catch(() => undefined))?.lastSeq})`),
       );
+    }
+    if (probe) {
+      // The final count first (stop() closes the probe's client), then the stats of the whole run.
+      const logRows = (await readLog(nc, tp.name)).batches.reduce((a, b) => a + b.n, 0);
+      const final = await probe.countNow().catch((e: Error) => e.message);
+      const g = await probe.stop();
+      Object.assign(stats, { gatewayAnswers: g.answers, gatewayFailures: g.failures, gatewayMaxGapMs: g.maxGapMs, gatewayMaxRows: g.maxRows });
+      if (sc.invariants.includes(Invariants.gatewayAnswers)) {
+        if (final !== logRows) violations.push(`the gateway counts ${final} rows at the end, the log holds ${logRows}`);
+        if (g.maxRows > logRows) violations.push(`the gateway once counted ${g.maxRows} rows, more than the log's ${logRows} (replicas counted twice?)`);
+        if (g.maxGapMs > gw!.gapMaxMs) violations.push(`the gateway did not answer for ${g.maxGapMs} ms (bound ${gw!.gapMaxMs} ms); errors: ${g.errors.join(' | ')}`);
+      }
     }
     // Late joiners read up to the log's end, then stop.
     for (const j of joiners) {
@@ -302,8 +337,10 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     }
   } finally {
     for (const p of [...procs.values()].reverse()) await stopProc(p);
+    await probe?.stop().catch(() => undefined);
     await nc.close().catch(() => {});
-    await server.stop();
+    await server?.stop();
+    await cluster?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   return { violations, stats };

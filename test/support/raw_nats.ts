@@ -2,6 +2,7 @@
 // MSG/HMSG, PING/PONG): the tests use it as "a client we did not write" to prove that the wire
 // protocol in bus/SUBJECTS.md is enough to feed and query with JSON.
 import { connect as tcp, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 export interface RawReply {
   headers: Record<string, string>;
@@ -13,33 +14,100 @@ interface RawMsg {
   payload: Buffer;
 }
 
+export interface RawConnectOptions {
+  user?: string;
+  pass?: string;
+  /** Upgrade to TLS after the server's INFO (NATS's order), trusting this CA (PEM). */
+  tls?: { ca: string | Buffer };
+}
+
 export class RawNats {
+  /** The server's `-ERR` lines, in order (`'Permissions Violation for Publish to "x"'`, ...). */
+  readonly errors: string[] = [];
   private buf: Buffer = Buffer.alloc(0);
   /** Reply subject -> handler of each message; true when the reply is complete. */
   private readonly waiting = new Map<string, (m: RawMsg) => boolean>();
   private sid = 0;
+  /** sids of subscribe(); 1 is the inbox's. */
+  private subSid = 1;
   private inbox = `_INBOX.raw${process.pid}${Date.now()}`;
 
   private constructor(private readonly sock: Socket) {
     sock.on('data', (d) => this.onData(d));
+    sock.on('close', () => this.closed?.(new Error(`connection closed by the server: ${this.errors.join('; ') || 'no -ERR'}`)));
+    sock.on('error', () => {});
   }
 
-  static async connect(port: number): Promise<RawNats> {
-    const sock = tcp({ port, host: '127.0.0.1' });
+  static async connect(port: number, o: RawConnectOptions = {}): Promise<RawNats> {
+    let sock: Socket = tcp({ port, host: '127.0.0.1' });
     await new Promise<void>((r, j) => sock.once('connect', () => r()).once('error', j));
+    if (o.tls) {
+      const plain = sock;
+      await new Promise<void>((r, j) => {
+        let got = '';
+        const onData = (d: Buffer) => {
+          got += d.toString();
+          if (!got.includes('\r\n')) return;
+          plain.off('data', onData);
+          r();
+        };
+        plain.on('data', onData).once('error', j);
+      });
+      const secure = tlsConnect({ socket: plain, ca: o.tls.ca, servername: 'localhost' });
+      await new Promise<void>((r, j) => secure.once('secureConnect', () => r()).once('error', j));
+      sock = secure;
+    }
     const c = new RawNats(sock);
-    sock.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"lang":"raw","version":"0"}\r\n');
+    const auth = o.user !== undefined ? { user: o.user, pass: o.pass ?? '' } : {};
+    sock.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, headers: true, no_responders: true, lang: 'raw', version: '0', ...auth })}\r\n`);
     sock.write(`SUB ${c.inbox}.* 1\r\n`);
     await c.ping();
     return c;
   }
 
   private pong: (() => void) | undefined;
-  ping(): Promise<void> {
-    return new Promise((r) => {
-      this.pong = r;
+  private closed: ((e: Error) => void) | undefined;
+  /** PING, resolved by the PONG: every -ERR for what was sent before has been read by then. Rejects when the server closes the connection first. */
+  ping(timeoutMs = 5_000): Promise<void> {
+    return new Promise((r, j) => {
+      const t = setTimeout(() => j(new Error(`no PONG within ${timeoutMs} ms`)), timeoutMs);
+      this.pong = () => (clearTimeout(t), r());
+      this.closed = (e) => (clearTimeout(t), j(e));
       this.sock.write('PING\r\n');
     });
+  }
+
+  /** Publishes (no reply subject) a JSON body. */
+  publish(subject: string, json: unknown): void {
+    const body = JSON.stringify(json);
+    this.sock.write(`PUB ${subject} ${Buffer.byteLength(body)}\r\n${body}\r\n`);
+  }
+
+  /** Subscribes; messages are ignored (the tests only ask whether the server lets it). */
+  subscribe(subject: string): void {
+    this.sock.write(`SUB ${subject} ${++this.subSid}\r\n`);
+  }
+
+  /** Subscribes to `subject` (exact, no wildcard) and resolves with its first message. */
+  nextMessage(subject: string, timeoutMs = 5_000): Promise<RawReply> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.waiting.delete(subject);
+        reject(new Error(`no message on ${subject} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(subject, (m) => {
+        clearTimeout(t);
+        resolve({ headers: m.headers, body: m.payload.toString() });
+        return true;
+      });
+      this.subscribe(subject);
+    });
+  }
+
+  /** The subjects the server refused so far, for `Publish` or `Subscription`. */
+  violations(kind: 'Publish' | 'Subscription'): string[] {
+    const re = new RegExp(`^'Permissions Violation for ${kind} to "(.*)"`);
+    return this.errors.flatMap((e) => re.exec(e)?.[1] ?? []);
   }
 
   /** Request with a JSON body and Content-Type: application/json; resolves with the reply. */
@@ -93,6 +161,11 @@ export class RawNats {
       const line = this.buf.subarray(0, eol).toString();
       if (line === 'PING') {
         this.sock.write('PONG\r\n');
+        this.buf = this.buf.subarray(eol + 2);
+        continue;
+      }
+      if (line.startsWith('-ERR ')) {
+        this.errors.push(line.slice(5));
         this.buf = this.buf.subarray(eol + 2);
         continue;
       }

@@ -1,0 +1,165 @@
+// The role table of `actors up --secure`: for each role, the subjects its NATS user may publish
+// and subscribe to. One entry per process type, plus `client` (queries the gateway, reads the log)
+// and `admin` (everything, including `ctl.*`). Every subject comes from bus/SUBJECTS.md (the
+// wire contract) or is a JetStream API subject the bus code uses for the streams and the KV
+// bucket of that table. docs/security.md renders the same table for people; keep the two in step.
+//
+// Replies: no role uses nats-server's `allow_responses`. It would let a responder publish to
+// whatever reply subject a requester names, so a client could ask the gateway a question with
+// reply subject `ctl.rdb1.stop` and have the gateway stop the RDB. Responders may publish to
+// `_INBOX.>` instead, and only there: in secure mode a reply subject must start with `_INBOX.`
+// (every NATS client library's default).
+import { assertName, kv, streams } from '../../bus/subjects.ts';
+
+export interface Permissions {
+  publish: string[];
+  subscribe: string[];
+}
+
+export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'client', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export function isRole(s: string): s is Role {
+  return (ROLES as readonly string[]).includes(s);
+}
+
+/** What the table depends on: the tickerplant names (their streams TICK_<tp> appear in JetStream API subjects, where a wildcard cannot stand for part of a token). */
+export interface RoleContext {
+  tps: string[];
+}
+
+const js = '$JS.API';
+
+/** JetStream API subjects to read stream `s` with consumers (ordered or pull), its info and single messages. */
+function streamReader(s: string): string[] {
+  return [
+    `${js}.STREAM.INFO.${s}`,
+    `${js}.STREAM.MSG.GET.${s}`,
+    `${js}.DIRECT.GET.${s}`,
+    `${js}.DIRECT.GET.${s}.>`,
+    `${js}.CONSUMER.CREATE.${s}`,
+    `${js}.CONSUMER.CREATE.${s}.>`,
+    `${js}.CONSUMER.INFO.${s}.*`,
+    `${js}.CONSUMER.DELETE.${s}.*`,
+    `${js}.CONSUMER.MSG.NEXT.${s}.*`,
+    `$JS.ACK.${s}.>`,
+    `$JS.FC.${s}.>`,
+  ];
+}
+
+/** Creating (or updating) stream `s` and appending to it is done by publishing to its subjects. */
+function streamOwner(s: string): string[] {
+  return [`${js}.STREAM.CREATE.${s}`, `${js}.STREAM.UPDATE.${s}`, ...streamReader(s)];
+}
+
+const registry = `KV_${kv.registryBucket}`;
+
+/**
+ * What every process started by the runtime (actors/common/runtime.ts) needs as `proctype`:
+ * heartbeats, alerts and log lines under its own type, its registry entry (KV `proc`, key
+ * `<type>.<name>`: create the bucket, put and delete its own keys), its usage records (stream
+ * USAGE), its ctl and query subjects, and replies to inboxes.
+ */
+function processBase(proctype: string): Permissions {
+  return {
+    publish: [
+      '_INBOX.>',
+      `hb.${proctype}.*`,
+      `alert.${proctype}.*`,
+      `log.${proctype}.*`,
+      `usage.${proctype}.*`,
+      `$KV.${kv.registryBucket}.${proctype}.*`,
+      `${js}.INFO`,
+      `${js}.STREAM.CREATE.${registry}`,
+      `${js}.STREAM.INFO.${registry}`,
+      `${js}.STREAM.CREATE.${streams.usage}`,
+      `${js}.STREAM.INFO.${streams.usage}`,
+    ],
+    subscribe: ['_INBOX.>', 'ctl.*.status', 'ctl.*.stop', `q.${proctype}`, `q.${proctype}.*`],
+  };
+}
+
+/**
+ * Reading the registry (discovery's watch, the RDB's wait for an HDB) needs consumers on its
+ * stream; only the roles that read it get them (see logDirectReader for why consumers matter).
+ */
+const registryReader: Permissions = { publish: streamReader(registry), subscribe: [] };
+
+/**
+ * The log read by sequence or by last message of a subject (JetStream direct get), without
+ * consumers. nats-server 2.9 lets whoever may create a consumer name its deliver subject, and then
+ * pushes the stream's messages there with the server's own rights: a client allowed
+ * `$JS.API.CONSUMER.CREATE.TICK_tp1` could have the log delivered to `ctl.rdb1.stop`. So the
+ * client role reads the log this way and consumers stay with the system's own processes.
+ */
+function logDirectReader(s: string): string[] {
+  return [`${js}.STREAM.INFO.${s}`, `${js}.DIRECT.GET.${s}`, `${js}.DIRECT.GET.${s}.>`];
+}
+
+const feedSubjects = ['tp.*.upd', 'tp.*.upd.>'];
+const gatewayRequests = ['gw.sync', 'gw.async', 'gw.*.sync', 'gw.*.async'];
+
+function merge(...ps: Permissions[]): Permissions {
+  return {
+    publish: [...new Set(ps.flatMap((p) => p.publish))],
+    subscribe: [...new Set(ps.flatMap((p) => p.subscribe))],
+  };
+}
+
+/** The permissions of one role. */
+export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
+  for (const tp of ctx.tps) assertName('tickerplant', tp);
+  const logReader: Permissions = { publish: ctx.tps.flatMap((tp) => streamReader(streams.log(tp))), subscribe: [] };
+  switch (role) {
+    case 'tickerplant':
+      return merge(processBase(role), {
+        publish: ['tick.*.>', 'tickerr.*.>', ...ctx.tps.flatMap((tp) => [...streamOwner(streams.log(tp)), ...streamOwner(streams.rejected(tp))])],
+        subscribe: feedSubjects,
+      });
+    case 'rdb':
+    case 'wdb':
+      // The WDB (not built yet) takes the RDB's place at end of day: it reads the log and tells HDBs to reload.
+      return merge(processBase(role), logReader, registryReader, { publish: ['hdb.reload'], subscribe: [] });
+    case 'hdb':
+      return merge(processBase(role), { publish: [], subscribe: ['hdb.reload'] });
+    case 'gateway':
+      // Queries any process's query subjects and probes backends' status (never stop).
+      return merge(processBase(role), registryReader, { publish: ['q.>', 'ctl.*.status'], subscribe: [...gatewayRequests, 'hb.>'] });
+    case 'monitor':
+      // Checks ask processes directly or through a gateway; check failures are its alerts.
+      // Its page: the supervisor's bucket `sup` (watched), and the log streams' consumers (lag).
+      return merge(processBase(role), registryReader, {
+        publish: [
+          'q.>',
+          ...gatewayRequests,
+          ...streamReader(`KV_${kv.supervisorBucket}`),
+          `${js}.STREAM.NAMES`,
+          ...ctx.tps.flatMap((tp) => [`${js}.STREAM.INFO.${streams.log(tp)}`, `${js}.CONSUMER.LIST.${streams.log(tp)}`]),
+        ],
+        subscribe: ['hb.>', 'alert.>', 'log.>'],
+      });
+    case 'reporter':
+      return merge(processBase(role), { publish: ['q.>', ...gatewayRequests, 'report.>'], subscribe: [] });
+    case 'feed':
+    case 'filealerter':
+      return merge(processBase(role), { publish: feedSubjects, subscribe: [] });
+    case 'housekeeping':
+      return processBase(role);
+    case 'client':
+      // Queries through a gateway (and answers its liveness probes on the gateway's inbox: `_INBOX.>`),
+      // reads the log by sequence (direct get, no consumers), receives published reports.
+      return { publish: ['_INBOX.>', `${js}.INFO`, ...gatewayRequests, ...ctx.tps.flatMap((tp) => logDirectReader(streams.log(tp)))], subscribe: ['_INBOX.>', 'report.>'] };
+    case 'admin':
+      return { publish: ['>'], subscribe: ['>'] };
+  }
+}
+
+/** The role table as markdown (docs/security.md holds it; a test checks the two agree). */
+export function roleTableMarkdown(ctx: RoleContext): string {
+  const cell = (xs: string[]) => xs.map((x) => `\`${x}\``).join(' ');
+  const rows = ROLES.map((r) => {
+    const p = rolePermissions(r, ctx);
+    return `| ${r} | ${cell(p.publish)} | ${cell(p.subscribe)} |`;
+  });
+  return ['| role | may publish to | may subscribe to |', '|---|---|---|', ...rows].join('\n');
+}
