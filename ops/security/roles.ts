@@ -53,6 +53,8 @@ function streamOwner(s: string): string[] {
 }
 
 const registry = `KV_${kv.registryBucket}`;
+/** The period manifest's stream (KV `stpmeta`, written by tickerplants at each end of period). */
+const periodsStream = `KV_${kv.periodsBucket}`;
 
 /**
  * What every process started by the runtime (actors/common/runtime.ts) needs as `proctype`:
@@ -113,8 +115,17 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
   switch (role) {
     case 'tickerplant':
       return merge(processBase(role), {
-        publish: ['tick.*.>', 'tickerr.*.>', ...ctx.tps.flatMap((tp) => [...streamOwner(streams.log(tp)), ...streamOwner(streams.rejected(tp))])],
-        subscribe: feedSubjects,
+        publish: [
+          'tick.*.>',
+          'tickerr.*.>',
+          ...ctx.tps.flatMap((tp) => [...streamOwner(streams.log(tp)), ...streamOwner(streams.rejected(tp))]),
+          // The period manifest: its own keys `<tp>.<start>`, creating the bucket, reading back the entry it mends on recovery.
+          ...ctx.tps.map((tp) => `$KV.${kv.periodsBucket}.${tp}.*`),
+          `${js}.STREAM.CREATE.${periodsStream}`,
+          `${js}.STREAM.INFO.${periodsStream}`,
+        ],
+        // A manual end of period (ctl.<tp>.eop).
+        subscribe: [...feedSubjects, ...ctx.tps.map((tp) => `ctl.${tp}.eop`)],
       });
     case 'rdb':
     case 'wdb':
@@ -148,7 +159,11 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
     case 'client':
       // Queries through a gateway (and answers its liveness probes on the gateway's inbox: `_INBOX.>`),
       // reads the log by sequence (direct get, no consumers), receives published reports.
-      return { publish: ['_INBOX.>', `${js}.INFO`, ...gatewayRequests, ...ctx.tps.flatMap((tp) => logDirectReader(streams.log(tp)))], subscribe: ['_INBOX.>', 'report.>'] };
+      // Also the period manifest by key (periodRange), by direct get like the log.
+      return {
+        publish: ['_INBOX.>', `${js}.INFO`, ...gatewayRequests, ...ctx.tps.flatMap((tp) => logDirectReader(streams.log(tp))), ...logDirectReader(periodsStream), `${js}.STREAM.MSG.GET.${periodsStream}`],
+        subscribe: ['_INBOX.>', 'report.>'],
+      };
     case 'admin':
       return { publish: ['>'], subscribe: ['>'] };
   }

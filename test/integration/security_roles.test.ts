@@ -23,6 +23,7 @@ const PUB = {
   updMulti: 'tp.tp1.upd',
   tick: 'tick.tp1.trade',
   eod: 'tick.tp1._ctl.eod',
+  kvPeriods: '$KV.stpmeta.tp1.1796310000000',
   tickerr: 'tickerr.tp1.trade',
   qRdbNamed: 'q.rdb.rdb1',
   qRdb: 'q.rdb',
@@ -63,6 +64,7 @@ const SUB = {
   hb: 'hb.rdb.rdb1',
   alert: 'alert.rdb.rdb1',
   ctlStop: 'ctl.rdb1.stop',
+  ctlEop: 'ctl.tp1.eop',
   report: 'report.reporter1.summary',
   inbox: '_INBOX.abc.*',
   qApi: 'q.monitor.monitor1',
@@ -75,7 +77,7 @@ type SubKey = keyof typeof SUB;
 
 /** What each role may do; everything else in PUB and SUB must be refused. */
 const allowed: Record<Role, { pub: PubKey[] | 'all'; sub: SubKey[] | 'all' }> = {
-  tickerplant: { pub: ['tick', 'eod', 'tickerr', 'readLog', 'readLogDirect', 'createLog', 'reply'], sub: ['updTable', 'ctlStop', 'inbox'] },
+  tickerplant: { pub: ['tick', 'eod', 'kvPeriods', 'tickerr', 'readLog', 'readLogDirect', 'createLog', 'reply'], sub: ['updTable', 'ctlStop', 'ctlEop', 'inbox'] },
   rdb: { pub: ['hdbReload', 'hbRdb', 'logRdb', 'kvRdb', 'readLog', 'readLogDirect', 'readRegistry', 'reply'], sub: ['qRdbNamed', 'qRdb', 'ctlStop', 'inbox'] },
   wdb: { pub: ['hdbReload', 'readLog', 'readLogDirect', 'readRegistry', 'reply'], sub: ['ctlStop', 'inbox'] },
   hdb: { pub: ['reply'], sub: ['qHdbNamed', 'hdbReload', 'ctlStop', 'inbox'] },
