@@ -59,7 +59,7 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, tim
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tickbus-sec-system-'));
   const cfg = JSON.parse(readFileSync(join(root, 'ops', 'config.json'), 'utf8')) as { defaults: Record<string, Record<string, unknown>> };
-  cfg.defaults.tickerplant = { mode: 'immediate', eodTime: '00:00', eodZone: 'UTC' };
+  cfg.defaults.tickerplant = { mode: 'immediate', eodTime: '00:00', eodZone: 'UTC', intradayFreqMs: 3_600_000 };
   cfg.defaults.feed = { tp: 'tp1', syms: 5, quotesPerSec: 20, tradesPerSec: 10 };
   cfg.defaults.monitor = { warnAfterBeats: 2, errorAfterBeats: 3 };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
@@ -214,6 +214,21 @@ describe('security: a whole system under --secure', () => {
     expect(client.violations('Publish')).toEqual(['ctl.rdb1.stop', 'ctl.gw1.stop', 'q.rdb.rdb1', 'tp.tp1.upd.trade']);
     const reply = JSON.parse((await client.request('gw.sync', gwQuery('SECA'), 10_000)).body) as { result: { n: number } };
     expect(reply.result.n).toBe(1);
+  });
+
+  it('security: admin ends the period over ctl.tp1.eop; the tickerplant writes its stpmeta entry under its role', async () => {
+    const admin = await as('admin');
+    const m = JSON.parse((await admin.request('ctl.tp1.eop', { by: 'sec-admin', reason: 'secure test' }, 10_000)).body) as { type: string; by: string; start: number; period: string };
+    expect(m).toMatchObject({ type: 'tickbus.v1.eop', by: 'sec-admin' });
+    const entry = await eventually(
+      'stpmeta entry',
+      async () => {
+        const r = JSON.parse((await admin.request('$JS.API.STREAM.MSG.GET.KV_stpmeta', { last_by_subj: `$KV.stpmeta.tp1.${m.start}` })).body) as { message?: { data: string } };
+        return r.message ? (JSON.parse(Buffer.from(r.message.data, 'base64').toString()) as { period: string }) : undefined;
+      },
+      10_000,
+    );
+    expect(entry.period).toBe(m.period);
   });
 
   it('security: no process hit a permission violation; nothing logged a password', () => {
