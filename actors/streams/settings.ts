@@ -2,7 +2,7 @@
 // subjects, headers and JetStream stream config of a manager.
 import { RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig } from '@nats-io/jetstream';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
-import { assertName } from '../../bus/subjects.ts';
+import { assertName, streams, subjects } from '../../bus/subjects.ts';
 import type { Encoding } from '../../bus/codec.ts';
 
 export interface StreamsSettings {
@@ -79,12 +79,12 @@ export function streamsSettings(raw: Partial<StreamsSettings> & { name: string; 
 /** The subjects of one manager (bus/SUBJECTS.md, "Stream processors"). */
 export function streamSubjects(manager: string) {
   return {
-    stream: `STREAMS_${manager}`,
-    all: `st.${manager}.>`,
+    stream: streams.processors(manager),
+    all: subjects.streamAll(manager),
     /** A stream's input or output subject token as a subject. */
-    subject: (token: string) => `st.${manager}.${token}`,
+    subject: (token: string) => subjects.stream(manager, token),
     /** Dead letters of one stream. */
-    dead: (stream: string) => `st.${manager}.dead.${stream}`,
+    dead: (stream: string) => subjects.streamDead(manager, stream),
   };
 }
 
