@@ -3,16 +3,21 @@
 // per-stream counts in `actors ps`; SIGKILLed while its input is being read and started again,
 // it leaves every output message exactly once (counted by message id and by content in the
 // output stream), because outputs are published with ids derived from the input sequence and the
-// input is acked only after its outputs are stored. Waits are bounded polls; nothing asserts on time.
+// input is acked only after its outputs are stored. The same with a tick-table input (an
+// in-process tickerplant; the stream started with `--set streamsDir=... --set tp=...`): killed
+// mid-log, restarted, it resumes after its recorded position and every output is there once, in
+// log order. Waits are bounded polls; nothing asserts on time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsServer } from '../../bus/nats_server.ts';
+import { Publisher } from '../../bus/publisher.ts';
+import { startTickerplant } from '../../actors/tickerplant/effects.ts';
 import { psCommand } from '../../ops/cli/inspect.ts';
-import { connectTo, startServer, testTables, until } from '../support/bus.ts';
+import { connectTo, readLog, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
 import { drained, onSubject, publishInputs, readStreamMsgs } from '../support/streams.ts';
 
@@ -93,5 +98,51 @@ describe('streams process', () => {
       const kx = (JSON.parse(text) as { processes: Array<{ name: string; attributes: Record<string, unknown> }> }).processes.find((x) => x.name === 'kx');
       return typeof kx?.attributes['stream.splitter'] === 'string' && /^in=\d+ aquatic=\d+ spooky=\d+ flying=\d+ dropped=0$/.test(kx.attributes['stream.splitter'] as string);
     }, 30_000);
+  }, 120_000);
+
+  it('streams: a tick-table stream SIGKILLed mid-log and restarted resumes after its position, each output once in log order', async () => {
+    const tp = await startTickerplant(nc, { name: 'tpc', tables: testTables, mode: 'immediate' }, silentLogger);
+    await tp.ready(10_000);
+    const pub = new Publisher(nc, { tp: 'tpc' });
+    try {
+      const tickDir = resolve(import.meta.dirname, '..', 'fixtures', 'streams', 'tick');
+      const startKt = () => {
+        const p = spawnProc('streams', 'kt', cfg, server.url, { TICKBUS_DATA: tmp }, ['--set', `streamsDir=${tickDir}`, '--set', 'tp=tpc']);
+        procs.push(p);
+        return p;
+      };
+      // 200 updates of 25 rows; fid f has size 10*(f % 20) at price 10: notional 100*(f % 20), big when f % 20 >= 10.
+      const ROWS = 25;
+      const UPDATES = 200;
+      for (let u = 0; u < UPDATES; u++) {
+        const rows = Array.from({ length: ROWS }, (_, k) => {
+          const f = u * ROWS + k;
+          return ['AAPL', 10, BigInt(10 * (f % 20)), BigInt(f)];
+        });
+        await pub.publish('trade', { rows });
+      }
+      let p = startKt();
+      await waitUp(nc, 'kt');
+      type KtStatus = { streams: Array<{ in: number; lastSeq: number }> };
+      await until(async () => ((await status<KtStatus>(nc, 'kt', 500))?.streams[0]?.in ?? 0) >= 500);
+      p.child.kill('SIGKILL');
+      await p.exited;
+      const lastSeq = (await readLog(nc, 'tpc')).lastSeq;
+      // Killed mid-log: its recorded position is short of the log's end.
+      const pos = (JSON.parse(readFileSync(join(tmp, 'streams', 'kt', 'bigtrades.pos.json'), 'utf8')) as { seq: number }).seq;
+      expect(pos).toBeLessThan(lastSeq);
+
+      p = startKt();
+      await waitUp(nc, 'kt');
+      await until(async () => ((await status<KtStatus>(nc, 'kt', 500))?.streams[0]?.lastSeq ?? 0) >= lastSeq, 60_000);
+      const big = onSubject(await readStreamMsgs(nc, 'kt'), 'kt', 'big');
+      const ids = big.map((m) => m.msgId);
+      expect(new Set(ids).size).toBe(ids.length);
+      const expected = Array.from({ length: ROWS * UPDATES }, (_, f) => f).filter((f) => f % 20 >= 10);
+      expect(big.map((m) => (m.value as { fid: number }).fid)).toEqual(expected);
+    } finally {
+      pub.close();
+      await tp.stop();
+    }
   }, 120_000);
 });
