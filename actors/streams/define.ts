@@ -62,7 +62,7 @@ export type StreamOutputs<M = any> = Record<string, StreamOutput<M, any>>;
 
 /** What a stream file exports (`input` and `outputs`), or what `addStream` takes. */
 export interface StreamDefinition {
-  input: StreamInput;
+  input: StreamInput<StandardSchemaV1<any, any>, any>;
   outputs: StreamOutputs;
 }
 

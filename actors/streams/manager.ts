@@ -72,7 +72,9 @@ export class StreamManager {
     if (this.defs.size >= STREAMS_MAX) throw new TickbusError(ErrorCode.BAD_CONFIG, `more than ${STREAMS_MAX} streams`, { stream: name });
     this.defs.set(name, def);
     this.order = startOrder(this.defs); // a cycle is refused here, before anything runs
-    if (this.state === 'running') void this.startOne(name);
+    if (this.state === 'running') {
+      this.startOne(name).catch((e) => this.logger.error({ stream: name, err: (e as Error).message }, 'stream did not start'));
+    }
   }
 
   /** Removes a stream (Kemux remove_stream: a missing name is logged, not an error); its durable position stays. */

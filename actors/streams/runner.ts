@@ -12,7 +12,7 @@ import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core'
 import { ContentType, decode, encode, encodingOf } from '../../bus/codec.ts';
 import { toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
-import { manager } from '../../bus/streams.ts';
+import { isNotFound, manager } from '../../bus/streams.ts';
 import { subscribe, type Subscription } from '../../bus/subscriber.ts';
 import { Header } from '../../bus/subjects.ts';
 import type { Batch } from '../../storage/batch.ts';
@@ -107,18 +107,24 @@ export class StreamRunner {
   private async ensureConsumer(): Promise<void> {
     const jsm = await manager(this.nc);
     const stream = this.subj.stream;
+    const bounds = { ack_wait: this.s.ackWaitMs * 1_000_000, max_deliver: this.s.deliverMax, max_ack_pending: this.s.ackPendingMax };
+    const filter = this.subj.subject(this.def.input.subject!);
+    let info;
     try {
-      await jsm.consumers.info(stream, this.name);
-    } catch {
-      await jsm.consumers.add(stream, {
-        durable_name: this.name,
-        filter_subject: this.subj.subject(this.def.input.subject!),
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: this.s.ackWaitMs * 1_000_000,
-        max_deliver: this.s.deliverMax,
-        max_ack_pending: this.s.ackPendingMax,
-      });
+      info = await jsm.consumers.info(stream, this.name);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      await jsm.consumers.add(stream, { durable_name: this.name, filter_subject: filter, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ...bounds });
+      return;
+    }
+    // The durable keeps its position across restarts; its bounds follow the settings. A stream
+    // whose input subject changed gets a fresh consumer (the old position means nothing there).
+    if (info.config.filter_subject !== filter) {
+      this.logger.warn({ stream: this.name, was: info.config.filter_subject, now: filter }, 'stream input subject changed; its consumer starts over');
+      await jsm.consumers.delete(stream, this.name);
+      await jsm.consumers.add(stream, { durable_name: this.name, filter_subject: filter, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ...bounds });
+    } else if (info.config.ack_wait !== bounds.ack_wait || info.config.max_deliver !== bounds.max_deliver || info.config.max_ack_pending !== bounds.max_ack_pending) {
+      await jsm.consumers.update(stream, this.name, bounds);
     }
   }
 
