@@ -135,6 +135,24 @@ describe('streams', () => {
     }
   });
 
+  it('streams: a stream added after start() starts at once; removeStream stops it, a missing name is only a warning', async () => {
+    const m = StreamManager.init({ name: 'live', nc, dataDir: join(tmp, 'live'), logger: silentLogger });
+    m.addStream('splitter', splitter.input, splitter.outputs);
+    await m.start();
+    try {
+      const Spooky = z.object({ name: z.string(), value: z.number() });
+      m.addStream('echo', { subject: 'spooky', schema: Spooky }, { echoed: { subject: 'echoed', schema: Spooky } });
+      expect(m.status().order).toEqual(['splitter', 'echo']);
+      await publishInputs(nc, 'live', 'animals', [animal('bat', 1)]);
+      await until(() => m.status().streams.find((x) => x.name === 'echo')?.out.echoed === 1);
+      await m.removeStream('echo');
+      await m.removeStream('nope');
+      expect(m.status().streams.map((x) => x.name)).toEqual(['splitter']);
+    } finally {
+      await m.stop();
+    }
+  });
+
   describe('tick-table input', () => {
     let tp: Tickerplant;
     beforeAll(async () => {
