@@ -77,7 +77,8 @@ describe('streams', () => {
   });
 
   it('streams: Kemux splitter: fan-out by filter, rejected messages dead-lettered with their reason, the stream keeps running', async () => {
-    const m = StreamManager.init({ name: 'kemux', nc, dataDir: join(tmp, 'kemux'), logger: silentLogger });
+    // natsUrl: the manager opens (and at stop drains) its own connection.
+    const m = StreamManager.init({ name: 'kemux', natsUrl: server.url, dataDir: join(tmp, 'kemux'), logger: silentLogger });
     m.addStream('splitter', splitter.input, splitter.outputs);
     await m.start();
     try {
