@@ -149,18 +149,22 @@ export class StreamRunner {
     this.messages = await consumer.consume({ max_messages: this.s.ackPendingMax });
     this.state = 'running';
     this.error = undefined;
-    for await (const m of this.messages) {
-      if (this.stopped) return;
-      try {
-        await this.onSubjectMessage(m);
-        m.ack();
-        this.counts.lastSeq = m.seq;
-      } catch (e) {
-        // Not acked: redelivered after a delay (bounded by deliverMax), its outputs deduped.
-        this.error = toTickbusError(e).message;
-        this.logger.warn({ stream: this.name, seq: m.seq, err: this.error }, 'stream message not done; redelivered later');
-        m.nak(REOPEN_DELAY_MS);
+    try {
+      for await (const m of this.messages) {
+        if (this.stopped) return;
+        try {
+          await this.onSubjectMessage(m);
+          m.ack();
+          this.counts.lastSeq = m.seq;
+        } catch (e) {
+          // Not acked: redelivered after a delay (bounded by deliverMax), its outputs deduped.
+          this.error = toTickbusError(e).message;
+          this.logger.warn({ stream: this.name, seq: m.seq, err: this.error }, 'stream message not done; redelivered later');
+          m.nak(REOPEN_DELAY_MS);
+        }
       }
+    } finally {
+      await this.messages.close().catch(() => {});
     }
   }
 
@@ -208,19 +212,24 @@ export class StreamRunner {
     this.sub = await subscribe(this.nc, { tp: i.tp ?? this.s.tp, tables: [i.table!], from: pos !== undefined ? { seq: pos + 1 } : (i.from ?? 'today') });
     this.state = 'running';
     this.error = undefined;
-    for await (const e of this.sub) {
-      if (this.stopped) return;
-      if (e.type === 'batch') {
-        const pubs: Pub[] = [];
-        const rows = batchRows(e.batch);
-        for (let n = 0; n < rows.length; n++) {
-          this.counts.in++;
-          const r = await route(this.def, rows[n]);
-          pubs.push(...this.outputs(r, e.seq, n), ...this.deadLetters(r, e.seq, n));
+    try {
+      for await (const e of this.sub) {
+        if (this.stopped) return;
+        if (e.type === 'batch') {
+          const pubs: Pub[] = [];
+          const rows = batchRows(e.batch);
+          for (let n = 0; n < rows.length; n++) {
+            this.counts.in++;
+            const r = await route(this.def, rows[n]);
+            pubs.push(...this.outputs(r, e.seq, n), ...this.deadLetters(r, e.seq, n));
+          }
+          await this.publish(pubs);
         }
-        await this.publish(pubs);
+        this.writePos(e.seq);
       }
-      this.writePos(e.seq);
+    } finally {
+      // A failed batch is read again from the position (its outputs deduped by id).
+      await this.sub.close().catch(() => {});
     }
   }
 
