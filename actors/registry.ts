@@ -16,6 +16,7 @@ import { startMonitor } from './monitor/effects.ts';
 import { startRdb } from './rdb/effects.ts';
 import { startReporter } from './reporter/effects.ts';
 import type { ReporterSettings } from './reporter/settings.ts';
+import { startStreams } from './streams/effects.ts';
 import { startTickerplant } from './tickerplant/effects.ts';
 
 export interface ProcessType {
@@ -89,6 +90,14 @@ export const processTypes: Record<string, ProcessType> = {
   filealerter: {
     subjects: () => [],
     start: async (nc, name, settings, logger, ctx) => await startFileAlerter(nc, { ...settings, name }, logger, ctx?.apis, ctx?.clock),
+  },
+  streams: {
+    // Stream processors (Kemux's Manager): STREAMS_<name> over st.<name>.> (docs/streams.md).
+    subjects: (name) => [subjects.streamAll(name)],
+    start: async (nc, name, settings, logger) => {
+      const dataDir = dataPath(typeof settings.dataDir === 'string' ? settings.dataDir : `streams/${name}`);
+      return await startStreams(nc, { ...settings, name, dataDir }, logger);
+    },
   },
   feed: {
     subjects: () => [],

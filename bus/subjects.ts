@@ -65,6 +65,11 @@ export const subjects = {
   /** The usage log (stream USAGE): batches of one process's answered queries, `tickbus.v1.usage`. */
   usage: (proctype: string, name: string) => `usage.${proctype}.${name}`,
   usageAll: 'usage.>',
+  /** Stream processors (actors/streams): an input or output subject token of manager `mgr` (stream STREAMS_<mgr>). */
+  stream: (mgr: string, token: string) => `st.${mgr}.${token}`,
+  /** A stream's dead letters (headers Tb-Dead-Reason, Tb-Dead-Stage). */
+  streamDead: (mgr: string, stream: string) => `st.${mgr}.dead.${stream}`,
+  streamAll: (mgr: string) => `st.${mgr}.>`,
 } as const;
 
 export const streams = {
@@ -72,6 +77,8 @@ export const streams = {
   rejected: (tp: string) => `TICKERR_${tp}`,
   /** The usage log of every process (bounded by age and bytes; bus/usage.ts). */
   usage: 'USAGE',
+  /** A stream manager's inputs, outputs and dead letters (docs/streams.md). */
+  processors: (mgr: string) => `STREAMS_${mgr}`,
 } as const;
 
 export const kv = {

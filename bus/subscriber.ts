@@ -4,6 +4,7 @@
 // marker) and continues live with no gap and no duplicate: kdb+tick's `.u.sub`/`.u.i` handshake
 // expressed as a JetStream start sequence. An ordered consumer re-creates itself after a server
 // restart from the last sequence it delivered.
+import { randomBytes } from 'node:crypto';
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Batch, Column, SymColumn } from '../storage/batch.ts';
@@ -139,7 +140,9 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
   // connection as a slow consumer.
   const open = async (from: number): Promise<ConsumerMessages> => {
     const consumer = await js.consumers.get(streams.log(opts.tp), {
-      ...(opts.name ? { name_prefix: opts.name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 48) } : {}),
+      // nats.js names an ordered consumer `<prefix>_<serial>`: the prefix carries a random part, or
+      // a restarted subscriber would collide with its predecessor's consumer still on the server.
+      ...(opts.name ? { name_prefix: `${opts.name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 48)}_${randomBytes(4).toString('hex')}` } : {}),
       filter_subjects: subjects.tickAll(opts.tp),
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: from,

@@ -36,6 +36,11 @@ describe('subscriber', () => {
     const names: string[] = [];
     for await (const c of jsm.consumers.list(streams.log('stall'))) names.push(c.name);
     expect(names.some((n) => n.startsWith('rdb_r_1_x'))).toBe(true);
+    // A second subscriber of the same name while the first's consumer is still on the server (a
+    // restarted process whose predecessor was killed) gets its own consumer, not a name clash.
+    const again = await subscribe(nc, { tp: 'stall', from: 'today', name: 'rdb_r.1 x' });
+    expect(again.startSeq).toBeGreaterThan(0);
+    await again.close();
     await sub.close();
   });
 

@@ -16,10 +16,10 @@ export interface Proc {
   output: string[];
 }
 
-export function spawnProc(proctype: string, name: string, cfg: string, url: string, env: Record<string, string> = {}): Proc {
+export function spawnProc(proctype: string, name: string, cfg: string, url: string, env: Record<string, string> = {}, args: string[] = []): Proc {
   // TICKBUS_CHILD_PROF=<dir> writes a V8 CPU profile of each child there (for profiling benches).
   const prof = process.env.TICKBUS_CHILD_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TICKBUS_CHILD_PROF}`] : [];
-  const child = spawn(process.execPath, [...nodeFlags(), ...prof, '--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', proctype, '--name', name, '--config', cfg], {
+  const child = spawn(process.execPath, [...nodeFlags(), ...prof, '--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'start', proctype, '--name', name, '--config', cfg, ...args], {
     // TICKBUS_PARENT_PID: the child stops itself when this test process is gone (no orphans even
     // when a test fails before its cleanup).
     env: { ...process.env, NATS_URL: url, LOG_LEVEL: 'warn', TICKBUS_PARENT_PID: String(process.pid), ...env },
