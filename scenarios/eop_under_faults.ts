@@ -14,5 +14,5 @@ export default {
     { atMs: 5_500, target: 'nats', action: 'kill-restart', signal: 'SIGKILL', downMs: 400 },
   ],
   invariants: [Invariants.ackedRowsInLogOnce, Invariants.logHasNoDuplicates, Invariants.countsMatchLog, Invariants.periodCountsMatchLog],
-  minEops: 5,
+  minEops: 3, // ~9 one-second periods, fewer under load (rolls during recovery merge into one marker)
 } satisfies Scenario;
