@@ -15,14 +15,14 @@ import type { NatsServer } from '../../bus/nats_server.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { acceptChunksHeaders } from '../../bus/reply.ts';
-import { ProcessRuntime } from '../../actors/common/runtime.ts';
-import { processType } from '../../actors/registry.ts';
+import type { ProcessRuntime } from '../../actors/common/runtime.ts';
 import { writePartition } from '../../storage/hdb/writer.ts';
 import type { QueryResult } from '../../storage/query/result.ts';
 import { defineTable } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
-import { connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import { connectTo, startServer, testTables, until } from '../support/bus.ts';
 import { RawNats } from '../support/raw_nats.ts';
+import { startRuntime } from '../support/runtime.ts';
 
 const N = 2_000_000;
 const BATCH = 25_000;
@@ -34,20 +34,9 @@ let yday: string;
 const runtimes: ProcessRuntime[] = [];
 
 async function proc(proctype: string, name: string, settings: Record<string, unknown>): Promise<void> {
-  const type = processType(proctype);
-  const all = { tables: testTables, ...settings };
-  const rt = new ProcessRuntime({
-    proctype,
-    name,
-    servers: server.url,
-    logger: silentLogger,
-    // The default heartbeat: every process of this test shares one event loop, which a 2M-row
-    // encode keeps busy for a while (separate processes do not stall each other like this).
-    subjects: type.subjects(name, all),
-    start: (c, ctx) => type.start(c, name, all, silentLogger, ctx),
-  });
-  await rt.start();
-  runtimes.push(rt);
+  // The default heartbeat: every process of this test shares one event loop, which a 2M-row
+  // encode keeps busy for a while (separate processes do not stall each other like this).
+  runtimes.push(await startRuntime(server.url, proctype, name, settings, { tables: testTables }));
 }
 
 beforeAll(async () => {

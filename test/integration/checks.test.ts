@@ -27,10 +27,10 @@ import { zoneDate } from '../../actors/common/clock.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import type { CheckAlert, CheckHistoryEntry, CheckRow } from '../../actors/monitor/checks.ts';
 import { startMonitor, type Monitor } from '../../actors/monitor/effects.ts';
-import { processType } from '../../actors/registry.ts';
 import { registerTestApis } from '../support/gateway_backend.ts';
 import { spawnProc, stopProc, type Proc } from '../support/procs.ts';
 import { clockAt, connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import { startRuntime } from '../support/runtime.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -63,20 +63,7 @@ const TABLE = [
 ].join('\n');
 
 async function proc(proctype: string, name: string, settings: Record<string, unknown>, withClock = false): Promise<ProcessRuntime> {
-  const type = processType(proctype);
-  const all = { tables: testTables, ...settings };
-  const rt = new ProcessRuntime({
-    proctype,
-    name,
-    servers: server.url,
-    logger: silentLogger,
-    heartbeatMs: 250,
-    subjects: type.subjects(name, all),
-    attributes: { tables: Object.keys(testTables) },
-    clock: withClock ? clock : undefined,
-    start: (c, ctx) => type.start(c, name, all, silentLogger, ctx),
-  });
-  await rt.start();
+  const rt = await startRuntime(server.url, proctype, name, settings, { tables: testTables, heartbeatMs: 250, attributes: { tables: Object.keys(testTables) }, clock: withClock ? clock : undefined });
   runtimes.push(rt);
   return rt;
 }

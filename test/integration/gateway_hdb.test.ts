@@ -13,13 +13,13 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { GatewayClient } from '../../bus/gateway_client.ts';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
-import { ProcessRuntime } from '../../actors/common/runtime.ts';
-import { processType } from '../../actors/registry.ts';
+import type { ProcessRuntime } from '../../actors/common/runtime.ts';
 import { writePartition } from '../../storage/hdb/writer.ts';
 import type { QueryResult } from '../../storage/query/result.ts';
 import { defineTable } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
-import { connectTo, silentLogger, startServer, until } from '../support/bus.ts';
+import { connectTo, startServer, until } from '../support/bus.ts';
+import { startRuntime } from '../support/runtime.ts';
 
 const tables = { trade: { time: 'timestamp', sym: 'symbol', price: 'float', size: 'long' } };
 let server: NatsServer;
@@ -29,19 +29,7 @@ const runtimes: ProcessRuntime[] = [];
 const yday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
 
 async function proc(proctype: string, name: string, settings: Record<string, unknown>): Promise<void> {
-  const type = processType(proctype);
-  const all = { tables, ...settings };
-  const rt = new ProcessRuntime({
-    proctype,
-    name,
-    servers: server.url,
-    logger: silentLogger,
-    heartbeatMs: 100,
-    subjects: type.subjects(name, all),
-    start: (c, ctx) => type.start(c, name, all, silentLogger, ctx),
-  });
-  await rt.start();
-  runtimes.push(rt);
+  runtimes.push(await startRuntime(server.url, proctype, name, settings, { tables, heartbeatMs: 100 }));
 }
 
 beforeAll(async () => {

@@ -6,10 +6,10 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { GatewayClient } from '../../bus/gateway_client.ts';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
-import { ProcessRuntime } from '../../actors/common/runtime.ts';
-import { processType } from '../../actors/registry.ts';
+import type { ProcessRuntime } from '../../actors/common/runtime.ts';
 import type { QueryResult } from '../../storage/query/result.ts';
-import { connectTo, silentLogger, startServer, until } from '../support/bus.ts';
+import { connectTo, startServer, until } from '../support/bus.ts';
+import { startRuntime } from '../support/runtime.ts';
 
 const tables = { trade: { time: 'timestamp', sym: 'symbol', price: 'float', size: 'long' } };
 let server: NatsServer;
@@ -17,20 +17,7 @@ let nc: NatsConnection;
 const runtimes: ProcessRuntime[] = [];
 
 async function proc(proctype: string, name: string, settings: Record<string, unknown>, attributes: Record<string, unknown> = {}): Promise<void> {
-  const type = processType(proctype);
-  const all = { tables, ...settings };
-  const rt = new ProcessRuntime({
-    proctype,
-    name,
-    servers: server.url,
-    logger: silentLogger,
-    heartbeatMs: 100,
-    attributes,
-    subjects: type.subjects(name, all),
-    start: (c, ctx) => type.start(c, name, all, silentLogger, ctx),
-  });
-  await rt.start();
-  runtimes.push(rt);
+  runtimes.push(await startRuntime(server.url, proctype, name, settings, { tables, attributes, heartbeatMs: 100 }));
 }
 
 beforeAll(async () => {

@@ -14,11 +14,11 @@ import { GatewayClient } from '../../bus/gateway_client.ts';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { Discovery } from '../../actors/common/discovery.ts';
-import { ProcessRuntime } from '../../actors/common/runtime.ts';
-import { processType } from '../../actors/registry.ts';
+import type { ProcessRuntime } from '../../actors/common/runtime.ts';
 import type { QueryResult } from '../../storage/query/result.ts';
 import { zoneDate } from '../../actors/common/clock.ts';
-import { clockAt, connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import { clockAt, connectTo, startServer, testTables, until } from '../support/bus.ts';
+import { startRuntime } from '../support/runtime.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 let server: NatsServer;
@@ -32,20 +32,7 @@ const day = zoneDate(clock.now(), 'UTC');
 const t = (s: number) => `${day}T10:00:0${s}.000000000Z`;
 
 async function proc(proctype: string, name: string, settings: Record<string, unknown>, withClock = false): Promise<ProcessRuntime> {
-  const type = processType(proctype);
-  const all = { tables: testTables, ...settings };
-  const rt = new ProcessRuntime({
-    proctype,
-    name,
-    servers: server.url,
-    logger: silentLogger,
-    heartbeatMs: 250,
-    subjects: type.subjects(name, all),
-    attributes: { tables: Object.keys(testTables) },
-    clock: withClock ? clock : undefined,
-    start: (c, ctx) => type.start(c, name, all, silentLogger, ctx),
-  });
-  await rt.start();
+  const rt = await startRuntime(server.url, proctype, name, settings, { tables: testTables, heartbeatMs: 250, attributes: { tables: Object.keys(testTables) }, clock: withClock ? clock : undefined });
   runtimes.push(rt);
   return rt;
 }

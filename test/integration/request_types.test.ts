@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
-import { ProcessRuntime } from '../../actors/common/runtime.ts';
-import { processType } from '../../actors/registry.ts';
-import { connectTo, silentLogger, startServer, testTables, until } from '../support/bus.ts';
+import type { ProcessRuntime } from '../../actors/common/runtime.ts';
+import { connectTo, startServer, testTables, until } from '../support/bus.ts';
 import { RawNats } from '../support/raw_nats.ts';
+import { startRuntime } from '../support/runtime.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -21,19 +21,7 @@ let raw: RawNats;
 const runtimes: ProcessRuntime[] = [];
 
 async function proc(proctype: string, name: string, settings: Record<string, unknown>): Promise<void> {
-  const type = processType(proctype);
-  const all = { tables: testTables, ...settings };
-  const rt = new ProcessRuntime({
-    proctype,
-    name,
-    servers: server.url,
-    logger: silentLogger,
-    heartbeatMs: 100,
-    subjects: type.subjects(name, all),
-    start: (c, ctx) => type.start(c, name, all, silentLogger, ctx),
-  });
-  await rt.start();
-  runtimes.push(rt);
+  runtimes.push(await startRuntime(server.url, proctype, name, settings, { tables: testTables, heartbeatMs: 100 }));
 }
 
 beforeAll(async () => {
