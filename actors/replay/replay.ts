@@ -50,6 +50,12 @@ export interface ReplayOptions {
   beforeSave?: Record<string, SaveHook>;
   afterSave?: (report: WriteReport) => void | Promise<void>;
   onProgress?: (p: { seq: number; fromSeq: number; toSeq: number; rows: number; skipped: number }) => void;
+  /**
+   * Check only (`actors replay --check`, KX's log check / TorQ's `.tplog.check`): read and
+   * validate every message of the range, count rows per day and table against the end-of-day
+   * markers, and write nothing (no memory held for rows either).
+   */
+  check?: boolean;
   /** Tell HDB processes to reload after each day is written. */
   nc?: NatsConnection;
   logger?: Logger;
@@ -67,6 +73,10 @@ export interface ReplayReport {
   rows: Record<string, Record<string, number>>;
   written: WriteReport[];
   skipped: Skipped[];
+  /** The number of unreadable or foreign messages (skipped holds the first SKIPPED_KEPT_MAX). */
+  skippedCount: number;
+  /** Check mode: readable rows per day and table against the day's end-of-day marker (none for an open day). */
+  check?: Array<{ day: string; table: string; rows: number; marker: number | null; match: boolean }>;
   ms: number;
 }
 
@@ -203,9 +213,11 @@ export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<Repl
           skippedCount++;
           if (skipped.length < SKIPPED_KEPT_MAX) skipped.push({ seq: m.seq, subject: m.subject, reason });
         } else {
-          holder.append(b!.day, { table: s.table, n: b!.n, cols: b!.cols });
           (rows[b!.day] ??= {})[s.table] = (rows[b!.day]![s.table] ?? 0) + b!.n;
-          if (holder.held >= chunkRows) await spill();
+          if (!o.check) {
+            holder.append(b!.day, { table: s.table, n: b!.n, cols: b!.cols });
+            if (holder.held >= chunkRows) await spill();
+          }
         }
       }
       if (o.onProgress && (m.seq === toSeq || performance.now() - lastReport > 200)) {
@@ -215,6 +227,20 @@ export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<Repl
       if (m.seq >= toSeq || m.info.pending === 0) break;
     }
     await it.close();
+    if (o.check) {
+      const markers = new Map((await listDays(nc, o.tp)).filter((d) => d.counts).map((d) => [d.day, d.counts!]));
+      const check: NonNullable<ReplayReport['check']> = [];
+      for (const day of Object.keys(rows).sort()) {
+        const counts = markers.get(day);
+        const tables = new Set([...Object.keys(rows[day]!), ...Object.keys(counts ?? {}).filter((t) => (counts![t] ?? 0) > 0 && (!only || only.has(t)))]);
+        for (const table of [...tables].sort()) {
+          const n = rows[day]![table] ?? 0;
+          const marker = counts ? (counts[table] ?? 0) : null;
+          check.push({ day, table, rows: n, marker, match: marker === null || marker === n });
+        }
+      }
+      return { fromSeq, toSeq, rows, written, skipped, skippedCount, check, ms: performance.now() - t0 };
+    }
 
     // Write: a day-table held whole goes straight to the HDB (as the RDB writes it); one that
     // spilled is finished as a chunk and merged.
@@ -251,6 +277,6 @@ export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<Repl
     activeWrites.delete(work);
     await rm(work, { recursive: true, force: true });
   }
-  return { fromSeq, toSeq, rows, written, skipped, ms: performance.now() - t0 };
+  return { fromSeq, toSeq, rows, written, skipped, skippedCount, ms: performance.now() - t0 };
 }
 

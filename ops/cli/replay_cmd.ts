@@ -11,12 +11,15 @@ import { printTable } from './table.ts';
 
 export const replayCommand: Command = {
   usage: `  actors replay [--tp tp1] (--date YYYY-MM-DD | --from-seq N --to-seq M) [--tables a,b]
-                [--hdb data/hdb] [--chunk-rows 20000000] [--config ops/config.json] [--json]
+                [--hdb data/hdb] [--chunk-rows 20000000] [--config ops/config.json] [--check] [--json]
       replay the log (a day, or a sequence range) into HDB partitions; bad messages are
       skipped and reported; HDB processes are told to reload; a progress bar on stderr when
-      it is a terminal; --json prints the summary {fromSeq, toSeq, written, skipped, ms}
+      it is a terminal; --json prints the summary {fromSeq, toSeq, written, skipped, ms}.
+      --check writes nothing: it reads and validates every message and compares the rows per
+      day and table with the end-of-day markers; exit status 1 when a message is unreadable
+      or a count differs
 `,
-  flags: ['tp', 'date', 'from-seq', 'to-seq', 'tables', 'hdb', 'chunk-rows', 'config', 'json'],
+  flags: ['tp', 'date', 'from-seq', 'to-seq', 'tables', 'hdb', 'chunk-rows', 'config', 'check', 'json'],
   run: (a) => replayCmd(a, configPath(a)),
 };
 
@@ -47,11 +50,26 @@ async function replayCmd(a: Args, cfgPath: string): Promise<number> {
       toSeq: num('to-seq'),
       only: a.flags.get('tables')?.split(','),
       chunkRows: num('chunk-rows'),
+      check: a.flags.has('check'),
       nc,
       logger: createLogger({ proctype: 'replay', name: 'replay' }),
       onProgress: (p) => bar.update(p.seq - p.fromSeq + 1, Math.max(1, p.toSeq - p.fromSeq + 1), { rows: p.rows, skipped: p.skipped }),
     });
     bar.stop();
+    if (r.check) {
+      const clean = r.skippedCount === 0 && r.check.every((c) => c.match);
+      if (json) {
+        process.stdout.write(`${JSON.stringify({ fromSeq: r.fromSeq, toSeq: r.toSeq, clean, check: r.check, skippedCount: r.skippedCount, skipped: r.skipped, ms: Date.now() - started })}\n`);
+      } else {
+        printTable(
+          ['date', 'table', 'rows', 'marker', 'match'],
+          r.check.map((c) => [c.day, c.table, String(c.rows), c.marker === null ? '(open day)' : String(c.marker), c.match ? 'ok' : 'error']),
+        );
+        process.stdout.write(`checked seq ${r.fromSeq}..${r.toSeq} in ${Date.now() - started} ms: ${r.skippedCount} unreadable message(s); ${clean ? 'clean' : 'NOT clean'}\n`);
+        for (const sk of r.skipped.slice(0, 20)) process.stdout.write(`  skipped seq ${sk.seq} (${sk.subject}): ${sk.reason}\n`);
+      }
+      return clean ? 0 : 1;
+    }
     if (json) {
       const written = r.written.map((w) => ({ date: w.date, table: w.table, rows: w.rows, files: w.files.length, ms: Math.round(w.ms.total) }));
       process.stdout.write(`${JSON.stringify({ fromSeq: r.fromSeq, toSeq: r.toSeq, hdb: hdbDir, written, skipped: r.skipped, ms: Date.now() - started })}\n`);

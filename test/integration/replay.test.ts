@@ -119,6 +119,16 @@ describe('replay', () => {
     const summary = JSON.parse(cli.out) as { written: Array<{ date: string; table: string; rows: number }>; skipped: Array<{ seq: number }> };
     expect(Object.fromEntries(summary.written.map((w) => [w.table, w.rows]))).toEqual(log.eods[0]!.counts);
     expect(summary.skipped.map((x) => x.seq)).toEqual([badSeq]);
+    // `actors replay --check`: nothing written, the unreadable message reported, every table's
+    // rows equal to the end-of-day marker; exit status 1 because the log is not clean.
+    const checked = await replay(nc, { tp: 'rp', hdbDir: join(dir, 'replay-check'), tables: testTables, date: day0, check: true });
+    expect(checked.written).toEqual([]);
+    expect(existsSync(join(dir, 'replay-check'))).toBe(false);
+    expect(checked.skippedCount).toBe(1);
+    expect(checked.check!.map((c) => [c.table, c.rows, c.marker, c.match])).toEqual(Object.entries(log.eods[0]!.counts).filter(([, n]) => n > 0).sort().map(([t, n]) => [t, n, n, true]));
+    const cliCheck = await actorsCli(['replay', '--tp', 'rp', '--date', day0, '--config', cfgFile, '--check', '--json']);
+    expect(cliCheck.code).toBe(1);
+    expect(JSON.parse(cliCheck.out)).toMatchObject({ clean: false, skippedCount: 1, skipped: [{ seq: badSeq }] });
     pub.close();
     await rdb.stop();
     await tp.stop();
