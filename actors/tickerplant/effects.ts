@@ -9,7 +9,7 @@ import { systemClock, type Clock } from '../common/clock.ts';
 import { Ingest } from './ingest.ts';
 import { tickerplantMachine } from './machine.ts';
 import type { EopMarker, EopRequest } from './periods.ts';
-import { defaultTickerplantSettings, type TickerplantSettings } from './settings.ts';
+import { defaultTickerplantSettings, withKxAliases, type TickerplantSettings } from './settings.ts';
 
 export interface Tickerplant {
   ingest: Ingest;
@@ -26,7 +26,7 @@ export async function startTickerplant(
   logger: Logger,
   clock: Clock = systemClock,
 ): Promise<Tickerplant> {
-  const s: TickerplantSettings = { ...defaultTickerplantSettings, ...settings };
+  const s: TickerplantSettings = { ...defaultTickerplantSettings, ...withKxAliases(settings) };
   const jsm = await manager(nc);
   const ingest = new Ingest(nc, jsm, s, clock, logger);
   const machine = tickerplantMachine.provide({

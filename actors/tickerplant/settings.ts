@@ -1,4 +1,5 @@
 // Tickerplant settings: typed defaults, one line each on what it does; every limit is named.
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { TablesConfig } from '../../storage/schema.ts';
 
 export interface TickerplantSettings {
@@ -51,7 +52,7 @@ export interface TickerplantSettings {
   appendTimeoutMs: number;
   /** After an append fails, retry in order for at most this long, then re-recover from the log. */
   appendRetryWindowMs: number;
-  /** Pause between append retries. */
+  /** Pause between append retries. KX's `retryInterval` (ms) is accepted as `retryIntervalMs`, an alias. */
   appendRetryDelayMs: number;
   /** Rejected messages kept in TICKERR_<tp> (count and age bounds). */
   rejectedMsgsMax: number;
@@ -83,3 +84,21 @@ export const defaultTickerplantSettings: Omit<TickerplantSettings, 'name' | 'tab
   rejectedMsgsMax: 100_000,
   rejectedRetentionMs: 7 * 86_400_000,
 };
+
+/**
+ * The settings as given, with KX's names mapped to ours: `retryIntervalMs` (the KX template's
+ * retryInterval, "retry interval (ms) for failures writing to log file") is `appendRetryDelayMs`.
+ * Giving both with different values, or a value that is not a positive integer, is BAD_CONFIG.
+ */
+export function withKxAliases<T extends Record<string, unknown>>(settings: T): T {
+  const v = settings.retryIntervalMs;
+  if (v === undefined) return settings;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 600_000) {
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `tickerplant setting retryIntervalMs: ${String(v)} is not an integer in [1, 600000]`, { setting: 'retryIntervalMs', value: v });
+  }
+  if (settings.appendRetryDelayMs !== undefined && settings.appendRetryDelayMs !== v) {
+    throw new TickbusError(ErrorCode.BAD_CONFIG, 'tickerplant settings retryIntervalMs and appendRetryDelayMs are the same setting; give one', { setting: 'retryIntervalMs' });
+  }
+  const { retryIntervalMs: _, ...rest } = settings;
+  return { ...rest, appendRetryDelayMs: v } as unknown as T;
+}
