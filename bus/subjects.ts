@@ -53,6 +53,9 @@ export const subjects = {
   supervise: (launcher: string) => `ctl.${launcher}.supervise`,
   /** Broadcast after a partition is written: every HDB reloads (an HDB that is down is no failure). */
   hdbReload: 'hdb.reload',
+  /** A WDB's notice after every intraday write-down (`tickbus.v1.wdb.written`, storage/intraday/manifest.ts): IDBs reload. */
+  wdbWritten: (wdb: string) => `wdb.${wdb}.written`,
+  wdbWrittenAll: 'wdb.*.written',
   /** Alerts (supervisor crash loops, slow consumers, check failures): `tickbus.v1.alert`, shown by the monitor. */
   alert: (proctype: string, name: string) => `alert.${proctype}.${name}`,
   alertAll: 'alert.>',
