@@ -6,6 +6,7 @@ import { ErrorCode, TickbusError } from '../bus/errors.ts';
 import type { Logger } from '../bus/log.ts';
 import { subjects } from '../bus/subjects.ts';
 import type { ProcessContext, RunningProcess } from './common/runtime.ts';
+import { startChainedTp } from './chainedtp/effects.ts';
 import { startFeed } from './feed/effects.ts';
 import { startFileAlerter } from './filealerter/effects.ts';
 import { startHdb } from './hdb/effects.ts';
@@ -43,6 +44,15 @@ export const processTypes: Record<string, ProcessType> = {
     start: async (nc, name, settings, logger, ctx) => {
       const tp = await startTickerplant(nc, { ...(settings as Settings), name }, logger, ctx?.clock);
       return { ready: (t) => tp.ready(t), stop: () => tp.stop(), status: () => tp.status() };
+    },
+  },
+  chainedtp: {
+    // A chained tickerplant (TorQ's chainedtp / SCTP): follows `parent`, republishes to TICK_<name>
+    // (log mode create) or routes its subscribers to the parent's log (none, parent); docs/chainedtp.md.
+    subjects: (name, settings) => (settings.logMode === 'none' || settings.logMode === 'parent' ? [] : [subjects.tickAll(name)]),
+    start: async (nc, name, settings, logger) => {
+      const ctp = await startChainedTp(nc, { ...(settings as Settings), name }, logger);
+      return { ready: (t) => ctp.ready(t), stop: () => ctp.stop(), status: () => ctp.status(), attributes: () => ctp.attributes() };
     },
   },
   rdb: {

@@ -93,6 +93,8 @@ export const kv = {
   /** The period manifest (TorQ's stpmeta): one entry per ended period, key = `<tp>.<start epoch ms>`. */
   periodsBucket: 'stpmeta',
   periodKey: (tp: string, startMs: number) => `${tp}.${startMs}`,
+  /** Chained tickerplants' routes (`tickbus.v1.chain`): key = the chained tp's name (bus/chain.ts). */
+  chainBucket: 'chain',
 } as const;
 
 export const CTL_TOKEN = '_ctl';
@@ -155,4 +157,6 @@ export const Header = {
   queryId: 'Tb-Query-Id',
   /** On queries: who asks, as the client declares it (the usage log's user; not authenticated). */
   user: 'Tb-User',
+  /** On a chained tickerplant's log messages: every parent log message up to this sequence is forwarded (or filtered out). */
+  parentSeq: 'Tb-Parent-Seq',
 } as const;

@@ -4,13 +4,17 @@
 // marker) and continues live with no gap and no duplicate: kdb+tick's `.u.sub`/`.u.i` handshake
 // expressed as a JetStream start sequence. An ordered consumer re-creates itself after a server
 // restart from the last sequence it delivered.
+// A chained tickerplant without a log of its own (log mode none/parent) is read through its route
+// (bus/chain.ts): the parent's log, with the chained tickerplant's tables and syms.
 import { randomBytes } from 'node:crypto';
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Batch, Column, SymColumn } from '../storage/batch.ts';
 import { isSymColumn } from '../storage/batch.ts';
+import { narrow, readRoute } from './chain.ts';
 import { decode } from './codec.ts';
-import { lastMessage, manager } from './streams.ts';
+import { ErrorCode, TickbusError } from './errors.ts';
+import { isNotFound, lastMessage, manager } from './streams.ts';
 import { parseTickSubject, streams, subjects } from './subjects.ts';
 
 export interface BatchEvent {
@@ -24,6 +28,8 @@ export interface BatchEvent {
   pending: number;
   /** When the log stored the message: epoch ns on the server's clock (as a double, ~0.3 µs). */
   logNs: number;
+  /** The log message's bytes, when `raw` was asked and the batch is the message unfiltered. */
+  raw?: Uint8Array;
 }
 export interface EodEvent {
   type: 'eod';
@@ -47,6 +53,9 @@ export interface EopEvent {
   tables: string[];
   /** First log sequence of the period (the marker is its last). */
   firstSeq: number;
+  /** The period's bounds, epoch ms, [start, end) (absent on markers without them). */
+  start?: number;
+  end?: number;
   time?: bigint;
   /** A manual roll: who asked and why. */
   by?: string;
@@ -91,6 +100,8 @@ export interface SubscribeOptions {
    * other than letters, digits, `_` and `-` become `_`.
    */
   name?: string;
+  /** Keep each unfiltered batch's message bytes on its event (`raw`): a chained tickerplant forwards them as they are. */
+  raw?: boolean;
 }
 
 export interface Subscription extends AsyncIterable<TickEvent> {
@@ -100,6 +111,10 @@ export interface Subscription extends AsyncIterable<TickEvent> {
   readonly lastSeq: number;
   /** Times a stalled consumer was re-created from the next sequence (see `stallMs`). */
   readonly resumes: number;
+  /** The tickerplant whose log is read: `tp` itself, or the parent a chained tp without a log routes to. */
+  readonly logTp: string;
+  /** The stream read (TICK_<logTp>). */
+  readonly stream: string;
   close(): Promise<void>;
 }
 
@@ -122,7 +137,37 @@ export async function periodStartSeq(nc: NatsConnection, tp: string): Promise<nu
   return eop && eop.seq + 1 > day ? eop.seq + 1 : day;
 }
 
-export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Promise<Subscription> {
+/** Bound on routes followed from a chained tickerplant to the log it reads (a chain of chains). */
+const ROUTE_HOPS_MAX = 8;
+
+/**
+ * The log a subscription to `tp` reads: TICK_<tp> when it exists; else, when `tp` is a chained
+ * tickerplant without a log (bus/chain.ts), its parent's log narrowed to its tables and syms.
+ */
+export async function resolveLog(nc: NatsConnection, o: Pick<SubscribeOptions, 'tp' | 'tables' | 'syms'>): Promise<{ tp: string; tables?: string[]; syms?: string[] }> {
+  const jsm = await manager(nc);
+  let { tp, tables, syms } = o;
+  for (let hop = 0; hop <= ROUTE_HOPS_MAX; hop++) {
+    try {
+      await jsm.streams.info(streams.log(tp));
+      return { tp, tables, syms };
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      const route = await readRoute(nc, tp);
+      if (!route) throw e;
+      if (route.logMode === 'create') {
+        throw new TickbusError(ErrorCode.NOT_READY, `chained tickerplant ${tp} has not created its log ${streams.log(tp)} yet`, { tp, stream: streams.log(tp) });
+      }
+      tables = narrow(tables, route.tables);
+      syms = narrow(syms, route.syms);
+      tp = route.parent;
+    }
+  }
+  throw new TickbusError(ErrorCode.BAD_CONFIG, `tickerplant ${o.tp}: more than ${ROUTE_HOPS_MAX} chained routes (a loop?)`, { tp: o.tp });
+}
+
+export async function subscribe(nc: NatsConnection, req: SubscribeOptions): Promise<Subscription> {
+  const opts: SubscribeOptions = { ...req, ...(await resolveLog(nc, req)) };
   const from = opts.from ?? 'today';
   let startSeq: number;
   if (from === 'today') startSeq = await dayStartSeq(nc, opts.tp);
@@ -246,13 +291,16 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
     } catch (err) {
       return { type: 'skipped', seq: m.seq, subject: m.subject, reason: (err as Error).message, pending: m.info.pending };
     }
-    let batch: Batch = { table: s.table, n: b.n, cols: b.cols };
+    const whole: Batch = { table: s.table, n: b.n, cols: b.cols };
+    let batch = whole;
     if (syms) {
       batch = filterSyms(batch, syms);
       if (batch.n === 0) return undefined;
     }
     const info = m.info;
-    return { type: 'batch', seq: m.seq, table: s.table, day: b.day, batch, pending: info.pending, logNs: info.timestampNanos };
+    const e: BatchEvent = { type: 'batch', seq: m.seq, table: s.table, day: b.day, batch, pending: info.pending, logNs: info.timestampNanos };
+    if (opts.raw && (batch === whole || batch.n === b.n)) e.raw = m.data;
+    return e;
   }
 
   function eopEvent(m: JsMsg): TickEvent {
@@ -278,6 +326,7 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
       time,
       pending: m.info.pending,
     };
+    if (typeof e.start === 'number' && typeof e.end === 'number') Object.assign(out, { start: e.start, end: e.end });
     if (typeof e.by === 'string') out.by = e.by;
     if (typeof e.reason === 'string') out.reason = e.reason;
     return out;
@@ -286,6 +335,8 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
   const it = events();
   return {
     startSeq,
+    logTp: opts.tp,
+    stream: streams.log(opts.tp),
     get lastSeq() {
       return lastSeq;
     },

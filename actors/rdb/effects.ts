@@ -103,7 +103,7 @@ export async function startRdb(
       sub = await subscribe(nc, { name: `rdb_${s.name}`, tp: s.tp, tables: s.subscribeTables, syms: s.syms, from: 'today', bufferBytes: s.bufferBytes, stallMs: Math.max(1_000, s.logStallMs) });
       logger.info({ startSeq: sub.startSeq }, 'rdb replaying from the day start');
       // An empty day has no message to say "caught up": compare with the log's end instead.
-      const info = await (await manager(nc)).streams.info(streams.log(s.tp));
+      const info = await (await manager(nc)).streams.info(sub.stream); // the parent's, for a chained tp without a log
       if (info.state.last_seq < sub.startSeq) {
         live = true;
         sendBack({ type: 'log.caughtUp', day: today.day });

@@ -1,0 +1,294 @@
+// The chained tickerplant's forwarder (log mode `create`): takes the parent's log events in order
+// (bus/subscriber.ts), keeps the chained tp's tables and syms, and appends them to its own log
+// TICK_<name> through the tickerplant's LogWriter (in order, pipelined, retried), either one
+// message per parent batch (pubFreqMs 0; an unfiltered batch goes as its original bytes) or
+// coalesced per table on a timer. End-of-period and end-of-day markers follow in the same order,
+// after every batch before them is acknowledged, with the chained tp's own counts.
+//
+// Every message carries Tb-Parent-Seq, the watermark: every parent message up to that sequence is
+// in this log (or was filtered out). A restarted chained tp reads it from its log's last message
+// and resumes the parent's log after it: no gap, no duplicate (decision 99).
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { decode, encode } from '../../bus/codec.ts';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+import type { Logger } from '../../bus/log.ts';
+import { ensureStream, lastMessage, logStreamConfig } from '../../bus/streams.ts';
+import { Header, streams, subjects } from '../../bus/subjects.ts';
+import type { BatchEvent, EodEvent, EopEvent, TickEvent } from '../../bus/subscriber.ts';
+import { estimateBytes, isSymColumn, type Batch } from '../../storage/batch.ts';
+import type { Schema, TableSchema } from '../../storage/schema.ts';
+import { BATCH_TYPE, EOD_TYPE } from '../tickerplant/ingest.ts';
+import { encodeLogBatch } from '../tickerplant/log_encode.ts';
+import type { LogWriter } from '../tickerplant/log_writer.ts';
+import { EOP_TYPE } from '../tickerplant/periods.ts';
+import type { ChainedTpSettings } from './settings.ts';
+
+/** What the chained tp's own log says at start: where to resume and the counts to continue. */
+export interface OwnLogState {
+  /** The own log's last sequence (the writer's first expectation). */
+  lastSeq: number;
+  /** The watermark: parent messages up to here are forwarded; 0 = nothing forwarded yet. */
+  parentSeq: number;
+  /** The current day ('' until the first batch). */
+  day: string;
+  /** Rows per table of the day in the own log (its Tb-Count). */
+  counts: Map<string, number>;
+  /** The current period's first own sequence (0 = the next append), and the day counts at its start. */
+  periodFirstSeq: number;
+  periodBase: Map<string, number>;
+}
+
+/** Largest own log message: room for a parent message forwarded as it is. */
+const OWN_MSG_BYTES_MIN = 2 * 1024 * 1024;
+
+/** Creates (or updates) the own log and reads back the watermark, day, counts and period. */
+export async function recoverOwnLog(jsm: JetStreamManager, s: ChainedTpSettings, schema: Schema): Promise<OwnLogState> {
+  const stream = streams.log(s.name);
+  await ensureStream(jsm, logStreamConfig(s.name, { retentionMs: s.logRetentionMs, duplicateWindowMs: 120_000, maxMsgBytes: Math.max(s.batchBytesMax * 2, OWN_MSG_BYTES_MIN), replicas: s.replicas }));
+  const info = await jsm.streams.info(stream);
+  const lastSeq = info.state.last_seq;
+  let parentSeq = 0;
+  if (info.state.messages > 0) {
+    const last = await jsm.streams.getMessage(stream, { seq: lastSeq });
+    const h = last?.header.get(Header.parentSeq);
+    parentSeq = Number(h);
+    if (!h || !Number.isSafeInteger(parentSeq) || parentSeq < 0) {
+      throw new TickbusError(ErrorCode.BAD_CONFIG, `the last message of ${stream} (seq ${lastSeq}) has no ${Header.parentSeq} header: another process writes this chained tickerplant's log`, { stream, seq: lastSeq });
+    }
+  }
+  const eod = await lastMessage(jsm, stream, subjects.eod(s.name));
+  let day = eod ? decode<{ nextDay: string }>(eod.data).nextDay : '';
+  const last = new Map<string, { day: string; count: number }>();
+  for (const t of schema.keys()) {
+    const m = await lastMessage(jsm, stream, subjects.tick(s.name, t));
+    if (!m) continue;
+    const d = m.header.get(Header.day);
+    last.set(t, { day: d, count: Number(m.header.get(Header.count) || 0) });
+    if (d > day) day = d;
+  }
+  const counts = new Map([...schema.keys()].map((t) => [t, last.get(t)?.day === day ? last.get(t)!.count : 0]));
+  const dayStart = eod ? eod.seq + 1 : Math.max(1, info.state.first_seq);
+  const eop = await lastMessage(jsm, stream, subjects.eop(s.name));
+  let periodFirstSeq = dayStart <= lastSeq ? dayStart : 0;
+  let periodBase = new Map([...schema.keys()].map((t) => [t, 0]));
+  if (eop && eop.seq >= dayStart) {
+    periodFirstSeq = eop.seq < lastSeq ? eop.seq + 1 : 0;
+    const dc = decode<{ dayCounts?: Record<string, number> }>(eop.data).dayCounts ?? {};
+    periodBase = new Map([...schema.keys()].map((t) => [t, dc[t] ?? 0]));
+  }
+  return { lastSeq, parentSeq, day, counts, periodFirstSeq, periodBase };
+}
+
+interface Pending {
+  table: string;
+  day: string;
+  parts: Batch[];
+  rows: number;
+  bytes: number;
+  /** The first parent sequence among the parts. */
+  firstParentSeq: number;
+}
+
+export interface ForwarderStats {
+  /** Parent batches taken, rows taken, own messages appended, markers forwarded. */
+  batchesIn: number;
+  rowsIn: number;
+  messagesOut: number;
+  rawOut: number;
+  markers: number;
+  /** Parent messages that did not decode (skipped by the subscriber, counted here). */
+  skipped: number;
+}
+
+export class Forwarder {
+  private readonly pending = new Map<string, Pending>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private pendingRows = 0;
+  private pendingBytes = 0;
+  /** The own log's last acknowledged sequence. */
+  private ownSeq: number;
+  private checked = new Set<string>();
+  readonly stats: ForwarderStats = { batchesIn: 0, rowsIn: 0, messagesOut: 0, rawOut: 0, markers: 0, skipped: 0 };
+
+  constructor(
+    private readonly writer: LogWriter,
+    private readonly s: ChainedTpSettings,
+    private readonly schema: Schema,
+    private readonly st: OwnLogState,
+    /** The parent subscription's last sequence read (filtered messages included). */
+    private readonly lastRead: () => number,
+    private readonly logger: Logger,
+  ) {
+    this.ownSeq = st.lastSeq;
+  }
+
+  /** The watermark last appended (parent sequence). */
+  get parentSeq(): number {
+    return this.st.parentSeq;
+  }
+
+  get day(): string {
+    return this.st.day;
+  }
+
+  counts(): Record<string, number> {
+    return Object.fromEntries(this.st.counts);
+  }
+
+  /** Takes one parent event; resolves when the forwarder may take the next (bounded appends in flight). */
+  async onEvent(e: TickEvent): Promise<void> {
+    if (e.type === 'skipped') {
+      this.stats.skipped++;
+      this.logger.warn({ seq: e.seq, subject: e.subject, reason: e.reason }, 'chained tp skipped an unreadable parent log message');
+      return;
+    }
+    if (e.type === 'batch') this.onBatch(e);
+    else await this.onMarker(e);
+    if (this.writer.depth >= this.s.appendsInflightMax) await this.writer.drained();
+  }
+
+  private onBatch(e: BatchEvent): void {
+    const schema = this.tableSchema(e.table, e.batch);
+    if (!schema) return;
+    this.stats.batchesIn++;
+    this.stats.rowsIn += e.batch.n;
+    if (this.st.day !== e.day) {
+      this.flush();
+      this.newDay(e.day);
+    }
+    if (this.s.pubFreqMs === 0) {
+      this.appendBatch(schema, e.day, [e.batch], e.batch.n, e.seq, e.raw);
+      return;
+    }
+    let p = this.pending.get(e.table);
+    if (p && p.day !== e.day) {
+      this.flush();
+      p = undefined;
+    }
+    if (!p) this.pending.set(e.table, (p = { table: e.table, day: e.day, parts: [], rows: 0, bytes: 0, firstParentSeq: e.seq }));
+    const bytes = estimateBytes(e.batch);
+    p.parts.push(e.batch);
+    p.rows += e.batch.n;
+    p.bytes += bytes;
+    this.pendingRows += e.batch.n;
+    this.pendingBytes += bytes;
+    if (p.rows >= this.s.batchRowsMax || p.bytes >= this.s.batchBytesMax) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.s.pubFreqMs);
+  }
+
+  /** The schema of a forwarded table, checked once against the parent's batch; undefined = not forwarded. */
+  private tableSchema(table: string, b: Batch): TableSchema | undefined {
+    const schema = this.schema.get(table);
+    if (!schema) return undefined; // the parent has a table this chained tp's config lacks: not forwarded
+    if (!this.checked.has(table)) {
+      const missing = schema.columns.filter((c) => !(c.name in b.cols) || (c.type === 'symbol') !== isSymColumn(b.cols[c.name]));
+      if (missing.length || Object.keys(b.cols).length !== schema.columns.length) {
+        throw new TickbusError(ErrorCode.BAD_CONFIG, `chained tp ${this.s.name}: table ${table} differs from the parent's (columns ${Object.keys(b.cols).join(',')})`, { table, columns: Object.keys(b.cols) });
+      }
+      this.checked.add(table);
+    }
+    return schema;
+  }
+
+  /** Appends every pending table now, in order of their first parent message, each with its watermark. */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.size === 0) return;
+    const all = [...this.pending.values()].sort((a, b) => a.firstParentSeq - b.firstParentSeq);
+    this.pending.clear();
+    this.pendingRows = 0;
+    this.pendingBytes = 0;
+    const read = this.lastRead();
+    all.forEach((p, i) => {
+      // Parent messages before the next table's first are in this one or earlier ones.
+      const watermark = i + 1 < all.length ? all[i + 1]!.firstParentSeq - 1 : read;
+      this.appendBatch(this.schema.get(p.table)!, p.day, p.parts, p.rows, watermark);
+    });
+  }
+
+  private appendBatch(schema: TableSchema, day: string, parts: Batch[], n: number, watermark: number, raw?: Uint8Array): void {
+    const table = schema.name;
+    const count = (this.st.counts.get(table) ?? 0) + n;
+    this.st.counts.set(table, count);
+    const data = raw ?? encodeLogBatch(BATCH_TYPE, schema, day, parts, n);
+    if (raw) this.stats.rawOut++;
+    // A failed append is the writer's to report (onFatal): the chained tp recovers from its log.
+    this.append(subjects.tick(this.s.name, table), data, { [Header.day]: day, [Header.count]: String(count) }, watermark).catch(() => {});
+  }
+
+  private append(subject: string, data: Uint8Array, headers: Record<string, string>, watermark: number): Promise<number> {
+    this.st.parentSeq = Math.max(this.st.parentSeq, watermark);
+    return new Promise((resolve, reject) =>
+      this.writer.append({
+        subject,
+        data,
+        headers: { [Header.contentType]: 'application/cbor', ...headers, [Header.parentSeq]: String(this.st.parentSeq) },
+        done: (err, seq) => {
+          if (err) return reject(err);
+          this.ownSeq = Math.max(this.ownSeq, seq);
+          if (this.st.periodFirstSeq === 0) this.st.periodFirstSeq = seq;
+          this.stats.messagesOut++;
+          resolve(seq);
+        },
+      }),
+    );
+  }
+
+  /** A marker goes after everything before it is acknowledged (the tickerplant's rule), with own counts. */
+  private async onMarker(e: EodEvent | EopEvent): Promise<void> {
+    this.flush();
+    await this.writer.drained();
+    const day = e.day;
+    if (!this.st.day) this.st.day = day;
+    const dayCounts = Object.fromEntries(this.st.counts);
+    this.stats.markers++;
+    if (e.type === 'eod') {
+      const marker = { type: EOD_TYPE, day: e.day, nextDay: e.nextDay, counts: dayCounts, time: e.time ?? 0n };
+      await this.append(subjects.eod(this.s.name), encode(marker), { [Header.day]: e.day }, e.seq);
+      this.newDay(e.nextDay);
+      return;
+    }
+    const tables = e.tables.length ? e.tables.filter((t) => this.schema.has(t)) : [...this.schema.keys()];
+    const counts = Object.fromEntries(tables.map((t) => [t, (this.st.counts.get(t) ?? 0) - (this.st.periodBase.get(t) ?? 0)]));
+    const marker: Record<string, unknown> = {
+      type: EOP_TYPE,
+      day: e.day,
+      period: e.period,
+      nextPeriod: e.nextPeriod,
+      ...(e.start !== undefined ? { start: e.start, end: e.end } : {}),
+      tables,
+      counts,
+      dayCounts,
+      firstSeq: this.st.periodFirstSeq || this.ownSeq + 1,
+      time: e.time ?? 0n,
+      ...(e.by !== undefined ? { by: e.by } : {}),
+      ...(e.reason !== undefined ? { reason: e.reason } : {}),
+    };
+    await this.append(subjects.eop(this.s.name), encode(marker), { [Header.day]: e.day }, e.seq);
+    this.st.periodFirstSeq = 0;
+    this.st.periodBase = new Map(this.st.counts);
+  }
+
+  private newDay(day: string): void {
+    this.st.day = day;
+    for (const t of this.st.counts.keys()) this.st.counts.set(t, 0);
+    this.st.periodFirstSeq = 0;
+    this.st.periodBase = new Map([...this.st.counts.keys()].map((t) => [t, 0]));
+  }
+
+  /** Rows waiting for the timer (all tables). */
+  get rowsPending(): number {
+    return this.pendingRows;
+  }
+
+  get bytesPending(): number {
+    return this.pendingBytes;
+  }
+
+  /** Stops the timer; what is pending is dropped (the watermark makes a restart read it again). */
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
