@@ -16,6 +16,8 @@ export interface Scenario {
     cluster?: number;
     /** A gateway process, asked for the row count of the feed's tables through `rdb` every `everyMs` throughout. */
     gateway?: { name: string; everyMs: number; timeoutMs: number; gapMaxMs: number };
+    /** A chained tickerplant (its own OS process, fault target by its name) following `tp`, log mode create, and an in-process subscriber of it from the start. */
+    chained?: { name: string; pubFreqMs?: number; tables?: Array<'trade' | 'quote'>; syms?: string[] };
     /** In-process subscribers that join the day late and read it to the end. */
     lateJoiners?: Array<{ name: string; joinAtMs: number; tables?: string[]; syms?: string[] }>;
   };
@@ -60,6 +62,8 @@ export const Invariants = {
   gatewayAnswers: 'gateway-answers',
   /** Every batch's Tb-Count equals the rows of its table in the log up to and including it (per day); every end-of-day marker's counts equal the day's rows. */
   countsMatchLog: 'counts-match-log',
+  /** The chained tp's log and its subscriber hold exactly the parent log's rows (its tables and syms), once each, in order per table; its Tb-Count is exact. Needs topology.chained. */
+  chainedEqualLog: 'chained-equal-log',
   /** Every end-of-period marker's counts equal its period's rows in the log; one marker per period; periods contiguous. */
   periodCountsMatchLog: 'period-counts-match-log',
 } as const;

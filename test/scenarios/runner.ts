@@ -16,6 +16,7 @@ import { subjects } from '../../bus/subjects.ts';
 import { subscribe, type Subscription } from '../../bus/subscriber.ts';
 import type { SymColumn } from '../../storage/batch.ts';
 import { Invariants, type Scenario } from '../../scenarios/types.ts';
+import { chainedViolations, startChainedProbe, type ChainedProbe } from './chained.ts';
 import { killClusterNode } from './cluster_faults.ts';
 import { startGatewayProbe, type GatewayProbe } from './gateway_probe.ts';
 import { readLog, testTables, until, type LogBatch, type LogContents } from '../support/bus.ts';
@@ -143,6 +144,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
       defaults: {
         tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}), ...(tp.intradayFreqMs ? { intradayFreqMs: tp.intradayFreqMs } : {}) },
         rdb: { tp: tp.name, ...(sc.topology.hdb ? { hdbDir: join(dir, 'hdb') } : {}) },
+        ...(sc.topology.chained ? { chainedtp: { parent: tp.name, pubFreqMs: sc.topology.chained.pubFreqMs ?? 0, subscribeTables: sc.topology.chained.tables, syms: sc.topology.chained.syms } } : {}),
       },
     }),
   );
@@ -158,6 +160,12 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     await waitUp(nc, tp.name);
     for (const r of sc.topology.rdbs) start('rdb', r);
     for (const r of sc.topology.rdbs) await waitUp(nc, r);
+    let chained: ChainedProbe | undefined;
+    if (sc.topology.chained) {
+      start('chainedtp', sc.topology.chained.name);
+      await waitUp(nc, sc.topology.chained.name);
+      chained = await startChainedProbe(nc, sc.topology.chained.name);
+    }
     const gw = sc.topology.gateway;
     if (gw) {
       start('gateway', gw.name);
@@ -321,6 +329,8 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
         }
       }
     }
+    if (chained && inv.has(Invariants.chainedEqualLog)) violations.push(...(await chainedViolations(nc, sc, log, chained, stats)));
+    else await chained?.sub.close();
     if (inv.has(Invariants.hdbAndRdbEqualLog)) violations.push(...(await hdbAndRdbViolations(nc, sc, log, join(dir, 'hdb'), stats)));
     if (inv.has(Invariants.lateJoinersEqualLog)) {
       await Promise.all(joiners.map((j) => j.done));
