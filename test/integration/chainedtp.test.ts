@@ -18,7 +18,7 @@ import { Publisher } from '../../bus/publisher.ts';
 import { manager } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
 import { subscribe, type TickEvent } from '../../bus/subscriber.ts';
-import { clockBeforeMidnight, column, connectTo, readLog, startServer, syms, testTables, until, type LogBatch } from '../support/bus.ts';
+import { clockBeforeMidnight, column, connectTo, readLog, startServer, syms, tableFids, testTables, until, type LogBatch } from '../support/bus.ts';
 import { periodViolations, readEops } from '../support/periods.ts';
 import { status } from '../support/procs.ts';
 import { startRuntime } from '../support/runtime.ts';
@@ -73,14 +73,7 @@ async function feed(tp: string, updates: number, rows: number, fid0: number): Pr
 
 /** The fids of `table` in a log, in log order, keeping rows of `keep` syms only. */
 function fids(batches: LogBatch[], table: string, keep?: readonly string[]): bigint[] {
-  const out: bigint[] = [];
-  for (const b of batches) {
-    if (b.table !== table) continue;
-    const f = b.cols.fid as BigInt64Array;
-    const s = syms(b.cols.sym!);
-    for (let i = 0; i < b.n; i++) if (!keep || keep.includes(s[i]!)) out.push(f[i]!);
-  }
-  return out;
+  return tableFids(batches, table, keep ? new Set(keep) : undefined);
 }
 
 /** Every batch's Tb-Count equals its table's rows in the log so far that day. */
@@ -141,8 +134,9 @@ describe('chainedtp', () => {
       expect(fids(ctp.batches, t)).toEqual(fids(parent.batches, t));
       expect(fids(ctp.batches, t)).toHaveLength(100 * 7);
     }
-    // Tick by tick: one message per parent batch.
+    // Tick by tick: one message per parent batch, each unfiltered one forwarded as its bytes.
     expect(ctp.batches).toHaveLength(parent.batches.length);
+    expect((await status<{ rawOut: number; parentSeq: number }>(nc, 'cp1c', 5_000))?.rawOut).toBe(parent.batches.length);
     expect(fids(filtered.batches, 'trade')).toEqual(fids(parent.batches, 'trade', ['AAPL', 'MSFT']));
     expect(fids(filtered.batches, 'quote')).toEqual([]);
     expect(new Set(filtered.batches.flatMap((b) => syms(b.cols.sym!)))).toEqual(new Set(['AAPL', 'MSFT']));
@@ -228,6 +222,7 @@ describe('chainedtp', () => {
   it('chainedtp: log mode none routes subscribe({tp}) and an RDB to the parent log, narrowed by the route', async () => {
     await start('tickerplant', 'cp4', { mode: 'batch', pubFreqMs: 5 });
     await start('chainedtp', 'cp4n', { parent: 'cp4', logMode: 'none', subscribeTables: ['trade', 'quote'], syms: ['GOOG', 'IBM'] });
+    await start('chainedtp', 'cp4nn', { parent: 'cp4n', logMode: 'parent', syms: ['IBM', 'AAPL'] }); // a route to a route
     const rdb = await start('rdb', 'cp4rdb', { tp: 'cp4n', syms: ['GOOG'] });
     await feed('cp4', 40, 6, 0);
     const parent = await readLog(nc, 'cp4');
@@ -235,6 +230,11 @@ describe('chainedtp', () => {
     expect(r.stream).toBe(streams.log('cp4'));
     expect(eventFids(r.events, 'quote')).toEqual(fids(parent.batches, 'quote', ['GOOG', 'IBM']));
     expect(eventFids(r.events, 'trade')).toEqual([]);
+    const rr = await collect('cp4nn', async () => parent.lastSeq);
+    expect(rr.stream).toBe(streams.log('cp4'));
+    expect(eventFids(rr.events, 'trade')).toEqual(fids(parent.batches, 'trade', ['IBM']));
+    expect(eventFids(rr.events, 'quote')).toEqual(fids(parent.batches, 'quote', ['IBM']));
+    expect(eventFids(rr.events, 'trade').length).toBeGreaterThan(0);
     await until(async () => {
       const m = await nc.request(subjects.query('rdb', 'cp4rdb'), encode({ type: 'tickbus.v1.query', table: 'trade', columns: ['fid'] }), { timeout: 5_000 });
       const res = decode<{ cols?: { fid: BigInt64Array } }>(m.data);

@@ -6,10 +6,9 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { manager } from '../../bus/streams.ts';
 import { Header, streams } from '../../bus/subjects.ts';
 import { subscribe, type Subscription } from '../../bus/subscriber.ts';
-import type { SymColumn } from '../../storage/batch.ts';
 import type { Scenario } from '../../scenarios/types.ts';
 import { status } from '../support/procs.ts';
-import { readLog, until, type LogBatch, type LogContents } from '../support/bus.ts';
+import { readLog, tableFids, until, type LogContents } from '../support/bus.ts';
 
 export interface ChainedProbe {
   sub: Subscription;
@@ -30,17 +29,6 @@ export async function startChainedProbe(nc: NatsConnection, ctp: string): Promis
     }
   })();
   return { sub, fids, done };
-}
-
-function tableFids(batches: LogBatch[], table: string, syms?: Set<string>): bigint[] {
-  const out: bigint[] = [];
-  for (const b of batches) {
-    if (b.table !== table) continue;
-    const f = b.cols.fid as BigInt64Array;
-    const s = b.cols.sym as SymColumn;
-    for (let i = 0; i < b.n; i++) if (!syms || syms.has(s.dict[s.codes[i]!]!)) out.push(f[i]!);
-  }
-  return out;
 }
 
 function firstDifference(got: bigint[], want: bigint[]): string | undefined {

@@ -14,12 +14,11 @@ import { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { subjects } from '../../bus/subjects.ts';
 import { subscribe, type Subscription } from '../../bus/subscriber.ts';
-import type { SymColumn } from '../../storage/batch.ts';
 import { Invariants, type Scenario } from '../../scenarios/types.ts';
 import { chainedViolations, startChainedProbe, type ChainedProbe } from './chained.ts';
 import { killClusterNode } from './cluster_faults.ts';
 import { startGatewayProbe, type GatewayProbe } from './gateway_probe.ts';
-import { readLog, testTables, until, type LogBatch, type LogContents } from '../support/bus.ts';
+import { readLog, tableFids, testTables, until, type LogContents } from '../support/bus.ts';
 import { periodViolations, readEops } from '../support/periods.ts';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
 
@@ -30,17 +29,6 @@ export interface ScenarioResult {
 
 async function rdbStatus(nc: NatsConnection, name: string): Promise<{ lastSeq: number } | undefined> {
   return await status<{ lastSeq: number }>(nc, name);
-}
-
-function logFids(batches: LogBatch[], table: string, syms?: Set<string>): bigint[] {
-  const out: bigint[] = [];
-  for (const b of batches) {
-    if (b.table !== table) continue;
-    const f = b.cols.fid as BigInt64Array;
-    const s = b.cols.sym as SymColumn;
-    for (let i = 0; i < b.n; i++) if (!syms || syms.has(s.dict[s.codes[i]!]!)) out.push(f[i]!);
-  }
-  return out;
 }
 
 function sameSequence(a: bigint[], b: bigint[]): string | undefined {
@@ -293,7 +281,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     stats.logRows = log.batches.reduce((a, b) => a + b.n, 0);
     stats.logMessages = log.batches.length;
     const inv = new Set(sc.invariants);
-    const allLog = new Map(sc.feed.tables.map((t) => [t, logFids(log.batches, t)]));
+    const allLog = new Map(sc.feed.tables.map((t) => [t, tableFids(log.batches, t)]));
     if (inv.has(Invariants.logHasNoDuplicates) || inv.has(Invariants.ackedRowsInLogOnce)) {
       for (const [t, fids] of allLog) {
         const counts = new Map<bigint, number>();
@@ -336,7 +324,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
       await Promise.all(joiners.map((j) => j.done));
       for (const j of joiners) {
         for (const t of j.tables ?? sc.feed.tables) {
-          const want = logFids(log.batches, t, j.syms ? new Set(j.syms) : undefined);
+          const want = tableFids(log.batches, t, j.syms ? new Set(j.syms) : undefined);
           const diff = sameSequence(j.fids.get(t) ?? [], want);
           if (diff) violations.push(`late joiner ${j.name}.${t} differs from the log: ${diff}`);
         }

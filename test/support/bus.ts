@@ -94,6 +94,18 @@ export function column(batches: LogBatch[], name: string, table?: string): bigin
   return out;
 }
 
+/** The `fid`s (unique row ids) of one table's rows over batches, in order, keeping rows of `keep` syms only (all when absent). */
+export function tableFids(batches: LogBatch[], table: string, keep?: ReadonlySet<string>): bigint[] {
+  const out: bigint[] = [];
+  for (const b of batches) {
+    if (b.table !== table) continue;
+    const f = b.cols.fid as BigInt64Array;
+    const s = b.cols.sym as SymColumn;
+    for (let i = 0; i < b.n; i++) if (!keep || keep.has(s.dict[s.codes[i]!]!)) out.push(f[i]!);
+  }
+  return out;
+}
+
 export function syms(c: Column): string[] {
   const s = c as SymColumn;
   return Array.from(s.codes, (x) => s.dict[x]!);
