@@ -77,6 +77,9 @@ export async function startChainedTp(nc: NatsConnection, given: Partial<ChainedT
   const machine = chainedTpMachine.provide({
     actors: {
       recover: fromPromise(async () => {
+        // The previous writer's appends still in flight land first (bounded by its retry window):
+        // the watermark read next must be the log's real last one.
+        if (writer) await Promise.race([writer.drained(), new Promise((r) => setTimeout(r, s.appendRetryWindowMs + s.appendTimeoutMs).unref())]);
         await putRoute(nc, route, s.replicas);
         recovered = await recoverOwnLog(jsm, s, schema);
         logger.info({ lastSeq: recovered.lastSeq, parentSeq: recovered.parentSeq, day: recovered.day }, 'chained tp recovered from its log');
