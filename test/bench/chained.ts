@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
@@ -104,6 +104,31 @@ async function hop(nc: NatsConnection, copyStream: string, copyFrom: number, pai
   return p50(legs);
 }
 
+/**
+ * The floor of one hop on this machine now: a bare nats.js ordered consumer in this process that
+ * re-publishes each parent message to stream RELAY (header Tb-Parent-Seq), no tickbus code between.
+ */
+async function rawRelayHop(nc: NatsConnection, from: number): Promise<number> {
+  const jsm = await manager(nc);
+  await jsm.streams.add({ name: 'RELAY', subjects: ['relay.>'], storage: 'file' as never, max_msg_size: 4 * 1024 * 1024 });
+  const js = jetstream(nc);
+  const it = await (await js.consumers.get(streams.log(TP), { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 })).consume();
+  let relayed = 0;
+  const relaying = (async () => {
+    for await (const m of it) {
+      const h = headers();
+      h.set(Header.parentSeq, String(m.seq));
+      void js.publish('relay.trade', m.data, { headers: h }).then(() => relayed++);
+    }
+  })();
+  try {
+    return await hop(nc, 'RELAY', 1, Header.parentSeq, Number, async () => relayed >= (await jsm.streams.info(streams.log(TP))).state.last_seq - from);
+  } finally {
+    await it.close();
+    await relaying;
+  }
+}
+
 export async function benchChained(rows = 2_000_000): Promise<Metric[]> {
   const dir = mkdtempSync(join(tmpdir(), 'tickbus-chainedbench-'));
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
@@ -133,6 +158,7 @@ export async function benchChained(rows = 2_000_000): Promise<Metric[]> {
     const ctpHop = await hop(nc, streams.log(CTP), ctpFrom, Header.parentSeq, Number, async () => (await watermark()) >= (await parentLast()));
     await stopProc(ctp);
     procs.splice(procs.indexOf(ctp), 1);
+    const relayHop = await rawRelayHop(nc, await parentLast());
 
     // The alternative: a stream sourcing the parent's log from its current end.
     const base = await parentLast();
@@ -144,7 +170,8 @@ export async function benchChained(rows = 2_000_000): Promise<Metric[]> {
     const out: Metric[] = [
       { metric: 'chained_tp_parent_rows_per_s', value: parentRate, unit: 'rows/s', target: 'baseline (the parent tickerplant, same feed, same run)' },
       { metric: 'chained_tp_rows_per_s', value: rows / a.copyS, unit: 'rows/s', baseline: 'chained_tp_parent_rows_per_s', ratio: rows / a.copyS / parentRate },
-      { metric: 'chained_tp_hop_p50_ms', value: ctpHop, unit: 'ms' },
+      { metric: 'chained_tp_hop_p50_ms', value: ctpHop, unit: 'ms', baseline: 'chained_tp_raw_relay_hop_p50_ms', ratio: ctpHop / relayHop },
+      { metric: 'chained_tp_raw_relay_hop_p50_ms', value: relayHop, unit: 'ms', target: 'baseline (a bare nats.js consumer re-publishing each message, same machine, same run)' },
     ];
     if (Number.isNaN(b.copyS)) {
       // nats-server 2.9 re-checks the parent's Nats-Expected-Last-Sequence header on each sourced
