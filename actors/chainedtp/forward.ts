@@ -152,8 +152,9 @@ export class Forwarder {
     if (!schema) return;
     this.stats.batchesIn++;
     this.stats.rowsIn += e.batch.n;
+    // Flushes before this batch is taken say so: its sequence is not covered yet.
     if (this.st.day !== e.day) {
-      this.flush();
+      this.flush(e.seq - 1);
       this.newDay(e.day);
     }
     if (this.s.pubFreqMs === 0) {
@@ -162,7 +163,7 @@ export class Forwarder {
     }
     let p = this.pending.get(e.table);
     if (p && p.day !== e.day) {
-      this.flush();
+      this.flush(e.seq - 1);
       p = undefined;
     }
     if (!p) this.pending.set(e.table, (p = { table: e.table, day: e.day, parts: [], rows: 0, bytes: 0, firstParentSeq: e.seq }));
@@ -172,7 +173,7 @@ export class Forwarder {
     p.bytes += bytes;
     this.pendingRows += e.batch.n;
     this.pendingBytes += bytes;
-    if (p.rows >= this.s.batchRowsMax || p.bytes >= this.s.batchBytesMax) this.flush();
+    if (p.rows >= this.s.batchRowsMax || p.bytes >= this.s.batchBytesMax) this.flush(e.seq);
     else this.timer ??= setTimeout(() => this.flush(), this.s.pubFreqMs);
   }
 
@@ -190,8 +191,12 @@ export class Forwarder {
     return schema;
   }
 
-  /** Appends every pending table now, in order of their first parent message, each with its watermark. */
-  flush(): void {
+  /**
+   * Appends every pending table now, in order of their first parent message, each with its
+   * watermark; the last one's is `readUpTo`: every parent message up to it is pending or filtered
+   * (default: the last one read, for a flush between events).
+   */
+  flush(readUpTo = this.lastRead()): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.pending.size === 0) return;
@@ -199,10 +204,9 @@ export class Forwarder {
     this.pending.clear();
     this.pendingRows = 0;
     this.pendingBytes = 0;
-    const read = this.lastRead();
     all.forEach((p, i) => {
       // Parent messages before the next table's first are in this one or earlier ones.
-      const watermark = i + 1 < all.length ? all[i + 1]!.firstParentSeq - 1 : read;
+      const watermark = i + 1 < all.length ? all[i + 1]!.firstParentSeq - 1 : readUpTo;
       this.appendBatch(this.schema.get(p.table)!, p.day, p.parts, p.rows, watermark);
     });
   }
@@ -237,7 +241,8 @@ export class Forwarder {
 
   /** A marker goes after everything before it is acknowledged (the tickerplant's rule), with own counts. */
   private async onMarker(e: EodEvent | EopEvent): Promise<void> {
-    this.flush();
+    this.flush(e.seq - 1); // the marker itself is not in the log until its own append
+
     await this.writer.drained();
     const day = e.day;
     if (!this.st.day) this.st.day = day;

@@ -155,7 +155,7 @@ async function kill(a: Args): Promise<number> {
     const [reg, sups] = await Promise.all([readRegistry(nc), readSupRecords(nc)]);
     const targets = selectTargets(reg, sups, { name, type, all });
     // Feeds and gateways first, the tickerplant last (the reverse of the start order).
-    const order = ['feed', 'gateway', 'monitor', 'hdb', 'rdb', 'tickerplant'];
+    const order = ['feed', 'gateway', 'monitor', 'hdb', 'rdb', 'chainedtp', 'tickerplant'];
     targets.sort((x, y) => order.indexOf(x.proctype) - order.indexOf(y.proctype));
     const outcomes: KillOutcome[] = [];
     for (const t of targets) outcomes.push(await killOne(nc, t, timeoutMs));
