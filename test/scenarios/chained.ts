@@ -1,7 +1,8 @@
 // A scenario's chained tickerplant (topology.chained): an in-process subscriber of the chained tp
 // that reads from the day's start through every fault, and the check that both it and the chained
 // tp's own log hold exactly the parent log's rows (narrowed by the chained tp's tables and syms),
-// once each, in the parent's order per table; and that the chained tp's Tb-Count is exact.
+// once each, in the parent's order per table; that its Tb-Count and end-of-day counts are exact;
+// and that it ended the parent's days, in order.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { manager } from '../../bus/streams.ts';
 import { Header, streams } from '../../bus/subjects.ts';
@@ -40,8 +41,11 @@ function firstDifference(got: bigint[], want: bigint[]): string | undefined {
   return i < 0 ? undefined : `first difference at row ${i}: ${got[i]} vs ${want[i]}`;
 }
 
-/** Waits (bounded) for the chained tp and its subscriber to reach the parent log's end, then compares. */
-export async function chainedViolations(nc: NatsConnection, sc: Scenario, parent: LogContents, probe: ChainedProbe, stats: Record<string, number>, boundMs = 30_000): Promise<string[]> {
+/**
+ * Waits (bounded) for the chained tp and its subscriber to reach the parent log's end, then
+ * compares; `countCheck` is the runner's Tb-Count and end-of-day count check, run on its own log.
+ */
+export async function chainedViolations(nc: NatsConnection, sc: Scenario, parent: LogContents, probe: ChainedProbe, stats: Record<string, number>, countCheck: (order: LogContents['order']) => string[], boundMs = 30_000): Promise<string[]> {
   const c = sc.topology.chained!;
   const out: string[] = [];
   const jsm = await manager(nc);
@@ -73,14 +77,19 @@ export async function chainedViolations(nc: NatsConnection, sc: Scenario, parent
     const subDiff = firstDifference(probe.fids.get(t) ?? [], want);
     if (subDiff) out.push(`chained tp ${c.name} subscriber, ${t}: ${subDiff}`);
   }
-  const counts = new Map<string, number>();
-  for (const b of own.batches) {
-    const k = `${b.day}/${b.table}`;
-    counts.set(k, (counts.get(k) ?? 0) + b.n);
-    if (b.count !== counts.get(k)) {
-      out.push(`chained tp ${c.name} seq ${b.seq}: Tb-Count ${b.count}, rows so far ${counts.get(k)}`);
-      break;
-    }
+  out.push(...countCheck(own.order).map((v) => `chained tp ${c.name}: ${v}`));
+  // Every end of day of the parent's log from where the chained tp started (its first message's
+  // Tb-Parent-Seq; it starts at a day's start, so no end of day lies between) up to where the
+  // parent's log was read is in the chained tp's log, in order.
+  const info = await jsm.streams.info(streams.log(c.name));
+  const first = info.state.messages ? await jsm.streams.getMessage(streams.log(c.name), { seq: info.state.first_seq }) : undefined;
+  const startedAt = Number(first?.header.get(Header.parentSeq) ?? Infinity);
+  const day = (e: LogContents['eods'][number]) => `${e.day}>${e.nextDay}`;
+  const want = parent.eods.filter((e) => e.seq >= startedAt).map(day);
+  if (own.eods.slice(0, want.length).map(day).join(' ') !== want.join(' ')) {
+    out.push(`chained tp ${c.name} ends days ${own.eods.map(day).join(' ')}, the parent from seq ${startedAt} ${want.join(' ')}`);
   }
+  stats.chainedEodsExpected = want.length;
+  stats.chainedEods = own.eods.length;
   return out;
 }

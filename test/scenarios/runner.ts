@@ -317,7 +317,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
         }
       }
     }
-    if (chained && inv.has(Invariants.chainedEqualLog)) violations.push(...(await chainedViolations(nc, sc, log, chained, stats)));
+    if (chained && inv.has(Invariants.chainedEqualLog)) violations.push(...(await chainedViolations(nc, sc, log, chained, stats, countViolations)));
     else await chained?.sub.close();
     if (inv.has(Invariants.hdbAndRdbEqualLog)) violations.push(...(await hdbAndRdbViolations(nc, sc, log, join(dir, 'hdb'), stats)));
     if (inv.has(Invariants.lateJoinersEqualLog)) {
