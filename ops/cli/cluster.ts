@@ -44,7 +44,7 @@ export function replicasFromEnv(env: NodeJS.ProcessEnv = process.env): number | 
 export function withReplicas(proctype: string, settings: Record<string, unknown>, replicas: number | undefined): Record<string, unknown> {
   if (replicas === undefined) return settings;
   const usage = { replicas, ...((settings.usage as Record<string, unknown> | undefined) ?? {}) };
-  return { ...(proctype === 'tickerplant' ? { replicas } : {}), ...settings, usage };
+  return { ...(proctype === 'tickerplant' || proctype === 'chainedtp' ? { replicas } : {}), ...settings, usage };
 }
 
 export interface EmbeddedCluster {

@@ -12,6 +12,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import type { ProcessRuntime } from '../../actors/common/runtime.ts';
 import { chainedTpSettings } from '../../actors/chainedtp/settings.ts';
+import { CHAIN_TYPE, putRoute } from '../../bus/chain.ts';
 import { decode, encode } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { Publisher } from '../../bus/publisher.ts';
@@ -243,6 +244,16 @@ describe('chainedtp', () => {
     await stop(rdb);
     expect(column(parent.batches, 'fid').length).toBe(240);
   }, 60_000);
+
+  it('chainedtp: a subscriber of a route loop is BAD_CONFIG, of a create-mode chained tp not started NOT_READY, of nothing the stream error', async () => {
+    await putRoute(nc, { type: CHAIN_TYPE, name: 'loopa', parent: 'loopb', logMode: 'none' });
+    await putRoute(nc, { type: CHAIN_TYPE, name: 'loopb', parent: 'loopa', logMode: 'parent' });
+    await putRoute(nc, { type: CHAIN_TYPE, name: 'notyet', parent: 'cp1', logMode: 'create' });
+    const code = async (tp: string) => await subscribe(nc, { tp }).then(() => 'subscribed', (e: Error) => (e instanceof TickbusError ? e.code : e.message));
+    expect(await code('loopa')).toBe(ErrorCode.BAD_CONFIG);
+    expect(await code('notyet')).toBe(ErrorCode.NOT_READY);
+    expect(await code('nosuchtp')).toMatch(/not found/i);
+  });
 
   it('chainedtp: bad settings are BAD_CONFIG naming the setting', () => {
     const bad = (s: Record<string, unknown>) => {
