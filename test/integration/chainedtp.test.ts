@@ -123,7 +123,7 @@ describe('chainedtp', () => {
   it('chainedtp: create mode forwards every parent row once, in order, tick by tick and coalesced with a filter; an RDB on the chained tp holds them', async () => {
     await start('tickerplant', 'cp1', { mode: 'immediate' });
     await start('chainedtp', 'cp1c', { parent: 'cp1' });
-    await start('chainedtp', 'cp1f', { parent: 'cp1', pubFreqMs: 20, subscribeTables: ['trade'], syms: ['AAPL', 'MSFT'] });
+    await start('chainedtp', 'cp1f', { parent: 'cp1', pubFreqMs: 100, subscribeTables: ['trade'], syms: ['AAPL', 'MSFT'] });
     const rdb = await start('rdb', 'cp1rdb', { tp: 'cp1c' });
     await feed('cp1', 200, 7, 0);
     await caughtUp('cp1c', 'cp1');
@@ -141,7 +141,7 @@ describe('chainedtp', () => {
     expect(fids(filtered.batches, 'trade')).toEqual(fids(parent.batches, 'trade', ['AAPL', 'MSFT']));
     expect(fids(filtered.batches, 'quote')).toEqual([]);
     expect(new Set(filtered.batches.flatMap((b) => syms(b.cols.sym!)))).toEqual(new Set(['AAPL', 'MSFT']));
-    // Coalesced: fewer messages than parent trade batches (a 20 ms timer over an immediate-mode feed).
+    // Coalesced: fewer messages than parent trade batches (a 100 ms timer over an immediate-mode feed).
     expect(filtered.batches.length).toBeLessThan(parent.batches.filter((b) => b.table === 'trade').length);
     expect(countErrors(ctp.batches)).toEqual([]);
     expect(countErrors(filtered.batches)).toEqual([]);
@@ -191,14 +191,14 @@ describe('chainedtp', () => {
   }, 90_000);
 
   it('chainedtp: end of day and a manual end of period follow in order, with the chained tp own counts', async () => {
-    const { clock, day0 } = clockBeforeMidnight(4_000);
+    const { clock, day0 } = clockBeforeMidnight(10_000);
     await start('tickerplant', 'cp3', { mode: 'batch', pubFreqMs: 5, intradayFreqMs: 3_600_000 }, clock);
     await start('chainedtp', 'cp3c', { parent: 'cp3', syms: ['IBM'] });
     await feed('cp3', 20, 4, 0);
     const r = await nc.request(subjects.ctl('cp3', 'eop'), JSON.stringify({ by: 'test', reason: 'correction' }), { timeout: 10_000 });
     expect(JSON.parse(new TextDecoder().decode(r.data)).type).toBe('tickbus.v1.eop');
     await feed('cp3', 10, 4, 1_000);
-    await until(async () => (await readLog(nc, 'cp3')).eods.length === 1, 20_000, 100);
+    await until(async () => (await readLog(nc, 'cp3')).eods.length === 1, 40_000, 100);
     await feed('cp3', 10, 4, 2_000);
     await caughtUp('cp3c', 'cp3');
     const own = await readLog(nc, 'cp3c');
