@@ -13,6 +13,7 @@ import { defineSchema } from '../../storage/schema.ts';
 import { LogWriter } from '../tickerplant/log_writer.ts';
 import { Forwarder, recoverOwnLog, type OwnLogState } from './forward.ts';
 import { chainedTpMachine, type ChainedTpEvent } from './machine.ts';
+import { Manifest } from './manifest.ts';
 import { chainedTpSettings, type ChainedTpSettings } from './settings.ts';
 
 export interface ChainedTp {
@@ -30,6 +31,7 @@ export async function startChainedTp(nc: NatsConnection, given: Partial<ChainedT
   const s = chainedTpSettings(given);
   const schema = defineSchema(s.subscribeTables ? Object.fromEntries(s.subscribeTables.map((t) => [t, s.tables[t]!])) : s.tables);
   const jsm = await manager(nc);
+  const manifest = new Manifest(nc, jsm, s, logger);
   const pipeline = new Pipeline(nc, { timeoutMs: s.appendTimeoutMs, maxInflight: s.appendsInflightMax * 2 + 64 });
   const route: ChainRoute = { type: CHAIN_TYPE, name: s.name, parent: s.parent, logMode: s.logMode, ...(s.subscribeTables ? { tables: s.subscribeTables } : {}), ...(s.syms ? { syms: s.syms } : {}) };
   let recovered: OwnLogState | undefined;
@@ -53,7 +55,7 @@ export async function startChainedTp(nc: NatsConnection, given: Partial<ChainedT
       // Resume after the watermark; a chained tp with an empty log starts at the parent's day.
       const from = st.parentSeq > 0 ? { seq: st.parentSeq + 1 } : ('today' as const);
       const mine = (sub = await subscribe(nc, { name: `ctp_${s.name}`, tp: s.parent, tables: s.subscribeTables, syms: s.syms, from, raw: s.pubFreqMs === 0, bufferBytes: s.bufferBytes, stallMs: s.logStallMs }));
-      const fw = (forwarder = new Forwarder(w, s, schema, st, () => mine.lastSeq, logger));
+      const fw = (forwarder = new Forwarder(w, s, schema, st, () => mine.lastSeq, logger, (m, seq) => void manifest.record(m, seq)));
       logger.info({ parent: s.parent, parentStream: mine.stream, from, ownLastSeq: st.lastSeq }, 'chained tp following its parent');
       sendBack({ type: 'forward.subscribed' });
       for await (const e of mine) {
@@ -82,6 +84,7 @@ export async function startChainedTp(nc: NatsConnection, given: Partial<ChainedT
         if (writer) await Promise.race([writer.drained(), new Promise((r) => setTimeout(r, s.appendRetryWindowMs + s.appendTimeoutMs).unref())]);
         await putRoute(nc, route, s.replicas);
         recovered = await recoverOwnLog(jsm, s, schema);
+        if (recovered.lastEop) void manifest.record(recovered.lastEop.marker, recovered.lastEop.seq, true);
         logger.info({ lastSeq: recovered.lastSeq, parentSeq: recovered.parentSeq, day: recovered.day }, 'chained tp recovered from its log');
       }),
       forward,

@@ -21,6 +21,7 @@ import { BATCH_TYPE, EOD_TYPE } from '../tickerplant/ingest.ts';
 import { encodeLogBatch } from '../tickerplant/log_encode.ts';
 import type { LogWriter } from '../tickerplant/log_writer.ts';
 import { EOP_TYPE } from '../tickerplant/periods.ts';
+import type { OwnEop } from './manifest.ts';
 import type { ChainedTpSettings } from './settings.ts';
 
 /** What the chained tp's own log says at start: where to resume and the counts to continue. */
@@ -36,6 +37,8 @@ export interface OwnLogState {
   /** The current period's first own sequence (0 = the next append), and the day counts at its start. */
   periodFirstSeq: number;
   periodBase: Map<string, number>;
+  /** The own log's last end-of-period marker and its sequence (its manifest entry is mended at start). */
+  lastEop?: { marker: OwnEop; seq: number };
 }
 
 /** Largest own log message: room for a parent message forwarded as it is. */
@@ -71,12 +74,13 @@ export async function recoverOwnLog(jsm: JetStreamManager, s: ChainedTpSettings,
   const eop = await lastMessage(jsm, stream, subjects.eop(s.name));
   let periodFirstSeq = dayStart <= lastSeq ? dayStart : 0;
   let periodBase = new Map([...schema.keys()].map((t) => [t, 0]));
-  if (eop && eop.seq >= dayStart) {
-    periodFirstSeq = eop.seq < lastSeq ? eop.seq + 1 : 0;
-    const dc = decode<{ dayCounts?: Record<string, number> }>(eop.data).dayCounts ?? {};
+  const lastEop = eop ? { marker: decode<OwnEop & { dayCounts?: Record<string, number> }>(eop.data), seq: eop.seq } : undefined;
+  if (lastEop && eop!.seq >= dayStart) {
+    periodFirstSeq = eop!.seq < lastSeq ? eop!.seq + 1 : 0;
+    const dc = lastEop.marker.dayCounts ?? {};
     periodBase = new Map([...schema.keys()].map((t) => [t, dc[t] ?? 0]));
   }
-  return { lastSeq, parentSeq, day, counts, periodFirstSeq, periodBase };
+  return { lastSeq, parentSeq, day, counts, periodFirstSeq, periodBase, ...(lastEop ? { lastEop } : {}) };
 }
 
 interface Pending {
@@ -118,6 +122,8 @@ export class Forwarder {
     /** The parent subscription's last sequence read (filtered messages included). */
     private readonly lastRead: () => number,
     private readonly logger: Logger,
+    /** Called with each own end-of-period marker once it is in the log (the manifest entry). */
+    private readonly onPeriod: (marker: OwnEop, seq: number) => void = () => {},
   ) {
     this.ownSeq = st.lastSeq;
   }
@@ -256,7 +262,7 @@ export class Forwarder {
     }
     const tables = e.tables.length ? e.tables.filter((t) => this.schema.has(t)) : [...this.schema.keys()];
     const counts = Object.fromEntries(tables.map((t) => [t, (this.st.counts.get(t) ?? 0) - (this.st.periodBase.get(t) ?? 0)]));
-    const marker: Record<string, unknown> = {
+    const marker: OwnEop & Record<string, unknown> = {
       type: EOP_TYPE,
       day: e.day,
       period: e.period,
@@ -270,7 +276,8 @@ export class Forwarder {
       ...(e.by !== undefined ? { by: e.by } : {}),
       ...(e.reason !== undefined ? { reason: e.reason } : {}),
     };
-    await this.append(subjects.eop(this.s.name), encode(marker), { [Header.day]: e.day }, e.seq);
+    const seq = await this.append(subjects.eop(this.s.name), encode(marker), { [Header.day]: e.day }, e.seq);
+    this.onPeriod(marker, seq);
     this.st.periodFirstSeq = 0;
     this.st.periodBase = new Map(this.st.counts);
   }

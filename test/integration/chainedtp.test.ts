@@ -15,6 +15,7 @@ import { chainedTpSettings } from '../../actors/chainedtp/settings.ts';
 import { CHAIN_TYPE, putRoute } from '../../bus/chain.ts';
 import { decode, encode } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+import { periodRange, readPeriod } from '../../bus/periods.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { manager } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
@@ -217,6 +218,13 @@ describe('chainedtp', () => {
     expect(eops.filter((e) => e.by === 'test' && e.reason === 'correction')).toHaveLength(1);
     expect(periodViolations(own, eops, 1)).toEqual([]);
     expect(eops.find((e) => e.by === 'test')!.counts.trade).toBeGreaterThan(0);
+    // The chained tp's own period manifest: one period of one table read without scanning the day.
+    const manual = eops.find((e) => e.by === 'test')!;
+    await until(async () => (await periodRange(nc, 'cp3c', manual.period).catch(() => undefined)) !== undefined, 10_000, 50);
+    const one = await readPeriod(nc, 'cp3c', manual.period, 'trade');
+    expect([one.record.firstSeq, one.record.lastSeq]).toEqual([manual.firstSeq, manual.seq]);
+    expect(one.batches.flatMap((b) => Array.from(b.cols.fid as BigInt64Array))).toEqual(fids(own.batches.filter((b) => b.seq >= manual.firstSeq && b.seq < manual.seq), 'trade'));
+    expect(one.rows).toBe(manual.counts.trade);
     expect(new Set(own.batches.flatMap((b) => syms(b.cols.sym!)))).toEqual(new Set(['IBM']));
   }, 60_000);
 
