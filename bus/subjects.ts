@@ -155,4 +155,6 @@ export const Header = {
   queryId: 'Tb-Query-Id',
   /** On queries: who asks, as the client declares it (the usage log's user; not authenticated). */
   user: 'Tb-User',
+  /** On a repaired log's messages (`actors replay --repair-to`): `<tp>:<seq>`, where the copy came from. */
+  repairedFrom: 'Tb-Repaired-From',
 } as const;
