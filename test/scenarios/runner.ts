@@ -19,7 +19,8 @@ import { Invariants, type Scenario } from '../../scenarios/types.ts';
 import { killClusterNode } from './cluster_faults.ts';
 import { startGatewayProbe, type GatewayProbe } from './gateway_probe.ts';
 import { readLog, testTables, until, type LogBatch, type LogContents } from '../support/bus.ts';
-import { periodViolations, readEops } from '../support/periods.ts';
+import { dstPeriodViolations, periodViolations, readEops } from '../support/periods.ts';
+import { SIM_CLOCK_ENV } from '../../actors/common/clock.ts';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
 
 export interface ScenarioResult {
@@ -134,6 +135,8 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
   const server = cluster ? undefined : await NatsServer.start({ storeDir: join(dir, 'nats') });
   const url = cluster ? cluster.urls.join(',') : server!.url;
   const childEnv: Record<string, string> = size ? { TICKBUS_REPLICAS: String(Math.min(size, 5)) } : {};
+  // Simulated time: every process (a restarted one too) on one timeline anchored now.
+  if (sc.clock) childEnv[SIM_CLOCK_ENV] = `${sc.clock.startMs},${Date.now()},${sc.clock.speed}`;
   const cfgPath = join(dir, 'config.json');
   const tp = sc.topology.tp;
   writeFileSync(
@@ -141,7 +144,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     JSON.stringify({
       tables: testTables,
       defaults: {
-        tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}), ...(tp.intradayFreqMs ? { intradayFreqMs: tp.intradayFreqMs } : {}) },
+        tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}), ...(tp.intradayFreqMs ? { intradayFreqMs: tp.intradayFreqMs } : {}), ...(tp.eodZone ? { eodZone: tp.eodZone } : {}) },
         rdb: { tp: tp.name, ...(sc.topology.hdb ? { hdbDir: join(dir, 'hdb') } : {}) },
       },
     }),
@@ -300,10 +303,11 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     }
     if (inv.has(Invariants.countsMatchLog)) violations.push(...countViolations(log.order));
     stats.eods = log.eods.length;
-    if (inv.has(Invariants.periodCountsMatchLog) || sc.minEops !== undefined) {
+    if (inv.has(Invariants.periodCountsMatchLog) || inv.has(Invariants.periodsElapsedAcrossDst) || sc.minEops !== undefined) {
       const eops = await readEops(nc, tp.name);
       stats.eops = eops.length;
       if (inv.has(Invariants.periodCountsMatchLog)) violations.push(...periodViolations(log, eops, 1)); // a scenario's stream starts at 1
+      if (inv.has(Invariants.periodsElapsedAcrossDst)) violations.push(...dstPeriodViolations(eops, tp.intradayFreqMs ?? 0, '00:00', tp.eodZone ?? 'UTC'));
       if (sc.minEops !== undefined && eops.length < sc.minEops) violations.push(`the log holds ${eops.length} end-of-period markers, expected at least ${sc.minEops}`);
     }
     if (sc.minEods !== undefined && log.eods.length < sc.minEods) violations.push(`the log holds ${log.eods.length} end-of-day markers, expected at least ${sc.minEods}`);
