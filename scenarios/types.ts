@@ -8,7 +8,8 @@ export interface Scenario {
     /** `demoDayMs` rolls the day every N ms (synthetic dates), to put end-of-day markers under the faults. */
     /** `intradayFreqMs` ends an intraday period every N ms (end-of-period markers under the faults). */
     /** `eodZone` (default UTC) is the zone of the day and its periods. */
-    tp: { name: string; mode: 'batch' | 'immediate'; pubFreqMs?: number; demoDayMs?: number; intradayFreqMs?: number; eodZone?: string };
+    /** `settings`: any other tickerplant settings (e.g. consumerDisconnectBytes). */
+    tp: { name: string; mode: 'batch' | 'immediate'; pubFreqMs?: number; demoDayMs?: number; intradayFreqMs?: number; eodZone?: string; settings?: Record<string, unknown> };
     /** RDBs, each its own OS process (so it can be SIGKILLed). */
     rdbs: string[];
     /** The RDBs write each ended day to a Parquet HDB (in the scenario's temp dir) at end of day. */
@@ -18,7 +19,8 @@ export interface Scenario {
     /** A gateway process, asked for the row count of the feed's tables through `rdb` every `everyMs` throughout. */
     gateway?: { name: string; everyMs: number; timeoutMs: number; gapMaxMs: number };
     /** In-process subscribers that join the day late and read it to the end. */
-    lateJoiners?: Array<{ name: string; joinAtMs: number; tables?: string[]; syms?: string[] }>;
+    /** `stall`: the joiner stops reading `afterMs` after it joins, for `forMs` (a slow consumer), then reads on. */
+    lateJoiners?: Array<{ name: string; joinAtMs: number; tables?: string[]; syms?: string[]; bufferBytes?: number; stall?: { afterMs: number; forMs: number } }>;
   };
   feed: {
     tables: Array<'trade' | 'quote'>;
@@ -71,5 +73,7 @@ export const Invariants = {
   periodCountsMatchLog: 'period-counts-match-log',
   /** Every end-of-period boundary is the day's start plus a whole number of intradayFreqMs of elapsed time (DST makes no period 0 or 2 hours), and the markers' periods span a change of the zone's UTC offset. Needs topology.tp.intradayFreqMs and eodZone. */
   periodsElapsedAcrossDst: 'periods-elapsed-across-dst',
+  /** Each stalled late joiner's consumer was cut by the tickerplant (a `consumer-disconnected` alert naming it). */
+  stalledJoinersCut: 'stalled-joiners-cut',
 } as const;
 export type Invariant = (typeof Invariants)[keyof typeof Invariants];

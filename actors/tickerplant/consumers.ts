@@ -3,9 +3,11 @@
 // subscriber pulls at its own pace with a bounded buffer (bus/subscriber.ts), so a slow one
 // cannot fill the tickerplant's memory; what it does hold is a consumer on the server that falls
 // further behind. The watch reads the lag of every consumer of the tickerplant's log stream every
-// `consumerCheckMs`: past `consumerAlertBytes` behind, a `slow-consumer` alert (once per
-// transition, logged, on alert.tickerplant.<tp>); past `consumerDisconnectBytes`, the consumer is
-// deleted (`consumer-disconnected` alert). A cut subscriber loses nothing: bus/subscriber.ts
+// `consumerCheckMs`. A consumer is judged only when it is not catching up (its pending count did
+// not shrink since the previous check): a late joiner or a replay is far behind by design while it
+// reads at full speed, and is left alone. Falling behind past `consumerAlertBytes`: a
+// `slow-consumer` alert (once per transition, logged, on alert.tickerplant.<tp>); past
+// `consumerDisconnectBytes`, the consumer is deleted (`consumer-disconnected` alert). A cut subscriber loses nothing: bus/subscriber.ts
 // re-creates its consumer from the message after the last one it read and replays the log.
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -60,6 +62,8 @@ export interface ConsumerWatchStatus {
 export class ConsumerWatch {
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly slow = new Set<string>();
+  /** Each consumer's pending count at the previous check (catching up = it shrank). */
+  private readonly prevPending = new Map<string, number>();
   private disconnected = 0;
   private checks = 0;
   private worst: ConsumerWatchStatus['worst'];
@@ -100,6 +104,7 @@ export class ConsumerWatch {
       for (const r of rows) if (!this.worst || r.bytesBehind > this.worst.bytesBehind) this.worst = { consumer: r.consumer, pending: r.pending, bytesBehind: r.bytesBehind };
       const present = new Set(rows.map((r) => r.consumer));
       for (const c of this.slow) if (!present.has(c)) this.slow.delete(c);
+      for (const c of this.prevPending.keys()) if (!present.has(c)) this.prevPending.delete(c);
       for (const r of rows) await this.judge(r);
     } catch (e) {
       this.logger.warn({ err: (e as Error).message }, 'tickerplant: reading consumer lag failed');
@@ -110,6 +115,13 @@ export class ConsumerWatch {
 
   private async judge(r: LagRow): Promise<void> {
     const { consumerAlertBytes: alertAt, consumerDisconnectBytes: cutAt } = this.s;
+    const prev = this.prevPending.get(r.consumer);
+    this.prevPending.set(r.consumer, r.pending);
+    // Catching up (or first seen): not slow, whatever the distance.
+    if (prev === undefined || r.pending < prev) {
+      if (this.slow.delete(r.consumer)) this.logger.info({ consumer: r.consumer, pending: r.pending }, 'tickerplant: slow consumer is catching up');
+      return;
+    }
     if (cutAt > 0 && r.bytesBehind >= cutAt) {
       try {
         await this.jsm.consumers.delete(this.stream, r.consumer);
@@ -119,6 +131,7 @@ export class ConsumerWatch {
       }
       this.disconnected++;
       this.slow.delete(r.consumer);
+      this.prevPending.delete(r.consumer);
       this.alert('error', 'consumer-disconnected', r, `consumer ${r.consumer} of ${this.stream} was ${r.pending} messages (~${mib(r.bytesBehind)} MiB) behind, past consumerDisconnectBytes ${mib(cutAt)} MiB: deleted; it re-joins from the log`);
       return;
     }

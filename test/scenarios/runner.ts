@@ -144,7 +144,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     JSON.stringify({
       tables: testTables,
       defaults: {
-        tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}), ...(tp.intradayFreqMs ? { intradayFreqMs: tp.intradayFreqMs } : {}), ...(tp.eodZone ? { eodZone: tp.eodZone } : {}) },
+        tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}), ...(tp.intradayFreqMs ? { intradayFreqMs: tp.intradayFreqMs } : {}), ...(tp.eodZone ? { eodZone: tp.eodZone } : {}), ...(tp.settings ?? {}) },
         rdb: { tp: tp.name, ...(sc.topology.hdb ? { hdbDir: join(dir, 'hdb') } : {}) },
       },
     }),
@@ -180,14 +180,23 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
       done: Promise.resolve(),
       sub: undefined as Subscription | undefined,
     }));
+    // Alerts seen (the tickerplant's slow-consumer cuts name the consumer, `joiner_<name>_…`).
+    const alerts: Array<{ kind: string; subject: string }> = [];
+    const alertSub = nc.subscribe(subjects.alertAll, { callback: (_e, m) => void alerts.push(m.json<{ kind: string; subject: string }>()) });
     const t0 = Date.now();
     const timers: ReturnType<typeof setTimeout>[] = [];
     for (const j of joiners) {
       timers.push(
         setTimeout(() => {
           j.done = (async () => {
-            const sub = (j.sub = await subscribe(nc, { tp: tp.name, tables: j.tables, syms: j.syms, from: 'today' }));
+            const sub = (j.sub = await subscribe(nc, { tp: tp.name, tables: j.tables, syms: j.syms, from: 'today', name: `joiner_${j.name}`, ...(j.bufferBytes ? { bufferBytes: j.bufferBytes } : {}) }));
+            const stallAt = j.stall ? Date.now() + j.stall.afterMs : Infinity;
             for await (const e of sub) {
+              if (Date.now() >= stallAt && j.stall) {
+                const forMs = j.stall.forMs;
+                j.stall = undefined; // once
+                await new Promise((r) => setTimeout(r, forMs));
+              }
               if (e.type !== 'batch') continue;
               const list = j.fids.get(e.table) ?? [];
               list.push(...(e.batch.cols.fid as BigInt64Array));
@@ -326,6 +335,14 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
       }
     }
     if (inv.has(Invariants.hdbAndRdbEqualLog)) violations.push(...(await hdbAndRdbViolations(nc, sc, log, join(dir, 'hdb'), stats)));
+    if (inv.has(Invariants.stalledJoinersCut)) {
+      const stalled = (sc.topology.lateJoiners ?? []).filter((j) => j.stall);
+      stats.consumerCuts = alerts.filter((a) => a.kind === 'consumer-disconnected').length;
+      for (const j of stalled) {
+        if (!alerts.some((a) => a.kind === 'consumer-disconnected' && a.subject.startsWith(`joiner_${j.name}_`))) violations.push(`stalled joiner ${j.name} was never cut off (no consumer-disconnected alert naming joiner_${j.name}_…)`);
+      }
+    }
+    alertSub.unsubscribe();
     if (inv.has(Invariants.lateJoinersEqualLog)) {
       await Promise.all(joiners.map((j) => j.done));
       for (const j of joiners) {
