@@ -119,6 +119,8 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
           'tick.*.>',
           'tickerr.*.>',
           ...ctx.tps.flatMap((tp) => [...streamOwner(streams.log(tp)), ...streamOwner(streams.rejected(tp))]),
+          // The slow-consumer watch lists its log's consumers (and deletes a cut one: streamReader's CONSUMER.DELETE).
+          ...ctx.tps.map((tp) => `${js}.CONSUMER.LIST.${streams.log(tp)}`),
           // The period manifest: its own keys `<tp>.<start>`, creating the bucket, reading back the entry it mends on recovery.
           ...ctx.tps.map((tp) => `$KV.${kv.periodsBucket}.${tp}.*`),
           `${js}.STREAM.CREATE.${periodsStream}`,
