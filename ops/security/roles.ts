@@ -16,7 +16,7 @@ export interface Permissions {
   subscribe: string[];
 }
 
-export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'client', 'admin'] as const;
+export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'streams', 'client', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export function isRole(s: string): s is Role {
@@ -26,6 +26,8 @@ export function isRole(s: string): s is Role {
 /** What the table depends on: the tickerplant names (their streams TICK_<tp> appear in JetStream API subjects, where a wildcard cannot stand for part of a token). */
 export interface RoleContext {
   tps: string[];
+  /** Stream-processor managers (process type `streams`): their streams STREAMS_<name> appear in JetStream API subjects too. */
+  streamManagers?: string[];
 }
 
 const js = '$JS.API';
@@ -111,6 +113,7 @@ function merge(...ps: Permissions[]): Permissions {
 /** The permissions of one role. */
 export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
   for (const tp of ctx.tps) assertName('tickerplant', tp);
+  for (const m of ctx.streamManagers ?? []) assertName('streams', m);
   const logReader: Permissions = { publish: ctx.tps.flatMap((tp) => streamReader(streams.log(tp))), subscribe: [] };
   switch (role) {
     case 'tickerplant':
@@ -158,6 +161,14 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
       return merge(processBase(role), { publish: feedSubjects, subscribe: [] });
     case 'housekeeping':
       return processBase(role);
+    case 'streams':
+      // Stream processors: own STREAMS_<mgr> (create, durable consumers with acks, publish on
+      // st.<mgr>.>, dead letters there too), and read tick tables from the logs with their own
+      // durable consumers (streamReader covers CONSUMER.CREATE.<stream>.<name>).
+      return merge(processBase(role), logReader, {
+        publish: (ctx.streamManagers ?? []).flatMap((m) => [`st.${m}.>`, ...streamOwner(streams.processors(m))]),
+        subscribe: [],
+      });
     case 'client':
       // Queries through a gateway (and answers its liveness probes on the gateway's inbox: `_INBOX.>`),
       // reads the log by sequence (direct get, no consumers), receives published reports.
