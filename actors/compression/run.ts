@@ -55,7 +55,8 @@ export interface PlanRow {
   /** The rule's line in the CSV (0: none). */
   line: number;
   notes: string[];
-  ms?: number;
+  /** A rewrite's time: copying, verifying, in all (ms). */
+  ms?: { write: number; verify: number; total: number };
 }
 
 export interface CompressionReport {
@@ -119,7 +120,7 @@ export async function runCompression(o: CompressionRunOptions): Promise<Compress
         const r = await rewritePartition(con, o.hdbDir, p, rule.spec, { stagingDir: o.stagingDir, hooks: o.hooks });
         row.action = 'compressed';
         row.plannedBytes = r.bytesAfter;
-        row.ms = Math.round(r.ms.total);
+        row.ms = { write: Math.round(r.ms.write), verify: Math.round(r.ms.verify), total: Math.round(r.ms.total) };
         o.logger.info({ date: p.date, table: p.table, from: r.from, to: r.to, rows: r.rows, bytesBefore: r.bytesBefore, bytesAfter: r.bytesAfter, ms: row.ms }, 'partition compressed');
         o.announce?.(p.date, p.table, p.rows);
       } catch (e) {
