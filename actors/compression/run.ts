@@ -60,6 +60,7 @@ export interface PlanRow {
 }
 
 export interface CompressionReport {
+  type: 'tickbus.v1.compression.report';
   dryRun: boolean;
   today: string;
   rows: PlanRow[];
@@ -135,6 +136,7 @@ export async function runCompression(o: CompressionRunOptions): Promise<Compress
   }
   const changed = rows.filter((r) => r.action === 'compressed' || r.action === 'compress');
   return {
+    type: 'tickbus.v1.compression.report',
     dryRun: o.dryRun,
     today: o.today,
     rows,
