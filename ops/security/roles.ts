@@ -16,7 +16,7 @@ export interface Permissions {
   subscribe: string[];
 }
 
-export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'client', 'admin'] as const;
+export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'compression', 'client', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export function isRole(s: string): s is Role {
@@ -156,6 +156,9 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
       return merge(processBase(role), { publish: feedSubjects, subscribe: [] });
     case 'housekeeping':
       return processBase(role);
+    case 'compression':
+      // Rewrites old HDB partitions and tells the HDBs to reload them.
+      return merge(processBase(role), { publish: ['hdb.reload'], subscribe: [] });
     case 'client':
       // Queries through a gateway (and answers its liveness probes on the gateway's inbox: `_INBOX.>`),
       // reads the log by sequence (direct get, no consumers), receives published reports.

@@ -90,6 +90,7 @@ const allowed: Record<Role, { pub: PubKey[] | 'all'; sub: SubKey[] | 'all' }> = 
   feed: { pub: ['updTable', 'updMulti', 'reply'], sub: ['ctlStop', 'inbox'] },
   filealerter: { pub: ['updTable', 'updMulti', 'reply'], sub: ['ctlStop', 'inbox'] },
   housekeeping: { pub: ['reply'], sub: ['ctlStop', 'inbox'] },
+  compression: { pub: ['hdbReload', 'reply'], sub: ['ctlStop', 'inbox'] },
   client: { pub: ['gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'readLogDirect', 'reply'], sub: ['report', 'inbox'] },
   admin: { pub: 'all', sub: 'all' },
 };
