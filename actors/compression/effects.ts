@@ -1,16 +1,16 @@
 // The compression process (TorQ's compression): reads the compression table, runs daily at
 // `runtimes` in `zone` (and at start with `runnow`), rewrites the partitions due (run.ts) and tells
 // the HDBs to reload each one (the RDB's reload notice). Named APIs: `run` ({dryRun}) returning
-// the report, `plan` (a dry run), `rules`, `lastReport`. One run at a time: a run asked for while
-// one is going waits for it (at most one queued; more is OVERLOADED). No control flow beyond a
-// timer, so no machine (like housekeeping).
+// the report, `plan` (a dry run), `rules`, `lastReport`. Runs as housekeeping's do
+// (common/scheduled_runs.ts: one at a time, at most one queued). No control flow beyond a timer,
+// so no machine (like housekeeping).
 import { readFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from '../../bus/log.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { systemClock, zoneDate, type Clock } from '../common/clock.ts';
 import type { ApiTable } from '../common/runtime.ts';
-import { nextRunAt } from '../housekeeping/schedule.ts';
+import { scheduledRuns } from '../common/scheduled_runs.ts';
 import { announceReload } from '../rdb/write_down.ts';
 import type { CompressHooks } from '../../storage/hdb/compress.ts';
 import { parseCompressionCsv, type CompressionRule } from './config.ts';
@@ -50,50 +50,24 @@ export async function startCompression(
   const { settings: s, rules } = loadCompression(raw);
   let last: CompressionReport | undefined;
   let runs = 0;
-  let running: Promise<unknown> = Promise.resolve();
-  let pending = 0;
-  let stopped = false;
-  let timer: unknown;
-  let next = nextRunAt(clock.now(), s.runtimes, s.zone);
-
-  const run = (opts: { dryRun?: boolean } = {}): Promise<CompressionReport> => {
-    if (pending >= 2) return Promise.reject(new TickbusError(ErrorCode.OVERLOADED, 'a compression run is going and another is waiting', { pending }));
-    pending++;
-    const p = running
-      .then(async () => {
-        const report = await runCompression({
-          ...s,
-          rules,
-          today: zoneDate(clock.now(), s.zone),
-          dryRun: opts.dryRun === true,
-          logger,
-          hooks,
-          announce: nc ? (date, table, n) => announceReload(nc, { date, tables: [table], rows: { [table]: n } }) : undefined,
-        });
-        if (!report.dryRun) {
-          last = report;
-          runs++;
-        }
-        logger.info({ dryRun: report.dryRun, compressed: report.compressed, failed: report.failed, bytesBefore: report.bytesBefore, bytesAfter: report.bytesAfter, ms: report.ms }, 'compression run');
-        return report;
-      })
-      .finally(() => pending--);
-    running = p.catch(() => {});
-    return p;
-  };
-
-  // As housekeeping: wake at least every scheduleCheckMs, run once the clock passed the next runtime.
-  const tick = () => {
-    if (stopped) return;
-    const now = clock.now();
-    if (now >= next) {
-      next = nextRunAt(now, s.runtimes, s.zone);
-      void run().catch((e) => logger.error({ err: (e as Error).message }, 'scheduled compression run failed'));
+  const sched = scheduledRuns(s, clock, logger, 'compression', async (dryRun) => {
+    const report = await runCompression({
+      ...s,
+      rules,
+      today: zoneDate(clock.now(), s.zone),
+      dryRun,
+      logger,
+      hooks,
+      announce: nc ? (date, table, n) => announceReload(nc, { date, tables: [table], rows: { [table]: n } }) : undefined,
+    });
+    if (!report.dryRun) {
+      last = report;
+      runs++;
     }
-    timer = clock.setTimeout(tick, Math.max(1, Math.min(s.scheduleCheckMs, next - now)));
-  };
-  tick();
-  if (s.runnow) void run().catch((e) => logger.error({ err: (e as Error).message }, 'compression runnow failed'));
+    logger.info({ dryRun: report.dryRun, compressed: report.compressed, failed: report.failed, bytesBefore: report.bytesBefore, bytesAfter: report.bytesAfter, ms: report.ms }, 'compression run');
+    return report;
+  });
+  const run = sched.run;
 
   apis?.register('run', (o?: { dryRun?: boolean }) => run({ dryRun: o?.dryRun === true }), 'compress the partitions due now ({dryRun: true}: the plan, sizes estimated): the report');
   apis?.register('plan', () => run({ dryRun: true }), 'the partitions a run would compress, current vs planned codec and size');
@@ -103,13 +77,9 @@ export async function startCompression(
     settings: s,
     rules,
     run,
-    nextRunAt: () => next,
+    nextRunAt: sched.nextRunAt,
     ready: async () => {},
-    stop: async () => {
-      stopped = true;
-      clock.clearTimeout(timer);
-      await running;
-    },
-    status: () => ({ rules: rules.length, runs, nextRunAt: new Date(next).toISOString(), lastCompressed: last?.compressed ?? 0, lastFailed: last?.failed ?? 0 }),
+    stop: sched.stop,
+    status: () => ({ rules: rules.length, runs, nextRunAt: new Date(sched.nextRunAt()).toISOString(), lastCompressed: last?.compressed ?? 0, lastFailed: last?.failed ?? 0 }),
   };
 }
