@@ -84,7 +84,16 @@ export async function runCompression(o: CompressionRunOptions): Promise<Compress
     for (const part of await listPartitions(o.hdbDir)) {
       const age = todayDays - dateToDays(part.date)!;
       if (age > o.maxAgeDays || age < 0) continue;
-      const p = await inspectPartition(con, part);
+      let p: Awaited<ReturnType<typeof inspectPartition>>;
+      try {
+        p = await inspectPartition(con, part);
+      } catch (e) {
+        // A file whose footer cannot be read (the HDB reports it too): nothing to rewrite from.
+        const reason = `unreadable: ${(e as Error).message}`;
+        rows.push({ date: part.date, table: part.table, age, files: 0, rows: 0, current: '?', currentBytes: 0, planned: '', action: 'failed', reason, line: 0, notes: [] });
+        o.logger.error({ date: part.date, table: part.table, err: reason }, 'partition not compressed');
+        continue;
+      }
       const rule = ruleForTable(o.rules, p.table, p.columns);
       const row: PlanRow = {
         date: p.date,
@@ -103,7 +112,7 @@ export async function runCompression(o: CompressionRunOptions): Promise<Compress
       rows.push(row);
       if (!rule) row.reason = 'no rule for this table';
       else if (age < rule.minage) row.reason = `age ${age} < minage ${rule.minage}`;
-      else if (p.files.length === 0) row.reason = 'no files';
+      else if (p.files.length === 0 || p.rows === 0) row.reason = 'empty partition';
       else if (sameCodec(p.current, rule.spec)) row.reason = `already ${showCodec(rule.spec)}`;
       if (!rule || row.reason) continue;
       if (done >= o.partitionsPerRunMax) {

@@ -2,6 +2,7 @@
 // exitonfinish), without the process. Settings cascade as for `actors start compression`
 // (defaults.compression, processes.<name>, --set). --dry-run plans and measures, changing nothing.
 // After a real run the HDBs are told to reload, through NATS_URL when a server answers.
+import { resolve } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { securityOptions } from '../../bus/connection.ts';
@@ -18,7 +19,7 @@ import { human } from './housekeeping.ts';
 import { printTable } from './table.ts';
 
 export const compressCommand: Command = {
-  usage: `  actors compress [--hdb data/hdb] [--config ops/compression.csv] [--dry-run] [--json] [--name compression1]
+  usage: `  actors compress [--hdb dir] [--config ops/compression.csv] [--dry-run] [--json] [--name compression1]
                   [--today YYYY-MM-DD] [--set key=value ...]
       rewrite the HDB partitions due per the compression table (TorQ's compressionconfig.csv;
       --config names it, or a .json system config), verified, swapped in atomically, HDBs told to
@@ -69,8 +70,9 @@ async function compress(a: Args): Promise<number> {
   const table = given?.toLowerCase().endsWith('.csv') ? given : undefined;
   const cfg = readConfig(table ? configPath({ ...a, flags: new Map([...a.flags].filter(([k]) => k !== 'config')) }) : configPath(a));
   const raw: Record<string, unknown> = { ...settingsFor(cfg, 'compression', name, parseOverrides(a.sets)) };
-  if (table) raw.csv = table;
-  if (a.flags.has('hdb')) raw.hdbDir = a.flags.get('hdb');
+  // Paths given on the command line are relative to the working directory; from settings, to the data dir.
+  if (table) raw.csv = resolve(table);
+  if (a.flags.has('hdb')) raw.hdbDir = resolve(a.flags.get('hdb')!);
   const { settings, rules } = loadCompression({ ...raw, hdbDir: dataPath(String(raw.hdbDir ?? 'hdb')), name });
   const today = a.flags.get('today') ?? zoneDate(Date.now(), settings.zone);
   if (dateToDays(today) === undefined) throw usageError(`--today must be YYYY-MM-DD, not ${JSON.stringify(today)}`, { flag: 'today' });

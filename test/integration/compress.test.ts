@@ -9,7 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -184,6 +184,24 @@ describe('compression: rewrite, verify, swap', () => {
     ]);
     expect(byDate(D).map((x) => x[0])).toEqual(['compressed', 'compressed']);
     expect(byDate(addDays(D, -40))).toEqual([]);
+  }, 120_000);
+
+  it('compression: a partition whose file is unreadable is reported failed, an empty one skipped, and the others still compressed', async () => {
+    const bad = addDays(D, -1);
+    const h = await makeHdb('unreadable', [bad]);
+    await writePartition(h, addDays(D, -2), 'trade', makeDay(addDays(D, -2), 0, 9).trade);
+    const f = join(h, `date=${bad}`, 'trade', 'part-000.parquet');
+    await truncate(f, Math.floor((await stat(f)).size / 3));
+    const r = await runCompression(options(h, 'trade,1,default,zstd,,9\n'));
+    expect(r.rows.filter((x) => x.table === 'trade').map((x) => [x.date, x.action])).toEqual([
+      [addDays(D, -2), 'skip'],
+      [bad, 'failed'],
+      [D, 'compressed'],
+    ]);
+    const trade = (date: string) => r.rows.find((x) => x.date === date && x.table === 'trade')!;
+    expect(trade(addDays(D, -2)).reason).toBe('empty partition');
+    expect(trade(bad).reason).toMatch(/^unreadable: /);
+    expect(r.failed).toBe(1);
   }, 120_000);
 
   it('compression: a rewrite that fails its checksum (corrupted by a test hook) leaves the original in place, byte for byte', async () => {
