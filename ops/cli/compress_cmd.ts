@@ -2,6 +2,7 @@
 // exitonfinish), without the process. Settings cascade as for `actors start compression`
 // (defaults.compression, processes.<name>, --set). --dry-run plans and measures, changing nothing.
 // After a real run the HDBs are told to reload, through NATS_URL when a server answers.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -74,6 +75,7 @@ async function compress(a: Args): Promise<number> {
   if (table) raw.csv = resolve(table);
   if (a.flags.has('hdb')) raw.hdbDir = resolve(a.flags.get('hdb')!);
   const { settings, rules } = loadCompression({ ...raw, hdbDir: dataPath(String(raw.hdbDir ?? 'hdb')), name });
+  if (a.flags.has('hdb') && !existsSync(settings.hdbDir)) throw usageError(`--hdb ${settings.hdbDir}: no such directory`, { flag: 'hdb' });
   const today = a.flags.get('today') ?? zoneDate(Date.now(), settings.zone);
   if (dateToDays(today) === undefined) throw usageError(`--today must be YYYY-MM-DD, not ${JSON.stringify(today)}`, { flag: 'today' });
   const dryRun = a.flags.has('dry-run');

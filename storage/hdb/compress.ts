@@ -73,13 +73,15 @@ async function rowsOf(con: DuckDBConnection, sql: string): Promise<unknown[][]> 
   return (await con.runAndReadAll(sql)).getRowsJS() as unknown[][];
 }
 
-/** The `(date, table)` partitions of an HDB, oldest first; directories that are not partitions are skipped. */
+/** The `(date, table)` partitions of an HDB, oldest first; directories that are not partitions are skipped; none when the HDB dir does not exist. */
 export async function listPartitions(hdbDir: string): Promise<{ date: string; table: string; dir: string }[]> {
   const out: { date: string; table: string; dir: string }[] = [];
   let dates: string[];
   try {
     dates = (await readdir(hdbDir)).filter((d) => d.startsWith(PARTITION_PREFIX)).sort();
   } catch (e) {
+    // No HDB yet (a new system before its first end of day): nothing to do.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
     throw new TickbusError(ErrorCode.BAD_CONFIG, `cannot read the HDB directory ${hdbDir}: ${(e as Error).message}`, { hdbDir });
   }
   for (const d of dates) {
