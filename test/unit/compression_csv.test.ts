@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { parseCompressionCsv, ruleForTable } from '../../actors/compression/config.ts';
+import { compressionSettings, defaultCompressionSettings } from '../../actors/compression/settings.ts';
 
 const HEAD = 'table,minage,column,calgo,cblocksize,clevel\n';
 const parse = (body: string) => parseCompressionCsv(HEAD + body, 'compression.csv');
@@ -105,3 +106,28 @@ describe('compression table', () => {
     expect(rules.length).toBeGreaterThan(0);
   });
 });
+
+describe('compression settings', () => {
+  it('compression: settings default as documented and every bound is a BAD_CONFIG naming the setting', () => {
+    const s = compressionSettings({ name: 'c1' });
+    expect(s).toMatchObject({ ...defaultCompressionSettings, csv: expect.stringMatching(/ops\/compression\.csv$/), runtimes: ['03:00'] });
+    expect(s.threads).toBeGreaterThanOrEqual(1);
+    expect(compressionSettings({ name: 'c1', runtimes: '01:00, 13:30' }).runtimes).toEqual(['01:00', '13:30']);
+    for (const [k, v] of [
+      ['maxAgeDays', -1],
+      ['partitionsPerRunMax', 0],
+      ['sampleRows', 10],
+      ['threads', 0],
+      ['scheduleCheckMs', 10],
+      ['memoryLimit', 'lots'],
+      ['zone', 'Mars/Olympus'],
+      ['runtimes', []],
+      ['hdbDir', ''],
+    ] as const) {
+      const e = caught(() => compressionSettings({ name: 'c1', [k]: v }));
+      expect(e.code, k).toBe(ErrorCode.BAD_CONFIG);
+      expect(e.detail.setting, k).toBe(k);
+    }
+  });
+});
+
