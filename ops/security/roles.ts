@@ -16,7 +16,7 @@ export interface Permissions {
   subscribe: string[];
 }
 
-export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'streams', 'client', 'admin'] as const;
+export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'streams', 'compression', 'client', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export function isRole(s: string): s is Role {
@@ -169,6 +169,9 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
         publish: (ctx.streamManagers ?? []).flatMap((m) => [`st.${m}.>`, ...streamOwner(streams.processors(m))]),
         subscribe: [],
       });
+    case 'compression':
+      // Rewrites old HDB partitions and tells the HDBs to reload them.
+      return merge(processBase(role), { publish: ['hdb.reload'], subscribe: [] });
     case 'client':
       // Queries through a gateway (and answers its liveness probes on the gateway's inbox: `_INBOX.>`),
       // reads the log by sequence (direct get, no consumers), receives published reports.

@@ -94,6 +94,7 @@ const allowed: Record<Role, { pub: PubKey[] | 'all'; sub: SubKey[] | 'all' }> = 
   filealerter: { pub: ['updTable', 'updMulti', 'reply'], sub: ['ctlStop', 'inbox'] },
   housekeeping: { pub: ['reply'], sub: ['ctlStop', 'inbox'] },
   streams: { pub: ['streamOut', 'streamsCreate', 'streamsConsumer', 'readLog', 'readLogDirect', 'reply'], sub: ['ctlStop', 'inbox'] },
+  compression: { pub: ['hdbReload', 'reply'], sub: ['ctlStop', 'inbox'] },
   client: { pub: ['gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'readLogDirect', 'reply'], sub: ['report', 'inbox'] },
   admin: { pub: 'all', sub: 'all' },
 };
