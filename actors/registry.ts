@@ -7,6 +7,7 @@ import type { Logger } from '../bus/log.ts';
 import { subjects } from '../bus/subjects.ts';
 import type { ProcessContext, RunningProcess } from './common/runtime.ts';
 import { startChainedTp } from './chainedtp/effects.ts';
+import { startCompression } from './compression/effects.ts';
 import { startFeed } from './feed/effects.ts';
 import { startFileAlerter } from './filealerter/effects.ts';
 import { startHdb } from './hdb/effects.ts';
@@ -96,6 +97,11 @@ export const processTypes: Record<string, ProcessType> = {
   housekeeping: {
     subjects: () => [],
     start: async (nc, name, settings, logger, ctx) => await startHousekeeping({ ...settings, name }, logger, ctx?.apis, ctx?.clock),
+  },
+  compression: {
+    // TorQ's compression: rewrites old HDB partitions with the codecs of ops/compression.csv.
+    subjects: () => [],
+    start: async (nc, name, settings, logger, ctx) => await startCompression(nc, { ...withDataPaths({ hdbDir: 'hdb', ...settings }), name }, logger, ctx?.apis, ctx?.clock),
   },
   filealerter: {
     subjects: () => [],

@@ -157,6 +157,8 @@ export const Header = {
   queryId: 'Tb-Query-Id',
   /** On queries: who asks, as the client declares it (the usage log's user; not authenticated). */
   user: 'Tb-User',
+  /** On a repaired log's messages (`actors replay --repair-to`): `<tp>:<seq>`, where the copy came from. */
+  repairedFrom: 'Tb-Repaired-From',
   /** On a chained tickerplant's log messages: every parent log message up to this sequence is forwarded (or filtered out). */
   parentSeq: 'Tb-Parent-Seq',
 } as const;

@@ -245,7 +245,8 @@ export async function subscribe(nc: NatsConnection, req: SubscribeOptions): Prom
         }
         if (closed || !stalled) return;
         // Re-create the consumer from the message after the last one read: no gap, no duplicate.
-        await messages.close().catch(() => {});
+        // The old one's close is bounded: a consumer deleted on the server may never report closed.
+        await boundedClose(messages);
         for (;;) {
           try {
             messages = await open(lastSeq + 1);
@@ -349,11 +350,16 @@ export async function subscribe(nc: NatsConnection, req: SubscribeOptions): Prom
       clearInterval(watchdog);
       // nats.js resolves close() once its iterator has ended: a subscription never iterated would
       // wait for ever. The consumer's pull is stopped at once; the wait for the iterator is bounded.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([messages.close().catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
-      clearTimeout(timer);
+      await boundedClose(messages);
     },
   };
+}
+
+/** Closes a consumer's message iterator, waiting at most CLOSE_WAIT_MS for nats.js to confirm. */
+async function boundedClose(messages: ConsumerMessages): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([messages.close().catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
+  clearTimeout(timer);
 }
 
 /** Keeps the rows whose sym is in the set (one dict lookup per distinct sym, then a mask walk). */

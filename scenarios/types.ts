@@ -7,7 +7,9 @@ export interface Scenario {
   topology: {
     /** `demoDayMs` rolls the day every N ms (synthetic dates), to put end-of-day markers under the faults. */
     /** `intradayFreqMs` ends an intraday period every N ms (end-of-period markers under the faults). */
-    tp: { name: string; mode: 'batch' | 'immediate'; pubFreqMs?: number; demoDayMs?: number; intradayFreqMs?: number };
+    /** `eodZone` (default UTC) is the zone of the day and its periods. */
+    /** `settings`: any other tickerplant settings (e.g. consumerDisconnectBytes). */
+    tp: { name: string; mode: 'batch' | 'immediate'; pubFreqMs?: number; demoDayMs?: number; intradayFreqMs?: number; eodZone?: string; settings?: Record<string, unknown> };
     /** RDBs, each its own OS process (so it can be SIGKILLed). */
     rdbs: string[];
     /** The RDBs write each ended day to a Parquet HDB (in the scenario's temp dir) at end of day. */
@@ -19,7 +21,8 @@ export interface Scenario {
     /** A chained tickerplant (its own OS process, fault target by its name) following `tp`, log mode create, and an in-process subscriber of it from the start. */
     chained?: { name: string; pubFreqMs?: number; tables?: Array<'trade' | 'quote'>; syms?: string[] };
     /** In-process subscribers that join the day late and read it to the end. */
-    lateJoiners?: Array<{ name: string; joinAtMs: number; tables?: string[]; syms?: string[] }>;
+    /** `stall`: the joiner stops reading `afterMs` after it joins, for `forMs` (a slow consumer), then reads on. */
+    lateJoiners?: Array<{ name: string; joinAtMs: number; tables?: string[]; syms?: string[]; bufferBytes?: number; stall?: { afterMs: number; forMs: number } }>;
   };
   feed: {
     tables: Array<'trade' | 'quote'>;
@@ -39,6 +42,12 @@ export interface Scenario {
     downMs: number;
   }>;
   invariants: Invariant[];
+  /**
+   * Simulated time for the processes (TICKBUS_SIM_CLOCK): their clock reads `startMs` when the
+   * scenario starts and runs `speed` times as fast (a DST change within seconds). The feed and the
+   * fault times stay on real time.
+   */
+  clock?: { startMs: number; speed: number };
   /** Bound on the time every RDB may take, after the feed ends, to apply the log's last message (default 15 s). */
   catchUpMs?: number;
   /** End-of-day markers the log must hold at the end (a scenario about rolls checks they happened). */
@@ -66,5 +75,9 @@ export const Invariants = {
   chainedEqualLog: 'chained-equal-log',
   /** Every end-of-period marker's counts equal its period's rows in the log; one marker per period; periods contiguous. */
   periodCountsMatchLog: 'period-counts-match-log',
+  /** Every end-of-period boundary is the day's start plus a whole number of intradayFreqMs of elapsed time (DST makes no period 0 or 2 hours), and the markers' periods span a change of the zone's UTC offset. Needs topology.tp.intradayFreqMs and eodZone. */
+  periodsElapsedAcrossDst: 'periods-elapsed-across-dst',
+  /** Each stalled late joiner's consumer was cut by the tickerplant (a `consumer-disconnected` alert naming it). */
+  stalledJoinersCut: 'stalled-joiners-cut',
 } as const;
 export type Invariant = (typeof Invariants)[keyof typeof Invariants];

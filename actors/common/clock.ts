@@ -192,3 +192,38 @@ export function periodInstant(label: string): number {
   }
   return ms;
 }
+
+/** The environment variable that puts a process on simulated time (scenarios and demos only). */
+export const SIM_CLOCK_ENV = 'TICKBUS_SIM_CLOCK';
+
+/**
+ * A clock that starts at `startMs` when the real clock reads `anchorRealMs` and runs `speed` times
+ * as fast: a scenario puts a tickerplant just before a DST change and lets hours pass in seconds.
+ * Every process given the same three numbers (a restarted one too) shares one timeline.
+ */
+export function simulatedClock(startMs: number, anchorRealMs: number, speed: number): Clock {
+  const elapsedReal = () => performance.timeOrigin + performance.now() - anchorRealMs;
+  const startNs = BigInt(Math.round(startMs)) * 1_000_000n;
+  return {
+    now: () => Math.floor(startMs + elapsedReal() * speed),
+    nowNs: () => startNs + BigInt(Math.round(elapsedReal() * speed * 1e6)),
+    setTimeout: (fn, ms) => setTimeout(fn, Math.max(0, ms / speed)),
+    clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+  };
+}
+
+/**
+ * `TICKBUS_SIM_CLOCK=<startMs>,<anchorRealMs>,<speed>` (epoch ms, epoch ms, a factor in [1, 100000]):
+ * the process runs on simulatedClock; unset: undefined (the system clock). A malformed value is
+ * BAD_CONFIG naming the variable.
+ */
+export function clockFromEnv(env: Record<string, string | undefined> = process.env): Clock | undefined {
+  const v = env[SIM_CLOCK_ENV];
+  if (v === undefined || v === '') return undefined;
+  const parts = v.split(',').map(Number);
+  const [startMs, anchor, speed] = parts;
+  if (parts.length !== 3 || !parts.every(Number.isFinite) || speed! < 1 || speed! > 100_000 || startMs! < 0 || anchor! < 0) {
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `${SIM_CLOCK_ENV}=${v}: expected <startMs>,<anchorRealMs>,<speed> with speed in [1, 100000]`, { variable: SIM_CLOCK_ENV });
+  }
+  return simulatedClock(startMs!, anchor!, speed!);
+}

@@ -22,7 +22,14 @@ export function badRow(file: string, line: number, rule: string, detail: Record<
  * header, `optional` ones may be; any other column is refused. Lines starting with `#` and empty
  * lines are skipped.
  */
-export function readOpsCsv(text: string, file: string, required: readonly string[], optional: readonly string[] = []): CsvRow[] {
+export function readOpsCsv(
+  text: string,
+  file: string,
+  required: readonly string[],
+  optional: readonly string[] = [],
+  /** When given, a row with too many fields is reported here and left out instead of thrown (to list every problem at once). */
+  problems?: TickbusError[],
+): CsvRow[] {
   let records: Array<{ record: string[]; info: { lines: number } }>;
   try {
     records = parse(text, { info: true, skip_empty_lines: true, comment: '#', comment_no_infix: true, relax_column_count: true, trim: true }) as unknown as typeof records;
@@ -38,12 +45,19 @@ export function readOpsCsv(text: string, file: string, required: readonly string
     if (!required.includes(h) && !optional.includes(h)) throw badRow(file, head.info.lines, `unknown column ${JSON.stringify(h)}`, { header, required, optional });
   }
   if (records.length > OPS_CSV_ROWS_MAX) throw badRow(file, records[OPS_CSV_ROWS_MAX]!.info.lines, `more than ${OPS_CSV_ROWS_MAX} rows`);
-  return records.map(({ record, info }) => {
-    if (record.length > header.length) throw badRow(file, info.lines, `${record.length} fields, the header has ${header.length}`);
+  const out: CsvRow[] = [];
+  for (const { record, info } of records) {
+    if (record.length > header.length) {
+      const e = badRow(file, info.lines, `${record.length} fields, the header has ${header.length}`);
+      if (!problems) throw e;
+      problems.push(e);
+      continue;
+    }
     const values: Record<string, string> = {};
     header.forEach((h, i) => (values[h] = record[i] ?? ''));
-    return { line: info.lines, values };
-  });
+    out.push({ line: info.lines, values });
+  }
+  return out;
 }
 
 /** A 0/1 flag column (empty = 0). */

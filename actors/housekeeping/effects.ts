@@ -1,16 +1,15 @@
 // The housekeeping process (TorQ's housekeeping): reads the task table, runs it daily at
-// `runtimes` in `zone` (and at start with `runnow`), and serves the named APIs `run` ({dryRun})
-// returning the report, `tasks` and `lastReport`. One run at a time: a run asked for while one is
-// going waits for it and then runs (at most one queued). No control flow beyond a timer, so no
-// machine (like the monitor).
+// `runtimes` in `zone` (and at start with `runnow`; common/scheduled_runs.ts: one run at a time, at
+// most one queued), and serves the named APIs `run` ({dryRun}) returning the report, `tasks` and
+// `lastReport`. No control flow beyond a timer, so no machine (like the monitor).
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../../bus/log.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { loadHooks, type HookTable } from '../common/hooks.ts';
 import type { ApiTable } from '../common/runtime.ts';
+import { scheduledRuns } from '../common/scheduled_runs.ts';
 import { runHousekeeping, type HousekeepingReport } from './run.ts';
-import { nextRunAt } from './schedule.ts';
 import { housekeepingSettings, type HousekeepingSettings } from './settings.ts';
 import { BUILT_IN_FUNCTIONS, parseHousekeepingCsv, type HousekeepingTask } from './tasks.ts';
 
@@ -41,44 +40,16 @@ export async function startHousekeeping(raw: Record<string, unknown> & { name: s
   const { settings: s, tasks, hooks } = await loadHousekeeping(raw);
   let last: HousekeepingReport | undefined;
   let runs = 0;
-  let running: Promise<unknown> = Promise.resolve();
-  /** Runs going or waiting: one going and at most one waiting behind it. */
-  let pending = 0;
-  let stopped = false;
-  let timer: unknown;
-  let next = nextRunAt(clock.now(), s.runtimes, s.zone);
-
-  const run = (opts: { dryRun?: boolean } = {}): Promise<HousekeepingReport> => {
-    if (pending >= 2) return Promise.reject(new TickbusError(ErrorCode.OVERLOADED, 'a housekeeping run is going and another is waiting', { pending }));
-    pending++;
-    const p = running
-      .then(async () => {
-        const report = await runHousekeeping(tasks, { ...s, dryRun: opts.dryRun === true, nowMs: clock.now(), hooks, logger });
-        if (!report.dryRun) {
-          last = report;
-          runs++;
-        }
-        logger.info({ dryRun: report.dryRun, actions: report.actions, errors: report.errors, truncated: report.truncated, ms: report.ms }, 'housekeeping run');
-        return report;
-      })
-      .finally(() => pending--);
-    running = p.catch(() => {});
-    return p;
-  };
-
-  // Wake at least every scheduleCheckMs and run once the clock has passed the next runtime, so a
-  // clock that jumps (a suspended machine, an injected clock) is caught up with one run, not many.
-  const tick = () => {
-    if (stopped) return;
-    const now = clock.now();
-    if (now >= next) {
-      next = nextRunAt(now, s.runtimes, s.zone);
-      void run().catch((e) => logger.error({ err: (e as Error).message }, 'scheduled housekeeping run failed'));
+  const sched = scheduledRuns(s, clock, logger, 'housekeeping', async (dryRun) => {
+    const report = await runHousekeeping(tasks, { ...s, dryRun, nowMs: clock.now(), hooks, logger });
+    if (!report.dryRun) {
+      last = report;
+      runs++;
     }
-    timer = clock.setTimeout(tick, Math.max(1, Math.min(s.scheduleCheckMs, next - now)));
-  };
-  tick();
-  if (s.runnow) void run().catch((e) => logger.error({ err: (e as Error).message }, 'housekeeping runnow failed'));
+    logger.info({ dryRun: report.dryRun, actions: report.actions, errors: report.errors, truncated: report.truncated, ms: report.ms }, 'housekeeping run');
+    return report;
+  });
+  const run = sched.run;
 
   apis?.register('run', (o?: { dryRun?: boolean }) => run({ dryRun: o?.dryRun === true }), 'run the housekeeping tasks now ({dryRun: true} lists what would go): the report');
   apis?.register('tasks', () => tasks, 'the housekeeping task table as loaded');
@@ -87,13 +58,9 @@ export async function startHousekeeping(raw: Record<string, unknown> & { name: s
     settings: s,
     tasks,
     run,
-    nextRunAt: () => next,
+    nextRunAt: sched.nextRunAt,
     ready: async () => {},
-    stop: async () => {
-      stopped = true;
-      clock.clearTimeout(timer);
-      await running;
-    },
-    status: () => ({ tasks: tasks.length, runs, nextRunAt: new Date(next).toISOString(), lastActions: last?.actions ?? 0, lastErrors: last?.errors ?? 0 }),
+    stop: sched.stop,
+    status: () => ({ tasks: tasks.length, runs, nextRunAt: new Date(sched.nextRunAt()).toISOString(), lastActions: last?.actions ?? 0, lastErrors: last?.errors ?? 0 }),
   };
 }

@@ -16,11 +16,12 @@ import type { Discovery } from '../common/discovery.ts';
 import type { ApiTable } from '../common/runtime.ts';
 import { checkLimits, readChecksFile, type CheckSpec } from './checks_csv.ts';
 import { CheckScheduler, type CheckFailure, type CheckHistoryEntry, type CheckHistoryFilter, type CheckRow } from './checks_scheduler.ts';
+import { ALERT_TYPE } from '../../bus/alerts.ts';
 
 export type { CheckHistoryEntry, CheckHistoryFilter, CheckRow, CheckSpec };
 export type { CheckStatus } from './checks_scheduler.ts';
 
-export const ALERT_TYPE = 'tickbus.v1.alert' as const;
+export { ALERT_TYPE } from '../../bus/alerts.ts';
 
 /** The alert a check publishes on its transition to failing (bus/SUBJECTS.md, "Alerts"). */
 export interface CheckAlert {

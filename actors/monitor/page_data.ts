@@ -10,14 +10,16 @@ import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import type { Logger } from '../../bus/log.ts';
 import { LOG_TYPE } from '../../bus/log_forward.ts';
+import { logLag, type LagRow } from '../../bus/consumer_lag.ts';
 import { manager, isNotFound } from '../../bus/streams.ts';
 import { kv, parseHeartbeatSubject, subjects } from '../../bus/subjects.ts';
 import type { Discovery, ProcessView } from '../common/discovery.ts';
 import type { CheckRow } from './checks.ts';
 import type { MonitorSettings } from './settings.ts';
 import { MinuteCounts, RateTracker, Ring, type RateRow } from './state.ts';
+import { ALERT_TYPE } from '../../bus/alerts.ts';
 
-export const ALERT_TYPE = 'tickbus.v1.alert' as const;
+export { ALERT_TYPE } from '../../bus/alerts.ts';
 export const SUP_TYPE = 'tickbus.v1.sup' as const;
 export const PAGE_TYPE = 'tickbus.v1.monitor.page' as const;
 
@@ -79,17 +81,7 @@ export interface ProcRow {
   sup?: SupState;
 }
 
-export interface LagRow {
-  stream: string;
-  consumer: string;
-  filter: string;
-  pending: number;
-  ackPending: number;
-  /** Estimated: pending messages times the stream's mean message size. */
-  bytesBehind: number;
-  delivered: number;
-  streamLast: number;
-}
+export type { LagRow };
 
 export interface PageSnapshot {
   type: typeof PAGE_TYPE;
@@ -288,29 +280,7 @@ export class PageData {
   private async pollLag(): Promise<void> {
     if (this.closed) return;
     try {
-      const jsm = await manager(this.nc);
-      const rows: LagRow[] = [];
-      const names: string[] = [];
-      for await (const n of jsm.streams.names()) if (n.startsWith('TICK_') && names.length < 64) names.push(n);
-      for (const stream of names.sort()) {
-        const info = await jsm.streams.info(stream);
-        const meanBytes = info.state.messages ? info.state.bytes / info.state.messages : 0;
-        let n = 0;
-        for await (const c of jsm.consumers.list(stream)) {
-          if (++n > this.s.consumersPerStreamMax) break;
-          rows.push({
-            stream,
-            consumer: c.name,
-            filter: c.config.filter_subject ?? (c.config.filter_subjects ?? []).join(',') ?? '',
-            pending: c.num_pending,
-            ackPending: c.num_ack_pending,
-            bytesBehind: Math.round(c.num_pending * meanBytes),
-            delivered: c.delivered.stream_seq,
-            streamLast: info.state.last_seq,
-          });
-        }
-      }
-      this.lag = rows;
+      this.lag = await logLag(await manager(this.nc), { consumersPerStreamMax: this.s.consumersPerStreamMax });
       this.lagAt = new Date().toISOString();
       this.changed();
     } catch (e) {

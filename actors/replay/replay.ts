@@ -6,13 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, type JsMsg } from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/nats-core';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
-import { manager } from '../../bus/streams.ts';
-import { parseTickSubject, streams, subjects } from '../../bus/subjects.ts';
+import { ensureStream, isNotFound, logStreamConfig, manager } from '../../bus/streams.ts';
+import { Header, assertName, parseTickSubject, streams, subjects } from '../../bus/subjects.ts';
 import { isSymColumn, type Batch, type Column } from '../../storage/batch.ts';
 import { activeWrites, stagingDirFor, INTENT_FILE } from '../../storage/hdb/layout.ts';
 import { mergePartition } from '../../storage/hdb/merge.ts';
@@ -56,6 +57,14 @@ export interface ReplayOptions {
    * markers, and write nothing (no memory held for rows either).
    */
   check?: boolean;
+  /**
+   * Repair (KX's logRecoveryFunct, TorQ's `.tplog.repair`): copy the range's valid messages (batches
+   * that decode and fit the schema, readable end-of-day/period markers, in order) into the log of a
+   * new tickerplant name `repairTo` (stream TICK_<repairTo>, subjects tick.<repairTo>.…), so every
+   * reader (replay, subscribers, `--check`) can read the repaired day as it reads any log. Writes
+   * no HDB partition. The target stream must not exist.
+   */
+  repairTo?: string;
   /** Tell HDB processes to reload after each day is written. */
   nc?: NatsConnection;
   logger?: Logger;
@@ -77,6 +86,8 @@ export interface ReplayReport {
   skippedCount: number;
   /** Check mode: readable rows per day and table against the day's end-of-day marker (none for an open day). */
   check?: Array<{ day: string; table: string; rows: number; marker: number | null; match: boolean }>;
+  /** Repair mode: the stream written and the messages copied into it. */
+  repair?: { tp: string; stream: string; copied: number };
   ms: number;
 }
 
@@ -149,7 +160,8 @@ export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<Repl
     if (!d) throw new TickbusError(ErrorCode.BAD_QUERY, `date: the log has no end-of-day marker for ${o.date}`, { param: 'date', date: o.date });
     if (!d.complete) throw new TickbusError(ErrorCode.BAD_QUERY, `date: the log no longer holds the start of ${o.date} (retention)`, { param: 'date' });
     fromSeq = d.fromSeq;
-    toSeq = d.toSeq;
+    // A repaired day carries its end-of-day marker (the message after the day's last batch).
+    toSeq = o.repairTo === undefined ? d.toSeq : d.toSeq + 1;
     expected = d.counts;
   }
   if (fromSeq === undefined || toSeq === undefined) throw new TickbusError(ErrorCode.BAD_QUERY, 'replay needs a date or fromSeq and toSeq', { param: 'date' });
@@ -157,6 +169,7 @@ export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<Repl
   const only = o.only ? new Set(o.only) : undefined;
   for (const t of only ?? []) if (!schema.has(t)) throw new TickbusError(ErrorCode.BAD_QUERY, `tables: unknown table ${t}`, { param: 'tables', table: t });
 
+  const repair = o.repairTo === undefined ? undefined : await openRepairTarget(nc, o.tp, o.repairTo);
   const syms = new SymbolTable();
   let holder = new Holder(schema, syms);
   const work = join(stagingDirFor(o.hdbDir), `replay-${randomUUID().slice(0, 8)}`);
@@ -214,11 +227,20 @@ export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<Repl
           if (skipped.length < SKIPPED_KEPT_MAX) skipped.push({ seq: m.seq, subject: m.subject, reason });
         } else {
           (rows[b!.day] ??= {})[s.table] = (rows[b!.day]![s.table] ?? 0) + b!.n;
-          if (!o.check) {
+          if (repair) await repair.copy(m);
+          else if (!o.check) {
             holder.append(b!.day, { table: s.table, n: b!.n, cols: b!.cols });
             if (holder.held >= chunkRows) await spill();
           }
         }
+      }
+      else if (repair && s && s.kind !== 'table') {
+        // Markers and other control messages: copied when readable (a marker must decode).
+        const reason = s.kind === 'eod' || s.kind === 'eop' ? markerProblem(s.kind, m.data) : undefined;
+        if (reason) {
+          skippedCount++;
+          if (skipped.length < SKIPPED_KEPT_MAX) skipped.push({ seq: m.seq, subject: m.subject, reason });
+        } else await repair.copy(m);
       }
       if (o.onProgress && (m.seq === toSeq || performance.now() - lastReport > 200)) {
         lastReport = performance.now();
@@ -227,6 +249,7 @@ export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<Repl
       if (m.seq >= toSeq || m.info.pending === 0) break;
     }
     await it.close();
+    if (repair) return { fromSeq, toSeq, rows, written, skipped, skippedCount, repair: repair.report(), ms: performance.now() - t0 };
     if (o.check) {
       const markers = new Map((await listDays(nc, o.tp)).filter((d) => d.counts).map((d) => [d.day, d.counts!]));
       const check: NonNullable<ReplayReport['check']> = [];
@@ -280,3 +303,58 @@ export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<Repl
   return { fromSeq, toSeq, rows, written, skipped, skippedCount, ms: performance.now() - t0 };
 }
 
+
+/** Why an end-of-day or end-of-period marker cannot be read (undefined: readable). */
+function markerProblem(kind: 'eod' | 'eop', data: Uint8Array): string | undefined {
+  let e: Record<string, unknown>;
+  try {
+    e = decode(data);
+  } catch (err) {
+    return `unreadable ${kind} marker: ${(err as Error).message}`;
+  }
+  const need = kind === 'eod' ? ['day', 'nextDay'] : ['day', 'period', 'nextPeriod'];
+  const missing = need.filter((k) => typeof e?.[k] !== 'string');
+  return missing.length ? `${kind} marker without ${missing.join(', ')}` : undefined;
+}
+
+/** Headers a copy must not carry: the original writer's dedupe id and ordering expectations. */
+const NOT_COPIED = new Set(['nats-msg-id', 'nats-expected-last-sequence', 'nats-expected-last-subject-sequence', 'nats-expected-stream', 'nats-expected-last-msg-id']);
+
+/** The repair target: a new log stream, with the source's limits; copies keep order (one at a time, each acked). */
+async function openRepairTarget(nc: NatsConnection, tp: string, to: string) {
+  assertName('repair target', to);
+  if (to === tp) throw new TickbusError(ErrorCode.BAD_QUERY, `repairTo: ${to} is the log being repaired; name a new one`, { param: 'repairTo' });
+  const jsm = await manager(nc);
+  const target = streams.log(to);
+  try {
+    await jsm.streams.info(target);
+    throw new TickbusError(ErrorCode.BAD_QUERY, `repairTo: stream ${target} exists; repair into a new name (or delete it first)`, { param: 'repairTo', stream: target });
+  } catch (e) {
+    if (e instanceof TickbusError) throw e;
+    if (!isNotFound(e)) throw e;
+  }
+  const src = (await jsm.streams.info(streams.log(tp))).config;
+  await ensureStream(
+    jsm,
+    logStreamConfig(to, {
+      retentionMs: Math.round(src.max_age / 1e6) || 7 * 86_400_000,
+      duplicateWindowMs: Math.max(1_000, Math.round((src.duplicate_window ?? 120e9) / 1e6)),
+      maxMsgBytes: src.max_msg_size,
+      replicas: src.num_replicas,
+    }),
+  );
+  const js = jetstream(nc);
+  const fromPrefix = `tick.${tp}.`;
+  const toPrefix = `tick.${to}.`;
+  let copied = 0;
+  return {
+    async copy(m: JsMsg): Promise<void> {
+      const h = natsHeaders();
+      if (m.headers) for (const [k, vs] of m.headers) if (!NOT_COPIED.has(k.toLowerCase())) for (const v of vs) h.append(k, v);
+      h.set(Header.repairedFrom, `${tp}:${m.seq}`);
+      await js.publish(toPrefix + m.subject.slice(fromPrefix.length), m.data, { headers: h, timeout: 10_000 });
+      copied++;
+    },
+    report: () => ({ tp: to, stream: target, copied }),
+  };
+}

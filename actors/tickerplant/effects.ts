@@ -1,11 +1,12 @@
 // Wires the tickerplant machine to its effects: Ingest does the I/O, the machine decides.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
-import { subjects } from '../../bus/subjects.ts';
+import { streams, subjects } from '../../bus/subjects.ts';
 import { createActor, fromPromise, waitFor, type Actor } from 'xstate';
 import type { Logger } from '../../bus/log.ts';
 import { manager } from '../../bus/streams.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
+import { ConsumerWatch, checkConsumerWatchSettings } from './consumers.ts';
 import { Ingest } from './ingest.ts';
 import { tickerplantMachine } from './machine.ts';
 import type { EopMarker, EopRequest } from './periods.ts';
@@ -27,6 +28,7 @@ export async function startTickerplant(
   clock: Clock = systemClock,
 ): Promise<Tickerplant> {
   const s: TickerplantSettings = { ...defaultTickerplantSettings, ...withKxAliases(settings) };
+  checkConsumerWatchSettings(s);
   const jsm = await manager(nc);
   const ingest = new Ingest(nc, jsm, s, clock, logger);
   const machine = tickerplantMachine.provide({
@@ -68,6 +70,8 @@ export async function startTickerplant(
   });
   actor.start();
   await ingest.listen();
+  const consumers = new ConsumerWatch(nc, jsm, s.name, streams.log(s.name), s, logger);
+  consumers.start();
   const eopSub: Subscription = nc.subscribe(subjects.ctl(s.name, 'eop'), { callback: (_e, m) => manualEop(m) });
   /** ctl.<tp>.eop: ends the period now when live; the answer is the marker or an error (JSON). */
   function manualEop(m: Msg): void {
@@ -104,13 +108,14 @@ export async function startTickerplant(
     },
     async stop() {
       eopSub.unsubscribe();
+      consumers.stop();
       actor.send({ type: 'tp.stop' });
       await waitFor(actor, (x) => x.status === 'done', { timeout: 20_000 });
     },
     status() {
       const snap = actor.getSnapshot();
       const period = s.intradayFreqMs > 0 ? { periodStart: snap.context.periodStartMs, nextEop: snap.context.nextEopMs, periods: ingest.periods.rolled, lastPeriod: ingest.periods.last } : {};
-      return { state: snap.value, day: snap.context.day, counts: Object.fromEntries(ingest.counts), ...ingest.stats, pendingRows: ingest.rowsPending, ...period };
+      return { state: snap.value, day: snap.context.day, counts: Object.fromEntries(ingest.counts), ...ingest.stats, pendingRows: ingest.rowsPending, ...period, consumers: consumers.status() };
     },
   };
 }

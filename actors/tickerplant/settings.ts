@@ -1,5 +1,6 @@
 // Tickerplant settings: typed defaults, one line each on what it does; every limit is named.
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+import { defaultConsumerWatchSettings } from './consumers.ts';
 import type { TablesConfig } from '../../storage/schema.ts';
 
 export interface TickerplantSettings {
@@ -57,6 +58,12 @@ export interface TickerplantSettings {
   /** Rejected messages kept in TICKERR_<tp> (count and age bounds). */
   rejectedMsgsMax: number;
   rejectedRetentionMs: number;
+  /** Slow consumers (actors/tickerplant/consumers.ts): estimated bytes behind the log's end at which a subscriber's consumer raises a `slow-consumer` alert; 0 = never. */
+  consumerAlertBytes: number;
+  /** Bytes behind at which a subscriber's consumer is deleted (it re-joins and replays from the log; nothing is lost); 0 = never. */
+  consumerDisconnectBytes: number;
+  /** How often the consumers' lag is read (bounds how late an alert or a cut comes). */
+  consumerCheckMs: number;
 }
 
 export const defaultTickerplantSettings: Omit<TickerplantSettings, 'name' | 'tables'> = {
@@ -83,6 +90,7 @@ export const defaultTickerplantSettings: Omit<TickerplantSettings, 'name' | 'tab
   appendRetryDelayMs: 250,
   rejectedMsgsMax: 100_000,
   rejectedRetentionMs: 7 * 86_400_000,
+  ...defaultConsumerWatchSettings,
 };
 
 /**

@@ -19,7 +19,7 @@ export const housekeepingCommand: Command = {
   run: (a) => housekeeping(a),
 };
 
-function human(bytes: number): string {
+export function human(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let v = bytes;

@@ -8,6 +8,8 @@ import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { CALL_TYPE, GATEWAY_REQUEST_TYPE, GatewayClient, type GatewayTarget } from '../../bus/gateway_client.ts';
 import { Header, subjects } from '../../bus/subjects.ts';
 import { defaultUser } from '../../bus/usage.ts';
+import { logLag, type LagRow } from '../../bus/consumer_lag.ts';
+import { manager } from '../../bus/streams.ts';
 import { daysToDate, formatIsoNs } from '../../storage/batch.ts';
 import { GETDATA_TYPE } from '../../storage/query/request.ts';
 import { NULL_INT, NULL_LONG, type QueryResult } from '../../storage/query/result.ts';
@@ -65,11 +67,12 @@ export async function psCommand(url: string | string[], out: NodeJS.WritableStre
       for (const p of d.list()) hb.set(p.key, p.lastBeatMs === undefined ? `silent ${age(listenMs)}` : `ok (#${p.beats})`);
     }
     const sup = await supColumns(nc);
+    const lag = await subscriberLag(nc);
     if (o.json) {
       const processes = procs.map((p: ProcessView) => ({ name: p.name, proctype: p.proctype, host: p.host, pid: p.pid, startedAt: p.startedAt, heartbeat: hb.get(p.key) ?? null, state: (hb.get(p.key) ?? '?').split(' ')[0], attributes: p.attributes, sup: sup.record(p.name) ?? null }));
       // Supervised processes not in the registry (backoff, failed, stopped, the embedded nats-server).
       const supervised = sup.unregistered(new Set(procs.map((p) => p.name)));
-      out.write(`${JSON.stringify({ processes, supervised, source: note }, jsonReplacer)}\n`);
+      out.write(`${JSON.stringify({ processes, supervised, subscribers: lag, source: note }, jsonReplacer)}\n`);
       await d.close();
       return 0;
     }
@@ -78,6 +81,15 @@ export async function psCommand(url: string | string[], out: NodeJS.WritableStre
     for (const r of sup.unregistered(new Set(procs.map((p) => p.name)))) rows.push([r.procname, r.proctype, r.pid ? String(r.pid) : '', r.startedAt?.replace('T', ' ').slice(0, 19) ?? '', '', ...sup.cells(r.procname), '']);
     printTable(['procname', 'proctype', 'host:pid', 'started', 'heartbeat', ...sup.headers, 'attributes'], rows, out);
     out.write(`(${procs.length} registered; ${note})\n`);
+    if (lag.length) {
+      // Subscriber lag: each consumer of a log stream (named after its subscriber, e.g. rdb_rdb1_…).
+      out.write('\n');
+      printTable(
+        ['subscriber (consumer)', 'log', 'behind (msgs)', '~behind (bytes)', 'delivered', 'log last'],
+        lag.map((r) => [r.consumer, r.stream, String(r.pending), String(r.bytesBehind), String(r.delivered), String(r.streamLast)]),
+        out,
+      );
+    }
     await d.close();
     return 0;
   } finally {
@@ -182,5 +194,14 @@ export async function queryCommand(url: string | string[], text: string | undefi
   } finally {
     client.close();
     await nc.close();
+  }
+}
+
+/** Subscriber lag of every log stream (empty when JetStream is not reachable: ps still lists processes). */
+async function subscriberLag(nc: NatsConnection): Promise<LagRow[]> {
+  try {
+    return await logLag(await manager(nc, 2_000));
+  } catch {
+    return [];
   }
 }

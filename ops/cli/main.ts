@@ -5,6 +5,7 @@
 import { jsonReplacer } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError, isErrorEnvelope } from '../../bus/errors.ts';
 import { checkFlags, natsServers, parseArgs, usageError, type Command } from './args.ts';
+import { compressCommand } from './compress_cmd.ts';
 import { eopCommand } from './eop_cmd.ts';
 import { housekeepingCommand } from './housekeeping.ts';
 import { psCommand, queryCommand } from './inspect.ts';
@@ -73,6 +74,7 @@ const commands: Record<string, Command> = {
     },
   },
   housekeeping: housekeepingCommand,
+  compress: compressCommand,
 };
 
 const help = () =>

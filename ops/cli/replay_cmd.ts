@@ -11,15 +11,19 @@ import { printTable } from './table.ts';
 
 export const replayCommand: Command = {
   usage: `  actors replay [--tp tp1] (--date YYYY-MM-DD | --from-seq N --to-seq M) [--tables a,b]
-                [--hdb data/hdb] [--chunk-rows 20000000] [--config ops/config.json] [--check] [--json]
+                [--hdb data/hdb] [--chunk-rows 20000000] [--config ops/config.json] [--check]
+                [--repair-to NAME] [--json]
       replay the log (a day, or a sequence range) into HDB partitions; bad messages are
       skipped and reported; HDB processes are told to reload; a progress bar on stderr when
       it is a terminal; --json prints the summary {fromSeq, toSeq, written, skipped, ms}.
       --check writes nothing: it reads and validates every message and compares the rows per
       day and table with the end-of-day markers; exit status 1 when a message is unreadable
-      or a count differs
+      or a count differs.
+      --repair-to NAME copies the range's valid messages (readable batches and markers, in
+      order) into a new log TICK_NAME (subjects tick.NAME.…, header Tb-Repaired-From) and
+      writes no partition: read it as any log (actors replay --tp NAME, subscribers)
 `,
-  flags: ['tp', 'date', 'from-seq', 'to-seq', 'tables', 'hdb', 'chunk-rows', 'config', 'check', 'json'],
+  flags: ['tp', 'date', 'from-seq', 'to-seq', 'tables', 'hdb', 'chunk-rows', 'config', 'check', 'repair-to', 'json'],
   run: (a) => replayCmd(a, configPath(a)),
 };
 
@@ -51,11 +55,20 @@ async function replayCmd(a: Args, cfgPath: string): Promise<number> {
       only: a.flags.get('tables')?.split(','),
       chunkRows: num('chunk-rows'),
       check: a.flags.has('check'),
+      repairTo: a.flags.get('repair-to'),
       nc,
       logger: createLogger({ proctype: 'replay', name: 'replay' }),
       onProgress: (p) => bar.update(p.seq - p.fromSeq + 1, Math.max(1, p.toSeq - p.fromSeq + 1), { rows: p.rows, skipped: p.skipped }),
     });
     bar.stop();
+    if (r.repair) {
+      if (json) process.stdout.write(`${JSON.stringify({ fromSeq: r.fromSeq, toSeq: r.toSeq, repair: r.repair, rows: r.rows, skippedCount: r.skippedCount, skipped: r.skipped, ms: Date.now() - started })}\n`);
+      else {
+        process.stdout.write(`repaired seq ${r.fromSeq}..${r.toSeq} of ${tp} into ${r.repair.stream} (tickerplant name ${r.repair.tp}): ${r.repair.copied} message(s) copied, ${r.skippedCount} skipped, in ${Date.now() - started} ms\n`);
+        for (const sk of r.skipped.slice(0, 20)) process.stdout.write(`  skipped seq ${sk.seq} (${sk.subject}): ${sk.reason}\n`);
+      }
+      return 0;
+    }
     if (r.check) {
       const clean = r.skippedCount === 0 && r.check.every((c) => c.match);
       if (json) {

@@ -2,6 +2,7 @@
 import { createLogger } from '../../bus/log.ts';
 import { LogForwarder } from '../../bus/log_forward.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
+import { clockFromEnv } from '../../actors/common/clock.ts';
 import type { UsageSettings } from '../../bus/usage.ts';
 import { processType, processTypes } from '../../actors/registry.ts';
 import { parseOverrides, readConfig, settingsFor } from '../config.ts';
@@ -49,6 +50,8 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
     start: (nc, ctx) => type.start(nc, name, settings, logger, ctx),
     // The usage log's bounds (bus/usage.ts): `"usage": {"queueMax": 50000, "maxAgeMs": ...}` in the config.
     usage: settings.usage as Partial<UsageSettings> | undefined,
+    // Simulated time (TICKBUS_SIM_CLOCK, scenarios only): the process's day, stamps and timers.
+    clock: clockFromEnv(),
   });
   // Stopped while still waiting for nats-server (or starting): nothing to drain, leave at once.
   let started = false;

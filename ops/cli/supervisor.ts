@@ -8,6 +8,7 @@ import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import type { Clock } from '../../actors/common/clock.ts';
 import { RestartPolicy } from '../config.ts';
+import { ALERT_TYPE } from '../../bus/alerts.ts';
 
 export interface SupervisorSettings {
   /** First restart delay; each further restart in a row doubles it. */
@@ -69,7 +70,7 @@ export const SupState = {
 export type SupState = (typeof SupState)[keyof typeof SupState];
 
 export const SUP_TYPE = 'tickbus.v1.sup' as const;
-export const ALERT_TYPE = 'tickbus.v1.alert' as const;
+export { ALERT_TYPE } from '../../bus/alerts.ts';
 
 export interface ExitInfo {
   code: number | null;

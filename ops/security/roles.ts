@@ -16,7 +16,7 @@ export interface Permissions {
   subscribe: string[];
 }
 
-export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'client', 'admin'] as const;
+export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'streams', 'compression', 'client', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export function isRole(s: string): s is Role {
@@ -26,6 +26,8 @@ export function isRole(s: string): s is Role {
 /** What the table depends on: the tickerplant names (their streams TICK_<tp> appear in JetStream API subjects, where a wildcard cannot stand for part of a token). */
 export interface RoleContext {
   tps: string[];
+  /** Stream-processor managers (process type `streams`): their streams STREAMS_<name> appear in JetStream API subjects too. */
+  streamManagers?: string[];
 }
 
 const js = '$JS.API';
@@ -111,6 +113,7 @@ function merge(...ps: Permissions[]): Permissions {
 /** The permissions of one role. */
 export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
   for (const tp of ctx.tps) assertName('tickerplant', tp);
+  for (const m of ctx.streamManagers ?? []) assertName('streams', m);
   const logReader: Permissions = { publish: ctx.tps.flatMap((tp) => streamReader(streams.log(tp))), subscribe: [] };
   switch (role) {
     case 'tickerplant':
@@ -119,6 +122,8 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
           'tick.*.>',
           'tickerr.*.>',
           ...ctx.tps.flatMap((tp) => [...streamOwner(streams.log(tp)), ...streamOwner(streams.rejected(tp))]),
+          // The slow-consumer watch lists its log's consumers (and deletes a cut one: streamReader's CONSUMER.DELETE).
+          ...ctx.tps.map((tp) => `${js}.CONSUMER.LIST.${streams.log(tp)}`),
           // The period manifest: its own keys `<tp>.<start>`, creating the bucket, reading back the entry it mends on recovery.
           ...ctx.tps.map((tp) => `$KV.${kv.periodsBucket}.${tp}.*`),
           `${js}.STREAM.CREATE.${periodsStream}`,
@@ -156,6 +161,17 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
       return merge(processBase(role), { publish: feedSubjects, subscribe: [] });
     case 'housekeeping':
       return processBase(role);
+    case 'streams':
+      // Stream processors: own STREAMS_<mgr> (create, durable consumers with acks, publish on
+      // st.<mgr>.>, dead letters there too), and read tick tables from the logs with their own
+      // durable consumers (streamReader covers CONSUMER.CREATE.<stream>.<name>).
+      return merge(processBase(role), logReader, {
+        publish: (ctx.streamManagers ?? []).flatMap((m) => [`st.${m}.>`, ...streamOwner(streams.processors(m))]),
+        subscribe: [],
+      });
+    case 'compression':
+      // Rewrites old HDB partitions and tells the HDBs to reload them.
+      return merge(processBase(role), { publish: ['hdb.reload'], subscribe: [] });
     case 'client':
       // Queries through a gateway (and answers its liveness probes on the gateway's inbox: `_INBOX.>`),
       // reads the log by sequence (direct get, no consumers), receives published reports.

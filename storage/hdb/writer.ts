@@ -159,11 +159,16 @@ export async function writePartition(
   }
 }
 
-/** Old table dir aside, new one in, date dir fsynced, old deleted. Returns whether one existed. */
-export async function swapIn(newDir: string, target: string, aside: string): Promise<boolean> {
+/**
+ * Old table dir aside, new one in, date dir fsynced, old deleted. Returns whether one existed.
+ * `between` runs after the old dir is moved aside and before the new one is moved in (a test hook:
+ * the crash window recoverStaging repairs).
+ */
+export async function swapIn(newDir: string, target: string, aside: string, between?: () => Promise<void> | void): Promise<boolean> {
   await mkdir(dirname(target), { recursive: true });
   const replaced = await exists(target);
   if (replaced) await rename(target, aside);
+  await between?.();
   await rename(newDir, target);
   await fsyncPath(dirname(target));
   if (replaced) await rm(aside, { recursive: true, force: true });

@@ -39,7 +39,7 @@ function scale(): number {
 }
 
 /** A day of trades in time order, syms drawn at random (deterministic), starting at `day0Ns`. */
-function makeTrades(rows: number, nsyms: number, day0Ns: bigint): MemTable {
+export function makeTrades(rows: number, nsyms: number, day0Ns: bigint): MemTable {
   const syms = new SymbolTable();
   const t = new MemTable(schema, syms);
   const dict = Array.from({ length: nsyms }, (_, i) => `S${String(i).padStart(3, '0')}`);

@@ -127,6 +127,9 @@ describe('gateway in the system', () => {
     for (const name of ['tp1', 'rdb1', 'mon1', 'gw1']) expect(ps.out).toMatch(new RegExp(`^${name}\\s+\\S+\\s+\\S+\\s+.*\\bok \\(`, 'm'));
     expect(ps.out).toMatch(new RegExp(`dates=${day}`));
     expect(ps.out).toMatch(/heartbeat state from the monitor/);
+    // Subscriber lag: the RDB's consumer of the log, messages behind and the log's last sequence.
+    expect(ps.out).toMatch(/^subscriber \(consumer\)\s+log\s+behind \(msgs\)/m);
+    expect(ps.out).toMatch(/^rdb_rdb1_\S+\s+TICK_tp1\s+0\s+0\s+\d+\s+\d+$/m);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/^actors: TYPE_NOT_AVAILABLE: .*missing: nope/);
   });

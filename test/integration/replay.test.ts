@@ -129,6 +129,27 @@ describe('replay', () => {
     const cliCheck = await actorsCli(['replay', '--tp', 'rp', '--date', day0, '--config', cfgFile, '--check', '--json']);
     expect(cliCheck.code).toBe(1);
     expect(JSON.parse(cliCheck.out)).toMatchObject({ clean: false, skippedCount: 1, skipped: [{ seq: badSeq }] });
+    // `actors replay --repair-to`: the day's valid messages copied, in order, into a new log that
+    // every reader reads like any other: --check on it is clean and a replay of it equals the RDB's.
+    const repaired = await actorsCli(['replay', '--tp', 'rp', '--date', day0, '--config', cfgFile, '--repair-to', 'rpfixed', '--json']);
+    expect(repaired.code).toBe(0);
+    const rep = JSON.parse(repaired.out) as { repair: { stream: string; copied: number }; skippedCount: number };
+    const dayMsgs = log.order.filter((m) => m.seq >= days[0]!.fromSeq && m.seq <= days[0]!.toSeq + 1).length; // batches and the day's eod marker
+    expect(rep).toMatchObject({ repair: { stream: 'TICK_rpfixed', copied: dayMsgs }, skippedCount: 1 });
+    const fixedLog = await readLog(nc, 'rpfixed');
+    expect(fixedLog.batches.map((b) => [b.table, b.n])).toEqual(log.batches.filter((b) => b.seq <= days[0]!.toSeq).map((b) => [b.table, b.n]));
+    expect(fixedLog.eods.map((e) => e.counts)).toEqual([log.eods[0]!.counts]);
+    const fixedCheck = await replay(nc, { tp: 'rpfixed', hdbDir: join(dir, 'replay-fixed'), tables: testTables, date: day0, check: true });
+    expect(fixedCheck.skippedCount).toBe(0);
+    expect(fixedCheck.check!.every((c) => c.match)).toBe(true);
+    const fixed = await replay(nc, { tp: 'rpfixed', hdbDir: join(dir, 'replay-fixed'), tables: testTables, date: day0 });
+    const fixedHdb = await Hdb.open(join(dir, 'replay-fixed'));
+    expect(await fixedHdb.query(byFid(day0))).toEqual(results[0]![0]);
+    fixedHdb.close();
+    expect(fixed.rows[day0]).toEqual(log.eods[0]!.counts);
+    // A second repair into the same name is refused (the repaired log is never overwritten).
+    const again = await replay(nc, { tp: 'rp', hdbDir: join(dir, 'x'), tables: testTables, date: day0, repairTo: 'rpfixed' }).catch((e: unknown) => e);
+    expect(again).toMatchObject({ code: 'BAD_QUERY', detail: { param: 'repairTo' } });
     pub.close();
     await rdb.stop();
     await tp.stop();

@@ -50,6 +50,9 @@ const PUB = {
   createLog: '$JS.API.STREAM.CREATE.TICK_tp1',
   deleteLog: '$JS.API.STREAM.DELETE.TICK_tp1',
   reply: '_INBOX.someone.1',
+  streamOut: 'st.sp1.out',
+  streamsCreate: '$JS.API.STREAM.CREATE.STREAMS_sp1',
+  streamsConsumer: '$JS.API.CONSUMER.CREATE.STREAMS_sp1.split.st.sp1.in',
 } as const;
 
 const SUB = {
@@ -90,6 +93,8 @@ const allowed: Record<Role, { pub: PubKey[] | 'all'; sub: SubKey[] | 'all' }> = 
   feed: { pub: ['updTable', 'updMulti', 'reply'], sub: ['ctlStop', 'inbox'] },
   filealerter: { pub: ['updTable', 'updMulti', 'reply'], sub: ['ctlStop', 'inbox'] },
   housekeeping: { pub: ['reply'], sub: ['ctlStop', 'inbox'] },
+  streams: { pub: ['streamOut', 'streamsCreate', 'streamsConsumer', 'readLog', 'readLogDirect', 'reply'], sub: ['ctlStop', 'inbox'] },
+  compression: { pub: ['hdbReload', 'reply'], sub: ['ctlStop', 'inbox'] },
   client: { pub: ['gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'readLogDirect', 'reply'], sub: ['report', 'inbox'] },
   admin: { pub: 'all', sub: 'all' },
 };
@@ -106,7 +111,7 @@ function creds(role: Role): { user: string; pass: string } {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tickbus-sec-roles-'));
-  setup = prepareSecurity({ dir: join(dir, 'secure'), users: true, tls: false, tps: ['tp1'] });
+  setup = prepareSecurity({ dir: join(dir, 'secure'), users: true, tls: false, tps: ['tp1'], streamManagers: ['sp1'] });
   server = await NatsServer.start({ config: setup.serverConfig, configPath: setup.serverConfigPath, onLog: (l) => serverLog.length < 5_000 && serverLog.push(l) });
 });
 afterAll(async () => {
@@ -144,13 +149,13 @@ describe('security: the server enforces the role table', () => {
 
   it('security: no role outside the system processes may create a consumer (whose deliver subject the server would publish to)', () => {
     const mayCreate = ROLES.filter((r) => allowed[r].pub === 'all' || (allowed[r].pub as PubKey[]).some((k) => k === 'readLog' || k === 'readRegistry'));
-    expect(mayCreate).toEqual(['tickerplant', 'rdb', 'wdb', 'gateway', 'monitor', 'admin']);
+    expect(mayCreate).toEqual(['tickerplant', 'rdb', 'wdb', 'gateway', 'monitor', 'streams', 'admin']);
     expect(mayCreate).not.toContain('client');
   });
 
   it('security: docs/security.md holds the role table as ops/security/roles.ts makes it', () => {
     const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'security.md'), 'utf8');
-    expect(doc).toContain(roleTableMarkdown({ tps: ['tp1'] }));
+    expect(doc).toContain(roleTableMarkdown({ tps: ['tp1'], streamManagers: ['streams1'] }));
   });
 
   it('security: a wrong password and no password are refused; the server logs no password', async () => {

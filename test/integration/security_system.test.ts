@@ -1,5 +1,6 @@
 // Proves a whole secure system works and holds: `actors up --secure` (a real launcher, the real
-// processes tickerplant, RDB, HDB, gateway, monitor, reporter, housekeeping, file alerter and feed,
+// processes tickerplant, RDB, HDB, gateway, monitor, reporter, housekeeping, file alerter, stream
+// processors and feed,
 // each connected with its role's
 // credentials file) against a nats-server running the configuration that the same setup generated.
 // Clients written without the project's libraries (test/support/raw_nats.ts) then act as roles:
@@ -75,12 +76,13 @@ beforeAll(async () => {
       'reporter,reporter1,1',
       'housekeeping,housekeeping1,1',
       'filealerter,filealerter1,1',
+      'streams,streams1,1',
       'feed,feed1,1',
     ].join('\n') + '\n',
   );
   // The same setup `actors up --secure --data <dir>` makes (it keeps what it finds): the server
   // runs it here so that the test reads the server's log.
-  setup = prepareSecurity({ dir: join(dir, 'secure'), users: true, tls: false, tps: ['tp1'] });
+  setup = prepareSecurity({ dir: join(dir, 'secure'), users: true, tls: false, tps: ['tp1'], streamManagers: ['streams1'] });
   server = await NatsServer.start({ storeDir: join(dir, 'nats'), config: setup.serverConfig, configPath: setup.serverConfigPath, onLog: (l) => serverLog.length < 10_000 && serverLog.push(l) });
   up = spawn(process.execPath, [...nodeFlags(), '--import', 'tsx', join(root, 'ops', 'cli', 'main.ts'), 'up', '--secure', '--data', dir, '--config', join(dir, 'config.json'), '--procs', join(dir, 'process.csv')], {
     env: { ...process.env, NATS_URL: server.url, LOG_LEVEL: 'warn', TICKBUS_CREDS: '' },
@@ -202,6 +204,20 @@ describe('security: a whole system under --secure', () => {
       30_000,
     );
     expect(r.result!.n).toBe(1);
+    // The stream processors under their role: the shipped bigtrades stream reads the demo feed's
+    // trades from the log (its own durable consumer) and publishes its outputs on st.streams1.>.
+    let lastBody = '';
+    const st = await eventually(
+      'streams1 reading trades',
+      async () => {
+        const body = (lastBody = (await admin.request('ctl.streams1.status', {}, 5_000)).body);
+        return /"in":[1-9]/.test(body) && /"aapl":[1-9]/.test(body) ? body : undefined;
+      },
+      25_000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; last status ${lastBody.slice(0, 1500)}`);
+    });
+    expect(st).toMatch(/"dropped":0/);
   });
 
   it('security: a client can neither stop a process nor query one directly; the process keeps serving', async () => {

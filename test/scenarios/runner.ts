@@ -19,7 +19,8 @@ import { chainedViolations, startChainedProbe, type ChainedProbe } from './chain
 import { killClusterNode } from './cluster_faults.ts';
 import { startGatewayProbe, type GatewayProbe } from './gateway_probe.ts';
 import { readLog, tableFids, testTables, until, type LogContents } from '../support/bus.ts';
-import { periodViolations, readEops } from '../support/periods.ts';
+import { dstPeriodViolations, periodViolations, readEops } from '../support/periods.ts';
+import { SIM_CLOCK_ENV } from '../../actors/common/clock.ts';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
 
 export interface ScenarioResult {
@@ -123,6 +124,8 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
   const server = cluster ? undefined : await NatsServer.start({ storeDir: join(dir, 'nats') });
   const url = cluster ? cluster.urls.join(',') : server!.url;
   const childEnv: Record<string, string> = size ? { TICKBUS_REPLICAS: String(Math.min(size, 5)) } : {};
+  // Simulated time: every process (a restarted one too) on one timeline anchored now.
+  if (sc.clock) childEnv[SIM_CLOCK_ENV] = `${sc.clock.startMs},${Date.now()},${sc.clock.speed}`;
   const cfgPath = join(dir, 'config.json');
   const tp = sc.topology.tp;
   writeFileSync(
@@ -130,7 +133,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     JSON.stringify({
       tables: testTables,
       defaults: {
-        tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}), ...(tp.intradayFreqMs ? { intradayFreqMs: tp.intradayFreqMs } : {}) },
+        tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}), ...(tp.intradayFreqMs ? { intradayFreqMs: tp.intradayFreqMs } : {}), ...(tp.eodZone ? { eodZone: tp.eodZone } : {}), ...(tp.settings ?? {}) },
         rdb: { tp: tp.name, ...(sc.topology.hdb ? { hdbDir: join(dir, 'hdb') } : {}) },
         ...(sc.topology.chained ? { chainedtp: { parent: tp.name, pubFreqMs: sc.topology.chained.pubFreqMs ?? 0, subscribeTables: sc.topology.chained.tables, syms: sc.topology.chained.syms } } : {}),
       },
@@ -173,14 +176,23 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
       done: Promise.resolve(),
       sub: undefined as Subscription | undefined,
     }));
+    // Alerts seen (the tickerplant's slow-consumer cuts name the consumer, `joiner_<name>_…`).
+    const alerts: Array<{ kind: string; subject: string }> = [];
+    const alertSub = nc.subscribe(subjects.alertAll, { callback: (_e, m) => void alerts.push(m.json<{ kind: string; subject: string }>()) });
     const t0 = Date.now();
     const timers: ReturnType<typeof setTimeout>[] = [];
     for (const j of joiners) {
       timers.push(
         setTimeout(() => {
           j.done = (async () => {
-            const sub = (j.sub = await subscribe(nc, { tp: tp.name, tables: j.tables, syms: j.syms, from: 'today' }));
+            const sub = (j.sub = await subscribe(nc, { tp: tp.name, tables: j.tables, syms: j.syms, from: 'today', name: `joiner_${j.name}`, ...(j.bufferBytes ? { bufferBytes: j.bufferBytes } : {}) }));
+            const stallAt = j.stall ? Date.now() + j.stall.afterMs : Infinity;
             for await (const e of sub) {
+              if (Date.now() >= stallAt && j.stall) {
+                const forMs = j.stall.forMs;
+                j.stall = undefined; // once
+                await new Promise((r) => setTimeout(r, forMs));
+              }
               if (e.type !== 'batch') continue;
               const list = j.fids.get(e.table) ?? [];
               list.push(...(e.batch.cols.fid as BigInt64Array));
@@ -296,10 +308,11 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     }
     if (inv.has(Invariants.countsMatchLog)) violations.push(...countViolations(log.order));
     stats.eods = log.eods.length;
-    if (inv.has(Invariants.periodCountsMatchLog) || sc.minEops !== undefined) {
+    if (inv.has(Invariants.periodCountsMatchLog) || inv.has(Invariants.periodsElapsedAcrossDst) || sc.minEops !== undefined) {
       const eops = await readEops(nc, tp.name);
       stats.eops = eops.length;
       if (inv.has(Invariants.periodCountsMatchLog)) violations.push(...periodViolations(log, eops, 1)); // a scenario's stream starts at 1
+      if (inv.has(Invariants.periodsElapsedAcrossDst)) violations.push(...dstPeriodViolations(eops, tp.intradayFreqMs ?? 0, '00:00', tp.eodZone ?? 'UTC'));
       if (sc.minEops !== undefined && eops.length < sc.minEops) violations.push(`the log holds ${eops.length} end-of-period markers, expected at least ${sc.minEops}`);
     }
     if (sc.minEods !== undefined && log.eods.length < sc.minEods) violations.push(`the log holds ${log.eods.length} end-of-day markers, expected at least ${sc.minEods}`);
@@ -320,6 +333,14 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     if (chained && inv.has(Invariants.chainedEqualLog)) violations.push(...(await chainedViolations(nc, sc, log, chained, stats, countViolations)));
     else await chained?.sub.close();
     if (inv.has(Invariants.hdbAndRdbEqualLog)) violations.push(...(await hdbAndRdbViolations(nc, sc, log, join(dir, 'hdb'), stats)));
+    if (inv.has(Invariants.stalledJoinersCut)) {
+      const stalled = (sc.topology.lateJoiners ?? []).filter((j) => j.stall);
+      stats.consumerCuts = alerts.filter((a) => a.kind === 'consumer-disconnected').length;
+      for (const j of stalled) {
+        if (!alerts.some((a) => a.kind === 'consumer-disconnected' && a.subject.startsWith(`joiner_${j.name}_`))) violations.push(`stalled joiner ${j.name} was never cut off (no consumer-disconnected alert naming joiner_${j.name}_…)`);
+      }
+    }
+    alertSub.unsubscribe();
     if (inv.has(Invariants.lateJoinersEqualLog)) {
       await Promise.all(joiners.map((j) => j.done));
       for (const j of joiners) {

@@ -7,6 +7,7 @@ import { lastMessage, manager } from '../../bus/streams.ts';
 import { streams, subjects } from '../../bus/subjects.ts';
 import type { EopMarker } from '../../actors/tickerplant/periods.ts';
 import type { LogContents } from './bus.ts';
+import { dayStartInstant, endOfDayInstant, zoneOffsetMs } from '../../actors/common/clock.ts';
 
 export type LogEop = EopMarker & { seq: number };
 
@@ -51,4 +52,26 @@ export function periodViolations(log: LogContents, eops: LogEop[], firstSeq: num
     prev = e;
   }
   return out.length > 5 ? [...out.slice(0, 5), `... ${out.length - 5} more period violations`] : out;
+}
+
+/**
+ * Periods across a DST change: every marker's start and end lie a whole number of `freqMs` from
+ * the day's start (elapsed time; the day's end is the only other boundary), and the markers'
+ * periods cover at least two UTC offsets of the zone (the scenario crossed the change).
+ */
+export function dstPeriodViolations(eops: LogEop[], freqMs: number, eodTime: string, zone: string): string[] {
+  const out: string[] = [];
+  const offsets = new Set<number>();
+  for (const e of eops) {
+    const dayStart = dayStartInstant(e.day, eodTime, zone);
+    const dayEnd = endOfDayInstant(e.day, eodTime, zone);
+    for (const [what, t] of [['start', e.start], ['end', e.end]] as const) {
+      if (t !== dayEnd && (t - dayStart) % freqMs !== 0) out.push(`period ${e.period}: its ${what} is ${t - dayStart} ms after the day's start, not a multiple of ${freqMs}`);
+    }
+    if (e.end <= e.start) out.push(`period ${e.period}: ends at or before its start`);
+    offsets.add(zoneOffsetMs(e.start, zone));
+    offsets.add(zoneOffsetMs(e.end - 1, zone));
+  }
+  if (offsets.size < 2) out.push(`the periods (${eops.map((e) => e.period).join(', ')}) do not span a UTC-offset change of ${zone}`);
+  return out;
 }

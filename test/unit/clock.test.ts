@@ -51,3 +51,21 @@ describe('calendar', () => {
     expect(() => endOfDayInstant('2026-11-22', '25:00', 'UTC')).toThrow(/HH:MM/);
   });
 });
+
+describe('simulated clock (TICKBUS_SIM_CLOCK, scenarios)', () => {
+  it('sim clock: starts at startMs at the anchor and runs speed times as fast; timers shrink by the same factor; bad values are BAD_CONFIG', async () => {
+    const { clockFromEnv, SIM_CLOCK_ENV } = await import('../../actors/common/clock.ts');
+    expect(clockFromEnv({})).toBeUndefined();
+    const start = Date.UTC(new Date().getUTCFullYear() + 1, 2, 1);
+    const c = clockFromEnv({ [SIM_CLOCK_ENV]: `${start},${Date.now()},1000` })!;
+    const t0 = c.now();
+    expect(Math.abs(t0 - start)).toBeLessThan(60_000); // within a minute of simulated time of its start
+    const fired = await new Promise<number>((r) => c.setTimeout(() => r(c.now()), 5_000)); // 5 simulated s = 5 real ms
+    expect(fired - t0).toBeGreaterThanOrEqual(4_000);
+    const ns = c.nowNs!();
+    expect(ns / 1_000_000n >= BigInt(t0)).toBe(true);
+    for (const bad of ['1,2', 'a,b,c', `${start},${Date.now()},0.5`, `${start},${Date.now()},1e9`]) {
+      expect(() => clockFromEnv({ [SIM_CLOCK_ENV]: bad })).toThrow(/TICKBUS_SIM_CLOCK/);
+    }
+  });
+});

@@ -25,3 +25,19 @@ describe('tickerplant settings', () => {
     }
   });
 });
+
+describe('tickerplant slow-consumer settings', () => {
+  it('settings: consumer watch bounds are BAD_CONFIG naming the setting', async () => {
+    const { checkConsumerWatchSettings, defaultConsumerWatchSettings } = await import('../../actors/tickerplant/consumers.ts');
+    expect(() => checkConsumerWatchSettings(defaultConsumerWatchSettings)).not.toThrow();
+    for (const [k, v] of [['consumerAlertBytes', -1], ['consumerDisconnectBytes', 1.5], ['consumerCheckMs', 10], ['consumerCheckMs', 'often']] as const) {
+      let err: unknown;
+      try {
+        checkConsumerWatchSettings({ ...defaultConsumerWatchSettings, [k]: v } as never);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: ErrorCode.BAD_CONFIG, detail: { setting: k } });
+    }
+  });
+});
