@@ -107,8 +107,10 @@ export async function startChainedTp(nc: NatsConnection, given: Partial<ChainedT
 
   return {
     actor,
+    // Ready once its log exists (or its route is written): its subscribers can subscribe. A parent
+    // not up yet is waited for, retried every recoverRetryMs (TorQ's tpconnsleep), status lastError.
     async ready(timeoutMs = 30_000) {
-      await waitFor(actor, (x) => x.matches({ forwarding: 'open' }) || x.matches('routed') || x.status === 'done', { timeout: timeoutMs });
+      await waitFor(actor, (x) => x.matches('forwarding') || (x.matches('waiting') && recovered !== undefined) || x.matches('routed') || x.status === 'done', { timeout: timeoutMs });
     },
     async stop() {
       // A clean stop appends what the timer holds first (bounded); a kill loses nothing either:

@@ -253,6 +253,19 @@ describe('chainedtp', () => {
     expect(column(parent.batches, 'fid').length).toBe(240);
   }, 60_000);
 
+  it('chainedtp: started before its parent, it is ready, waits for the parent and then forwards its day', async () => {
+    await start('chainedtp', 'cp5c', { parent: 'cp5', recoverRetryMs: 200 });
+    // Running and answering, retrying the missing parent log.
+    await until(async () => /not found/i.test((await status<{ lastError?: string }>(nc, 'cp5c', 5_000))?.lastError ?? ''), 20_000, 50);
+    await start('tickerplant', 'cp5', { mode: 'batch', pubFreqMs: 5 });
+    await feed('cp5', 20, 3, 0);
+    await caughtUp('cp5c', 'cp5');
+    const parent = await readLog(nc, 'cp5');
+    const own = await readLog(nc, 'cp5c');
+    for (const t of ['trade', 'quote']) expect(fids(own.batches, t)).toEqual(fids(parent.batches, t));
+    expect(fids(own.batches, 'trade')).toHaveLength(30);
+  }, 60_000);
+
   it('chainedtp: a subscriber of a route loop is BAD_CONFIG, of a create-mode chained tp not started NOT_READY, of nothing the stream error', async () => {
     await putRoute(nc, { type: CHAIN_TYPE, name: 'loopa', parent: 'loopb', logMode: 'none' });
     await putRoute(nc, { type: CHAIN_TYPE, name: 'loopb', parent: 'loopa', logMode: 'parent' });
