@@ -16,7 +16,7 @@ export interface Permissions {
   subscribe: string[];
 }
 
-export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'streams', 'compression', 'client', 'admin'] as const;
+export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'streams', 'compression', 'chainedtp', 'client', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export function isRole(s: string): s is Role {
@@ -28,6 +28,8 @@ export interface RoleContext {
   tps: string[];
   /** Stream-processor managers (process type `streams`): their streams STREAMS_<name> appear in JetStream API subjects too. */
   streamManagers?: string[];
+  /** Chained tickerplants (process type `chainedtp`): each writes its own log TICK_<name> (log mode create), which readers read like a tickerplant's. */
+  chainedTps?: string[];
 }
 
 const js = '$JS.API';
@@ -57,6 +59,8 @@ function streamOwner(s: string): string[] {
 const registry = `KV_${kv.registryBucket}`;
 /** The period manifest's stream (KV `stpmeta`, written by tickerplants at each end of period). */
 const periodsStream = `KV_${kv.periodsBucket}`;
+/** Chained tickerplants' routes (KV `chain`). */
+const chainStream = `KV_${kv.chainBucket}`;
 
 /**
  * What every process started by the runtime (actors/common/runtime.ts) needs as `proctype`:
@@ -114,7 +118,13 @@ function merge(...ps: Permissions[]): Permissions {
 export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
   for (const tp of ctx.tps) assertName('tickerplant', tp);
   for (const m of ctx.streamManagers ?? []) assertName('streams', m);
-  const logReader: Permissions = { publish: ctx.tps.flatMap((tp) => streamReader(streams.log(tp))), subscribe: [] };
+  const chained = ctx.chainedTps ?? [];
+  for (const c of chained) assertName('chained tickerplant', c);
+  // Readers read every log: the tickerplants' and the chained tickerplants' (and a chained one's route, KV `chain`).
+  const logReader: Permissions = {
+    publish: [...ctx.tps, ...chained].flatMap((tp) => streamReader(streams.log(tp))).concat(chained.length ? [`${js}.STREAM.INFO.${chainStream}`, `${js}.STREAM.MSG.GET.${chainStream}`] : []),
+    subscribe: [],
+  };
   switch (role) {
     case 'tickerplant':
       return merge(processBase(role), {
@@ -172,6 +182,20 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
     case 'compression':
       // Rewrites old HDB partitions and tells the HDBs to reload them.
       return merge(processBase(role), { publish: ['hdb.reload'], subscribe: [] });
+    case 'chainedtp':
+      // Reads its parent's log (a consumer), appends to its own log tick.<ctp>.> (stream TICK_<ctp>),
+      // writes its route (KV `chain`, key = its name) and its periods (KV `stpmeta`, keys <ctp>.*).
+      return merge(processBase(role), logReader, {
+        publish: [
+          ...chained.flatMap((c) => [`tick.${c}.>`, ...streamOwner(streams.log(c)), `$KV.${kv.periodsBucket}.${c}.*`, `$KV.${kv.chainBucket}.${c}`]),
+          `${js}.STREAM.CREATE.${periodsStream}`,
+          `${js}.STREAM.INFO.${periodsStream}`,
+          `${js}.STREAM.CREATE.${chainStream}`,
+          `${js}.STREAM.INFO.${chainStream}`,
+          `${js}.STREAM.MSG.GET.${chainStream}`,
+        ],
+        subscribe: [],
+      });
     case 'client':
       // Queries through a gateway (and answers its liveness probes on the gateway's inbox: `_INBOX.>`),
       // reads the log by sequence (direct get, no consumers), receives published reports.

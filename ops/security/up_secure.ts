@@ -39,7 +39,8 @@ export function upSecurity(a: Args, dataDir: string, procs: { proctype: string; 
   const tps = procs.filter((p) => p.proctype === 'tickerplant').map((p) => p.procname);
   if (users) for (const p of procs) roleOfProctype(p.proctype);
   const streamManagers = procs.filter((p) => p.proctype === 'streams').map((p) => p.procname);
-  const setup = prepareSecurity({ dir: join(dataDir, 'secure'), users, tls, tps: tps.length ? tps : ['tp1'], streamManagers });
+  const chainedTps = procs.filter((p) => p.proctype === 'chainedtp').map((p) => p.procname);
+  const setup = prepareSecurity({ dir: join(dataDir, 'secure'), users, tls, tps: tps.length ? tps : ['tp1'], streamManagers, chainedTps });
   // Paths only: the files hold the secrets.
   logger.info({ dir: setup.dir, users, tls, serverConfig: setup.serverConfigPath }, 'secure mode: credentials and server config');
   return {

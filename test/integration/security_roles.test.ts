@@ -53,6 +53,8 @@ const PUB = {
   streamOut: 'st.sp1.out',
   streamsCreate: '$JS.API.STREAM.CREATE.STREAMS_sp1',
   streamsConsumer: '$JS.API.CONSUMER.CREATE.STREAMS_sp1.split.st.sp1.in',
+  ctpLog: 'tick.ctp1.trade',
+  ctpRoute: '$KV.chain.ctp1',
 } as const;
 
 const SUB = {
@@ -80,7 +82,7 @@ type SubKey = keyof typeof SUB;
 
 /** What each role may do; everything else in PUB and SUB must be refused. */
 const allowed: Record<Role, { pub: PubKey[] | 'all'; sub: SubKey[] | 'all' }> = {
-  tickerplant: { pub: ['tick', 'eod', 'kvPeriods', 'tickerr', 'readLog', 'readLogDirect', 'createLog', 'reply'], sub: ['updTable', 'ctlStop', 'ctlEop', 'inbox'] },
+  tickerplant: { pub: ['tick', 'eod', 'kvPeriods', 'tickerr', 'readLog', 'readLogDirect', 'createLog', 'reply', 'ctpLog'], sub: ['updTable', 'ctlStop', 'ctlEop', 'inbox'] },
   rdb: { pub: ['hdbReload', 'hbRdb', 'logRdb', 'kvRdb', 'readLog', 'readLogDirect', 'readRegistry', 'reply'], sub: ['qRdbNamed', 'qRdb', 'ctlStop', 'inbox'] },
   wdb: { pub: ['hdbReload', 'readLog', 'readLogDirect', 'readRegistry', 'reply'], sub: ['ctlStop', 'inbox'] },
   hdb: { pub: ['reply'], sub: ['qHdbNamed', 'hdbReload', 'ctlStop', 'inbox'] },
@@ -95,6 +97,7 @@ const allowed: Record<Role, { pub: PubKey[] | 'all'; sub: SubKey[] | 'all' }> = 
   housekeeping: { pub: ['reply'], sub: ['ctlStop', 'inbox'] },
   streams: { pub: ['streamOut', 'streamsCreate', 'streamsConsumer', 'readLog', 'readLogDirect', 'reply'], sub: ['ctlStop', 'inbox'] },
   compression: { pub: ['hdbReload', 'reply'], sub: ['ctlStop', 'inbox'] },
+  chainedtp: { pub: ['ctpLog', 'ctpRoute', 'readLog', 'readLogDirect', 'reply'], sub: ['ctlStop', 'inbox'] },
   client: { pub: ['gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'readLogDirect', 'reply'], sub: ['report', 'inbox'] },
   admin: { pub: 'all', sub: 'all' },
 };
@@ -111,7 +114,7 @@ function creds(role: Role): { user: string; pass: string } {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tickbus-sec-roles-'));
-  setup = prepareSecurity({ dir: join(dir, 'secure'), users: true, tls: false, tps: ['tp1'], streamManagers: ['sp1'] });
+  setup = prepareSecurity({ dir: join(dir, 'secure'), users: true, tls: false, tps: ['tp1'], streamManagers: ['sp1'], chainedTps: ['ctp1'] });
   server = await NatsServer.start({ config: setup.serverConfig, configPath: setup.serverConfigPath, onLog: (l) => serverLog.length < 5_000 && serverLog.push(l) });
 });
 afterAll(async () => {
@@ -149,7 +152,7 @@ describe('security: the server enforces the role table', () => {
 
   it('security: no role outside the system processes may create a consumer (whose deliver subject the server would publish to)', () => {
     const mayCreate = ROLES.filter((r) => allowed[r].pub === 'all' || (allowed[r].pub as PubKey[]).some((k) => k === 'readLog' || k === 'readRegistry'));
-    expect(mayCreate).toEqual(['tickerplant', 'rdb', 'wdb', 'gateway', 'monitor', 'streams', 'admin']);
+    expect(mayCreate).toEqual(['tickerplant', 'rdb', 'wdb', 'gateway', 'monitor', 'streams', 'chainedtp', 'admin']);
     expect(mayCreate).not.toContain('client');
   });
 
