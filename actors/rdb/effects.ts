@@ -128,7 +128,15 @@ export async function startRdb(
     today = new RdbDay('', schema, syms, s.subscribeTables);
     live = false;
     void (async () => {
-      sub = await subscribe(nc, { name: `${kind}_${s.name}`, tp: s.tp, tables: s.subscribeTables, syms: s.syms, from: 'today', bufferBytes: s.bufferBytes, stallMs: Math.max(1_000, s.logStallMs) });
+      // The log's last message may be one this RDB filters out (another table, a shard's other
+      // syms): caught up all the same.
+      const onCaughtUp = (seq: number) => {
+        if (live || stopped) return;
+        live = true;
+        logger.info({ seq, rows: today.rows() }, `${kind} caught up with the log; live`);
+        sendBack({ type: 'log.caughtUp', day: today.day });
+      };
+      sub = await subscribe(nc, { name: `${kind}_${s.name}`, tp: s.tp, tables: s.subscribeTables, syms: s.syms, from: 'today', bufferBytes: s.bufferBytes, stallMs: Math.max(1_000, s.logStallMs), onCaughtUp });
       logger.info({ startSeq: sub.startSeq }, `${kind} replaying from the day start`);
       if (ingest?.begin) await ingest.begin(sub.startSeq);
       // An empty day has no message to say "caught up": compare with the log's end instead.
