@@ -13,16 +13,38 @@
 import type { SymColumn } from '../../../storage/batch.ts';
 import { defineProcessor } from '../processor.ts';
 
-/** One sym's running aggregates (NaN: nothing seen yet). */
-export interface SymAgg {
-  trdvol: number;
-  maxpx: number;
-  minpx: number;
-  maxbpx: number;
-  minapx: number;
-}
+/** The running aggregates, columnar: a slot per sym (NaN: nothing seen yet), grown by doubling. */
+export class AggregateState {
+  readonly slots = new Map<string, number>();
+  syms: string[] = [];
+  trdvol = new Float64Array(64);
+  maxpx = new Float64Array(64).fill(NaN);
+  minpx = new Float64Array(64).fill(NaN);
+  maxbpx = new Float64Array(64).fill(NaN);
+  minapx = new Float64Array(64).fill(NaN);
 
-export type AggregateState = Map<string, SymAgg>;
+  /** The slot of a sym, made on first sight. */
+  slot(sym: string): number {
+    let k = this.slots.get(sym);
+    if (k !== undefined) return k;
+    k = this.syms.length;
+    if (k === this.trdvol.length) {
+      const grow = (a: Float64Array, fill: number) => {
+        const b = new Float64Array(a.length * 2).fill(fill);
+        b.set(a);
+        return b;
+      };
+      this.trdvol = grow(this.trdvol, 0);
+      this.maxpx = grow(this.maxpx, NaN);
+      this.minpx = grow(this.minpx, NaN);
+      this.maxbpx = grow(this.maxbpx, NaN);
+      this.minapx = grow(this.minapx, NaN);
+    }
+    this.slots.set(sym, k);
+    this.syms.push(sym);
+    return k;
+  }
+}
 
 export const aggregateTable = {
   time: 'timestamp',
@@ -35,11 +57,8 @@ export const aggregateTable = {
   baspread: 'float',
 } as const;
 
-const max = (a: number, b: number) => (Number.isNaN(a) || b > a ? b : a);
-const min = (a: number, b: number) => (Number.isNaN(a) || b < a ? b : a);
-
 export default defineProcessor<AggregateState>({
-  init: () => new Map(),
+  init: () => new AggregateState(),
   // PyKX's example keeps only the tables it aggregates (its own output comes back from the log too).
   pre(table, batch, ctx) {
     const { trade = 'trade', quote = 'quote' } = ctx.config as { trade?: string; quote?: string };
@@ -50,63 +69,63 @@ export default defineProcessor<AggregateState>({
     const isTrade = table === trade;
     if (!isTrade && table !== quote) return;
     const sym = batch.cols.sym as SymColumn;
-    // One state lookup per distinct sym of the batch, then a walk over the rows.
-    const aggs: SymAgg[] = sym.dict.map((s) => {
-      let a = state.get(s);
-      if (!a) state.set(s, (a = { trdvol: 0, maxpx: NaN, minpx: NaN, maxbpx: NaN, minapx: NaN }));
-      return a;
-    });
+    // One slot lookup per distinct sym of the batch, then a walk over the rows.
+    const slotOf = Int32Array.from(sym.dict, (s) => state.slot(s));
     const touched = new Uint8Array(sym.dict.length);
     const codes = sym.codes;
+    const n = batch.n;
     if (isTrade) {
       const price = batch.cols.price as Float64Array;
       const size = batch.cols.size as BigInt64Array;
-      for (let i = 0; i < batch.n; i++) {
+      // The sizes as two 32-bit halves (little-endian): exact below 2^53 and without a BigInt
+      // conversion per row, which costs more than the rest of the loop.
+      const half = new Int32Array(size.buffer, size.byteOffset, size.length * 2);
+      const { trdvol, maxpx, minpx } = state;
+      for (let i = 0; i < n; i++) {
         const c = codes[i]!;
-        const a = aggs[c]!;
+        const k = slotOf[c]!;
         const px = price[i]!;
-        a.trdvol += px * Number(size[i]!);
-        a.maxpx = max(a.maxpx, px);
-        a.minpx = min(a.minpx, px);
+        trdvol[k] += px * (half[2 * i + 1]! * 4294967296 + (half[2 * i]! >>> 0));
+        if (!(px <= maxpx[k]!)) maxpx[k] = px; // NaN (nothing yet) or higher
+        if (!(px >= minpx[k]!)) minpx[k] = px;
         touched[c] = 1;
       }
     } else {
       const bid = batch.cols.bid as Float64Array;
       const ask = batch.cols.ask as Float64Array;
-      for (let i = 0; i < batch.n; i++) {
+      const { maxbpx, minapx } = state;
+      for (let i = 0; i < n; i++) {
         const c = codes[i]!;
-        const a = aggs[c]!;
-        a.maxbpx = max(a.maxbpx, bid[i]!);
-        a.minapx = min(a.minapx, ask[i]!);
+        const k = slotOf[c]!;
+        if (!(bid[i]! <= maxbpx[k]!)) maxbpx[k] = bid[i]!;
+        if (!(ask[i]! >= minapx[k]!)) minapx[k] = ask[i]!;
         touched[c] = 1;
       }
     }
     const time = batch.cols.time as BigInt64Array;
     let latest = time[0]!;
-    for (let i = 1; i < batch.n; i++) if (time[i]! > latest) latest = time[i]!;
+    for (let i = 1; i < n; i++) if (time[i]! > latest) latest = time[i]!;
     const syms: string[] = [];
-    for (let c = 0; c < touched.length; c++) if (touched[c]) syms.push(sym.dict[c]!);
-    const n = syms.length;
-    if (n === 0) return;
-    const cols = {
-      time: new BigInt64Array(n).fill(latest),
-      sym: syms,
-      trdvol: new Float64Array(n),
-      maxpx: new Float64Array(n),
-      minpx: new Float64Array(n),
-      maxbpx: new Float64Array(n),
-      minapx: new Float64Array(n),
-      baspread: new Float64Array(n),
-    };
-    for (let j = 0; j < n; j++) {
-      const a = state.get(syms[j]!)!;
-      cols.trdvol[j] = a.trdvol;
-      cols.maxpx[j] = a.maxpx;
-      cols.minpx[j] = a.minpx;
-      cols.maxbpx[j] = a.maxbpx;
-      cols.minapx[j] = a.minapx;
-      cols.baspread[j] = a.maxbpx - a.minapx;
+    const ks: number[] = [];
+    for (let c = 0; c < touched.length; c++) {
+      if (!touched[c]) continue;
+      syms.push(sym.dict[c]!);
+      ks.push(slotOf[c]!);
     }
-    ctx.publish(out, cols);
+    const m = syms.length;
+    if (m === 0) return;
+    const pick = (a: Float64Array) => Float64Array.from(ks, (k) => a[k]!);
+    const maxbpx = pick(state.maxbpx);
+    const minapx = pick(state.minapx);
+    ctx.publish(out, {
+      time: new BigInt64Array(m).fill(latest),
+      sym: syms,
+      trdvol: pick(state.trdvol),
+      maxpx: pick(state.maxpx),
+      minpx: pick(state.minpx),
+      maxbpx,
+      minapx,
+      baspread: maxbpx.map((b, j) => b - minapx[j]!),
+    });
   },
 });
