@@ -17,7 +17,7 @@ import { startTickerplant } from '../../actors/tickerplant/effects.ts';
 import { startRtp } from '../../actors/rtp/effects.ts';
 import { aggregateTable } from '../../actors/rtp/examples/aggregate.ts';
 import type { SymColumn } from '../../storage/batch.ts';
-import { clockAt, connectTo, readLog, silentLogger, startServer, testTables, until, type LogBatch } from '../support/bus.ts';
+import { clockAt, clockBeforeMidnight, connectTo, readLog, silentLogger, startServer, testTables, until, type LogBatch } from '../support/bus.ts';
 import { status } from '../support/procs.ts';
 import { startRuntime } from '../support/runtime.ts';
 import { seenTable } from '../fixtures/rtp/shape.ts';
@@ -186,6 +186,40 @@ describe('rtp', () => {
     const ids = log.batches.filter((b) => b.table === 'aggregate').flatMap((b) => b.ids);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.length).toBe(await inputs());
+    await rt.stop();
+    pub.close();
+    await tp.stop();
+  });
+
+  it('rtp: at the end of day the processor gets endOfDay with its state, then a new state for the new day', async () => {
+    // A generous lead: the tickerplant and the RTP start (and a few batches go) before midnight.
+    const { clock, midnight, day0 } = clockBeforeMidnight(8_000);
+    const tp = await startTickerplant(nc, { name: 're', tables, mode: 'immediate' }, silentLogger, clock);
+    await tp.ready();
+    const rt = await startRuntime(server.url, 'rtp', 'e1', { tp: 're', vanilla: false, processor: `${fixtures}/shape.ts#shape`, subscribeTables: ['trade'] }, { tables, clock });
+    await until(async () => (await status(nc, 'e1', 500)) !== undefined);
+    const pub = new Publisher(nc, { tp: 're' });
+    let sent = 0;
+    while (clock.now() < midnight - 6_000) await new Promise((r) => setTimeout(r, 20));
+    while (clock.now() < midnight + 1_000) {
+      await pub.publish('trade', trades(4)); // 2 of 4 kept
+      sent++;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await until(async () => ((await status<RtpStatus>(nc, 'e1', 500))?.derivedAcked ?? 0) === sent);
+    const eods = (globalThis as { rtpShapeEods?: Array<{ day: string; batches: number }> }).rtpShapeEods ?? [];
+    expect(eods.map((e) => e.day)).toEqual([day0]);
+    const log = await readLog(nc, 're');
+    expect(log.eods.map((e) => e.day)).toEqual([day0]);
+    const seen = log.batches.filter((b) => b.table === 'seen').flatMap((b) => [...(b.cols.batches as BigInt64Array)].map((x, i) => ({ batches: Number(x), held: Number((b.cols.held as BigInt64Array)[i]) })));
+    // One run of 1..k on the old day, then 1..m on the new one: the state started again at the roll.
+    const restart = seen.findIndex((r, i) => i > 0 && r.batches === 1);
+    expect(restart).toBeGreaterThan(0);
+    expect(seen.map((r) => r.batches)).toEqual([...Array.from({ length: restart }, (_, i) => i + 1), ...Array.from({ length: seen.length - restart }, (_, i) => i + 1)]);
+    expect(eods[0]!.batches).toBe(restart);
+    // The tables too: the new day's first batch holds only its own 2 rows.
+    expect(seen[restart]!.held).toBe(2);
+    expect((await status<{ day: string }>(nc, 'e1'))!.day).toBe(new Date(midnight).toISOString().slice(0, 10));
     await rt.stop();
     pub.close();
     await tp.stop();
