@@ -96,7 +96,11 @@ export async function startRtp(
     return { table: table.name, n: b.n, cols };
   }
 
+  /** The last batch's context: pre and post of one batch share it (and its publish count, the `<k>` of the ids). */
+  let last: { e: BatchEvent; ctx: RtpBatchContext & { published: number } } | undefined;
+
   function batchContext(e: BatchEvent, replaying: boolean): RtpBatchContext & { published: number } {
+    if (last?.e === e) return last.ctx;
     const ctx = {
       ...base,
       seq: e.seq,
@@ -126,6 +130,7 @@ export async function startRtp(
         void done.finally(() => inflight.delete(done));
       },
     };
+    last = { e, ctx };
     return ctx;
   }
 
