@@ -112,8 +112,7 @@ export async function startRtp(
         if (k >= s.publishesPerBatchMax) {
           throw new TickbusError(ErrorCode.BAD_CONFIG, `rtp ${s.name}: more than publishesPerBatchMax (${s.publishesPerBatchMax}) derived updates for the batch at ${e.seq}`, { setting: 'publishesPerBatchMax', seq: e.seq });
         }
-        if (logged.has(e.seq, k)) {
-          logged.forget(e.seq, k); // the same input never comes again
+        if (logged.size > 0 && logged.has(e.seq, k)) {
           counts.derivedSkipped++;
           return;
         }
@@ -151,6 +150,7 @@ export async function startRtp(
       initState();
     },
     batch(e, _day, replaying) {
+      if (!replaying && logged.size > 0) logged.clear(); // live: no input of the scanned range comes again
       if (!p.pre) return e.batch;
       const table = schema.get(e.table);
       try {

@@ -18,27 +18,50 @@ export function derivedId(name: string, inputSeq: number, k: number): string {
   return `${derivedIdPrefix(name)}${inputSeq}.${k}`;
 }
 
-/** The derived ids of this RTP already in today's log (as `<inputSeq>.<k>`), forgotten as replay passes them. */
+/** Ids one input batch may have (`<k>` below this): the key of an id is `inputSeq * K_MAX + k`. */
+const K_MAX = 1_000;
+
+/**
+ * The derived ids of this RTP already in today's log, as sorted numeric keys (8 bytes an id, a
+ * binary search a lookup): held from the start-up scan until the replay is over.
+ */
 export class LoggedIds {
-  private readonly ids = new Set<string>();
+  private keys = new Float64Array(0);
+  private n = 0;
   /** The ids found by the last scan (status). */
   found = 0;
 
   has(inputSeq: number, k: number): boolean {
-    return this.ids.has(`${inputSeq}.${k}`);
-  }
-
-  /** Forget an id (replay has passed it: the same input never comes again). */
-  forget(inputSeq: number, k: number): void {
-    this.ids.delete(`${inputSeq}.${k}`);
+    const key = inputSeq * K_MAX + k;
+    let lo = 0;
+    let hi = this.n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = this.keys[mid]!;
+      if (v === key) return true;
+      if (v < key) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
   }
 
   get size(): number {
-    return this.ids.size;
+    return this.n;
   }
 
+  /** Drops the ids (the replay is over: no input seen again can match them). */
   clear(): void {
-    this.ids.clear();
+    this.keys = new Float64Array(0);
+    this.n = 0;
+  }
+
+  private add(key: number): void {
+    if (this.n === this.keys.length) {
+      const grown = new Float64Array(Math.max(1024, this.keys.length * 2));
+      grown.set(this.keys);
+      this.keys = grown;
+    }
+    this.keys[this.n++] = key;
   }
 
   /**
@@ -46,7 +69,7 @@ export class LoggedIds {
    * keeping this RTP's ids. Bounded by `max` ids and `timeoutMs`; past either, a typed error.
    */
   async scan(nc: NatsConnection, tp: string, name: string, max: number, timeoutMs: number): Promise<number> {
-    this.ids.clear();
+    this.clear();
     this.found = 0;
     const jsm = await manager(nc);
     const from = await dayStartSeq(nc, tp);
@@ -71,10 +94,12 @@ export class LoggedIds {
         if (h && h.includes(prefix)) {
           for (const id of h.split(',')) {
             if (!id.startsWith(prefix)) continue;
-            if (this.ids.size >= max) {
+            const [seq, k] = id.slice(prefix.length).split('.').map(Number);
+            if (!Number.isSafeInteger(seq) || !Number.isInteger(k) || k! < 0 || k! >= K_MAX) continue; // not one of ours
+            if (this.n >= max) {
               throw new TickbusError(ErrorCode.BAD_CONFIG, `rtp ${name}: more than replayIdsMax (${max}) derived ids in today's log of ${tp}; raise replayIdsMax`, { setting: 'replayIdsMax', max, tp });
             }
-            this.ids.add(id.slice(prefix.length));
+            this.add(seq! * K_MAX + k!);
           }
         }
         if (m.seq >= last || m.info.pending === 0) break;
@@ -84,7 +109,9 @@ export class LoggedIds {
       await iter.close().catch(() => {});
     }
     if (timedOut) throw new TickbusError(ErrorCode.TIMEOUT, `rtp ${name}: the scan of today's log of ${tp} for derived ids took longer than replayScanTimeoutMs (${timeoutMs} ms)`, { setting: 'replayScanTimeoutMs', tp });
-    this.found = this.ids.size;
+    // Log order is nearly input order (retries may swap a few): one sort, then binary searches.
+    this.keys = this.keys.slice(0, this.n).sort();
+    this.found = this.n;
     return this.found;
   }
 }
