@@ -117,10 +117,11 @@ describe('rtp', () => {
     expect(st).toMatchObject({ vanilla: false, dropped: 3, processorErrors: 0, publishErrors: 0, derivedSkipped: 0 });
 
     const seen = async () => (await readLog(nc, 'rs')).batches.filter((b) => b.table === 'seen');
-    const rows = (bs: LogBatch[]) => bs.flatMap((b) => [...(b.cols.orig as BigInt64Array)].map((o, i) => ({ orig: Number(o), held: Number((b.cols.held as BigInt64Array)[i]), batches: Number((b.cols.batches as BigInt64Array)[i]), replay: (b.cols.replay as Uint8Array)[i] === 1 })));
+    const rows = (bs: LogBatch[]) => bs.flatMap((b) => [...(b.cols.orig as BigInt64Array)].map((o, i) => ({ orig: Number(o), held: Number((b.cols.held as BigInt64Array)[i]), batches: Number((b.cols.batches as BigInt64Array)[i]), quotes: Number((b.cols.quotes as BigInt64Array)[i]), replay: (b.cols.replay as Uint8Array)[i] === 1 })));
     const first = await seen();
     const cum = kept.map((_, i) => kept.slice(0, i + 1).reduce((a, b) => a + b, 0));
-    expect(rows(first)).toEqual([10, 7, 4, 6].map((orig, i) => ({ orig, held: cum[i], batches: i + 1, replay: i < 3 })));
+    // Quotes alternate with the trades: post saw each quote batch pre dropped.
+    expect(rows(first)).toEqual([10, 7, 4, 6].map((orig, i) => ({ orig, held: cum[i], batches: i + 1, quotes: i, replay: i < 3 })));
     const ids = first.flatMap((b) => b.ids);
     expect(ids.every((id) => /^rtp\.s1\.\d+\.0$/.test(id))).toBe(true);
     expect(new Set(ids).size).toBe(4);
@@ -137,7 +138,7 @@ describe('rtp', () => {
     await until(async () => ((await status<RtpStatus>(nc, 's1'))?.derivedAcked ?? 0) === 1);
     const after = await seen();
     expect(after.length).toBe(5);
-    expect(rows(after).at(-1)).toEqual({ orig: 2, held: cum[3]! + 1, batches: 5, replay: false });
+    expect(rows(after).at(-1)).toEqual({ orig: 2, held: cum[3]! + 1, batches: 5, quotes: 3, replay: false });
     await rt.stop();
     pub.close();
     await tp.stop();
