@@ -5,15 +5,21 @@
 // query API on the tables, and publishes derived rows that are logged with ids from the input's
 // log sequence; a restart after the tickerplant's dedupe window publishes none of them again
 // (found in the log by the start-up scan); the aggregate example's running per-sym figures equal
-// those computed from the log's trades and quotes; a broken module is BAD_CONFIG naming its file.
+// those computed from the log's trades and quotes; at the end of day the processor's state starts
+// again and an RDB saves the derived table to the Parquet HDB like any table; a broken module is
+// BAD_CONFIG naming its file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode } from '../../bus/codec.ts';
 import { TickbusError } from '../../bus/errors.ts';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { startTickerplant } from '../../actors/tickerplant/effects.ts';
+import { startRdb } from '../../actors/rdb/effects.ts';
+import { startHdb } from '../../actors/hdb/effects.ts';
 import { startRtp } from '../../actors/rtp/effects.ts';
 import { aggregateTable } from '../../actors/rtp/examples/aggregate.ts';
 import type { SymColumn } from '../../storage/batch.ts';
@@ -192,12 +198,18 @@ describe('rtp', () => {
     await tp.stop();
   });
 
-  it('rtp: at the end of day the processor gets endOfDay with its state, then a new state for the new day', async () => {
+  it('rtp: at the end of day the processor gets endOfDay with its state, then a new state for the new day; the RDB saves the derived table to the HDB', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tickbus-rtp-eod-'));
+    const hdbDir = join(dir, 'hdb');
     // A generous lead: the tickerplant and the RTP start (and a few batches go) before midnight.
     const { clock, midnight, day0 } = clockBeforeMidnight(8_000);
     const tp = await startTickerplant(nc, { name: 're', tables, mode: 'immediate' }, silentLogger, clock);
     await tp.ready();
     const rt = await startRuntime(server.url, 'rtp', 'e1', { tp: 're', vanilla: false, processor: `${fixtures}/shape.ts#shape`, subscribeTables: ['trade'] }, { tables, clock });
+    // An RDB writes the day, derived table included, to a Parquet HDB.
+    const rdb = await startRdb(nc, { name: 'e1rdb', tp: 're', tables, hdbDir, handoffGraceMs: 0 }, silentLogger);
+    const hdb = await startHdb(nc, { name: 'e1hdb', hdbDir, rescanMs: 0 }, silentLogger);
+    await Promise.all([rdb.ready(), hdb.ready()]);
     await until(async () => (await status(nc, 'e1', 500)) !== undefined);
     const pub = new Publisher(nc, { tp: 're' });
     let sent = 0;
@@ -221,9 +233,23 @@ describe('rtp', () => {
     // The tables too: the new day's first batch holds only its own 2 rows.
     expect(seen[restart]!.held).toBe(2);
     expect((await status<{ day: string }>(nc, 'e1'))!.day).toBe(new Date(midnight).toISOString().slice(0, 10));
+    // The derived rows logged before the marker are in the HDB's partition of the old day, read
+    // back from Parquet (a row derived from the day's last batch may land after the marker: the
+    // new day's, like any late row).
+    const before = log.batches.filter((b) => b.table === 'seen' && b.seq < log.eods[0]!.seq);
+    const seenBefore = before.reduce((a, b) => a + b.n, 0);
+    expect(seenBefore).toBeGreaterThan(0);
+    await until(() => hdb.hdb().partitions().includes(day0), 30_000);
+    // The partition's range reaches past midnight: it holds rows stamped before the roll a moment later.
+    const h = (await hdb.query!({ type: 'tickbus.v1.getdata', table: 'seen', start: `${day0}T00:00:00Z`, end: new Date(midnight + 86_400_000 - 1).toISOString(), aggregations: [{ op: 'count' }, { op: 'max', column: 'batches' }] })) as { cols: Record<string, ArrayLike<number | bigint>> };
+    expect(Number(h.cols.count![0])).toBe(seenBefore);
+    expect(Number(Object.values(h.cols)[1]![0])).toBe(Math.max(...before.flatMap((b) => [...(b.cols.batches as BigInt64Array)].map(Number))));
     await rt.stop();
+    await hdb.stop();
+    await rdb.stop();
     pub.close();
     await tp.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('rtp: a broken processor module, a module with no processor, a missing package and contradictory settings are BAD_CONFIG naming what is wrong', async () => {
