@@ -8,6 +8,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { connect } from '@nats-io/transport-node';
 import { silentLogger } from '../../bus/log.ts';
 import { NatsServer } from '../../bus/nats_server.ts';
@@ -41,6 +43,12 @@ function cols(table: 'trade' | 'quote', u: number): Record<string, unknown> {
   return table === 'trade' ? { sym: { dict: SYMS, codes }, price: a, size: b } : { sym: { dict: SYMS, codes }, bid: a, ask: b };
 }
 
+/** A full collection between runs: each starts without the garbage of the one before (its day of rows). */
+function collect(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
 export async function benchRtp(rows = 2_000_000): Promise<Metric[]> {
   const dir = mkdtempSync(join(tmpdir(), 'tickbus-rtpbench-'));
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
@@ -60,6 +68,7 @@ export async function benchRtp(rows = 2_000_000): Promise<Metric[]> {
     const base = { tp: 'brtp', tables, subscribeTables: ['trade', 'quote'] };
 
     const rdbRun = async (name: string): Promise<number> => {
+      collect();
       const t0 = performance.now();
       const rdb = await startRdb(nc, { ...base, name }, silentLogger, async () => {});
       await rdb.ready(600_000);
@@ -69,6 +78,7 @@ export async function benchRtp(rows = 2_000_000): Promise<Metric[]> {
       return total / secs;
     };
     const rtpRun = async (name: string): Promise<number> => {
+      collect();
       const t0 = performance.now();
       const rtp = await startRtp(nc, { ...base, name, vanilla: false, processor: 'actors/rtp/examples/aggregate.ts', publishTp: 'bagg' }, silentLogger);
       await rtp.ready(600_000);

@@ -102,9 +102,17 @@ export default defineProcessor<AggregateState>({
         touched[c] = 1;
       }
     }
+    // The latest time, compared as (high, low) 32-bit halves: reading a BigInt64Array element
+    // allocates a bigint, per row.
     const time = batch.cols.time as BigInt64Array;
-    let latest = time[0]!;
-    for (let i = 1; i < n; i++) if (time[i]! > latest) latest = time[i]!;
+    const t32 = new Int32Array(time.buffer, time.byteOffset, n * 2);
+    let at = 0;
+    for (let i = 1; i < n; i++) {
+      const hi = t32[2 * i + 1]!;
+      const bhi = t32[2 * at + 1]!;
+      if (hi > bhi || (hi === bhi && t32[2 * i]! >>> 0 > t32[2 * at]! >>> 0)) at = i;
+    }
+    const latest = time[at]!;
     const syms: string[] = [];
     const ks: number[] = [];
     for (let c = 0; c < touched.length; c++) {
