@@ -85,8 +85,11 @@ describe('scenario rtp-kill', () => {
     const pub = new Publisher(nc, { tp: 'rk' });
     let sent = 0;
     let fid = 0n;
+    let killed!: () => void;
+    const kill = new Promise<void>((r) => (killed = r));
     const feed = (async () => {
       for (let r = 0; r < ROUNDS; r++) {
+        if (r === ROUNDS / 2) await kill; // however slow the RTP, the kill comes mid-feed
         const n = 5 + (r % 7);
         const sym = Array.from({ length: n }, (_, i) => SYMS[(r + i) % SYMS.length]!);
         const trade = { sym, price: Float64Array.from(sym, (_, i) => 100 + ((r * 7 + i * 3) % 41) * 0.5), size: BigInt64Array.from(sym, (_, i) => BigInt(100 * (1 + ((r + i) % 9)))), fid: BigInt64Array.from(sym, () => ++fid) };
@@ -100,6 +103,7 @@ describe('scenario rtp-kill', () => {
     await until(async () => ((await status<RtpStatus>(nc, 'rk1', 500))?.derivedAcked ?? 0) >= 60, 60_000);
     p.child.kill('SIGKILL');
     await p.exited;
+    killed();
     expect(sent).toBeLessThan(ROUNDS); // killed mid-feed
     p = start();
     await waitUp(nc, 'rk1', 60_000);
