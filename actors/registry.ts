@@ -17,6 +17,8 @@ import type { GatewaySettings } from './gateway/settings.ts';
 import { startMonitor } from './monitor/effects.ts';
 import { startRdb } from './rdb/effects.ts';
 import { startReporter } from './reporter/effects.ts';
+import { startRtp } from './rtp/effects.ts';
+import type { RtpSettings } from './rtp/settings.ts';
 import type { ReporterSettings } from './reporter/settings.ts';
 import { startStreams } from './streams/effects.ts';
 import { startTickerplant } from './tickerplant/effects.ts';
@@ -68,6 +70,17 @@ export const processTypes: Record<string, ProcessType> = {
       const attributes = () => rdb.attributes();
       return { ready: (t) => rdb.ready(t), stop: () => rdb.stop(), status: () => rdb.status(), attributes, ownsQuerySubjects: true };
     },
+  },
+  rtp: {
+    // The real-time processor (PyKX's RTP): the RDB's log loop and queries with a processor module
+    // between the log and its tables; derived updates go to a tickerplant (docs/rtp.md).
+    subjects: (name) => [subjects.query('rtp', name), subjects.queryGroup('rtp')],
+    start: async (nc, name, settings, logger, ctx) =>
+      await startRtp(nc, { ...(settings as Partial<RtpSettings> & Settings & { tp: string }), name }, logger, {
+        apis: ctx?.apis,
+        usage: ctx?.usage,
+        onAttributesChanged: () => ctx?.refreshAttributes(),
+      }),
   },
   gateway: {
     subjects: (name) => [subjects.gatewaySync(name), subjects.gatewayAsync(name), subjects.gatewaySyncAny, subjects.gatewayAsyncAny],

@@ -102,6 +102,13 @@ export interface SubscribeOptions {
   name?: string;
   /** Keep each unfiltered batch's message bytes on its event (`raw`): a chained tickerplant forwards them as they are. */
   raw?: boolean;
+  /**
+   * Called with the sequence when a message this subscription filters out (another table, other
+   * syms) was the last in the log (nothing pending): a reader that waits for an event with
+   * `pending` 0 to know it caught up would otherwise wait for the next message it keeps. Called
+   * from the iterator, after the reader finished with the previous event.
+   */
+  onCaughtUp?: (seq: number) => void;
 }
 
 export interface Subscription extends AsyncIterable<TickEvent> {
@@ -238,7 +245,7 @@ export async function subscribe(nc: NatsConnection, req: SubscribeOptions): Prom
             if (e) {
               yield e;
               lastProgress = Date.now(); // time the reader spent on the event is not a stall
-            }
+            } else if (opts.onCaughtUp && m.info.pending === 0) opts.onCaughtUp(m.seq);
           }
         } catch (err) {
           if (!stalled || closed) throw err;

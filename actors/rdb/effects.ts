@@ -10,7 +10,8 @@ import type { Logger } from '../../bus/log.ts';
 import { isCall, type ApiTable } from '../common/runtime.ts';
 import { manager } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
-import { subscribe, type Subscription } from '../../bus/subscriber.ts';
+import { subscribe, type BatchEvent, type EodEvent, type Subscription } from '../../bus/subscriber.ts';
+import type { Batch } from '../../storage/batch.ts';
 import { recordReply, type UsageLog } from '../../bus/usage.ts';
 import { parseTimeBound, resultToJson, runSimpleQuery, type SimpleQuery } from '../../storage/query/simple.ts';
 import { ASOF_TYPE, GETDATA_TYPE, assertRequestType } from '../../storage/query/request.ts';
@@ -52,6 +53,22 @@ export class RdbDay {
   }
 }
 
+/**
+ * What a process built on the RDB (the real-time processor, actors/rtp) does with the log instead
+ * of appending every batch as it comes. Hooks may return a promise: the log loop awaits it (the
+ * backpressure of a processor that publishes), and does not otherwise pay for a microtask.
+ */
+export interface RdbIngest {
+  /** Today's replay starts (again) at startSeq (a start, or a resubscribe): rebuild any state. */
+  begin?(startSeq: number): void | Promise<void>;
+  /** A batch of the log: returns what to append to `day` (null drops it). `replaying`: before the RDB caught up. */
+  batch(e: BatchEvent, day: RdbDay, replaying: boolean): Batch | null | Promise<Batch | null>;
+  /** After the batch was appended (or dropped): the original event. */
+  after?(e: BatchEvent, day: RdbDay, replaying: boolean): void | Promise<void>;
+  /** An end-of-day marker, before the finished day is handed to the end-of-day hook. */
+  eod?(e: EodEvent, finished: RdbDay): void;
+}
+
 /** Called with a finished day; the RDB keeps it until the promise settles (issue: HDB write-down). */
 export type EndOfDayHook = (day: RdbDay) => Promise<void>;
 
@@ -75,7 +92,16 @@ export async function startRdb(
   apis?: ApiTable,
   /** Per-table manipulations before the save (TorQ's savedown manipulation). */
   saveHooks: Record<string, SaveHook> = {},
-  opts: { onAttributesChanged?: () => void; usage?: UsageLog } = {},
+  opts: {
+    onAttributesChanged?: () => void;
+    usage?: UsageLog;
+    /** Instead of appending each batch as it comes (the real-time processor's pre/post-processors). */
+    ingest?: RdbIngest;
+    /** The process type whose query subjects are served: `q.<kind>.<name>` and `q.<kind>` (default rdb). */
+    kind?: string;
+    /** Extra fields of status() (the processor's counts). */
+    status?: () => Record<string, unknown>;
+  } = {},
 ): Promise<Rdb> {
   const s: RdbSettings = { ...defaultRdbSettings, ...settings };
   const schema = defineSchema(s.tables);
@@ -85,6 +111,8 @@ export async function startRdb(
   /** Finished days still held (being written, or written but not yet held by an HDB). */
   const ending: RdbDay[] = [];
   const onAttributesChanged = opts.onAttributesChanged ?? (() => {});
+  const ingest = opts.ingest;
+  const kind = opts.kind ?? 'rdb';
   const syms = new SymbolTable();
   let today = new RdbDay('', schema, syms, s.subscribeTables);
   let live = false;
@@ -100,8 +128,17 @@ export async function startRdb(
     today = new RdbDay('', schema, syms, s.subscribeTables);
     live = false;
     void (async () => {
-      sub = await subscribe(nc, { name: `rdb_${s.name}`, tp: s.tp, tables: s.subscribeTables, syms: s.syms, from: 'today', bufferBytes: s.bufferBytes, stallMs: Math.max(1_000, s.logStallMs) });
-      logger.info({ startSeq: sub.startSeq }, 'rdb replaying from the day start');
+      // The log's last message may be one this RDB filters out (another table, a shard's other
+      // syms): caught up all the same.
+      const onCaughtUp = (seq: number) => {
+        if (live || stopped) return;
+        live = true;
+        logger.info({ seq, rows: today.rows() }, `${kind} caught up with the log; live`);
+        sendBack({ type: 'log.caughtUp', day: today.day });
+      };
+      sub = await subscribe(nc, { name: `${kind}_${s.name}`, tp: s.tp, tables: s.subscribeTables, syms: s.syms, from: 'today', bufferBytes: s.bufferBytes, stallMs: Math.max(1_000, s.logStallMs), onCaughtUp });
+      logger.info({ startSeq: sub.startSeq }, `${kind} replaying from the day start`);
+      if (ingest?.begin) await ingest.begin(sub.startSeq);
       // An empty day has no message to say "caught up": compare with the log's end instead.
       const info = await (await manager(nc)).streams.info(sub.stream); // the parent's, for a chained tp without a log
       if (info.state.last_seq < sub.startSeq) {
@@ -124,7 +161,15 @@ export async function startRdb(
             onAttributesChanged(); // the day held is known from its first batch
           }
           const t = today.tables.get(e.table);
-          if (t) t.append(e.batch);
+          if (ingest) {
+            let b = ingest.batch(e, today, !live);
+            if (b instanceof Promise) b = await b;
+            if (t && b && b.n > 0) t.append(b);
+            if (ingest.after) {
+              const a = ingest.after(e, today, !live);
+              if (a instanceof Promise) await a;
+            }
+          } else if (t) t.append(e.batch);
           today.lastSeq = e.seq;
           stats.batches++;
           stats.rows += e.batch.n;
@@ -133,6 +178,7 @@ export async function startRdb(
           finished.lastSeq = e.seq;
           finished.endedAtNs = e.time;
           if (finished.day !== e.day) Object.assign(finished, { day: e.day });
+          ingest?.eod?.(e, finished);
           today = new RdbDay(e.nextDay, schema, syms, s.subscribeTables);
           // The finished day stays queryable (and advertised) until an HDB holds it: a gateway
           // routing by the registry never finds the day held by nobody, nor by two.
@@ -192,8 +238,8 @@ export async function startRdb(
   }
 
   const querySubs: NatsSub[] = [
-    nc.subscribe(subjects.query('rdb', s.name), { callback: (_e, m) => serve(m) }),
-    nc.subscribe(subjects.queryGroup('rdb'), { queue: 'rdb', callback: (_e, m) => serve(m) }),
+    nc.subscribe(subjects.query(kind, s.name), { callback: (_e, m) => serve(m) }),
+    nc.subscribe(subjects.queryGroup(kind), { queue: kind, callback: (_e, m) => serve(m) }),
   ];
 
   /**
@@ -241,10 +287,10 @@ export async function startRdb(
     let rows: number | undefined;
     try {
       enc = encodingOf(m.headers?.get(Header.contentType));
-      if (!live) throw new TickbusError(ErrorCode.NOT_READY, 'rdb is replaying the log; retry shortly', {});
+      if (!live) throw new TickbusError(ErrorCode.NOT_READY, `${kind} is replaying the log; retry shortly`, {});
       q = decode<SimpleQuery | { type?: string }>(m.data, enc);
       if (apis && isCall(q)) return apis.serve(nc, m, q, enc, at, t0);
-      assertRequestType(q, RDB_TYPES, 'an rdb');
+      assertRequestType(q, RDB_TYPES, `an ${kind}`);
       // getdata and as-of joins run on the query engine shared with the HDB; the simple query
       // (tickbus.v1.query) keeps its own path.
       const days = daysFor(q as { start?: unknown; end?: unknown });
@@ -299,7 +345,7 @@ export async function startRdb(
     },
     status() {
       const snap = actor.getSnapshot();
-      return { state: snap.value, day: today.day, tables: today.rows(), lastSeq: today.lastSeq, unwrittenDays: unwritten.map((d) => d.day), rewrittenDays: rewritten, logResumes: sub?.resumes ?? 0, periods, ...stats, bytes: [...today.tables.values()].reduce((a, t) => a + t.bytes(), 0) };
+      return { state: snap.value, day: today.day, tables: today.rows(), lastSeq: today.lastSeq, unwrittenDays: unwritten.map((d) => d.day), rewrittenDays: rewritten, logResumes: sub?.resumes ?? 0, periods, ...stats, ...opts.status?.(), bytes: [...today.tables.values()].reduce((a, t) => a + t.bytes(), 0) };
     },
   };
 }

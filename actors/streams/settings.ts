@@ -47,7 +47,7 @@ export const defaultStreamsSettings: Omit<StreamsSettings, 'name' | 'dataDir' | 
   ackPendingMax: 256,
 };
 
-function bounded(name: string, v: unknown, min: number, max: number): number {
+export function bounded(name: string, v: unknown, min: number, max: number): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) throw new TickbusError(ErrorCode.BAD_CONFIG, `${name} must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`, { setting: name, value: v, min, max });
   return n;

@@ -16,7 +16,7 @@ export interface Permissions {
   subscribe: string[];
 }
 
-export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'streams', 'compression', 'chainedtp', 'client', 'admin'] as const;
+export const ROLES = ['tickerplant', 'rdb', 'wdb', 'rtp', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'streams', 'compression', 'chainedtp', 'client', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export function isRole(s: string): s is Role {
@@ -146,6 +146,10 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
     case 'wdb':
       // The WDB (not built yet) takes the RDB's place at end of day: it reads the log and tells HDBs to reload.
       return merge(processBase(role), logReader, registryReader, { publish: ['hdb.reload'], subscribe: [] });
+    case 'rtp':
+      // A real-time processor: reads the log as the RDB does (also its headers, for its own derived
+      // ids) and publishes derived updates to a tickerplant as a feed does (docs/rtp.md).
+      return merge(processBase(role), logReader, registryReader, { publish: feedSubjects, subscribe: [] });
     case 'hdb':
       return merge(processBase(role), { publish: [], subscribe: ['hdb.reload'] });
     case 'gateway':

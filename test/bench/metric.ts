@@ -42,6 +42,7 @@ export const targets: Record<string, { bounds: Bound[]; baseline?: string }> = {
   runaway_small_query_gateway_p99_ms: { baseline: 'small_query_gateway_p99_ms', bounds: [{ on: 'value', op: '<=', limit: 50 }] },
   chained_tp_rows_per_s: { baseline: 'chained_tp_parent_rows_per_s', bounds: [{ on: 'ratio', op: '>=', limit: 0.8 }] },
   chained_tp_hop_p50_ms: { bounds: [{ on: 'value', op: '<=', limit: 0.5 }] },
+  rtp_rows_per_s: { baseline: 'rdb_replay_rows_per_s', bounds: [{ on: 'ratio', op: '>=', limit: 0.8 }] },
   hdb_groupby_100m_ms: { baseline: 'duckdb_direct_groupby_100m_ms', bounds: [{ on: 'ratio', op: '<=', limit: 1.3 }] },
 };
 

@@ -122,4 +122,19 @@ describe('rdb', () => {
     await rdb.stop();
     await tp.stop();
   });
+
+  it('rdb: caught up when the log ends with a message it filters out (another table, a shard\'s other syms)', async () => {
+    const tp = await startTickerplant(nc, { name: 'rf', tables: testTables, mode: 'immediate' }, silentLogger, clockAt(Date.now()));
+    await tp.ready();
+    const pub = new Publisher(nc, { tp: 'rf' });
+    await pub.publish('trade', { rows: [['AAPL', 10.5, 100, 1]] });
+    await pub.publish('trade', { rows: [['MSFT', 20.5, 200, 2]] }); // not this shard's
+    await pub.publish('quote', { rows: [['AAPL', 10.4, 10.6, 3]] }); // not a table it takes
+    const rdb = await startRdb(nc, { name: 'rf1', tp: 'rf', tables: testTables, syms: ['AAPL'], subscribeTables: ['trade'] }, silentLogger);
+    await rdb.ready(30_000); // before the fix: waited for a next AAPL trade
+    expect(rdb.current().rows()).toEqual({ trade: 1 });
+    pub.close();
+    await rdb.stop();
+    await tp.stop();
+  });
 });

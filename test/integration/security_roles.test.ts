@@ -85,6 +85,7 @@ const allowed: Record<Role, { pub: PubKey[] | 'all'; sub: SubKey[] | 'all' }> = 
   tickerplant: { pub: ['tick', 'eod', 'kvPeriods', 'tickerr', 'readLog', 'readLogDirect', 'createLog', 'reply', 'ctpLog'], sub: ['updTable', 'ctlStop', 'ctlEop', 'inbox'] },
   rdb: { pub: ['hdbReload', 'hbRdb', 'logRdb', 'kvRdb', 'readLog', 'readLogDirect', 'readRegistry', 'reply'], sub: ['qRdbNamed', 'qRdb', 'ctlStop', 'inbox'] },
   wdb: { pub: ['hdbReload', 'readLog', 'readLogDirect', 'readRegistry', 'reply'], sub: ['ctlStop', 'inbox'] },
+  rtp: { pub: ['updTable', 'updMulti', 'readLog', 'readLogDirect', 'readRegistry', 'reply'], sub: ['ctlStop', 'inbox'] },
   hdb: { pub: ['reply'], sub: ['qHdbNamed', 'hdbReload', 'ctlStop', 'inbox'] },
   gateway: { pub: ['qRdbNamed', 'qRdb', 'qHdbNamed', 'qHdb', 'qApi', 'ctlStatus', 'usageGateway', 'readRegistry', 'reply'], sub: ['gwSync', 'gwSyncAny', 'hb', 'ctlStop', 'inbox'] },
   monitor: {
@@ -152,7 +153,7 @@ describe('security: the server enforces the role table', () => {
 
   it('security: no role outside the system processes may create a consumer (whose deliver subject the server would publish to)', () => {
     const mayCreate = ROLES.filter((r) => allowed[r].pub === 'all' || (allowed[r].pub as PubKey[]).some((k) => k === 'readLog' || k === 'readRegistry'));
-    expect(mayCreate).toEqual(['tickerplant', 'rdb', 'wdb', 'gateway', 'monitor', 'streams', 'chainedtp', 'admin']);
+    expect(mayCreate).toEqual(['tickerplant', 'rdb', 'wdb', 'rtp', 'gateway', 'monitor', 'streams', 'chainedtp', 'admin']);
     expect(mayCreate).not.toContain('client');
   });
 

@@ -1,0 +1,212 @@
+// The real-time processor (PyKX's RTP): the RDB's log loop, columnar tables and query serving
+// (actors/rdb/effects.ts, through its RdbIngest hook), with a user processor between the log and
+// the tables: pre(table, batch) -> batch | null before a batch is kept, post(table, original
+// batch, state) after it, on every batch of the replay and of the live log. Derived updates are
+// published to a tickerplant with ids from the input's log sequence (published.ts): a restart's
+// replay publishes nothing that is already in the log.
+import type { NatsConnection } from '@nats-io/nats-core';
+import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
+import type { Logger } from '../../bus/log.ts';
+import { Publisher } from '../../bus/publisher.ts';
+import type { BatchEvent } from '../../bus/subscriber.ts';
+import type { UsageLog } from '../../bus/usage.ts';
+import { toColumn, type Batch, type Column } from '../../storage/batch.ts';
+import { runAsof, runQuery } from '../../storage/query/memory.ts';
+import { ASOF_TYPE } from '../../storage/query/request.ts';
+import { defineSchema, type TableSchema } from '../../storage/schema.ts';
+import type { ApiTable, RunningProcess } from '../common/runtime.ts';
+import { startRdb, type RdbIngest } from '../rdb/effects.ts';
+import { loadProcessor, type DerivedCols, type RtpBatchContext, type RtpContext, type RtpProcessor } from './processor.ts';
+import { derivedId, LoggedIds } from './published.ts';
+import { rtpSettings, type RtpSettings } from './settings.ts';
+
+/** Processor errors logged one by one; past it, every 1000th (all are counted in status). */
+const ERRORS_LOGGED = 10;
+
+export interface RtpCounts {
+  /** Batches dropped by the pre-processor (null). */
+  dropped: number;
+  /** Derived updates acked by the tickerplant. */
+  derivedAcked: number;
+  /** Derived updates not sent: already in today's log (found by the start-up scan). */
+  derivedSkipped: number;
+  /** Derived updates the tickerplant refused (after the publisher's retries). */
+  publishErrors: number;
+  /** pre/post/init/endOfDay threw, or pre returned a batch that is not of the table's schema. */
+  processorErrors: number;
+}
+
+export async function startRtp(
+  nc: NatsConnection,
+  raw: Partial<RtpSettings> & Pick<RtpSettings, 'name' | 'tp' | 'tables'>,
+  logger: Logger,
+  opts: { apis?: ApiTable; usage?: UsageLog; onAttributesChanged?: () => void } = {},
+): Promise<RunningProcess> {
+  const s = rtpSettings(raw);
+  const schema = defineSchema(s.tables);
+  const loaded = s.vanilla ? undefined : await loadProcessor(s.processor!);
+  const p: RtpProcessor | undefined = loaded?.processor;
+  const publishTp = s.publishTp ?? s.tp;
+  const counts: RtpCounts = { dropped: 0, derivedAcked: 0, derivedSkipped: 0, publishErrors: 0, processorErrors: 0 };
+  const logged = new LoggedIds();
+  const inflight = new Set<Promise<void>>();
+  let publisher: Publisher | undefined;
+  let state: unknown;
+  // Set once startRdb returns; the processor runs only on log events, which come after.
+  let tablesOf: () => ReadonlyMap<string, import('../../storage/table.ts').MemTable> = () => new Map();
+
+  const base: RtpContext = {
+    name: s.name,
+    config: s.processorConfig ?? {},
+    tables: () => tablesOf(),
+    query: (r) => {
+      const t = tablesOf() as Map<string, import('../../storage/table.ts').MemTable>;
+      return r.type === ASOF_TYPE ? runAsof(t, r) : runQuery(t, r);
+    },
+    logger,
+  };
+
+  function processorError(where: string, e: unknown, detail: Record<string, unknown>): void {
+    counts.processorErrors++;
+    if (counts.processorErrors <= ERRORS_LOGGED || counts.processorErrors % 1000 === 0) {
+      const err = toTickbusError(e);
+      logger.error({ ...detail, code: err.code, err: err.message, errors: counts.processorErrors, module: loaded?.source }, `rtp processor ${where} failed`);
+    }
+  }
+
+  function initState(): void {
+    try {
+      state = p?.init?.(base);
+    } catch (e) {
+      state = undefined;
+      processorError('init', e, {});
+    }
+  }
+
+  /** A pre-processor's batch, checked against the table's schema (columns converted as a feed's). */
+  function checked(table: TableSchema, b: Batch): Batch {
+    if (typeof b !== 'object' || b === null || !Number.isInteger(b.n) || b.n < 0 || typeof b.cols !== 'object' || b.cols === null) {
+      throw new TickbusError(ErrorCode.BAD_TYPE, `pre-processor of ${table.name}: returned something that is not a batch ({table, n, cols}) nor null`, { table: table.name });
+    }
+    const cols: Record<string, Column> = {};
+    for (const c of table.columns) {
+      if (b.cols[c.name] === undefined) throw new TickbusError(ErrorCode.MISSING_COLUMN, `pre-processor of ${table.name}: the batch lacks column ${c.name}`, { table: table.name, missing: [c.name] });
+      cols[c.name] = toColumn(table.name, c, b.cols[c.name], b.n);
+    }
+    return { table: table.name, n: b.n, cols };
+  }
+
+  /** The last batch's context: pre and post of one batch share it (and its publish count, the `<k>` of the ids). */
+  let last: { e: BatchEvent; ctx: RtpBatchContext & { published: number } } | undefined;
+
+  function batchContext(e: BatchEvent, replaying: boolean): RtpBatchContext & { published: number } {
+    if (last?.e === e) return last.ctx;
+    const ctx = {
+      ...base,
+      seq: e.seq,
+      day: e.day,
+      replaying,
+      published: 0,
+      publish(table: string, cols: DerivedCols): void {
+        const k = ctx.published++;
+        if (k >= s.publishesPerBatchMax) {
+          throw new TickbusError(ErrorCode.BAD_CONFIG, `rtp ${s.name}: more than publishesPerBatchMax (${s.publishesPerBatchMax}) derived updates for the batch at ${e.seq}`, { setting: 'publishesPerBatchMax', seq: e.seq });
+        }
+        if (logged.size > 0 && logged.has(e.seq, k)) {
+          counts.derivedSkipped++;
+          return;
+        }
+        const id = derivedId(s.name, e.seq, k);
+        const done = publisher!.publish(table, { cols }, id).then(
+          () => void counts.derivedAcked++,
+          (err: unknown) => {
+            counts.publishErrors++;
+            const t = toTickbusError(err);
+            if (counts.publishErrors <= ERRORS_LOGGED || counts.publishErrors % 1000 === 0) logger.error({ id, table, code: t.code, err: t.message, errors: counts.publishErrors }, 'rtp derived update refused');
+          },
+        );
+        inflight.add(done);
+        void done.finally(() => inflight.delete(done));
+      },
+    };
+    last = { e, ctx };
+    return ctx;
+  }
+
+  /** Waits (bounded) for the derived updates in flight. */
+  async function settle(timeoutMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.all([...inflight]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  const ingest: RdbIngest | undefined = p && {
+    async begin() {
+      // A start, or a replay from the day's start after the log was lost: what this RTP already
+      // published today is read back from the log, and the processor's state starts again.
+      await settle(s.publishTimeoutMs);
+      const n = await logged.scan(nc, publishTp, s.name, s.replayIdsMax, s.replayScanTimeoutMs);
+      logger.info({ loggedIds: n, tp: publishTp }, 'rtp found its derived updates already in the log');
+      initState();
+    },
+    batch(e, _day, replaying) {
+      if (!replaying && logged.size > 0) logged.clear(); // live: no input of the scanned range comes again
+      if (!p.pre) return e.batch;
+      const table = schema.get(e.table);
+      try {
+        const out = p.pre(e.table, e.batch, batchContext(e, replaying));
+        if (out === null || out === undefined) {
+          counts.dropped++;
+          return null;
+        }
+        return out === e.batch || !table ? out : checked(table, out);
+      } catch (err) {
+        processorError('pre', err, { table: e.table, seq: e.seq });
+        counts.dropped++;
+        return null;
+      }
+    },
+    after(e, _day, replaying) {
+      if (p.post) {
+        try {
+          p.post(e.table, e.batch, state, batchContext(e, replaying));
+        } catch (err) {
+          processorError('post', err, { table: e.table, seq: e.seq });
+        }
+      }
+      // Backpressure: the log loop waits while too many derived updates are unacked.
+      if (inflight.size >= s.publishInflightMax) return Promise.race(inflight);
+    },
+    eod(e) {
+      try {
+        p.endOfDay?.(e.day, state, base);
+      } catch (err) {
+        processorError('endOfDay', err, { day: e.day });
+      }
+      logged.clear();
+      initState();
+    },
+  };
+  if (p) publisher = new Publisher(nc, { tp: publishTp, ackTimeoutMs: s.publishTimeoutMs, inflightMax: s.publishInflightMax + 64 });
+
+  // The RTP holds today only: no write-down (derived tables are saved by the RDB, from the log).
+  const rdb = await startRdb(nc, { ...s, hdbDir: undefined }, logger, async () => {}, opts.apis, {}, {
+    kind: 'rtp',
+    ingest,
+    onAttributesChanged: opts.onAttributesChanged,
+    usage: opts.usage,
+    status: () => ({ vanilla: s.vanilla, ...(loaded ? { processor: loaded.source, publishTp } : {}), ...counts, inflight: inflight.size, loggedIdsFound: logged.found }),
+  });
+  tablesOf = () => rdb.current().tables;
+  return {
+    ready: (t) => rdb.ready(t),
+    status: () => rdb.status(),
+    attributes: () => rdb.attributes(),
+    ownsQuerySubjects: true,
+    async stop() {
+      await rdb.stop();
+      await settle(s.publishTimeoutMs);
+      publisher?.close();
+    },
+  };
+}
