@@ -5,7 +5,7 @@
 // (counts and a per-sym checksum), the reload sequence runs (reloadstart, the HDB reloads, the RDB
 // lets the day go, reloadend), and the gateway never counts a row twice or misses one. A table
 // the HDB already holds with other rows is not overwritten: PARTITION_CONFLICT, alerted, both kept.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,7 +87,7 @@ describe('wdb end of day', () => {
     const procs: ProcessRuntime[] = [
       await run('hdb', 'weh', { hdbDir, rescanMs: 0 }),
       await run('rdb', 'wer', { tp: 'we', eodMode: 'reload', handoffGraceMs: 0 }),
-      await run('wdb', 'wew', { tp: 'we', wdbDir, hdbDir, maxRows: 200, saveIntervalMs: 50, mergeDelayMs: 400, keepDays: 1 }),
+      await run('wdb', 'wew', { tp: 'we', wdbDir, hdbDir, maxRows: 200, saveIntervalMs: 50, mergeDelayMs: 400, keepDays: 1, mergeGroupRows: 300 }),
       await run('gateway', 'weg', {}),
     ];
     const gw = new GatewayClient(nc, { gateway: 'weg' });
@@ -151,6 +151,8 @@ describe('wdb end of day', () => {
       `SELECT bool_and(ok) FROM (SELECT (sym, time) >= (lag(sym, 1, '') OVER (), lag(time, 1, '1970-01-01'::TIMESTAMP_NS) OVER ()) AS ok FROM read_parquet('${hdbDir}/date=${day0}/trade/*.parquet'))`,
     );
     expect(ordered[0]![0]).toBe(true);
+    // mergeGroupRows 300: sorted per group of whole syms, one file each, in sym order.
+    expect(readdirSync(join(hdbDir, `date=${day0}`, 'trade')).filter((f) => f.endsWith('.parquet')).length).toBeGreaterThan(1);
     // The manifest is marked merged; the reload sequence ran in order; the RDB let the day go.
     await until(async () => (await readManifest(wdbDir, day0))?.merged === true, 15_000);
     await until(() => notices.some((n) => n.subject === 'wdb.wew.reloadend'), 15_000);
