@@ -64,8 +64,19 @@ export async function mergePartition(
       try {
         const src = `read_parquet([${files.map(sqlString).join(', ')}])`;
         const names = schema.columns.map((c) => ident(c.name)).join(', ');
-        const r = await con.runAndReadAll(`SELECT count(*)::BIGINT, min(time)::BIGINT, max(time)::BIGINT FROM (SELECT epoch_ns(time) AS time FROM ${src})`);
-        const [count, lo, hi] = r.getRows()[0]! as [bigint, bigint | null, bigint | null];
+        // Presorted input keeps its order: DuckDB preserves insertion order (file order, then row order).
+        const sortCols = o.presorted ? [] : sortColumnsFor(o.sort, table).map((s) => s.column);
+        const first = sortCols[0];
+        const grouped = first !== undefined && schema.columns.find((c) => c.name === first)?.type === 'symbol' && expectedRows > o.groupRowsMax;
+        // One scan for the count and time range (and, grouped, the rows per sym).
+        const perSym = grouped
+          ? ((await con.runAndReadAll(`SELECT ${ident(first)}, count(*)::BIGINT, min(epoch_ns(time))::BIGINT, max(epoch_ns(time))::BIGINT FROM ${src} GROUP BY 1 ORDER BY 1`)).getRows() as Array<[string | null, bigint, bigint | null, bigint | null]>)
+          : undefined;
+        const r = perSym ? undefined : await con.runAndReadAll(`SELECT count(*)::BIGINT, min(time)::BIGINT, max(time)::BIGINT FROM (SELECT epoch_ns(time) AS time FROM ${src})`);
+        const big = (xs: Array<bigint | null>, pick: (a: bigint, b: bigint) => bigint) => xs.reduce<bigint | null>((a, x) => (x === null ? a : a === null ? x : pick(a, x)), null);
+        const [count, lo, hi] = perSym
+          ? [perSym.reduce((a, x) => a + x[1], 0n), big(perSym.map((x) => x[2]), (a, b) => (a < b ? a : b)), big(perSym.map((x) => x[3]), (a, b) => (a > b ? a : b))]
+          : (r!.getRows()[0]! as [bigint, bigint | null, bigint | null]);
         if (Number(count) !== expectedRows) {
           throw new TickbusError(ErrorCode.INTERNAL, `merge ${date}/${table}: chunks hold ${count} rows, expected ${expectedRows}`, { date, table });
         }
@@ -76,19 +87,15 @@ export async function mergePartition(
           rows: expectedRows,
           timeRange: lo === null || hi === null ? undefined : [String(lo), String(hi)],
         });
-        // Presorted input keeps its order: DuckDB preserves insertion order (file order, then row order).
-        const sortCols = o.presorted ? [] : sortColumnsFor(o.sort, table).map((s) => s.column);
         const order = sortCols.map(ident);
         const copy = async (where: string, to: string) =>
           await con.run(
             `COPY (SELECT ${names} FROM ${src}${where}${order.length ? ` ORDER BY ${order.join(', ')}` : ''}) TO ${sqlString(to)} ` +
               `(FORMAT parquet, COMPRESSION ${o.compression}, ROW_GROUP_SIZE ${Math.trunc(o.rowGroupRows)}, KV_METADATA {${SCHEMA_KV_KEY}: ${sqlString(kv)}})`,
           );
-        const first = sortCols[0];
-        const grouped = first !== undefined && schema.columns.find((c) => c.name === first)?.type === 'symbol' && expectedRows > o.groupRowsMax;
-        if (grouped) {
+        if (perSym && first !== undefined) {
           // Groups of whole syms, in sym order, each at most ~groupRowsMax rows (a sym never splits).
-          const counts = (await con.runAndReadAll(`SELECT ${ident(first)}, count(*)::BIGINT FROM ${src} GROUP BY 1 ORDER BY 1`)).getRows() as Array<[string | null, bigint]>;
+          const counts = perSym;
           const groups: Array<Array<string | null>> = [[]];
           let inGroup = 0;
           for (const [v, n] of counts) {
