@@ -7,40 +7,33 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckDBInstance } from '@duckdb/node-api';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { startTickerplant } from '../../actors/tickerplant/effects.ts';
 import { startWdb } from '../../actors/wdb/effects.ts';
 import { checkManifest, dayDir, readManifest, type IntradayManifest } from '../../storage/intraday/manifest.ts';
+import { openDuck, type Duck } from '../support/duck.ts';
 import { connectTo, dupes, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
 let dir: string;
-let db: DuckDBInstance;
+let duck: Duck;
 beforeAll(async () => {
   server = await startServer();
   nc = await connectTo(server);
   dir = mkdtempSync(join(tmpdir(), 'tickbus-wdb-'));
-  db = await DuckDBInstance.create(':memory:', { threads: '1' });
+  duck = await openDuck();
 });
 afterAll(async () => {
-  db?.closeSync();
+  duck?.close();
   await nc?.close();
   await server?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function sql(q: string): Promise<unknown[][]> {
-  const con = await db.connect();
-  try {
-    return (await con.runAndReadAll(q)).getRows();
-  } finally {
-    con.closeSync();
-  }
-}
+const sql = (q: string) => duck.sql(q);
 
 /** The fids of a table's files as the manifest lists them (the reader's view of the area). */
 async function writtenFids(wdbDir: string, m: IntradayManifest, table: string): Promise<bigint[]> {
