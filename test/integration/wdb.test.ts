@@ -106,4 +106,27 @@ describe('wdb', () => {
     await wdb.stop();
     await tp.stop();
   });
+
+  it('bufferRowsMax bounds memory whatever maxRows and the timer say; some tables and syms only', async () => {
+    const wdbDir = join(dir, 'wdb2');
+    const tp = await startTickerplant(nc, { name: 'wb', tables: testTables, mode: 'batch', pubFreqMs: 5 }, silentLogger);
+    await tp.ready();
+    const pub = new Publisher(nc, { tp: 'wb' });
+    const wdb = await startWdb(nc, { name: 'w2', tp: 'wb', tables: testTables, wdbDir, hdbDir: join(dir, 'hdb2'), subscribeTables: ['trade'], syms: ['AAPL', 'A.B'], maxRows: 1_000_000_000, saveIntervalMs: 3_600_000, bufferRowsMax: 100 }, silentLogger);
+    await wdb.ready();
+    const fed = await feed(pub, 0, 1_000);
+    const wanted = Array.from({ length: fed }, (_, i) => i).filter((i) => ['AAPL', 'A.B'].includes(syms[i % syms.length]!));
+    // Written by the bound alone (the timer never fires): all but at most bufferRowsMax rows.
+    await until(async () => ((await readManifest(wdbDir, wdb.manifest()?.day ?? '1970-01-01'))?.tables.trade?.rows ?? 0) > wanted.length - 100, 30_000);
+    const m = (await readManifest(wdbDir, wdb.manifest()!.day))!;
+    expect(Object.keys(m.tables)).toEqual(['trade']);
+    expect(m.files.every((f) => f.table === 'trade')).toBe(true);
+    const fids = (await writtenFids(wdbDir, m, 'trade')).map(Number);
+    expect(dupes(fids.map(BigInt))).toEqual([]);
+    expect(fids.every((f) => wanted.includes(f))).toBe(true);
+    expect((wdb.status() as { buffered: number }).buffered).toBeLessThan(100);
+    pub.close();
+    await wdb.stop();
+    await tp.stop();
+  });
 });
