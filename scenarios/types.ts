@@ -20,6 +20,10 @@ export interface Scenario {
     gateway?: { name: string; everyMs: number; timeoutMs: number; gapMaxMs: number };
     /** A chained tickerplant (its own OS process, fault target by its name) following `tp`, log mode create, and an in-process subscriber of it from the start. */
     chained?: { name: string; pubFreqMs?: number; tables?: Array<'trade' | 'quote'>; syms?: string[] };
+    /** The RDBs' end of day: `write` (default: they write the HDB) or `reload` (a WDB writes it; they keep the day). */
+    rdbEodMode?: 'write' | 'reload';
+    /** A WDB, its own OS process (so it can be SIGKILLed), writing intraday into the scenario's temp dir and merging each ended day into its HDB; `settings` go to defaults.wdb. */
+    wdb?: { name: string; settings?: Record<string, unknown> };
     /** In-process subscribers that join the day late and read it to the end. */
     /** `stall`: the joiner stops reading `afterMs` after it joins, for `forMs` (a slow consumer), then reads on. */
     lateJoiners?: Array<{ name: string; joinAtMs: number; tables?: string[]; syms?: string[]; bufferBytes?: number; stall?: { afterMs: number; forMs: number } }>;
@@ -38,6 +42,12 @@ export interface Scenario {
     /** On a cluster: the node to kill, by index, or 'log-leader' (the node leading the tickerplant's log stream then). */
     node?: number | 'log-leader';
     action: 'kill-restart';
+    /**
+     * Kill the WDB only once (after atMs) it is seen in this state, polled every 10 ms for at most 30 s:
+     * `mid-write-down` (files in the intraday area its manifest does not list yet), `mid-eod` (a
+     * flushed day, eodSeq set, not yet merged).
+     */
+    when?: 'mid-write-down' | 'mid-eod';
     signal: 'SIGKILL' | 'SIGTERM';
     downMs: number;
   }>;
@@ -73,6 +83,8 @@ export const Invariants = {
   countsMatchLog: 'counts-match-log',
   /** The chained tp's log and its subscriber hold exactly the parent log's rows (its tables and syms), once each, in order per table; its Tb-Count is exact. Needs topology.chained. */
   chainedEqualLog: 'chained-equal-log',
+  /** Every ended day of the log is in the HDB the WDB merged, per table: the same rows (fids, with multiplicity), the same count and per-sym checksum (rows, sum of fid) as the log; its intraday manifest is marked merged. Needs topology.wdb. */
+  wdbHdbEqualLog: 'wdb-hdb-equal-log',
   /** Every end-of-period marker's counts equal its period's rows in the log; one marker per period; periods contiguous. */
   periodCountsMatchLog: 'period-counts-match-log',
   /** Every end-of-period boundary is the day's start plus a whole number of intradayFreqMs of elapsed time (DST makes no period 0 or 2 hours), and the markers' periods span a change of the zone's UTC offset. Needs topology.tp.intradayFreqMs and eodZone. */

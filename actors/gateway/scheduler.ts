@@ -283,6 +283,11 @@ export class Scheduler<M> {
     list.insert({ q, part });
   }
 
+  /** Held queries try again to resolve now (an outside hold ended: a WDB's reloadend). */
+  replan(): Command<M>[] {
+    return [...this.replanHeld(), ...this.pump()];
+  }
+
   /** Held queries try again to resolve (a backend registered or changed its attributes). */
   private replanHeld(): Command<M>[] {
     const out: Command<M>[] = [];

@@ -21,7 +21,7 @@ import { printTable } from '../../ops/cli/table.ts';
 import { MultiBar } from 'cli-progress';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
 import { nodeFlags } from '../../ops/node_flags.mjs';
-import { pump, SYMS } from './drive.ts';
+import { pump, SYMS, tradeCols } from './drive.ts';
 import { judge, type Metric } from './metric.ts';
 
 export type { Metric };
@@ -33,20 +33,6 @@ const tables = {
   trade: { time: 'timestamp', sym: 'symbol', price: 'float', size: 'long' },
   lat: { time: 'timestamp', sym: 'symbol', sent: 'long' },
 };
-
-function tradeCols(n: number, withTime: boolean): Record<string, unknown> {
-  const codes = new Uint32Array(n);
-  const price = new Float64Array(n);
-  const size = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) {
-    codes[i] = i % SYMS.length;
-    price[i] = 100 + (i % 97) / 10;
-    size[i] = BigInt(100 + (i % 13));
-  }
-  const cols: Record<string, unknown> = { sym: { dict: SYMS, codes }, price, size };
-  if (withTime) cols.time = new BigInt64Array(n).fill(nowNs());
-  return cols;
-}
 
 async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, stepMs = 10): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -292,11 +278,11 @@ async function main(): Promise<void> {
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
   const nc = await connect({ servers: server.url });
   const results: Metric[] = [];
-  // BENCH_ONLY=raw,ingest,single,latency,replay,gateway,storage,compress,usage,runaway,chained,rtp,cluster runs a subset; default all.
-  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage,compress,usage,runaway,chained,rtp,cluster').split(','));
+  // BENCH_ONLY=raw,ingest,single,latency,replay,gateway,storage,compress,usage,runaway,chained,rtp,cluster,wdb runs a subset; default all.
+  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage,compress,usage,runaway,chained,rtp,cluster,wdb').split(','));
   // One overall bar on stderr when it is a terminal (the benchmarks done of those selected); the
   // metric lines print above it.
-  const steps = ['raw', 'ingest', 'single', 'latency', 'replay', 'gateway', 'storage', 'compress', 'usage', 'runaway', 'chained', 'rtp', 'cluster'].filter((k) => only.has(k) || (k === 'raw' && process.env.BENCH_SKIP_RAW !== '1'));
+  const steps = ['raw', 'ingest', 'single', 'latency', 'replay', 'gateway', 'storage', 'compress', 'usage', 'runaway', 'chained', 'rtp', 'cluster', 'wdb'].filter((k) => only.has(k) || (k === 'raw' && process.env.BENCH_SKIP_RAW !== '1'));
   const bars = process.stderr.isTTY ? new MultiBar({ stream: process.stderr, format: 'bench [{bar}] {value}/{total} {step}  {duration_formatted}', barsize: 30, hideCursor: true, clearOnComplete: true, fps: 5 }) : undefined;
   const bar = bars?.create(steps.length, 0, { step: steps[0] ?? '' });
   const step = (done: string) => steps.includes(done) && bar?.increment(1, { step: steps[steps.indexOf(done) + 1] ?? 'done' });
@@ -385,6 +371,12 @@ async function main(): Promise<void> {
       const { benchCluster } = await import('./cluster.ts');
       for (const m of await benchCluster((c, url, d, name, n, tp) => ingest(c, url, d, name, 'batch', n, tp), rows)) log(m);
       step('cluster');
+    }
+    if (only.has('wdb')) {
+      // The WDB's end of day (100M rows, scaled) in a child process, and its ingest against an RDB's.
+      const { benchWdb } = await import('./wdb.ts');
+      for (const m of await benchWdb()) log(m);
+      step('wdb');
     }
   } finally {
     bars?.stop();
