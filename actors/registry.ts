@@ -9,6 +9,7 @@ import type { ProcessContext, RunningProcess } from './common/runtime.ts';
 import { startFeed } from './feed/effects.ts';
 import { startFileAlerter } from './filealerter/effects.ts';
 import { startHdb } from './hdb/effects.ts';
+import { startIdb } from './idb/effects.ts';
 import { startHousekeeping } from './housekeeping/effects.ts';
 import { startGateway } from './gateway/effects.ts';
 import type { GatewaySettings } from './gateway/settings.ts';
@@ -34,7 +35,8 @@ export function dataPath(p: string): string {
 }
 
 function withDataPaths(settings: Record<string, unknown>): Record<string, unknown> {
-  return typeof settings.hdbDir === 'string' ? { ...settings, hdbDir: dataPath(settings.hdbDir) } : settings;
+  const out = typeof settings.hdbDir === 'string' ? { ...settings, hdbDir: dataPath(settings.hdbDir) } : settings;
+  return typeof out.wdbDir === 'string' ? { ...out, wdbDir: dataPath(out.wdbDir) } : out;
 }
 
 export const processTypes: Record<string, ProcessType> = {
@@ -69,6 +71,12 @@ export const processTypes: Record<string, ProcessType> = {
     subjects: (name) => [subjects.query('hdb', name), subjects.queryGroup('hdb'), subjects.hdbReload],
     start: async (nc, name, settings, logger, ctx) =>
       await startHdb(nc, { ...(withDataPaths({ hdbDir: 'hdb', ...settings }) as { hdbDir: string }), name }, logger, () => ctx?.refreshAttributes()),
+  },
+  idb: {
+    // Today's intraday files written by a WDB (the manifests under wdbDir), reloaded on wdb.*.written.
+    subjects: (name, settings) => [subjects.query('idb', name), subjects.queryGroup('idb'), typeof settings.wdb === 'string' ? subjects.wdbWritten(settings.wdb) : subjects.wdbWrittenAll],
+    start: async (nc, name, settings, logger, ctx) =>
+      await startIdb(nc, { ...(withDataPaths({ wdbDir: 'wdb', ...settings }) as { wdbDir: string }), name }, logger, () => ctx?.refreshAttributes()),
   },
   monitor: {
     subjects: () => [subjects.heartbeatAll, subjects.logAll, subjects.alertAll],
