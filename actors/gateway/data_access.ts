@@ -22,6 +22,7 @@ import type { Schema } from '../../storage/schema.ts';
 import { addDays, endOfDayInstant, tradingDay } from '../common/clock.ts';
 import { holds } from '../common/discovery.ts';
 import { isQueryResult, razeResults, type JoinFn } from './joins.ts';
+import { assignDay, type DayMember } from './data_access_seq.ts';
 import { isLive, type BackendView, type PartSpec } from './routing.ts';
 
 export interface DataAccessContext {
@@ -222,19 +223,25 @@ export const splitByTime: DataAccessPlanner = (request, backends, ctx) => {
       { table: plan.table, from: daysToDate(firstDay), to: daysToDate(lastDay), dataTypes: ctx.dataTypes },
     );
   }
-  // Runs of consecutive owned days with the same owner become one part each, in time order.
+  // Who answers each day: its owner, or (today, next to a windowed RDB) an IDB and the RDB split
+  // by log sequence (data_access_seq.ts). Runs of consecutive days answered alike become one part
+  // per member each, in time order.
   const days = [...owner.keys()].sort((a, b) => a - b);
-  const runs: Array<{ group: number; from: number; to: number }> = [];
+  const runs: Array<{ key: string; members: DayMember[]; from: number; to: number }> = [];
   for (const d of days) {
-    const g = owner.get(d)!;
+    const holding = groups.map((g, i) => (daysWithin(g.coverage, d, d).length ? i : -1)).filter((i) => i >= 0);
+    const a = assignDay(backends, groups, holding, owner.get(d)!, daysToDate(d), plan.table);
+    if (a.kind === 'hold') return { kind: 'hold', day: daysToDate(d), holder: a.holder };
+    const key = JSON.stringify(a.members);
     const last = runs[runs.length - 1];
-    if (last && last.group === g) last.to = d;
-    else runs.push({ group: g, from: d, to: d });
+    if (last && last.key === key) last.to = d;
+    else runs.push({ key, members: a.members, from: d, to: d });
   }
-  if (runs.length > ctx.partsPerQueryMax) {
-    throw new TickbusError(ErrorCode.BAD_QUERY, `start: the range spans ${runs.length} process ranges; at most ${ctx.partsPerQueryMax}`, { param: 'start' });
+  const partCount = runs.reduce((n, r) => n + r.members.length, 0);
+  if (partCount > ctx.partsPerQueryMax) {
+    throw new TickbusError(ErrorCode.BAD_QUERY, `start: the range spans ${partCount} process ranges; at most ${ctx.partsPerQueryMax}`, { param: 'start' });
   }
-  const single = runs.length === 1;
+  const single = partCount === 1;
   if (!single) {
     const med = plan.aggs.find((a) => a.op === 'med');
     if (med) {
@@ -245,15 +252,19 @@ export const splitByTime: DataAccessPlanner = (request, backends, ctx) => {
       );
     }
   }
-  const parts: PartSpec[] = runs.map((run) => {
-    const g = groups[run.group]!;
+  const parts: PartSpec[] = runs.flatMap((run) => {
     const [lo] = dayBoundsNs(run.from, ctx.eodTime, ctx.eodZone);
     const [, hi] = dayBoundsNs(run.to, ctx.eodTime, ctx.eodZone);
     const start = lo > plan.startNs ? lo : plan.startNs;
     const end = hi - 1n < plan.endNs ? hi - 1n : plan.endNs;
-    const sub: Record<string, unknown> = { ...(request as Record<string, unknown>), type: GETDATA_TYPE, start: start.toString(), end: end.toString() };
-    if (!single && plan.kind === 'agg') sub.partial = true;
-    return { proctype: g.proctype, names: g.names, request: sub };
+    return run.members.map((m) => {
+      const g = groups[m.group]!;
+      const sub: Record<string, unknown> = { ...(request as Record<string, unknown>), type: GETDATA_TYPE, start: start.toString(), end: end.toString() };
+      if (m.upToSeq !== undefined) sub.upToSeq = m.upToSeq;
+      if (m.afterSeq !== undefined) sub.afterSeq = m.afterSeq;
+      if (!single && plan.kind === 'agg') sub.partial = true;
+      return { proctype: g.proctype, names: g.names, request: sub };
+    });
   });
   return { kind: 'parts', parts, merge: mergeFor(plan, single), plan };
 };

@@ -13,16 +13,22 @@ export interface IntradayView {
   files: Map<string, IntradayFile>;
   /** The Hdb's listing: one entry per (day, table), files in part order. */
   listing: ListedPartition[];
+  /** Days whose manifest says merged into the HDB (no longer served). */
+  merged: string[];
 }
 
-export const emptyView = (): IntradayView => ({ manifests: new Map(), files: new Map(), listing: [] });
+export const emptyView = (): IntradayView => ({ manifests: new Map(), files: new Map(), listing: [], merged: [] });
 
 /** Reads the area: every day with a manifest (of `tp` when given) not yet merged. */
 export async function readView(wdbDir: string, tp: string | undefined): Promise<IntradayView> {
   const view = emptyView();
   for (const day of await intradayDays(wdbDir)) {
     const m = await readManifest(wdbDir, day);
-    if (!m || m.merged || (tp !== undefined && m.tp !== tp)) continue;
+    if (!m || (tp !== undefined && m.tp !== tp)) continue;
+    if (m.merged) {
+      view.merged.push(day);
+      continue;
+    }
     view.manifests.set(day, m);
     const byTable = new Map<string, string[]>();
     for (const f of m.files) {

@@ -39,6 +39,8 @@ export async function startIdb(
   /** The view the Hdb's current snapshot was listed from (swapped in together with it). */
   let view = emptyView();
   let listed = view;
+  /** The last day seen merged: advertised as `handoff` so a gateway holds a query needing it until the HDB has it. */
+  let handoff: string | undefined;
   const listing = async () => {
     listed = await readView(s.wdbDir, s.tp);
     return listed.listing;
@@ -55,6 +57,8 @@ export async function startIdb(
       reload: fromPromise(async () => {
         const r = await hdb!.reload();
         view = listed; // no await since the Hdb swapped its snapshot: queries see both or neither
+        const merged = view.merged[view.merged.length - 1];
+        if (merged && (!handoff || merged > handoff)) handoff = merged;
         if (r.problems.length) logger.warn({ problems: r.problems }, 'idb files left out: unreadable');
         logger.debug({ days: [...view.manifests.keys()], files: view.files.size }, 'idb reloaded');
         onReloaded();
@@ -101,6 +105,7 @@ export async function startIdb(
         tables: hdb.tables(),
         days,
         ...(latest ? { day: dates[dates.length - 1], lastSeq: latest.lastSeq, ...(latest.maxTimeNs ? { maxTime: new Date(Number(BigInt(latest.maxTimeNs) / 1_000_000n)).toISOString() } : {}) } : {}),
+        ...(handoff ? { handoff } : {}),
         problems: hdb.problems(),
       };
     },

@@ -28,11 +28,22 @@ export interface RdbSettings {
   handoffConfirmMs?: number;
   /** Then keep answering for it this long after no longer advertising it (registry watchers catch up). */
   handoffGraceMs?: number;
+  /** Recent window (next to a WDB + IDB): keep at least this much of today's data time, drop older rows once written (0 = keep the whole day). */
+  rdbWindowMs: number;
+  /** Window: rows become droppable this long after the WDB's written notice (IDBs reload and re-advertise first). */
+  rdbDropGraceMs: number;
+  /** Window: how often to look for droppable rows. */
+  rdbWindowCheckMs: number;
+  /** Window: follow this WDB's written notices only (default: any WDB writing this RDB's tickerplant). */
+  wdb?: string;
 }
 
 export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
   bufferBytes: 16 * 1024 * 1024,
   logStallMs: 5_000,
+  rdbWindowMs: 0,
+  rdbDropGraceMs: 2_000,
+  rdbWindowCheckMs: 500,
 };
 
 /** End-of-day write-down to the Parquet HDB (issue 3): off unless hdbDir is set. */
