@@ -19,6 +19,8 @@ import { startReporter } from './reporter/effects.ts';
 import type { ReporterSettings } from './reporter/settings.ts';
 import { startStreams } from './streams/effects.ts';
 import { startTickerplant } from './tickerplant/effects.ts';
+import { startWdb } from './wdb/effects.ts';
+import { startSort } from './wdb/sort.ts';
 
 export interface ProcessType {
   /** Subjects the process serves, for the registry. */
@@ -59,6 +61,22 @@ export const processTypes: Record<string, ProcessType> = {
       const attributes = () => rdb.attributes();
       return { ready: (t) => rdb.ready(t), stop: () => rdb.stop(), status: () => rdb.status(), attributes, ownsQuerySubjects: true };
     },
+  },
+  wdb: {
+    // The write database (actors/wdb): intraday write-downs, the end-of-day merge into the HDB;
+    // `mode: sort` makes it a sort process (as the `sort` type).
+    subjects: (name, settings) => (settings.mode === 'sort' ? [subjects.sortTrigger, subjects.sortTriggerTo(name)] : [subjects.wdbWritten(name), subjects.wdbReloadStart(name), subjects.wdbReloadEnd(name)]),
+    start: async (nc, name, settings, logger, ctx) => {
+      const all = { ...(withDataPaths({ wdbDir: 'wdb', hdbDir: 'hdb', ...settings }) as Settings & { tp: string }), name };
+      if (settings.mode === 'sort') return await startSort(nc, all, logger);
+      const w = await startWdb(nc, all, logger, { onAttributesChanged: () => ctx?.refreshAttributes() });
+      return { ready: (t) => w.ready(t), stop: () => w.stop(), status: () => w.status(), attributes: () => w.attributes() };
+    },
+  },
+  sort: {
+    // TorQ's sort process: merges a flushed intraday day into the HDB when a WDB in mode save asks.
+    subjects: (name) => [subjects.sortTrigger, subjects.sortTriggerTo(name)],
+    start: async (nc, name, settings, logger) => await startSort(nc, { ...(withDataPaths({ wdbDir: 'wdb', hdbDir: 'hdb', ...settings }) as Settings & { tp: string }), name, mode: 'sort' }, logger),
   },
   gateway: {
     subjects: (name) => [subjects.gatewaySync(name), subjects.gatewayAsync(name), subjects.gatewaySyncAny, subjects.gatewayAsyncAny],

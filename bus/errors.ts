@@ -66,6 +66,10 @@ export const ErrorCode = {
   RESOURCE_LIMIT: 'RESOURCE_LIMIT',
   /** A reply is bigger than one NATS message and the request did not accept chunks (bus/reply.ts); detail.bytes, detail.maxPayload. */
   RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
+  /** End of day: the rows written (intraday area, a partition) differ from the end-of-day marker's counts; nothing was moved into the HDB. detail.table, detail.expected. */
+  COUNT_MISMATCH: 'COUNT_MISMATCH',
+  /** End of day: the HDB already holds the table's partition with other rows than the log's day; both were kept, nothing overwritten. detail.hdbRows, detail.logRows. */
+  PARTITION_CONFLICT: 'PARTITION_CONFLICT',
   /** Anything else: a bug. The detail says what happened. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -56,6 +56,13 @@ export const subjects = {
   /** A WDB's notice after every intraday write-down (`tickbus.v1.wdb.written`, storage/intraday/manifest.ts): IDBs reload. */
   wdbWritten: (wdb: string) => `wdb.${wdb}.written`,
   wdbWrittenAll: 'wdb.*.written',
+  /** A WDB's end-of-day reload sequence (`tickbus.v1.wdb.reloadstart` / `.reloadend`): gateways hold HDB-bound queries for the day in between, bounded by the notice's holdMs. */
+  wdbReloadStart: (wdb: string) => `wdb.${wdb}.reloadstart`,
+  wdbReloadEnd: (wdb: string) => `wdb.${wdb}.reloadend`,
+  /** save mode: a WDB asks a sort process (queue group `sort`) to merge a flushed day (`tickbus.v1.sort`); the reply says per table how it went. */
+  sortTrigger: 'sort.trigger',
+  /** The same, to one named sort process. */
+  sortTriggerTo: (sort: string) => `sort.${sort}.trigger`,
   /** Alerts (supervisor crash loops, slow consumers, check failures): `tickbus.v1.alert`, shown by the monitor. */
   alert: (proctype: string, name: string) => `alert.${proctype}.${name}`,
   alertAll: 'alert.>',

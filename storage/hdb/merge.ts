@@ -19,6 +19,8 @@ export interface MergeOptions {
   threads: number;
   /** DuckDB memory limit for the sort (it spills beyond it). */
   memoryLimit: string;
+  /** The files, in the order given, are already in sort order (partbyattr): concatenate, do not sort. */
+  presorted: boolean;
 }
 
 export const defaultMergeOptions: MergeOptions = {
@@ -27,6 +29,7 @@ export const defaultMergeOptions: MergeOptions = {
   compression: 'zstd',
   threads: 2,
   memoryLimit: duckdbLimits().memoryLimit,
+  presorted: false,
 };
 
 export async function mergePartition(
@@ -65,7 +68,8 @@ export async function mergePartition(
           rows: expectedRows,
           timeRange: lo === null || hi === null ? undefined : [String(lo), String(hi)],
         });
-        const order = sortColumnsFor(o.sort, table).map((s) => ident(s.column));
+        // Presorted input keeps its order: DuckDB preserves insertion order (file order, then row order).
+        const order = o.presorted ? [] : sortColumnsFor(o.sort, table).map((s) => ident(s.column));
         await con.run(
           `COPY (SELECT ${names} FROM ${src}${order.length ? ` ORDER BY ${order.join(', ')}` : ''}) TO ${sqlString(file)} ` +
             `(FORMAT parquet, COMPRESSION ${o.compression}, ROW_GROUP_SIZE ${Math.trunc(o.rowGroupRows)}, KV_METADATA {${SCHEMA_KV_KEY}: ${sqlString(kv)}})`,

@@ -110,35 +110,8 @@ export async function writePartition(
   const mem = memTableOf(source, o.schema);
   const { target, work, newDir } = await beginStagedWrite(hdbDir, date, table, '', o.stagingDir);
   try {
-    const prepared = prepare(mem, sortColumnsFor(o.sort, table).map((s) => s.column));
-    const t1 = performance.now();
-    const instance = await DuckDBInstance.create(':memory:', { threads: String(o.writeThreads), memory_limit: duckdbLimits().memoryLimit });
-    let files: string[];
-    let t2: number;
-    try {
-      files = await writeFiles(instance, prepared, newDir, o, mem.schema);
-      for (const f of files) await fsyncPath(f);
-      await fsyncPath(newDir);
-      t2 = performance.now();
-      const con = await instance.connect();
-      try {
-        const r = await con.runAndReadAll(`SELECT count(*)::BIGINT FROM read_parquet([${files.map(sqlString).join(', ')}])`);
-        const written = Number(r.getRows()[0]![0] as bigint);
-        if (written !== prepared.n) {
-          throw new TickbusError(ErrorCode.INTERNAL, `partition ${date}/${table}: wrote ${written} rows, expected ${prepared.n}`, {
-            date,
-            table,
-            written,
-            expected: prepared.n,
-          });
-        }
-      } finally {
-        con.closeSync();
-      }
-    } finally {
-      instance.closeSync();
-    }
-    const t3 = performance.now();
+    const w = await writeSortedFiles(mem, newDir, o, `partition ${date}/${table}`);
+    const files = w.files.map((f) => f.path);
     const replaced = await swapIn(newDir, target, join(work, 'old'));
     let bytes = 0;
     const finalFiles = files.map((f) => join(target, f.slice(newDir.length + 1)));
@@ -148,15 +121,67 @@ export async function writePartition(
       hdbDir,
       date,
       table,
-      rows: prepared.n,
+      rows: w.rows,
       files: finalFiles,
       bytes,
       replaced,
-      ms: { sort: t1 - t0, write: t2 - t1, verify: t3 - t2, total: performance.now() - t0 },
+      ms: { ...w.ms, total: performance.now() - t0 },
     };
   } finally {
     activeWrites.delete(work);
   }
+}
+
+export interface SortedFile {
+  path: string;
+  rows: number;
+  /** filePerRun: the value of the first sort column (the parted one) the file holds. */
+  attr?: string;
+}
+
+export interface SortedFilesReport {
+  files: SortedFile[];
+  rows: number;
+  /** Least and greatest `time` (epoch ns) over the files; absent for no rows. */
+  timeRange?: [bigint, bigint];
+  ms: { sort: number; write: number; verify: number };
+}
+
+/**
+ * Writes a table's rows sorted per the sort config as Parquet files in `dir` (created by the
+ * caller, typically a staging dir), fsynced and verified by reading the row count back; the
+ * caller moves them into place. `filePerRun` writes one file per value of the first sort column
+ * (partbyattr); otherwise up to writeThreads files cut at run boundaries. The files carry the
+ * tickbus schema metadata the HDB reader uses.
+ */
+export async function writeSortedFiles(source: PartitionSource, dir: string, options: Partial<WriteOptions> & { filePerRun?: boolean } = {}, what = 'write'): Promise<SortedFilesReport> {
+  const o: WriteOptions = { ...defaultWriteOptions, ...options };
+  const t0 = performance.now();
+  const mem = memTableOf(source, o.schema);
+  const sortCols = sortColumnsFor(o.sort, mem.schema.name).map((s) => s.column);
+  const prepared = prepare(mem, sortCols);
+  const t1 = performance.now();
+  const instance = await DuckDBInstance.create(':memory:', { threads: String(o.writeThreads), memory_limit: duckdbLimits().memoryLimit });
+  let files: SortedFile[];
+  let t2: number;
+  try {
+    files = await writeFiles(instance, prepared, dir, o, mem.schema, options.filePerRun ? sortCols[0] : undefined);
+    for (const f of files) await fsyncPath(f.path);
+    await fsyncPath(dir);
+    t2 = performance.now();
+    const con = await instance.connect();
+    try {
+      const written = files.length ? Number((await con.runAndReadAll(`SELECT count(*)::BIGINT FROM read_parquet([${files.map((f) => sqlString(f.path)).join(', ')}])`)).getRows()[0]![0] as bigint) : 0;
+      if (written !== prepared.n) {
+        throw new TickbusError(ErrorCode.INTERNAL, `${what}: wrote ${written} rows, expected ${prepared.n}`, { written, expected: prepared.n });
+      }
+    } finally {
+      con.closeSync();
+    }
+  } finally {
+    instance.closeSync();
+  }
+  return { files, rows: prepared.n, timeRange: prepared.timeRange, ms: { sort: t1 - t0, write: t2 - t1, verify: performance.now() - t2 } };
 }
 
 /** Old table dir aside, new one in, date dir fsynced, old deleted. Returns whether one existed. */
@@ -387,8 +412,11 @@ function splitPoints(p: Prepared, files: number): number[] {
   return cuts;
 }
 
-async function writeFiles(instance: DuckDBInstance, p: Prepared, dir: string, o: WriteOptions, schema: TableSchema): Promise<string[]> {
-  const cuts = splitPoints(p, Math.max(1, o.writeThreads));
+async function writeFiles(instance: DuckDBInstance, p: Prepared, dir: string, o: WriteOptions, schema: TableSchema, runColumn?: string): Promise<SortedFile[]> {
+  // One file per run of the first sort column (partbyattr), or cut at run boundaries into up to writeThreads files.
+  const runCol = runColumn === undefined ? undefined : p.names.indexOf(runColumn);
+  const perRun = runCol !== undefined && runCol >= 0 && p.types[runCol] === 'symbol' && p.n > 0;
+  const cuts = perRun ? [...p.runStarts.filter((s, i, a) => i === 0 || s > a[i - 1]!), p.n] : splitPoints(p, Math.max(1, o.writeThreads));
   const enumTypes = p.dicts.map((d) => (d && d.length > 0 ? ENUM(d) : undefined));
   const kv = JSON.stringify({
     table: schema.name,
@@ -397,12 +425,20 @@ async function writeFiles(instance: DuckDBInstance, p: Prepared, dir: string, o:
     rows: p.n,
     timeRange: p.timeRange?.map(String),
   });
-  const jobs: Promise<string>[] = [];
-  for (let k = 0; k + 1 < cuts.length; k++) {
-    const file = join(dir, `part-${String(k).padStart(3, '0')}.parquet`);
-    jobs.push(writeOne(instance, p, enumTypes, cuts[k]!, cuts[k + 1]!, file, o, kv, k));
+  const out: SortedFile[] = [];
+  // At most writeThreads files in flight (partbyattr can mean one file per sym).
+  const limit = Math.max(1, o.writeThreads);
+  for (let k0 = 0; k0 + 1 < cuts.length; k0 += limit) {
+    const jobs: Promise<SortedFile>[] = [];
+    for (let k = k0; k < Math.min(k0 + limit, cuts.length - 1); k++) {
+      const file = join(dir, `part-${String(k).padStart(3, '0')}.parquet`);
+      const [from, to] = [cuts[k]!, cuts[k + 1]!];
+      const attr = perRun ? p.dicts[runCol!]![(p.cols[runCol!] as Uint32Array)[from]!] : undefined;
+      jobs.push(writeOne(instance, p, enumTypes, from, to, file, o, kv, k).then((path) => ({ path, rows: to - from, ...(attr !== undefined ? { attr } : {}) })));
+    }
+    out.push(...(await Promise.all(jobs)));
   }
-  return Promise.all(jobs);
+  return out;
 }
 
 function typeFor(p: Prepared, enumTypes: (DuckDBType | undefined)[], i: number): DuckDBType {

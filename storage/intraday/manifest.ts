@@ -62,7 +62,14 @@ export interface IntradayManifest {
    * will be written. `merged` once the HDB partition holds the day (the area may then be removed).
    */
   eodSeq?: number;
+  /** The end-of-day marker's rows per table (what the merge verifies against), set with eodSeq. */
+  eodCounts?: Record<string, number>;
   merged?: boolean;
+  /** The first log sequence of the day as the writer saw it: a table absent from `tables` has nothing written below it. */
+  startSeq?: number;
+  /** How files were cut: `default` (one per write-down) or `partbyattr` (one per write-down and value of `partColumn`). */
+  writedownmode?: 'default' | 'partbyattr';
+  partColumn?: string;
   updatedAt: string;
 }
 

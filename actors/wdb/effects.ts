@@ -1,0 +1,305 @@
+// The WDB (TorQ's write database): follows a tickerplant's log through bus/subscriber.ts, buffers
+// each table's batches (columnar, as they come), writes a table down into the intraday area when
+// it passes maxRows (checked every saveIntervalMs) or on every check (immediate), and at end of
+// day flushes, merges the day into the HDB (or, mode save, asks a sort process) and runs the
+// reload sequence. Killed at any point and restarted, it resumes from the manifest: subscribes
+// from min(tables' lastSeq) + 1, skips per table what is written, removes orphans, finishes a
+// flushed day's merge. Nothing is written twice, nothing is lost.
+import type { NatsConnection } from '@nats-io/nats-core';
+import { createActor, fromCallback, waitFor, type Actor } from 'xstate';
+import { encode } from '../../bus/codec.ts';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+import type { Logger } from '../../bus/log.ts';
+import { manager } from '../../bus/streams.ts';
+import { streams, subjects } from '../../bus/subjects.ts';
+import { subscribe, type EodEvent, type Subscription } from '../../bus/subscriber.ts';
+import type { Batch } from '../../storage/batch.ts';
+import { intradayDays, readManifest, WRITTEN_TYPE, type IntradayManifest, type WrittenNotice } from '../../storage/intraday/manifest.ts';
+import { openDay, writeDown, type WriteDownPart } from '../../storage/intraday/writer.ts';
+import { defineSchema } from '../../storage/schema.ts';
+import { endOfDay, type EodReport } from './eod.ts';
+import { wdbMachine, type WdbEvent } from './machine.ts';
+import { wdbSettings, type WdbSettings } from './settings.ts';
+
+interface Buffer {
+  batches: Batch[];
+  rows: number;
+  firstSeq: number;
+  lastSeq: number;
+}
+
+export interface Wdb {
+  actor: Actor<typeof wdbMachine>;
+  ready(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+  status(): Record<string, unknown>;
+  attributes(): Record<string, unknown>;
+  /** Settles when every end of day queued so far is done (tests, bench). */
+  idle(): Promise<void>;
+  /** The manifest of the day being written (undefined before its first write-down). */
+  manifest(): IntradayManifest | undefined;
+}
+
+/** Where to resume: the open day's manifest (if any) and the first log sequence to read. */
+interface ResumePoint {
+  from: 'today' | { seq: number };
+  open?: IntradayManifest;
+  /** Flushed days whose merge did not finish (crash mid end of day). */
+  unmerged: IntradayManifest[];
+}
+
+async function resumePoint(s: WdbSettings, tables: readonly string[], logger: Logger, o: Parameters<typeof openDay>[5]): Promise<ResumePoint> {
+  const days = await intradayDays(s.wdbDir);
+  const unmerged: IntradayManifest[] = [];
+  let latest: IntradayManifest | undefined;
+  for (const day of days) {
+    const m = await readManifest(s.wdbDir, day);
+    if (!m) continue;
+    if (m.eodSeq !== undefined && !m.merged) unmerged.push(m);
+    latest = m;
+  }
+  if (!latest) return { from: 'today', unmerged };
+  if (latest.eodSeq !== undefined) return { from: { seq: latest.eodSeq + 1 }, unmerged };
+  const { manifest, orphans } = await openDay(s.wdbDir, s.tp, s.name, latest.day, latest.startSeq ?? 1, o);
+  if (orphans.length) logger.warn({ day: manifest.day, orphans }, 'wdb removed files of a write-down that never reached the manifest');
+  const base = (manifest.startSeq ?? 1) - 1;
+  const seq = Math.min(...tables.map((t) => manifest.tables[t]?.lastSeq ?? base)) + 1;
+  return { from: { seq: Math.max(1, seq) }, open: manifest, unmerged };
+}
+
+export async function startWdb(
+  nc: NatsConnection,
+  settings: Partial<WdbSettings> & Pick<WdbSettings, 'name' | 'tp' | 'tables'>,
+  logger: Logger,
+  opts: { onAttributesChanged?: () => void } = {},
+): Promise<Wdb> {
+  const s = wdbSettings(settings);
+  const schema = defineSchema(s.tables);
+  for (const t of s.subscribeTables ?? []) {
+    if (!schema.has(t)) throw new TickbusError(ErrorCode.UNKNOWN_TABLE, `wdb ${s.name}: subscribeTables names ${t}, which is not in the schema`, { table: t });
+  }
+  const tables = s.subscribeTables ?? [...schema.keys()];
+  const wopts = { writedownmode: s.writedownmode, partColumn: s.partColumn, ...(s.sort ? { sort: s.sort } : {}), ...(s.writeDelayMs ? { writeDelayMs: s.writeDelayMs } : {}) };
+  const onAttributesChanged = opts.onAttributesChanged ?? (() => {});
+  const stats = { batches: 0, rows: 0, skippedWritten: 0, skipped: 0, writeDowns: 0, rowsWritten: 0, writeFailures: 0, eods: [] as EodReport[] };
+
+  let manifest: IntradayManifest | undefined;
+  let dayStart = 1;
+  let buffers = new Map<string, Buffer>();
+  let buffered = 0;
+  let seenSeq = 0;
+  let sub: Subscription | undefined;
+  let live = false;
+  let writeChain: Promise<unknown> = Promise.resolve();
+  let writing = false;
+  let eodChain: Promise<unknown> = Promise.resolve();
+  const merging = new Set<string>();
+
+  const maxRowsFor = (t: string) => s.maxRowsByTable?.[t] ?? s.maxRows;
+
+  /** Writes down the tables that are due (all: every buffered row); with `eod`, also closes the day. */
+  async function flush(all: boolean, eod?: EodEvent): Promise<void> {
+    if (!manifest) {
+      if (!eod) return;
+      manifest = (await openDay(s.wdbDir, s.tp, s.name, eod.day, dayStart, wopts)).manifest;
+    }
+    const m = manifest;
+    const parts = new Map<string, WriteDownPart>();
+    for (const [t, b] of buffers) {
+      if (b.rows === 0 || !(all || s.immediate || b.rows >= maxRowsFor(t))) continue;
+      parts.set(t, { schema: schema.get(t)!, batches: b.batches, rows: b.rows, firstSeq: b.firstSeq, lastSeq: b.lastSeq });
+      buffers.delete(t);
+      buffered -= b.rows;
+    }
+    if (parts.size === 0 && !eod) return;
+    // Every table's batches up to `upTo` are written once this write-down is: those still
+    // buffered start later.
+    const upTo = eod ? eod.seq : seenSeq;
+    const lastSeqs: Record<string, number> = {};
+    for (const t of tables) lastSeqs[t] = buffers.has(t) ? buffers.get(t)!.firstSeq - 1 : upTo;
+    const extra = eod ? { eodSeq: eod.seq, eodCounts: Object.fromEntries(tables.map((t) => [t, eod.counts[t] ?? 0])) } : {};
+    let delay = s.retryDelayMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const added = await writeDown(s.wdbDir, m, parts, lastSeqs, wopts, extra);
+        stats.writeDowns++;
+        stats.rowsWritten += added.reduce((a, f) => a + f.rows, 0);
+        const notice: WrittenNotice = {
+          type: WRITTEN_TYPE,
+          wdb: s.name,
+          tp: s.tp,
+          day: m.day,
+          tables: Object.fromEntries(Object.entries(m.tables).map(([t, st]) => [t, { lastSeq: st.lastSeq, rows: st.rows }])),
+          added: added.length,
+        };
+        try {
+          nc.publish(subjects.wdbWritten(s.name), encode(notice));
+        } catch {
+          // disconnected: IDBs reload on the next notice
+        }
+        return;
+      } catch (e) {
+        stats.writeFailures++;
+        logger.error({ day: m.day, tables: [...parts.keys()], attempt, err: (e as Error).message }, 'wdb write-down failed');
+        if (attempt >= s.writeAttempts) {
+          // The rows go back in front of what came since: the next check tries again.
+          for (const [t, p] of parts) {
+            const b = buffers.get(t);
+            buffers.set(t, { batches: [...p.batches, ...(b?.batches ?? [])], rows: p.rows + (b?.rows ?? 0), firstSeq: p.firstSeq, lastSeq: b?.lastSeq ?? p.lastSeq });
+            buffered += p.rows;
+          }
+          throw e;
+        }
+        await new Promise((r) => setTimeout(r, delay));
+        delay *= 2;
+      }
+    }
+  }
+
+  /** Queues a write-down behind any in flight (one at a time, in log order). */
+  function queueFlush(all: boolean, eod?: EodEvent): Promise<void> {
+    const p = writeChain.then(() => flush(all, eod));
+    writeChain = p.catch(() => {});
+    return p;
+  }
+
+  function queueEod(m: IntradayManifest): void {
+    merging.add(m.day);
+    onAttributesChanged();
+    eodChain = eodChain
+      .then(() => endOfDay(nc, s, schema, m, logger))
+      .then(
+        (r) => void stats.eods.push(r),
+        (e: Error) => logger.error({ day: m.day, err: e.message }, 'wdb end of day failed; the intraday files stay (a restart retries)'),
+      )
+      .finally(() => {
+        merging.delete(m.day);
+        onAttributesChanged();
+      });
+  }
+
+  const timer = setInterval(() => {
+    if (writing || !live || buffered === 0) return;
+    writing = true;
+    queueFlush(false).then(
+      () => (writing = false),
+      () => (writing = false),
+    );
+  }, s.saveIntervalMs);
+  timer.unref?.();
+
+  const follow = fromCallback<WdbEvent>(({ sendBack }) => {
+    let stopped = false;
+    void (async () => {
+      // (Re)start from what the intraday area says is written: buffered rows of a failed run are
+      // dropped and read again.
+      await writeChain;
+      buffers = new Map();
+      buffered = 0;
+      live = false;
+      const r = await resumePoint(s, tables, logger, wopts);
+      for (const m of r.unmerged) if (!merging.has(m.day)) queueEod(m);
+      manifest = r.open;
+      sub = await subscribe(nc, { name: `wdb_${s.name}`, tp: s.tp, tables: s.subscribeTables, syms: s.syms, from: r.from, bufferBytes: s.bufferBytes, stallMs: Math.max(1_000, s.logStallMs) });
+      dayStart = r.open?.startSeq ?? sub.startSeq;
+      seenSeq = sub.startSeq - 1;
+      logger.info({ startSeq: sub.startSeq, day: manifest?.day, unmerged: r.unmerged.map((m) => m.day) }, 'wdb following the log');
+      const info = await (await manager(nc)).streams.info(streams.log(s.tp));
+      if (info.state.last_seq < sub.startSeq) {
+        live = true;
+        sendBack({ type: 'log.caughtUp', day: manifest?.day ?? '' });
+      }
+      for await (const e of sub) {
+        if (stopped) break;
+        if (e.type === 'batch') {
+          seenSeq = e.seq;
+          if (!manifest) {
+            manifest = (await openDay(s.wdbDir, s.tp, s.name, e.day, dayStart, wopts)).manifest;
+            onAttributesChanged();
+          }
+          if (manifest.eodSeq !== undefined || e.seq <= (manifest.tables[e.table]?.lastSeq ?? 0)) {
+            stats.skippedWritten++;
+          } else {
+            const b = buffers.get(e.table);
+            if (b) {
+              b.batches.push(e.batch);
+              b.rows += e.batch.n;
+              b.lastSeq = e.seq;
+            } else buffers.set(e.table, { batches: [e.batch], rows: e.batch.n, firstSeq: e.seq, lastSeq: e.seq });
+            buffered += e.batch.n;
+            stats.batches++;
+            stats.rows += e.batch.n;
+            // The bound on memory: past bufferRowsMax the write-down happens now, and the log waits.
+            if (buffered >= s.bufferRowsMax) await queueFlush(false).catch(() => {});
+            if (buffered >= s.bufferRowsMax) await queueFlush(true);
+          }
+        } else if (e.type === 'eod') {
+          seenSeq = e.seq;
+          if (!(manifest?.day === e.day && manifest.eodSeq !== undefined && manifest.eodSeq >= e.seq)) await queueFlush(true, e);
+          const done = manifest!;
+          sendBack({ type: 'log.eod', day: e.day, nextDay: e.nextDay });
+          if (!done.merged) queueEod(done);
+          manifest = undefined;
+          dayStart = e.seq + 1;
+        } else if (e.type === 'skipped') {
+          seenSeq = e.seq;
+          stats.skipped++;
+          logger.warn({ seq: e.seq, subject: e.subject, reason: e.reason }, 'wdb skipped an unreadable log message');
+        } else seenSeq = e.seq;
+        if (!live && e.pending === 0) {
+          live = true;
+          logger.info({ seq: e.seq, buffered }, 'wdb caught up with the log; live');
+          sendBack({ type: 'log.caughtUp', day: manifest?.day ?? '' });
+        }
+      }
+      if (!stopped) throw new Error('the log subscription ended');
+    })().catch((err: Error) => {
+      if (stopped) return;
+      logger.error({ err: err.message }, 'wdb lost the log (or a write-down failed for good); resuming from the manifest');
+      sendBack({ type: 'log.failed', error: err.message });
+    });
+    return () => {
+      stopped = true;
+      void sub?.close();
+    };
+  });
+
+  const actor = createActor(wdbMachine.provide({ actors: { follow } }));
+  actor.start();
+
+  return {
+    actor,
+    async ready(timeoutMs = 60_000) {
+      await waitFor(actor, (x) => x.matches({ following: 'live' }) || x.status === 'done', { timeout: timeoutMs });
+      if (actor.getSnapshot().status === 'done') throw new Error(`wdb stopped: ${actor.getSnapshot().context.lastError}`);
+    },
+    async stop() {
+      clearInterval(timer);
+      actor.send({ type: 'wdb.stop' });
+      await writeChain;
+      await eodChain;
+    },
+    idle: async () => {
+      await writeChain;
+      await eodChain;
+    },
+    manifest: () => manifest,
+    attributes() {
+      return { tp: s.tp, mode: s.mode, writedownmode: s.writedownmode, tables, ...(manifest ? { day: manifest.day } : {}), ...(merging.size ? { merging: [...merging] } : {}) };
+    },
+    status() {
+      const snap = actor.getSnapshot();
+      return {
+        state: snap.value,
+        day: manifest?.day,
+        buffered,
+        written: manifest ? Object.fromEntries(Object.entries(manifest.tables).map(([t, st]) => [t, st.rows])) : {},
+        lastSeq: seenSeq,
+        logResumes: sub?.resumes ?? 0,
+        merging: [...merging],
+        ...stats,
+        eods: stats.eods.slice(-5),
+      };
+    },
+  };
+}
