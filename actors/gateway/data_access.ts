@@ -229,8 +229,8 @@ export const splitByTime: DataAccessPlanner = (request, backends, ctx) => {
   const days = [...owner.keys()].sort((a, b) => a - b);
   const runs: Array<{ key: string; members: DayMember[]; from: number; to: number }> = [];
   for (const d of days) {
-    const holding = groups.map((g, i) => (daysWithin(g.coverage, d, d).length ? i : -1)).filter((i) => i >= 0);
-    const a = assignDay(backends, groups, holding, owner.get(d)!, daysToDate(d), plan.table);
+    const holds = (i: number, date: string) => daysWithin(groups[i]!.coverage, dateToDays(date)!, dateToDays(date)!).length > 0;
+    const a = assignDay(backends, groups, holds, owner.get(d)!, daysToDate(d), plan.table);
     if (a.kind === 'hold') return { kind: 'hold', day: daysToDate(d), holder: a.holder };
     const key = JSON.stringify(a.members);
     const last = runs[runs.length - 1];

@@ -8,7 +8,14 @@
 // (`heldFrom`); when its window no longer reaches S + 1 (the gateway's view of the IDB is older
 // than the RDB's drop), the query is held until the views catch up (at most eodHoldMs), never
 // answered with a gap.
+import { ErrorCode, type TickbusError } from '../../bus/errors.ts';
 import type { BackendView } from './routing.ts';
+
+/** A part's error saying its sequence cut no longer holds (NOT_READY on afterSeq / upToSeq): re-plan, do not fail. */
+export function isStaleCut(e: TickbusError): boolean {
+  const inner = (e.code === ErrorCode.BACKEND_ERROR ? (e.detail as { error?: { code?: unknown; detail?: { param?: unknown } } }).error : { code: e.code, detail: e.detail as { param?: unknown } }) ?? {};
+  return inner.code === ErrorCode.NOT_READY && (inner.detail?.param === 'afterSeq' || inner.detail?.param === 'upToSeq');
+}
 
 /** One process group's share of a day: all of it, or one side of a sequence cut. */
 export interface DayMember {
@@ -66,6 +73,19 @@ export function isWindowed(backends: readonly BackendView[], g: GroupLike): bool
 }
 
 /**
+ * The day whose cut applies to `date` for an RDB group: `date` itself, or, past the last day it
+ * lists (an RDB advertises an open-ended range so the next day needs no registry update), its
+ * newest listed day: rows there can only come after everything it holds.
+ */
+function effectiveDate(backends: readonly BackendView[], g: GroupLike, date: string): string {
+  let newest: string | undefined;
+  for (const a of attributesOf(backends, g.names)) {
+    if (Array.isArray(a.dates)) for (const d of a.dates) if (typeof d === 'string' && (newest === undefined || d > newest)) newest = d;
+  }
+  return newest !== undefined && date > newest ? newest : date;
+}
+
+/**
  * Who answers `date` for `table`, given its preferred owner. An owner without a window answers
  * alone. A windowed RDB that dropped part of the day gives way to a complete holder of another
  * kind (the HDB); else it shares the day with an IDB at S; else, holding all of it, it answers
@@ -73,16 +93,25 @@ export function isWindowed(backends: readonly BackendView[], g: GroupLike): bool
  * gateway's view); else the query is held. The RDB checks afterSeq against its window when it
  * runs the part, so a view older than its drops gives an error, never a gap.
  */
-export function assignDay(backends: readonly BackendView[], groups: readonly GroupLike[], holding: readonly number[], owner: number, date: string, table: string): DayAssignment {
+export function assignDay(
+  backends: readonly BackendView[],
+  groups: readonly GroupLike[],
+  /** Whether group i holds a day (YYYY-MM-DD). */
+  holds: (i: number, date: string) => boolean,
+  owner: number,
+  date: string,
+  table: string,
+): DayAssignment {
   const g = groups[owner]!;
   if (!isWindowed(backends, g)) return { kind: 'members', members: [{ group: owner }] };
-  const hf = heldFromOf(backends, g, date, table);
-  const plain = (i: number) => i !== owner && !isIntraday(backends, groups[i]!) && !isWindowed(backends, groups[i]!);
-  const complete = hf > 1 ? holding.find(plain) : undefined;
+  const day = effectiveDate(backends, g, date);
+  const hf = heldFromOf(backends, g, day, table);
+  const holding = groups.map((_, i) => i).filter((i) => i !== owner && holds(i, day));
+  const complete = hf > 1 ? holding.find((i) => !isIntraday(backends, groups[i]!) && !isWindowed(backends, groups[i]!)) : undefined;
   if (complete !== undefined) return { kind: 'members', members: [{ group: complete }] };
   for (const i of holding) {
     if (!isIntraday(backends, groups[i]!)) continue;
-    const s = writtenSeqOf(backends, groups[i]!, date, table);
+    const s = writtenSeqOf(backends, groups[i]!, day, table);
     if (s + 1 >= hf) return { kind: 'members', members: [...(s > 0 ? [{ group: i, upToSeq: s }] : []), { group: owner, afterSeq: s }] };
   }
   if (hf <= 1) return { kind: 'members', members: [{ group: owner, afterSeq: 0 }] };

@@ -21,6 +21,12 @@ import { defaultIdbSettings, type IdbSettings } from './settings.ts';
 
 const IDB_TYPES = [GETDATA_TYPE, QUERY_TYPE, ASOF_TYPE, SQL_TYPE];
 
+/** The notices an IDB reloads on: one WDB's (`wdb` set) or every WDB's. */
+export function idbSubjects(wdb?: string): string[] {
+  const w = wdb ?? '*';
+  return [subjects.wdbWritten(w), subjects.wdbReloadStart(w), subjects.wdbReloadEnd(w)];
+}
+
 export interface IdbProcess extends RunningProcess {
   hdb(): Hdb;
   view(): IntradayView;
@@ -51,6 +57,7 @@ export async function startIdb(
         // The area is the WDB's: its staging is not ours to clean.
         hdb = await Hdb.open(s.wdbDir, { threads: s.threads, memoryLimit: s.memoryLimit, sqlTimeoutMs: s.sqlTimeoutMs, recoverOnOpen: false, listing });
         view = listed;
+        handoff = view.merged[view.merged.length - 1];
         logger.info({ dir: s.wdbDir, days: [...view.manifests.keys()], files: view.files.size }, 'idb opened');
         onReloaded();
       }),
@@ -67,7 +74,8 @@ export async function startIdb(
   });
   const actor = createActor(machine);
   actor.start();
-  const sub: Subscription = nc.subscribe(s.wdb ? subjects.wdbWritten(s.wdb) : subjects.wdbWrittenAll, { callback: () => actor.send({ type: 'hdb.reload' }) });
+  // A write-down (written) and the end-of-day reload sequence (reloadstart/reloadend: a merged day goes).
+  const subs: Subscription[] = idbSubjects(s.wdb).map((subj) => nc.subscribe(subj, { callback: () => actor.send({ type: 'hdb.reload' }) }));
   const timer = s.rescanMs > 0 ? setInterval(() => actor.send({ type: 'hdb.reload' }), s.rescanMs) : undefined;
   timer?.unref();
   const ready = () => {
@@ -114,7 +122,7 @@ export async function startIdb(
       return { state: snap.value, reloads: snap.context.reloads, days: [...view.manifests.keys()], files: view.files.size, tables: hdb?.tables() ?? [], problems: hdb?.problems().length ?? 0 };
     },
     async stop() {
-      sub.unsubscribe();
+      for (const sub of subs) sub.unsubscribe();
       if (timer) clearInterval(timer);
       actor.send({ type: 'hdb.stop' });
       hdb?.close();
