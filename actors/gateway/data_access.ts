@@ -22,7 +22,7 @@ import type { Schema } from '../../storage/schema.ts';
 import { addDays, endOfDayInstant, tradingDay } from '../common/clock.ts';
 import { holds } from '../common/discovery.ts';
 import { isQueryResult, razeResults, type JoinFn } from './joins.ts';
-import { assignDay, type DayMember } from './data_access_seq.ts';
+import { assignDay, isWindowed, newestListed, type DayMember } from './data_access_seq.ts';
 import { isLive, type BackendView, type PartSpec } from './routing.ts';
 
 export interface DataAccessContext {
@@ -228,11 +228,30 @@ export const splitByTime: DataAccessPlanner = (request, backends, ctx) => {
   // per member each, in time order.
   const days = [...owner.keys()].sort((a, b) => a - b);
   const runs: Array<{ key: string; members: DayMember[]; from: number; to: number }> = [];
+  // Most days (the HDB's, an RDB without a window) need no look at sequences; a windowed RDB's
+  // open-ended range is one assignment for every day past its newest listed day (memo).
+  const windowed = groups.map((g) => isWindowed(backends, g));
+  const newest = groups.map((g) => newestListed(backends, g));
+  const plain = groups.map((_, gi) => ({ key: JSON.stringify([{ group: gi }]), members: [{ group: gi }] }));
+  const holds = (i: number, date: string) => daysWithin(groups[i]!.coverage, dateToDays(date)!, dateToDays(date)!).length > 0;
+  const memo = new Map<string, { key: string; members: DayMember[] } | { hold: string }>();
   for (const d of days) {
-    const holds = (i: number, date: string) => daysWithin(groups[i]!.coverage, dateToDays(date)!, dateToDays(date)!).length > 0;
-    const a = assignDay(backends, groups, holds, owner.get(d)!, daysToDate(d), plan.table);
-    if (a.kind === 'hold') return { kind: 'hold', day: daysToDate(d), holder: a.holder };
-    const key = JSON.stringify(a.members);
+    const gi = owner.get(d)!;
+    let a: { key: string; members: DayMember[] } | { hold: string };
+    if (!windowed[gi]) a = plain[gi]!;
+    else {
+      const date = newest[gi] !== undefined && daysToDate(d) > newest[gi]! ? newest[gi]! : daysToDate(d);
+      const k = `${gi}\u0000${date}`;
+      let m = memo.get(k);
+      if (!m) {
+        const x = assignDay(backends, groups, holds, gi, date, plan.table);
+        m = x.kind === 'hold' ? { hold: x.holder } : { key: JSON.stringify(x.members), members: x.members };
+        memo.set(k, m);
+      }
+      a = m;
+    }
+    if ('hold' in a) return { kind: 'hold', day: daysToDate(d), holder: a.hold };
+    const key = a.key;
     const last = runs[runs.length - 1];
     if (last && last.key === key) last.to = d;
     else runs.push({ key, members: a.members, from: d, to: d });

@@ -72,17 +72,13 @@ export function isWindowed(backends: readonly BackendView[], g: GroupLike): bool
   return attributesOf(backends, g.names).some((a) => typeof a.heldFrom === 'object' && a.heldFrom !== null);
 }
 
-/**
- * The day whose cut applies to `date` for an RDB group: `date` itself, or, past the last day it
- * lists (an RDB advertises an open-ended range so the next day needs no registry update), its
- * newest listed day: rows there can only come after everything it holds.
- */
-function effectiveDate(backends: readonly BackendView[], g: GroupLike, date: string): string {
+/** The newest day an RDB group lists in `dates` (it advertises an open-ended range beyond it). */
+export function newestListed(backends: readonly BackendView[], g: GroupLike): string | undefined {
   let newest: string | undefined;
   for (const a of attributesOf(backends, g.names)) {
     if (Array.isArray(a.dates)) for (const d of a.dates) if (typeof d === 'string' && (newest === undefined || d > newest)) newest = d;
   }
-  return newest !== undefined && date > newest ? newest : date;
+  return newest;
 }
 
 /**
@@ -104,7 +100,9 @@ export function assignDay(
 ): DayAssignment {
   const g = groups[owner]!;
   if (!isWindowed(backends, g)) return { kind: 'members', members: [{ group: owner }] };
-  const day = effectiveDate(backends, g, date);
+  // Past the newest day it lists, rows can only come after everything it holds: that day's cut applies.
+  const newest = newestListed(backends, g);
+  const day = newest !== undefined && date > newest ? newest : date;
   const hf = heldFromOf(backends, g, day, table);
   const holding = groups.map((_, i) => i).filter((i) => i !== owner && holds(i, day));
   const complete = hf > 1 ? holding.find((i) => !isIntraday(backends, groups[i]!) && !isWindowed(backends, groups[i]!)) : undefined;
