@@ -40,6 +40,7 @@ export const targets: Record<string, { bounds: Bound[]; baseline?: string }> = {
   eod_10m_rows_s: { bounds: [{ on: 'value', op: '<=', limit: 3 }] },
   runaway_small_query_rdb_p99_ms: { baseline: 'small_query_rdb_p99_ms', bounds: [{ on: 'value', op: '<=', limit: 50 }] },
   runaway_small_query_gateway_p99_ms: { baseline: 'small_query_gateway_p99_ms', bounds: [{ on: 'value', op: '<=', limit: 50 }] },
+  gateway_3tier_query_ms: { baseline: 'one_hdb_query_ms', bounds: [{ on: 'ratio', op: '<=', limit: 1.5 }] },
   hdb_groupby_100m_ms: { baseline: 'duckdb_direct_groupby_100m_ms', bounds: [{ on: 'ratio', op: '<=', limit: 1.3 }] },
 };
 
