@@ -59,6 +59,8 @@ export const subjects = {
   /** A WDB's end-of-day reload sequence (`tickbus.v1.wdb.reloadstart` / `.reloadend`): gateways hold HDB-bound queries for the day in between, bounded by the notice's holdMs. */
   wdbReloadStart: (wdb: string) => `wdb.${wdb}.reloadstart`,
   wdbReloadEnd: (wdb: string) => `wdb.${wdb}.reloadend`,
+  wdbReloadStartAll: 'wdb.*.reloadstart',
+  wdbReloadEndAll: 'wdb.*.reloadend',
   /** save mode: a WDB asks a sort process (queue group `sort`) to merge a flushed day (`tickbus.v1.sort`); the reply says per table how it went. */
   sortTrigger: 'sort.trigger',
   /** The same, to one named sort process. */

@@ -16,6 +16,10 @@ export interface Scenario {
     cluster?: number;
     /** A gateway process, asked for the row count of the feed's tables through `rdb` every `everyMs` throughout. */
     gateway?: { name: string; everyMs: number; timeoutMs: number; gapMaxMs: number };
+    /** The RDBs' end of day: `write` (default: they write the HDB) or `reload` (a WDB writes it; they keep the day). */
+    rdbEodMode?: 'write' | 'reload';
+    /** A WDB, its own OS process (so it can be SIGKILLed), writing intraday into the scenario's temp dir and merging each ended day into its HDB; `settings` go to defaults.wdb. */
+    wdb?: { name: string; settings?: Record<string, unknown> };
     /** In-process subscribers that join the day late and read it to the end. */
     lateJoiners?: Array<{ name: string; joinAtMs: number; tables?: string[]; syms?: string[] }>;
   };
@@ -33,6 +37,12 @@ export interface Scenario {
     /** On a cluster: the node to kill, by index, or 'log-leader' (the node leading the tickerplant's log stream then). */
     node?: number | 'log-leader';
     action: 'kill-restart';
+    /**
+     * Kill the WDB only once (after atMs) it is seen in this state, polled every 10 ms for at most 30 s:
+     * `mid-write-down` (files in the intraday area its manifest does not list yet), `mid-eod` (a
+     * flushed day, eodSeq set, not yet merged).
+     */
+    when?: 'mid-write-down' | 'mid-eod';
     signal: 'SIGKILL' | 'SIGTERM';
     downMs: number;
   }>;
@@ -60,6 +70,8 @@ export const Invariants = {
   gatewayAnswers: 'gateway-answers',
   /** Every batch's Tb-Count equals the rows of its table in the log up to and including it (per day); every end-of-day marker's counts equal the day's rows. */
   countsMatchLog: 'counts-match-log',
+  /** Every ended day of the log is in the HDB the WDB merged, per table: the same rows (fids, with multiplicity), the same count and per-sym checksum (rows, sum of fid) as the log; its intraday manifest is marked merged. Needs topology.wdb. */
+  wdbHdbEqualLog: 'wdb-hdb-equal-log',
   /** Every end-of-period marker's counts equal its period's rows in the log; one marker per period; periods contiguous. */
   periodCountsMatchLog: 'period-counts-match-log',
 } as const;

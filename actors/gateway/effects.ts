@@ -26,6 +26,7 @@ import type { ApiTable } from '../common/runtime.ts';
 import { mergeAcrossParts, splitByTime, type DataAccessContext, type DataAccessPlanner } from './data_access.ts';
 import { isQueryResult, Joins, type JoinFn } from './joins.ts';
 import { gatewayMachine, type GatewayEvent } from './machine.ts';
+import { ReloadHolds } from './reload_hold.ts';
 import { GATEWAY_ACCEPTED_TYPE, GATEWAY_REPLY_TYPE, parseGatewayRequest, type GatewayAccepted, type GatewayReply, type GatewayRequest } from './request.ts';
 import { partsForAttributes, partsForTypes, type BackendView } from './routing.ts';
 import { GETDATA_TYPE } from '../../storage/query/request.ts';
@@ -84,6 +85,15 @@ export interface Gateway {
   backends(): BackendView[];
 }
 
+/** A notice's body, or undefined when it cannot be decoded (ignored). */
+function safeDecode(data: Uint8Array): unknown {
+  try {
+    return decode(data);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startGateway(
   nc: NatsConnection,
   settings: Partial<GatewaySettings> & Pick<GatewaySettings, 'name' | 'tables'>,
@@ -98,6 +108,12 @@ export async function startGateway(
   const planner = opts.dataAccess ?? splitByTime;
   // No tables configured: the gateway still routes by type and attributes; getdata finds no table.
   const schema = Object.keys(s.tables ?? {}).length > 0 ? defineSchema(s.tables) : new Map();
+  // A WDB's reload sequence: HDB-bound parts of the day are held between reloadstart and reloadend (bounded).
+  const reloads = new ReloadHolds(() => execute(scheduler.replan()), s.eodHoldMs);
+  const reloadSubs = [
+    nc.subscribe(subjects.wdbReloadStartAll, { callback: (_e, m) => void reloads.start(safeDecode(m.data)) }),
+    nc.subscribe(subjects.wdbReloadEndAll, { callback: (_e, m) => reloads.end(safeDecode(m.data)) }),
+  ];
   const dataCtx: DataAccessContext = { schema, eodTime: s.eodTime, eodZone: s.eodZone, dataTypes: s.dataTypes, partsPerQueryMax: s.partsPerQueryMax };
   const scheduler = new Scheduler<Meta>(
     {
@@ -358,6 +374,8 @@ export async function startGateway(
     const byTime = (ctx: DataAccessContext) => (backends: readonly BackendView[]): Resolution<Meta> => {
       const o = planner(req.query, backends, ctx);
       if (o.kind === 'hold') return { kind: 'hold', reason: `day ${o.day} is being handed over by ${o.holder}`, detail: { day: o.day, holder: o.holder } };
+      const r = reloads.blocking(o.parts, ctx.eodTime, ctx.eodZone);
+      if (r) return { kind: 'hold', reason: `day ${r.day} is being reloaded by ${r.wdb}`, detail: { day: r.day, holder: r.wdb } };
       return { kind: 'parts', parts: o.parts, meta: { merge: o.merge } };
     };
     if (t.kind === 'types') {
@@ -496,6 +514,8 @@ export async function startGateway(
           execute(scheduler.failAll((id) => new TickbusError(ErrorCode.NOT_READY, `gateway ${s.name} is stopping; query ${id} was not answered`, { id })));
           pipeline?.close();
           void discovery?.close();
+          for (const x of reloadSubs) x.unsubscribe();
+          reloads.close();
         },
       },
     }),
@@ -520,7 +540,7 @@ export async function startGateway(
     },
     status() {
       const snap = actor.getSnapshot();
-      return { state: snap.value, ...scheduler.counts(), ...scheduler.stats, ...stats, clientsTracked: clients.size, costKinds: scheduler.costs.size, backends: snap.context.backends, types: snap.context.types };
+      return { state: snap.value, ...scheduler.counts(), ...scheduler.stats, ...stats, reloadHolds: { ...reloads.stats, held: reloads.held() }, clientsTracked: clients.size, costKinds: scheduler.costs.size, backends: snap.context.backends, types: snap.context.types };
     },
     attributes: () => ({ joins: joins.names(), backendTypes: s.backendTypes ?? null }),
     registerJoin: (name, fn) => joins.register(name, fn),

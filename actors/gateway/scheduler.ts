@@ -284,6 +284,11 @@ export class Scheduler<M> {
     list.insert({ q, part });
   }
 
+  /** Held queries try again to resolve now (an outside hold ended: a WDB's reloadend). */
+  replan(): Command<M>[] {
+    return [...this.replanHeld(), ...this.pump()];
+  }
+
   /** Held queries try again to resolve (a backend registered or changed its attributes). */
   private replanHeld(): Command<M>[] {
     const out: Command<M>[] = [];
@@ -307,7 +312,7 @@ export class Scheduler<M> {
    * gateway's view was stale): the query is planned again from the current view, or, when that
    * gives the same parts, held until a backend's attributes change (at most until holdUntilMs).
    */
-  private replan(q: Query<M>, error: TickbusError): Command<M>[] {
+  private replanStale(q: Query<M>, error: TickbusError): Command<M>[] {
     const before = JSON.stringify(q.parts.map((p) => [p.spec.names, p.spec.request]), (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
     for (const p of q.parts) if (p.state === 'waiting') p.state = 'done'; // out of the wait lists
     q.state = 'held';
@@ -352,7 +357,7 @@ export class Scheduler<M> {
         if (b) out.push(...this.markGone(b.name, 'did not answer (no responders)'));
         else out.push(...this.failStranded());
       } else if (!outcome.ok && isStaleCut(outcome.error) && now < q.holdUntilMs) {
-        out.push(...this.replan(q, outcome.error));
+        out.push(...this.replanStale(q, outcome.error));
       } else if (!outcome.ok) {
         out.push(this.finishFail(q, outcome.error));
       } else {

@@ -86,10 +86,14 @@ export async function startRdb(
 ): Promise<Rdb> {
   const s: RdbSettings = { ...defaultRdbSettings, ...settings };
   const schema = defineSchema(s.tables);
-  // A windowed RDB writes nothing at end of day (the WDB does): it holds the finished day until
-  // the WDB's notices say all of it is written (an IDB then serves it whole).
+  if (s.eodMode !== 'write' && s.eodMode !== 'reload') throw new TickbusError(ErrorCode.BAD_CONFIG, `rdb ${s.name}: eodMode must be write or reload`, { setting: 'eodMode', value: s.eodMode });
+  // Reload mode (a WDB writes the HDB): nothing is written here; the finished day is held until an HDB holds it.
+  const reloadMode = s.eodMode === 'reload';
+  const writes = !!s.hdbDir && !eodHook && !reloadMode;
+  // A windowed RDB writes nothing at end of day either (the WDB does): it holds the finished day
+  // until the WDB's notices say all of it is written (an IDB then serves it whole).
   const win = s.rdbWindowMs > 0 ? startWindow(nc, s, logger, () => today, () => onAttributesChanged()) : undefined;
-  const hook: EndOfDayHook = eodHook ?? (s.hdbDir ? writeDownHook(nc, { ...s, hdbDir: s.hdbDir }, logger, saveHooks) : win ? (day) => win.untilWritten(day) : async () => {});
+  const hook: EndOfDayHook = eodHook ?? (writes ? writeDownHook(nc, { ...s, hdbDir: s.hdbDir! }, logger, saveHooks) : win ? (day) => win.untilWritten(day) : async () => {});
   /** Days whose end-of-day hook failed after its retries: kept in memory, shown in status. */
   const unwritten: RdbDay[] = [];
   /** Finished days still held (being written, or written but not yet held by an HDB). */
@@ -155,7 +159,10 @@ export async function startRdb(
           eodChain = eodChain.then(async () => {
             try {
               await hook(finished);
-              if (s.hdbDir && !eodHook) await waitForHdb(nc, finished.day, s.handoffConfirmMs ?? 10_000);
+              if (writes) await waitForHdb(nc, finished.day, s.handoffConfirmMs ?? 10_000);
+              else if (reloadMode && !(await waitForHdb(nc, finished.day, s.reloadWaitMs, true))) {
+                throw new TickbusError(ErrorCode.TIMEOUT, `no hdb holds ${finished.day} after reloadWaitMs ${s.reloadWaitMs} ms`, { day: finished.day });
+              }
               sendBack({ type: 'eod.done', day: e.day });
             } catch (err) {
               // The day stays in memory, advertised and queryable (no HDB holds it); a restart
@@ -197,8 +204,8 @@ export async function startRdb(
   // A finished day the HDB lacks (this RDB died during its end-of-day write) is replayed from the
   // log and written, in the background: today's replay and queries do not wait for it.
   const rewritten: Array<{ day: string; tables: string[] }> = [];
-  if (s.hdbDir && !eodHook) {
-    void writeMissingDays(nc, s.tp, s.tables, { ...s, hdbDir: s.hdbDir }, logger).then(
+  if (writes) {
+    void writeMissingDays(nc, s.tp, s.tables, { ...s, hdbDir: s.hdbDir! }, logger).then(
       (days) => rewritten.push(...days),
       (e: Error) => logger.error({ err: e.message }, 'checking past days in the hdb failed'),
     );

@@ -16,6 +16,10 @@ export interface RdbSettings {
   bufferBytes: number;
   /** Stall bound: nothing read this long while the log holds more re-creates the consumer from the next sequence (default 5 s, >= 1 s). */
   logStallMs: number;
+  /** End of day: `write` (this RDB writes the HDB) or `reload` (TorQ's reload mode: a WDB writes it; the finished day is kept, queryable and advertised, until an HDB holds it). */
+  eodMode: 'write' | 'reload';
+  /** reload mode: bound on holding a finished day for an HDB (past it the day stays in memory, reported in status unwrittenDays). */
+  reloadWaitMs: number;
   /** HDB root for the end-of-day write-down; none = keep no history (the hook still runs). */
   hdbDir?: string;
   /** Write-down bounds (see WriteDownSettings below). */
@@ -44,6 +48,8 @@ export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
   rdbWindowMs: 0,
   rdbDropGraceMs: 2_000,
   rdbWindowCheckMs: 500,
+  eodMode: 'write',
+  reloadWaitMs: 3_600_000,
 };
 
 /** End-of-day write-down to the Parquet HDB (issue 3): off unless hdbDir is set. */

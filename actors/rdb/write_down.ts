@@ -122,7 +122,13 @@ export async function writeMissingDays(
  * `dates`), so the RDB can let go of the day without a moment when no process holds it. Returns
  * at once when no HDB is registered (there is nobody to wait for).
  */
-export async function waitForHdb(nc: NatsConnection, day: string, timeoutMs: number): Promise<boolean> {
+export async function waitForHdb(
+  nc: NatsConnection,
+  day: string,
+  timeoutMs: number,
+  /** Wait for an HDB to appear too (an RDB in reload mode: a WDB's HDB may register later); else none registered returns at once. */
+  requireHdb = false,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let hdbs = 0;
@@ -139,9 +145,9 @@ export async function waitForHdb(nc: NatsConnection, day: string, timeoutMs: num
         if ((first && last && first <= day && day <= last) || dates.includes(day)) return true;
       }
     } catch {
-      return false; // no registry (processes started outside the runtime): nobody to wait for
+      if (!requireHdb) return false; // no registry (processes started outside the runtime): nobody to wait for
     }
-    if (hdbs === 0 || Date.now() > deadline) return false;
+    if ((hdbs === 0 && !requireHdb) || Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -17,7 +17,7 @@ import type { Batch } from '../../storage/batch.ts';
 import { intradayDays, readManifest, WRITTEN_TYPE, type IntradayManifest, type WrittenNotice } from '../../storage/intraday/manifest.ts';
 import { openDay, writeDown, type WriteDownPart } from '../../storage/intraday/writer.ts';
 import { defineSchema } from '../../storage/schema.ts';
-import { endOfDay, type EodReport } from './eod.ts';
+import { alert, endOfDay, type EodReport } from './eod.ts';
 import { wdbMachine, type WdbEvent } from './machine.ts';
 import { wdbSettings, type WdbSettings } from './settings.ts';
 
@@ -170,7 +170,10 @@ export async function startWdb(
       .then(() => endOfDay(nc, s, schema, m, logger))
       .then(
         (r) => void stats.eods.push(r),
-        (e: Error) => logger.error({ day: m.day, err: e.message }, 'wdb end of day failed; the intraday files stay (a restart retries)'),
+        (e: Error) => {
+          logger.error({ day: m.day, err: e.message }, 'wdb end of day failed; the intraday files stay (a restart retries)');
+          alert(nc, 'wdb', s.name, 'eod', `${m.day}: end of day failed: ${e.message}`);
+        },
       )
       .finally(() => {
         merging.delete(m.day);

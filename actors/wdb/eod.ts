@@ -64,6 +64,7 @@ export async function mergeFlushedDay(s: WdbSettings, schema: Schema, m: Intrada
   return await mergeDay(wdbDir, hdbDir, m, schema, {
     memoryLimit: s.mergeMemoryLimit,
     threads: s.mergeThreads,
+    groupRowsMax: s.mergeGroupRows,
     verifyCounts: !s.syms,
     ...(s.sort ? { sort: s.sort } : {}),
     ...(s.mergeDelayMs ? { delayMs: s.mergeDelayMs } : {}),

@@ -52,6 +52,8 @@ export interface WdbSettings {
   mergeMemoryLimit: string;
   /** DuckDB threads of the end-of-day merge. */
   mergeThreads: number;
+  /** Past this many rows a table's merge sorts per group of whole syms of about this many rows (one file each, in sym order): each sort fits in mergeMemoryLimit, no spill. */
+  mergeGroupRows: number;
   /** After the merge: process types told to reload, in order, each waited for (reloadWaitMs). */
   reloadOrder: string[];
   /** Bound on the wait for each reloaded type to hold the day. */
@@ -84,6 +86,7 @@ export const defaultWdbSettings: Omit<WdbSettings, 'name' | 'tp' | 'tables'> = {
   retryDelayMs: 500,
   mergeMemoryLimit: '1GB',
   mergeThreads: 2,
+  mergeGroupRows: 8_000_000,
   reloadOrder: ['hdb', 'rdb'],
   reloadWaitMs: 30_000,
   reloadHoldMs: 60_000,
@@ -91,7 +94,7 @@ export const defaultWdbSettings: Omit<WdbSettings, 'name' | 'tp' | 'tables'> = {
   keepDays: 1,
 };
 
-const positive = ['maxRows', 'saveIntervalMs', 'bufferRowsMax', 'bufferBytes', 'writeAttempts', 'mergeThreads', 'reloadWaitMs', 'reloadHoldMs', 'sortWaitMs'] as const;
+const positive = ['maxRows', 'saveIntervalMs', 'bufferRowsMax', 'bufferBytes', 'writeAttempts', 'mergeThreads', 'mergeGroupRows', 'reloadWaitMs', 'reloadHoldMs', 'sortWaitMs'] as const;
 
 /** The settings with defaults filled in, checked: a bad value is BAD_CONFIG naming it. */
 export function wdbSettings(settings: Partial<WdbSettings> & Pick<WdbSettings, 'name' | 'tp' | 'tables'>): WdbSettings {

@@ -16,6 +16,8 @@ export interface MergeDayOptions {
   sort?: SortConfig;
   memoryLimit: string;
   threads: number;
+  /** Rows per sorted group of syms (storage/hdb/merge.ts groupRowsMax). */
+  groupRowsMax?: number;
   /** Check rows against the end-of-day marker's counts (off for a sym-filtered writer: the marker counts every sym). */
   verifyCounts: boolean;
   /** Only these tables (a sort process given part of a day); all of the manifest's when omitted. */
@@ -100,7 +102,7 @@ async function mergeTable(wdbDir: string, hdbDir: string, m: IntradayManifest, s
     t,
     files.map((f) => join(dayDir(wdbDir, m.day), f.file)),
     want,
-    { memoryLimit: o.memoryLimit, threads: o.threads, presorted: partby, ...(o.sort ? { sort: o.sort } : {}) },
+    { memoryLimit: o.memoryLimit, threads: o.threads, presorted: partby, ...(o.groupRowsMax ? { groupRowsMax: o.groupRowsMax } : {}), ...(o.sort ? { sort: o.sort } : {}) },
   );
   return { table, rows: r.rows, outcome: 'merged' };
 }

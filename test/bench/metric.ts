@@ -42,6 +42,9 @@ export const targets: Record<string, { bounds: Bound[]; baseline?: string }> = {
   runaway_small_query_gateway_p99_ms: { baseline: 'small_query_gateway_p99_ms', bounds: [{ on: 'value', op: '<=', limit: 50 }] },
   gateway_3tier_query_ms: { baseline: 'one_hdb_query_ms', bounds: [{ on: 'ratio', op: '<=', limit: 1.5 }] },
   hdb_groupby_100m_ms: { baseline: 'duckdb_direct_groupby_100m_ms', bounds: [{ on: 'ratio', op: '<=', limit: 1.3 }] },
+  wdb_eod_100m_rows_s: { bounds: [{ on: 'value', op: '<=', limit: 30 }] },
+  wdb_eod_peak_rss_mib: { bounds: [{ on: 'value', op: '<=', limit: 1536 }] },
+  wdb_ingest_rows_per_s: { baseline: 'rdb_ingest_rows_per_s', bounds: [{ on: 'ratio', op: '>=', limit: 0.9 }] },
 };
 
 function fmt(n: number): string {

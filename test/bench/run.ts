@@ -292,11 +292,11 @@ async function main(): Promise<void> {
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
   const nc = await connect({ servers: server.url });
   const results: Metric[] = [];
-  // BENCH_ONLY=raw,ingest,single,latency,replay,gateway,storage,tiers,usage,runaway,cluster runs a subset; default all.
-  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage,tiers,usage,runaway,cluster').split(','));
+  // BENCH_ONLY=raw,ingest,single,latency,replay,gateway,storage,tiers,usage,runaway,cluster,wdb runs a subset; default all.
+  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage,tiers,usage,runaway,cluster,wdb').split(','));
   // One overall bar on stderr when it is a terminal (the benchmarks done of those selected); the
   // metric lines print above it.
-  const steps = ['raw', 'ingest', 'single', 'latency', 'replay', 'gateway', 'storage', 'tiers', 'usage', 'runaway', 'cluster'].filter((k) => only.has(k) || (k === 'raw' && process.env.BENCH_SKIP_RAW !== '1'));
+  const steps = ['raw', 'ingest', 'single', 'latency', 'replay', 'gateway', 'storage', 'tiers', 'usage', 'runaway', 'cluster', 'wdb'].filter((k) => only.has(k) || (k === 'raw' && process.env.BENCH_SKIP_RAW !== '1'));
   const bars = process.stderr.isTTY ? new MultiBar({ stream: process.stderr, format: 'bench [{bar}] {value}/{total} {step}  {duration_formatted}', barsize: 30, hideCursor: true, clearOnComplete: true, fps: 5 }) : undefined;
   const bar = bars?.create(steps.length, 0, { step: steps[0] ?? '' });
   const step = (done: string) => steps.includes(done) && bar?.increment(1, { step: steps[steps.indexOf(done) + 1] ?? 'done' });
@@ -374,6 +374,12 @@ async function main(): Promise<void> {
       const { benchCluster } = await import('./cluster.ts');
       for (const m of await benchCluster((c, url, d, name, n, tp) => ingest(c, url, d, name, 'batch', n, tp), rows)) log(m);
       step('cluster');
+    }
+    if (only.has('wdb')) {
+      // The WDB's end of day (100M rows, scaled) in a child process, and its ingest against an RDB's.
+      const { benchWdb } = await import('./wdb.ts');
+      for (const m of await benchWdb()) log(m);
+      step('wdb');
     }
   } finally {
     bars?.stop();

@@ -31,7 +31,8 @@ export interface GatewayProbe {
 export function startGatewayProbe(nc: NatsConnection, o: { gateway: string; tables: readonly string[]; everyMs: number; timeoutMs: number }): GatewayProbe {
   const client = new GatewayClient(nc, { gateway: o.gateway, timeoutMs: o.timeoutMs });
   const stats: GatewayProbeStats = { answers: 0, failures: 0, maxGapMs: 0, maxRows: 0, lastRows: 0, errors: [] };
-  const range = { start: '1970-01-01T00:00:00Z', end: new Date(Date.now() + 86_400_000).toISOString() };
+  // A year ahead: demo days (tickerplant demoDayMs) advance the date, and their stamps, every roll.
+  const range = { start: '1970-01-01T00:00:00Z', end: new Date(Date.now() + 366 * 86_400_000).toISOString() };
   const countNow = async () => {
     let n = 0;
     for (const table of o.tables) {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { decode, encode } from '../../bus/codec.ts';
+import { acceptChunksHeaders, ChunkCollector } from '../../bus/reply.ts';
 import { connect } from '@nats-io/transport-node';
 import { NatsCluster } from '../../bus/nats_cluster.ts';
 import { NatsServer } from '../../bus/nats_server.ts';
@@ -21,6 +22,7 @@ import { startGatewayProbe, type GatewayProbe } from './gateway_probe.ts';
 import { readLog, testTables, until, type LogBatch, type LogContents } from '../support/bus.ts';
 import { periodViolations, readEops } from '../support/periods.ts';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
+import { waitWdbIn, wdbHdbViolations } from './wdb_checks.ts';
 
 export interface ScenarioResult {
   violations: string[];
@@ -29,6 +31,16 @@ export interface ScenarioResult {
 
 async function rdbStatus(nc: NatsConnection, name: string): Promise<{ lastSeq: number } | undefined> {
   return await status<{ lastSeq: number }>(nc, name);
+}
+
+/** A request whose reply may come in chunks (a day's fids pass the 1 MB message limit): the whole reply's bytes. */
+async function requestWhole(nc: NatsConnection, subject: string, body: unknown, timeoutMs = 30_000): Promise<Uint8Array> {
+  const c = new ChunkCollector();
+  for await (const m of await nc.requestMany(subject, encode(body), { headers: acceptChunksHeaders(), maxWait: timeoutMs })) {
+    const whole = c.add(m);
+    if (whole) return whole.data;
+  }
+  throw new Error(`no whole reply on ${subject} within ${timeoutMs} ms`);
 }
 
 function logFids(batches: LogBatch[], table: string, syms?: Set<string>): bigint[] {
@@ -113,8 +125,7 @@ async function hdbAndRdbViolations(nc: NatsConnection, sc: Scenario, log: LogCon
   const today = [...byDay.keys()].find((d) => !ended.has(d));
   for (const r of sc.topology.rdbs) {
     for (const t of sc.feed.tables) {
-      const m = await nc.request(subjects.query('rdb', r), encode({ type: 'tickbus.v1.query', table: t, columns: ['fid'] }), { timeout: 10_000 });
-      const res = decode<{ cols?: { fid: BigInt64Array }; message?: string }>(m.data);
+      const res = decode<{ cols?: { fid: BigInt64Array }; message?: string }>(await requestWhole(nc, subjects.query('rdb', r), { type: 'tickbus.v1.query', table: t, columns: ['fid'] }));
       if (!res.cols) {
         out.push(`${r}: query failed: ${res.message}`);
         continue;
@@ -142,7 +153,8 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
       tables: testTables,
       defaults: {
         tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}), ...(tp.intradayFreqMs ? { intradayFreqMs: tp.intradayFreqMs } : {}) },
-        rdb: { tp: tp.name, ...(sc.topology.hdb ? { hdbDir: join(dir, 'hdb') } : {}) },
+        rdb: { tp: tp.name, ...(sc.topology.hdb ? { hdbDir: join(dir, 'hdb') } : {}), ...(sc.topology.rdbEodMode ? { eodMode: sc.topology.rdbEodMode } : {}) },
+        wdb: { tp: tp.name, wdbDir: join(dir, 'wdb'), hdbDir: join(dir, 'hdb'), ...sc.topology.wdb?.settings },
       },
     }),
   );
@@ -158,6 +170,10 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     await waitUp(nc, tp.name);
     for (const r of sc.topology.rdbs) start('rdb', r);
     for (const r of sc.topology.rdbs) await waitUp(nc, r);
+    if (sc.topology.wdb) {
+      start('wdb', sc.topology.wdb.name);
+      await waitUp(nc, sc.topology.wdb.name);
+    }
     const gw = sc.topology.gateway;
     if (gw) {
       start('gateway', gw.name);
@@ -207,6 +223,9 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
               return;
             }
             const p = procs.get(f.target === 'tp' ? tp.name : f.target)!;
+            // A WDB is killed in a given state (mid write-down, mid end of day), seen on disk.
+            if (f.when) await waitWdbIn(join(dir, 'wdb'), f.when);
+            stats[`${f.target}.kills`] = (stats[`${f.target}.kills`] ?? 0) + 1;
             p.child.kill(f.signal);
             await p.exited;
             await new Promise((r) => setTimeout(r, f.downMs));
@@ -253,7 +272,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
 
     // With demo days the tickerplant keeps rolling (empty) days: stop it first when the check
     // compares days, so the log's last day is the RDBs' current day.
-    if (sc.invariants.includes(Invariants.hdbAndRdbEqualLog)) await stopProc(procs.get(tp.name)!);
+    if (sc.invariants.includes(Invariants.hdbAndRdbEqualLog) || sc.invariants.includes(Invariants.wdbHdbEqualLog)) await stopProc(procs.get(tp.name)!);
     // Settle: every RDB has applied the log's last message.
     const log0 = await readLog(nc, tp.name);
     for (const r of sc.topology.rdbs) {
@@ -310,8 +329,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     if (inv.has(Invariants.rdbsEqualLog)) {
       for (const r of sc.topology.rdbs) {
         for (const t of sc.feed.tables) {
-          const m = await nc.request(subjects.query('rdb', r), encode({ type: 'tickbus.v1.query', table: t, columns: ['fid'] }), { timeout: 10_000 });
-          const res = decode<{ cols?: { fid: BigInt64Array }; message?: string }>(m.data);
+          const res = decode<{ cols?: { fid: BigInt64Array }; message?: string }>(await requestWhole(nc, subjects.query('rdb', r), { type: 'tickbus.v1.query', table: t, columns: ['fid'] }));
           if (!res.cols) {
             violations.push(`${r}: query failed: ${res.message}`);
             continue;
@@ -321,6 +339,8 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
         }
       }
     }
+    // The WDB's merge first (it waits for the last ended day's merge); then the HDB/RDB check reads the same partitions.
+    if (inv.has(Invariants.wdbHdbEqualLog)) violations.push(...(await wdbHdbViolations(log, sc.feed.tables, join(dir, 'hdb'), join(dir, 'wdb'), stats)));
     if (inv.has(Invariants.hdbAndRdbEqualLog)) violations.push(...(await hdbAndRdbViolations(nc, sc, log, join(dir, 'hdb'), stats)));
     if (inv.has(Invariants.lateJoinersEqualLog)) {
       await Promise.all(joiners.map((j) => j.done));

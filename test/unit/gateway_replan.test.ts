@@ -1,4 +1,4 @@
-// The gateway scheduler's answer to a stale sequence cut (actors/gateway/scheduler.ts replan), as
+// The gateway scheduler's answer to a stale sequence cut (actors/gateway/scheduler.ts replanStale), as
 // pure code under a simulated clock: a part refused with NOT_READY on afterSeq / upToSeq does not
 // fail the query; it is planned again from the current view (a changed plan runs at once), or held
 // until a backend's attributes change when the view still gives the same parts; a part of the
