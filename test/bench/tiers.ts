@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { splitByTime, type DataAccessContext } from '../../actors/gateway/data_access.ts';
-import type { BackendView } from '../../actors/gateway/routing.ts';
 import { coverage, cutFilter, readView } from '../../actors/idb/coverage.ts';
 import { fromRowFor, SeqIndex } from '../../actors/rdb/window.ts';
 import type { Batch } from '../../storage/batch.ts';
@@ -25,6 +24,7 @@ import { defineSchema, defineTable } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { writePart } from '../support/intraday.ts';
 import type { Metric } from './metric.ts';
+import { backendView as view } from '../support/backend_view.ts';
 
 /** Bench settings: scaled by BENCH_SCALE. */
 const settings = {
@@ -107,18 +107,6 @@ async function linkTree(src: string, dst: string): Promise<void> {
   }
 }
 
-const view = (name: string, proctype: string, attributes: Record<string, unknown>): BackendView => ({
-  name,
-  proctype,
-  attributes,
-  health: 'ok',
-  gone: false,
-  inflight: 0,
-  capacity: 1,
-  heavyInflight: 0,
-  heavySlots: 1,
-  served: 0,
-});
 
 export async function benchTiers(): Promise<Metric[]> {
   const k = scale();

@@ -7,21 +7,10 @@ import { splitByTime, type DataAccessContext } from '../../actors/gateway/data_a
 import type { BackendView } from '../../actors/gateway/routing.ts';
 import { defineSchema } from '../../storage/schema.ts';
 import { tradeTables } from '../support/trades.ts';
+import { backendView as view } from '../support/backend_view.ts';
 
 const schema = defineSchema(tradeTables);
 const ctx: DataAccessContext = { schema, eodTime: '00:00', eodZone: 'UTC', dataTypes: ['rdb', 'hdb', 'idb'], partsPerQueryMax: 16 };
-const view = (name: string, proctype: string, attributes: Record<string, unknown>): BackendView => ({
-  name,
-  proctype,
-  attributes,
-  health: 'ok',
-  gone: false,
-  inflight: 0,
-  capacity: 1,
-  heavyInflight: 0,
-  heavySlots: 1,
-  served: 0,
-});
 const TODAY = '2026-12-04';
 const hdb = view('h', 'hdb', { tables: ['trade'], first: '2026-12-01', last: '2026-12-03' });
 const idb = (lastSeq: number) => view('i', 'idb', { tables: ['trade'], dates: [TODAY], days: { [TODAY]: { lastSeq: { trade: lastSeq }, complete: false } } });
