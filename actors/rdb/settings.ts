@@ -28,7 +28,7 @@ export interface RdbSettings {
   eodRetryDelayMs?: number;
   eodCheckDays?: number;
   eodWriteDelayMs?: number;
-  /** After the write, keep the day held until an HDB reports it, for at most this long. */
+  /** After the write, keep the day held until an HDB reports it, for at most this long (with a window: until the WDB's notices cover the day; default 60 s). */
   handoffConfirmMs?: number;
   /** Then keep answering for it this long after no longer advertising it (registry watchers catch up). */
   handoffGraceMs?: number;
