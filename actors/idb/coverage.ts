@@ -75,13 +75,14 @@ export interface DayCoverage {
   complete: boolean;
 }
 
-export function coverage(view: IntradayView): Record<string, DayCoverage> {
+/** `unreadable`: `day/table` pairs with a file the reader could not read: not advertised (nothing to cut at). */
+export function coverage(view: IntradayView, unreadable: ReadonlySet<string> = new Set()): Record<string, DayCoverage> {
   const out: Record<string, DayCoverage> = {};
   for (const [day, m] of view.manifests) {
     let max: bigint | undefined;
     for (const f of m.files) if (f.maxTimeNs !== undefined && (max === undefined || BigInt(f.maxTimeNs) > max)) max = BigInt(f.maxTimeNs);
     out[day] = {
-      lastSeq: Object.fromEntries(Object.entries(m.tables).map(([t, s]) => [t, s.lastSeq])),
+      lastSeq: Object.fromEntries(Object.entries(m.tables).filter(([t]) => !unreadable.has(`${day}/${t}`)).map(([t, s]) => [t, s.lastSeq])),
       ...(max !== undefined ? { maxTimeNs: max.toString() } : {}),
       complete: m.eodSeq !== undefined,
     };

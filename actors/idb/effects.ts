@@ -99,11 +99,15 @@ export async function startIdb(
       if (request === null || typeof request !== 'object') return await h.query(request);
       const { upToSeq, ...rest } = request as Record<string, unknown>;
       const table = typeof rest.table === 'string' ? rest.table : '';
+      // An unreadable listed file leaves its (day, table) out of the reader: answering without it
+      // would be short, so the table is refused (and not advertised) until the file reads again.
+      const bad = h.problems().find((p) => p.table === table);
+      if (bad) throw new TickbusError(ErrorCode.INTERNAL, `idb: ${bad.file} (${table}, ${bad.date}) cannot be read: ${bad.error}`, { table, date: bad.date, file: bad.file });
       return await h.query(rest, cutFilter(view, table, upToSeq));
     },
     attributes() {
       if (!hdb) return {};
-      const days = coverage(view);
+      const days = coverage(view, new Set(hdb.problems().map((p) => `${p.date}/${p.table}`)));
       const dates = Object.keys(days).sort();
       const latest = dates.length ? days[dates[dates.length - 1]!]! : undefined;
       // `days` is what the gateway splits by; `day`, `lastSeq` and `maxTime` summarise the newest day for people.

@@ -137,4 +137,23 @@ describe('idb', () => {
       await idb.stop();
     }
   });
+
+  it('idb: a listed file it cannot read makes the table refused and unadvertised, never answered short', async () => {
+    const day2 = '2026-03-03';
+    const m2 = emptyManifest('tp1', 'w1', day2);
+    const f = await writePart(wdbDir, m2, schema, [batch(1)], 1, 1);
+    await writePart(wdbDir, m2, schema, [batch(2)], 2, 2);
+    writeFileSync(join(dayDir(wdbDir, day2), f.file), 'truncated');
+    const idb = await startIdb(nc, { name: 'i4', wdbDir, rescanMs: 0 }, silentLogger);
+    try {
+      await idb.ready();
+      const q2 = { ...count, start: `${day2}T00:00:00Z`, end: `${day2}T23:59:59Z` };
+      await expect(idb.query!(q2)).rejects.toMatchObject({ code: ErrorCode.INTERNAL, detail: { table: 'trade', date: day2 } });
+      const a = idb.attributes!() as { dates: string[]; days: Record<string, { lastSeq: Record<string, number> }> };
+      expect(a.dates).toEqual([day2]);
+      expect(a.days[day2]!.lastSeq).toEqual({});
+    } finally {
+      await idb.stop();
+    }
+  });
 });
