@@ -16,7 +16,7 @@ export interface Permissions {
   subscribe: string[];
 }
 
-export const ROLES = ['tickerplant', 'rdb', 'wdb', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'client', 'admin'] as const;
+export const ROLES = ['tickerplant', 'rdb', 'wdb', 'sort', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'client', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export function isRole(s: string): s is Role {
@@ -128,14 +128,22 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
         subscribe: [...feedSubjects, ...ctx.tps.map((tp) => `ctl.${tp}.eop`)],
       });
     case 'rdb':
-    case 'wdb':
-      // The WDB (not built yet) takes the RDB's place at end of day: it reads the log and tells HDBs to reload.
       return merge(processBase(role), logReader, registryReader, { publish: ['hdb.reload'], subscribe: [] });
+    case 'wdb':
+      // Reads the log like the RDB; tells HDBs to reload; its notices (write-downs, the reload
+      // sequence to gateways); in mode save, asks a sort process.
+      return merge(processBase(role), logReader, registryReader, {
+        publish: ['hdb.reload', 'wdb.*.written', 'wdb.*.reloadstart', 'wdb.*.reloadend', 'sort.trigger', 'sort.*.trigger'],
+        subscribe: [],
+      });
+    case 'sort':
+      // Takes a WDB's end-of-day merge (files only: no log, no registry).
+      return merge(processBase(role), { publish: [], subscribe: ['sort.trigger', 'sort.*.trigger'] });
     case 'hdb':
       return merge(processBase(role), { publish: [], subscribe: ['hdb.reload'] });
     case 'gateway':
       // Queries any process's query subjects and probes backends' status (never stop).
-      return merge(processBase(role), registryReader, { publish: ['q.>', 'ctl.*.status'], subscribe: [...gatewayRequests, 'hb.>'] });
+      return merge(processBase(role), registryReader, { publish: ['q.>', 'ctl.*.status'], subscribe: [...gatewayRequests, 'hb.>', 'wdb.*.reloadstart', 'wdb.*.reloadend'] });
     case 'monitor':
       // Checks ask processes directly or through a gateway; check failures are its alerts.
       // Its page: the supervisor's bucket `sup` (watched), and the log streams' consumers (lag).

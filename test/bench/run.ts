@@ -21,7 +21,7 @@ import { printTable } from '../../ops/cli/table.ts';
 import { MultiBar } from 'cli-progress';
 import { spawnProc, status, stopProc, waitUp, type Proc } from '../support/procs.ts';
 import { nodeFlags } from '../../ops/node_flags.mjs';
-import { pump, SYMS } from './drive.ts';
+import { pump, SYMS, tradeCols } from './drive.ts';
 import { judge, type Metric } from './metric.ts';
 
 export type { Metric };
@@ -33,20 +33,6 @@ const tables = {
   trade: { time: 'timestamp', sym: 'symbol', price: 'float', size: 'long' },
   lat: { time: 'timestamp', sym: 'symbol', sent: 'long' },
 };
-
-function tradeCols(n: number, withTime: boolean): Record<string, unknown> {
-  const codes = new Uint32Array(n);
-  const price = new Float64Array(n);
-  const size = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) {
-    codes[i] = i % SYMS.length;
-    price[i] = 100 + (i % 97) / 10;
-    size[i] = BigInt(100 + (i % 13));
-  }
-  const cols: Record<string, unknown> = { sym: { dict: SYMS, codes }, price, size };
-  if (withTime) cols.time = new BigInt64Array(n).fill(nowNs());
-  return cols;
-}
 
 async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, stepMs = 10): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -25,7 +25,7 @@ import { SCHEMA_KV_KEY } from '../../storage/hdb/writer.ts';
 import { dayDir, emptyManifest, partFileName, writeManifest } from '../../storage/intraday/manifest.ts';
 import { nodeFlags } from '../../ops/node_flags.mjs';
 import { spawnProc, status, stopProc, waitUp } from '../support/procs.ts';
-import { pump, SYMS } from './drive.ts';
+import { pump, tradeCols } from './drive.ts';
 import type { Metric } from './metric.ts';
 
 const here = import.meta.dirname;
@@ -117,15 +117,7 @@ async function ingestInto(nc: NatsConnection, url: string, dir: string, name: st
   await waitUp(nc, `${name}${proctype}`);
   try {
     const n = settings.batchRows;
-    const codes = new Uint32Array(n);
-    const price = new Float64Array(n);
-    const size = new BigInt64Array(n);
-    for (let i = 0; i < n; i++) {
-      codes[i] = i % SYMS.length;
-      price[i] = 100 + (i % 97) / 10;
-      size[i] = BigInt(100 + (i % 13));
-    }
-    const cols = { sym: { dict: SYMS, codes }, price, size };
+    const cols = tradeCols(n, false);
     const pub = new Publisher(nc, { tp: name, inflightMax: 1024 });
     const t0 = performance.now();
     const sending = pump(rows / n, 48, () => pub.publish('trade', { cols }));

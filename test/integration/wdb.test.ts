@@ -7,40 +7,33 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckDBInstance } from '@duckdb/node-api';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { startTickerplant } from '../../actors/tickerplant/effects.ts';
 import { startWdb } from '../../actors/wdb/effects.ts';
 import { checkManifest, dayDir, readManifest, type IntradayManifest } from '../../storage/intraday/manifest.ts';
+import { openDuck, type Duck } from '../support/duck.ts';
 import { connectTo, dupes, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
 let dir: string;
-let db: DuckDBInstance;
+let duck: Duck;
 beforeAll(async () => {
   server = await startServer();
   nc = await connectTo(server);
   dir = mkdtempSync(join(tmpdir(), 'tickbus-wdb-'));
-  db = await DuckDBInstance.create(':memory:', { threads: '1' });
+  duck = await openDuck();
 });
 afterAll(async () => {
-  db?.closeSync();
+  duck?.close();
   await nc?.close();
   await server?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function sql(q: string): Promise<unknown[][]> {
-  const con = await db.connect();
-  try {
-    return (await con.runAndReadAll(q)).getRows();
-  } finally {
-    con.closeSync();
-  }
-}
+const sql = (q: string) => duck.sql(q);
 
 /** The fids of a table's files as the manifest lists them (the reader's view of the area). */
 async function writtenFids(wdbDir: string, m: IntradayManifest, table: string): Promise<bigint[]> {
@@ -109,6 +102,29 @@ describe('wdb', () => {
     const onDisk = readdirSync(join(dayDir(wdbDir, m1.day), 'trade')).length;
     expect(onDisk).toBe(m2.files.filter((f) => f.table === 'trade').length);
     expect(wdb.status()).toMatchObject({ writeFailures: 0 });
+    pub.close();
+    await wdb.stop();
+    await tp.stop();
+  });
+
+  it('bufferRowsMax bounds memory whatever maxRows and the timer say; some tables and syms only', async () => {
+    const wdbDir = join(dir, 'wdb2');
+    const tp = await startTickerplant(nc, { name: 'wb', tables: testTables, mode: 'batch', pubFreqMs: 5 }, silentLogger);
+    await tp.ready();
+    const pub = new Publisher(nc, { tp: 'wb' });
+    const wdb = await startWdb(nc, { name: 'w2', tp: 'wb', tables: testTables, wdbDir, hdbDir: join(dir, 'hdb2'), subscribeTables: ['trade'], syms: ['AAPL', 'A.B'], maxRows: 1_000_000_000, saveIntervalMs: 3_600_000, bufferRowsMax: 100 }, silentLogger);
+    await wdb.ready();
+    const fed = await feed(pub, 0, 1_000);
+    const wanted = Array.from({ length: fed }, (_, i) => i).filter((i) => ['AAPL', 'A.B'].includes(syms[i % syms.length]!));
+    // Written by the bound alone (the timer never fires): all but at most bufferRowsMax rows.
+    await until(async () => ((await readManifest(wdbDir, wdb.manifest()?.day ?? '1970-01-01'))?.tables.trade?.rows ?? 0) > wanted.length - 100, 30_000);
+    const m = (await readManifest(wdbDir, wdb.manifest()!.day))!;
+    expect(Object.keys(m.tables)).toEqual(['trade']);
+    expect(m.files.every((f) => f.table === 'trade')).toBe(true);
+    const fids = (await writtenFids(wdbDir, m, 'trade')).map(Number);
+    expect(dupes(fids.map(BigInt))).toEqual([]);
+    expect(fids.every((f) => wanted.includes(f))).toBe(true);
+    expect((wdb.status() as { buffered: number }).buffered).toBeLessThan(100);
     pub.close();
     await wdb.stop();
     await tp.stop();

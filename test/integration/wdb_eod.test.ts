@@ -9,7 +9,6 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckDBInstance } from '@duckdb/node-api';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode } from '../../bus/codec.ts';
 import { GatewayClient } from '../../bus/gateway_client.ts';
@@ -20,34 +19,28 @@ import { startTickerplant } from '../../actors/tickerplant/effects.ts';
 import { writePartition } from '../../storage/hdb/writer.ts';
 import { defineTable } from '../../storage/schema.ts';
 import { readManifest } from '../../storage/intraday/manifest.ts';
+import { openDuck, type Duck } from '../support/duck.ts';
 import { clockBeforeMidnight, connectTo, readLog, silentLogger, startServer, syms as symsOf, testTables, until } from '../support/bus.ts';
 import { startRuntime } from '../support/runtime.ts';
 
 let server: NatsServer;
 let nc: NatsConnection;
 let dir: string;
-let db: DuckDBInstance;
+let duck: Duck;
 beforeAll(async () => {
   server = await startServer();
   nc = await connectTo(server);
   dir = mkdtempSync(join(tmpdir(), 'tickbus-wdbeod-'));
-  db = await DuckDBInstance.create(':memory:', { threads: '1' });
+  duck = await openDuck();
 });
 afterAll(async () => {
-  db?.closeSync();
+  duck?.close();
   await nc?.close();
   await server?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function sql(q: string): Promise<unknown[][]> {
-  const con = await db.connect();
-  try {
-    return (await con.runAndReadAll(q)).getRows();
-  } finally {
-    con.closeSync();
-  }
-}
+const sql = (q: string) => duck.sql(q);
 
 const SYMS = ['AAPL', 'MSFT', 'IBM', 'GOOG', 'A.B'];
 const run = (proctype: string, name: string, settings: Record<string, unknown>) => startRuntime(server.url, proctype, name, settings, { tables: testTables, heartbeatMs: 250 });
