@@ -11,6 +11,7 @@ import { startCompression } from './compression/effects.ts';
 import { startFeed } from './feed/effects.ts';
 import { startFileAlerter } from './filealerter/effects.ts';
 import { startHdb } from './hdb/effects.ts';
+import { idbSubjects, startIdb } from './idb/effects.ts';
 import { startHousekeeping } from './housekeeping/effects.ts';
 import { startGateway } from './gateway/effects.ts';
 import type { GatewaySettings } from './gateway/settings.ts';
@@ -112,6 +113,12 @@ export const processTypes: Record<string, ProcessType> = {
     subjects: (name) => [subjects.query('hdb', name), subjects.queryGroup('hdb'), subjects.hdbReload],
     start: async (nc, name, settings, logger, ctx) =>
       await startHdb(nc, { ...(withDataPaths({ hdbDir: 'hdb', ...settings }) as { hdbDir: string }), name }, logger, () => ctx?.refreshAttributes()),
+  },
+  idb: {
+    // Today's intraday files written by a WDB (the manifests under wdbDir), reloaded on its notices.
+    subjects: (name, settings) => [subjects.query('idb', name), subjects.queryGroup('idb'), ...idbSubjects(typeof settings.wdb === 'string' ? settings.wdb : undefined)],
+    start: async (nc, name, settings, logger, ctx) =>
+      await startIdb(nc, { ...(withDataPaths({ wdbDir: 'wdb', ...settings }) as { wdbDir: string }), name }, logger, () => ctx?.refreshAttributes()),
   },
   monitor: {
     subjects: () => [subjects.heartbeatAll, subjects.logAll, subjects.alertAll],

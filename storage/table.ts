@@ -115,6 +115,34 @@ export class MemTable {
     return remap;
   }
 
+  /**
+   * Drops the oldest `rows` rows (the RDB's recent window). The rest is copied into fresh chunks:
+   * caches keyed by chunk (time statistics, summaries) never see other rows under an old key.
+   */
+  dropFront(rows: number): void {
+    if (!Number.isInteger(rows) || rows < 0 || rows > this.n) throw new RangeError(`dropFront: ${rows} is not a row count in [0, ${this.n}]`);
+    if (rows === 0) return;
+    const keep = this.n - rows;
+    for (const [name, col] of this.columns) {
+      const fresh = new MemColumn(col.type);
+      fresh.reserve(keep);
+      let i = 0;
+      while (i < keep) {
+        const from = rows + i;
+        const so = from % CHUNK_ROWS;
+        const dOff = i % CHUNK_ROWS;
+        const len = Math.min(keep - i, CHUNK_ROWS - so, CHUNK_ROWS - dOff);
+        const src = col.chunks[Math.floor(from / CHUNK_ROWS)]!;
+        const dst = fresh.chunks[Math.floor(i / CHUNK_ROWS)]!;
+        if (Array.isArray(src)) for (let k = 0; k < len; k++) (dst as string[])[dOff + k] = src[so + k]!;
+        else (dst as Float64Array).set((src as Float64Array).subarray(so, so + len), dOff);
+        i += len;
+      }
+      this.columns.set(name, fresh);
+    }
+    this.n = keep;
+  }
+
   /** Calls fn(chunk, from, to, rowBase) over the chunks holding rows [0, n). */
   forEachChunk(name: string, fn: (chunk: Chunk, len: number, base: number) => void): void {
     const col = this.columns.get(name)!;

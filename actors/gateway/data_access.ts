@@ -22,6 +22,7 @@ import type { Schema } from '../../storage/schema.ts';
 import { addDays, endOfDayInstant, tradingDay } from '../common/clock.ts';
 import { holds } from '../common/discovery.ts';
 import { isQueryResult, razeResults, type JoinFn } from './joins.ts';
+import { assignDay, isWindowed, newestListed, type DayMember } from './data_access_seq.ts';
 import { isLive, type BackendView, type PartSpec } from './routing.ts';
 
 export interface DataAccessContext {
@@ -222,19 +223,44 @@ export const splitByTime: DataAccessPlanner = (request, backends, ctx) => {
       { table: plan.table, from: daysToDate(firstDay), to: daysToDate(lastDay), dataTypes: ctx.dataTypes },
     );
   }
-  // Runs of consecutive owned days with the same owner become one part each, in time order.
+  // Who answers each day: its owner, or (today, next to a windowed RDB) an IDB and the RDB split
+  // by log sequence (data_access_seq.ts). Runs of consecutive days answered alike become one part
+  // per member each, in time order.
   const days = [...owner.keys()].sort((a, b) => a - b);
-  const runs: Array<{ group: number; from: number; to: number }> = [];
+  const runs: Array<{ key: string; members: DayMember[]; from: number; to: number }> = [];
+  // Most days (the HDB's, an RDB without a window) need no look at sequences; a windowed RDB's
+  // open-ended range is one assignment for every day past its newest listed day (memo).
+  const windowed = groups.map((g) => isWindowed(backends, g));
+  const newest = groups.map((g) => newestListed(backends, g));
+  const plain = groups.map((_, gi) => ({ key: JSON.stringify([{ group: gi }]), members: [{ group: gi }] }));
+  const holds = (i: number, date: string) => daysWithin(groups[i]!.coverage, dateToDays(date)!, dateToDays(date)!).length > 0;
+  const memo = new Map<string, { key: string; members: DayMember[] } | { hold: string }>();
   for (const d of days) {
-    const g = owner.get(d)!;
+    const gi = owner.get(d)!;
+    let a: { key: string; members: DayMember[] } | { hold: string };
+    if (!windowed[gi]) a = plain[gi]!;
+    else {
+      const date = newest[gi] !== undefined && daysToDate(d) > newest[gi]! ? newest[gi]! : daysToDate(d);
+      const k = `${gi}\u0000${date}`;
+      let m = memo.get(k);
+      if (!m) {
+        const x = assignDay(backends, groups, holds, gi, date, plan.table);
+        m = x.kind === 'hold' ? { hold: x.holder } : { key: JSON.stringify(x.members), members: x.members };
+        memo.set(k, m);
+      }
+      a = m;
+    }
+    if ('hold' in a) return { kind: 'hold', day: daysToDate(d), holder: a.hold };
+    const key = a.key;
     const last = runs[runs.length - 1];
-    if (last && last.group === g) last.to = d;
-    else runs.push({ group: g, from: d, to: d });
+    if (last && last.key === key) last.to = d;
+    else runs.push({ key, members: a.members, from: d, to: d });
   }
-  if (runs.length > ctx.partsPerQueryMax) {
-    throw new TickbusError(ErrorCode.BAD_QUERY, `start: the range spans ${runs.length} process ranges; at most ${ctx.partsPerQueryMax}`, { param: 'start' });
+  const partCount = runs.reduce((n, r) => n + r.members.length, 0);
+  if (partCount > ctx.partsPerQueryMax) {
+    throw new TickbusError(ErrorCode.BAD_QUERY, `start: the range spans ${partCount} process ranges; at most ${ctx.partsPerQueryMax}`, { param: 'start' });
   }
-  const single = runs.length === 1;
+  const single = partCount === 1;
   if (!single) {
     const med = plan.aggs.find((a) => a.op === 'med');
     if (med) {
@@ -245,15 +271,19 @@ export const splitByTime: DataAccessPlanner = (request, backends, ctx) => {
       );
     }
   }
-  const parts: PartSpec[] = runs.map((run) => {
-    const g = groups[run.group]!;
+  const parts: PartSpec[] = runs.flatMap((run) => {
     const [lo] = dayBoundsNs(run.from, ctx.eodTime, ctx.eodZone);
     const [, hi] = dayBoundsNs(run.to, ctx.eodTime, ctx.eodZone);
     const start = lo > plan.startNs ? lo : plan.startNs;
     const end = hi - 1n < plan.endNs ? hi - 1n : plan.endNs;
-    const sub: Record<string, unknown> = { ...(request as Record<string, unknown>), type: GETDATA_TYPE, start: start.toString(), end: end.toString() };
-    if (!single && plan.kind === 'agg') sub.partial = true;
-    return { proctype: g.proctype, names: g.names, request: sub };
+    return run.members.map((m) => {
+      const g = groups[m.group]!;
+      const sub: Record<string, unknown> = { ...(request as Record<string, unknown>), type: GETDATA_TYPE, start: start.toString(), end: end.toString() };
+      if (m.upToSeq !== undefined) sub.upToSeq = m.upToSeq;
+      if (m.afterSeq !== undefined) sub.afterSeq = m.afterSeq;
+      if (!single && plan.kind === 'agg') sub.partial = true;
+      return { proctype: g.proctype, names: g.names, request: sub };
+    });
   });
   return { kind: 'parts', parts, merge: mergeFor(plan, single), plan };
 };

@@ -19,6 +19,7 @@
 //    running parts keep their backend slots until they answer (a backend cannot be interrupted),
 //    bounded by the request deadline the effects give them.
 //  - A part whose dispatch found no responders never reached a backend: it waits again for another.
+import { isStaleCut } from './data_access_seq.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Clock } from '../common/clock.ts';
 import type { HealthState } from '../common/discovery.ts';
@@ -306,6 +307,31 @@ export class Scheduler<M> {
     return out;
   }
 
+  /**
+   * A part refused its sequence cut (the RDB's window passed the IDB sequence the plan used: the
+   * gateway's view was stale): the query is planned again from the current view, or, when that
+   * gives the same parts, held until a backend's attributes change (at most until holdUntilMs).
+   */
+  private replanStale(q: Query<M>, error: TickbusError): Command<M>[] {
+    const before = JSON.stringify(q.parts.map((p) => [p.spec.names, p.spec.request]), (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+    for (const p of q.parts) if (p.state === 'waiting') p.state = 'done'; // out of the wait lists
+    q.state = 'held';
+    q.parts = [];
+    q.remaining = 0;
+    q.holdReason = { reason: 'a sequence cut between the idb and the rdb is stale; waiting for their registry update', detail: { error: error.message } };
+    this.deadlines.remove(q.wheelSlot, q.view.id);
+    q.wheelSlot = this.deadlines.add(q.holdUntilMs, q.view.id);
+    let r: Resolution<M>;
+    try {
+      r = q.resolve(this.liveView());
+    } catch (e) {
+      return [this.finishFail(q, asError(e, q.view.id))];
+    }
+    if (r.kind === 'hold') return [];
+    const after = JSON.stringify(r.parts.map((p) => [p.names, p.request]), (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+    return after === before ? [] : this.activate(q, r);
+  }
+
   /** A backend answered a part (or the request failed); `runId` is the dispatch command's `run` (found from the part when omitted). */
   partDone(queryId: string, part: number, outcome: PartOutcome, runId = this.runOf(queryId, part)): Command<M>[] {
     const run = runId === undefined ? undefined : this.running.get(runId);
@@ -321,7 +347,8 @@ export class Scheduler<M> {
     if (outcome.ok || !('noResponders' in outcome)) this.costs.observe(run.proctype, run.kind, now - run.since);
     const out: Command<M>[] = [];
     const q = this.queries.get(queryId);
-    if (q && q.state === 'active') {
+    // A part of a plan since replaced (a stale sequence cut re-planned) no longer counts.
+    if (q && q.state === 'active' && q.parts[part]?.run === runId) {
       const p = q.parts[part]!;
       if (!outcome.ok && 'noResponders' in outcome) {
         // Nobody got the request: the backend is gone; the part waits for another one.
@@ -329,6 +356,8 @@ export class Scheduler<M> {
         this.enqueue(q, p);
         if (b) out.push(...this.markGone(b.name, 'did not answer (no responders)'));
         else out.push(...this.failStranded());
+      } else if (!outcome.ok && isStaleCut(outcome.error) && now < q.holdUntilMs) {
+        out.push(...this.replanStale(q, outcome.error));
       } else if (!outcome.ok) {
         out.push(this.finishFail(q, outcome.error));
       } else {

@@ -93,7 +93,7 @@ export const defaultGatewaySettings: Omit<GatewaySettings, 'name' | 'tables'> = 
   attributeCombosMax: 4_096,
   eodTime: '00:00',
   eodZone: 'UTC',
-  dataTypes: ['rdb', 'hdb'],
+  dataTypes: ['rdb', 'hdb', 'idb'],
   eodHoldMs: 30_000,
   drainTimeoutMs: 10_000,
 };

@@ -16,7 +16,8 @@ import { recordReply, type UsageLog } from '../../bus/usage.ts';
 import { parseTimeBound, resultToJson, runSimpleQuery, type SimpleQuery } from '../../storage/query/simple.ts';
 import { ASOF_TYPE, GETDATA_TYPE, assertRequestType } from '../../storage/query/request.ts';
 import { QUERY_TYPE } from '../../storage/query/simple.ts';
-import { planFor, runAsof, runQuery } from '../../storage/query/memory.ts';
+import { planFor, runAsof, runPlan, runQuery } from '../../storage/query/memory.ts';
+import { afterSeqOf, fromRowFor, SeqIndex, startWindow } from './window.ts';
 import { mergePartials } from '../../storage/query/finalize.ts';
 import type { QueryResult as QueryResult2 } from '../../storage/query/result.ts';
 import { mergeRaw } from '../gateway/data_access.ts';
@@ -33,6 +34,8 @@ export const OPEN_END_DAY = '9999-12-31';
 /** One day of data held by the RDB. */
 export class RdbDay {
   readonly tables = new Map<string, MemTable>();
+  /** Per table: the batches held by log sequence (afterSeq, the recent window). */
+  readonly index = new Map<string, SeqIndex>();
   /** Log sequence of the last batch applied. */
   lastSeq = 0;
   /** The tickerplant's clock at this day's end-of-day marker (its rows were stamped before). */
@@ -45,7 +48,11 @@ export class RdbDay {
     syms: SymbolTable,
     only?: readonly string[],
   ) {
-    for (const [name, t] of schema) if (!only || only.includes(name)) this.tables.set(name, new MemTable(t, syms));
+    for (const [name, t] of schema) {
+      if (only && !only.includes(name)) continue;
+      this.tables.set(name, new MemTable(t, syms));
+      this.index.set(name, new SeqIndex());
+    }
   }
 
   rows(): Record<string, number> {
@@ -109,7 +116,10 @@ export async function startRdb(
   // Reload mode (a WDB writes the HDB): nothing is written here; the finished day is held until an HDB holds it.
   const reloadMode = s.eodMode === 'reload';
   const writes = !!s.hdbDir && !eodHook && !reloadMode;
-  const hook: EndOfDayHook = eodHook ?? (writes ? writeDownHook(nc, { ...s, hdbDir: s.hdbDir! }, logger, saveHooks) : async () => {});
+  // A windowed RDB writes nothing at end of day either (the WDB does): it holds the finished day
+  // until the WDB's notices say all of it is written (an IDB then serves it whole).
+  const win = s.rdbWindowMs > 0 ? startWindow(nc, s, logger, () => today, () => onAttributesChanged()) : undefined;
+  const hook: EndOfDayHook = eodHook ?? (writes ? writeDownHook(nc, { ...s, hdbDir: s.hdbDir! }, logger, saveHooks) : win ? (day) => win.untilWritten(day) : async () => {});
   /** Days whose end-of-day hook failed after its retries: kept in memory, shown in status. */
   const unwritten: RdbDay[] = [];
   /** Finished days still held (being written, or written but not yet held by an HDB). */
@@ -168,12 +178,18 @@ export async function startRdb(
           if (ingest) {
             let b = ingest.batch(e, today, !live);
             if (b instanceof Promise) b = await b;
-            if (t && b && b.n > 0) t.append(b);
+            if (t && b && b.n > 0) {
+              today.index.get(e.table)!.add(e.seq, t.n, b, s.rdbWindowMs > 0);
+              t.append(b);
+            }
             if (ingest.after) {
               const a = ingest.after(e, today, !live);
               if (a instanceof Promise) await a;
             }
-          } else if (t) t.append(e.batch);
+          } else if (t) {
+            today.index.get(e.table)!.add(e.seq, t.n, e.batch, s.rdbWindowMs > 0);
+            t.append(e.batch);
+          }
           today.lastSeq = e.seq;
           stats.batches++;
           stats.rows += e.batch.n;
@@ -276,12 +292,23 @@ export async function startRdb(
   }
 
   /** getdata over several held days: partial aggregates merged, raw rows concatenated then ordered and limited. */
-  function getdataOver(days: RdbDay[], q: Record<string, unknown>): QueryResult2 {
-    if (days.length === 1) return runQuery(days[0]!.tables, q);
+  function getdataOver(days: RdbDay[], request: Record<string, unknown>): QueryResult2 {
+    const { afterSeq: _, ...q } = request;
+    const after = afterSeqOf(request);
+    const run = (d: RdbDay, r: Record<string, unknown>) => {
+      if (after === undefined) return runQuery(d.tables, r);
+      // Only rows of batches with a sequence above afterSeq (the gateway's cut with an IDB).
+      const plan = planFor(d.tables, r);
+      const t = d.tables.get(plan.table)!;
+      plan.fromRow = fromRowFor(d.index.get(plan.table), t, plan.table, after);
+      return runPlan(t, plan);
+    };
+    if (days.length === 1) return run(days[0]!, q);
     const plan = planFor(days[0]!.tables, q);
-    if (plan.kind === 'agg') return mergePartials(plan, days.map((d) => runQuery(d.tables, { ...q, partial: true })), plan.partial);
-    return mergeRaw(plan, days.map((d) => runQuery(d.tables, q)));
+    if (plan.kind === 'agg') return mergePartials(plan, days.map((d) => run(d, { ...q, partial: true })), plan.partial);
+    return mergeRaw(plan, days.map((d) => run(d, q)));
   }
+
 
   const RDB_TYPES = [QUERY_TYPE, GETDATA_TYPE, ASOF_TYPE];
 
@@ -339,6 +366,7 @@ export async function startRdb(
         dates: days,
         ...(days.length ? { first: days[0], last: OPEN_END_DAY } : {}),
         ...(held.length ? { handoff: held[0]!.day } : {}),
+        ...(win ? { heldFrom: win.heldFrom([...held, today]) } : {}),
       };
     },
     async ready(timeoutMs = 60_000) {
@@ -347,12 +375,13 @@ export async function startRdb(
     },
     async stop() {
       for (const q of querySubs) q.unsubscribe();
+      win?.stop();
       actor.send({ type: 'rdb.stop' });
       await eodChain;
     },
     status() {
       const snap = actor.getSnapshot();
-      return { state: snap.value, day: today.day, tables: today.rows(), lastSeq: today.lastSeq, unwrittenDays: unwritten.map((d) => d.day), rewrittenDays: rewritten, logResumes: sub?.resumes ?? 0, periods, ...stats, ...opts.status?.(), bytes: [...today.tables.values()].reduce((a, t) => a + t.bytes(), 0) };
+      return { state: snap.value, day: today.day, tables: today.rows(), lastSeq: today.lastSeq, unwrittenDays: unwritten.map((d) => d.day), windowDropped: win?.dropped ?? 0, rewrittenDays: rewritten, logResumes: sub?.resumes ?? 0, periods, ...stats, ...opts.status?.(), bytes: [...today.tables.values()].reduce((a, t) => a + t.bytes(), 0) };
     },
   };
 }

@@ -28,15 +28,26 @@ export interface RdbSettings {
   eodRetryDelayMs?: number;
   eodCheckDays?: number;
   eodWriteDelayMs?: number;
-  /** After the write, keep the day held until an HDB reports it, for at most this long. */
+  /** After the write, keep the day held until an HDB reports it, for at most this long (with a window: until the WDB's notices cover the day; default 60 s). */
   handoffConfirmMs?: number;
   /** Then keep answering for it this long after no longer advertising it (registry watchers catch up). */
   handoffGraceMs?: number;
+  /** Recent window (next to a WDB + IDB): keep at least this much of today's data time, drop older rows once written (0 = keep the whole day). */
+  rdbWindowMs: number;
+  /** Window: rows become droppable this long after the WDB's written notice (IDBs reload and re-advertise first). */
+  rdbDropGraceMs: number;
+  /** Window: how often to look for droppable rows. */
+  rdbWindowCheckMs: number;
+  /** Window: follow this WDB's written notices only (default: any WDB writing this RDB's tickerplant). */
+  wdb?: string;
 }
 
 export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
   bufferBytes: 16 * 1024 * 1024,
   logStallMs: 5_000,
+  rdbWindowMs: 0,
+  rdbDropGraceMs: 2_000,
+  rdbWindowCheckMs: 500,
   eodMode: 'write',
   reloadWaitMs: 3_600_000,
 };

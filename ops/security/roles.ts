@@ -16,7 +16,7 @@ export interface Permissions {
   subscribe: string[];
 }
 
-export const ROLES = ['tickerplant', 'rdb', 'wdb', 'sort', 'rtp', 'hdb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'streams', 'compression', 'chainedtp', 'client', 'admin'] as const;
+export const ROLES = ['tickerplant', 'rdb', 'wdb', 'sort', 'rtp', 'hdb', 'idb', 'gateway', 'monitor', 'reporter', 'feed', 'housekeeping', 'filealerter', 'streams', 'compression', 'chainedtp', 'client', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export function isRole(s: string): s is Role {
@@ -143,7 +143,8 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
         subscribe: [...feedSubjects, ...ctx.tps.map((tp) => `ctl.${tp}.eop`)],
       });
     case 'rdb':
-      return merge(processBase(role), logReader, registryReader, { publish: ['hdb.reload'], subscribe: [] });
+      // With a recent window (rdbWindowMs) it drops what a WDB's notices say is written.
+      return merge(processBase(role), logReader, registryReader, { publish: ['hdb.reload'], subscribe: ['wdb.*.written'] });
     case 'wdb':
       // Reads the log like the RDB; tells HDBs to reload; its notices (write-downs, the reload
       // sequence to gateways); in mode save, asks a sort process.
@@ -160,6 +161,9 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
       return merge(processBase(role), logReader, registryReader, { publish: feedSubjects, subscribe: [] });
     case 'hdb':
       return merge(processBase(role), { publish: [], subscribe: ['hdb.reload'] });
+    case 'idb':
+      // Today's intraday files (files only: no log, no registry reads); reloads on a WDB's notices.
+      return merge(processBase(role), { publish: [], subscribe: ['wdb.*.written', 'wdb.*.reloadstart', 'wdb.*.reloadend'] });
     case 'gateway':
       // Queries any process's query subjects and probes backends' status (never stop).
       return merge(processBase(role), registryReader, { publish: ['q.>', 'ctl.*.status'], subscribe: [...gatewayRequests, 'hb.>', 'wdb.*.reloadstart', 'wdb.*.reloadend'] });

@@ -40,7 +40,20 @@ export interface HdbOptions {
   /** Clean up staging left by crashed writes when opening (needs write access to it). */
   recoverOnOpen: boolean;
   stagingDir?: string;
+  /** Where the files come from; default: every `date=D/<table>/*.parquet` under the directory (the IDB lists its manifest's files instead). */
+  listing?: Listing;
 }
+
+/** One table's files of one date, absolute paths (a table with no file is left out). */
+export interface ListedPartition {
+  date: string;
+  table: string;
+  files: string[];
+}
+/** Lists the files an Hdb serves (the directory scan by default; an intraday manifest for the IDB). */
+export type Listing = (root: string) => Promise<ListedPartition[]>;
+/** Keeps only some of a table's files for one query (the IDB's sequence cut). */
+export type FileFilter = (file: string) => boolean;
 
 export const defaultHdbOptions: HdbOptions = {
   threads: duckdbLimits().threads,
@@ -169,51 +182,40 @@ export class Hdb {
     const seen = new Set<string>();
     const con = await this.instance.connect();
     try {
-      const entries = (await readdir(this.dir)).filter((e) => DATE_DIR_RE.test(e)).sort();
-      for (const entry of entries) {
-        const date = DATE_DIR_RE.exec(entry)![1]!;
-        if (dateToDays(date) === undefined) continue;
-        const pdir = join(this.dir, entry);
-        for (const table of (await readdir(pdir)).sort()) {
-          const tdir = join(pdir, table);
-          if (!(await stat(tdir)).isDirectory()) continue;
-          const files = (await readdir(tdir)).filter((f) => f.endsWith('.parquet')).sort().map((f) => join(tdir, f));
-          if (files.length === 0) {
-            problems.push({ date, table, file: tdir, error: 'table directory holds no parquet file' });
+      const listed = this.o.listing ? await this.o.listing(this.dir) : await listDir(this.dir, problems);
+      for (const { date, table, files } of listed) {
+        if (files.length === 0) continue;
+        let rows = 0;
+        let bad: HdbProblem | undefined;
+        let json: string | undefined;
+        let timeRange: [bigint, bigint] | undefined;
+        let rangeKnown = true;
+        for (const file of files) {
+          seen.add(file);
+          const c = await this.check(con, file);
+          if (c.error) {
+            bad = { date, table, file, error: c.error };
+            break;
+          }
+          rows += c.rows!;
+          json ??= c.schema;
+          const r = c.schema ? (JSON.parse(c.schema) as { timeRange?: [string, string] }).timeRange : undefined;
+          if (!r) {
+            if (c.rows! > 0) rangeKnown = false;
             continue;
           }
-          let rows = 0;
-          let bad: HdbProblem | undefined;
-          let json: string | undefined;
-          let timeRange: [bigint, bigint] | undefined;
-          let rangeKnown = true;
-          for (const file of files) {
-            seen.add(file);
-            const c = await this.check(con, file);
-            if (c.error) {
-              bad = { date, table, file, error: c.error };
-              break;
-            }
-            rows += c.rows!;
-            json ??= c.schema;
-            const r = c.schema ? (JSON.parse(c.schema) as { timeRange?: [string, string] }).timeRange : undefined;
-            if (!r) {
-              if (c.rows! > 0) rangeKnown = false;
-              continue;
-            }
-            const [a, b] = [BigInt(r[0]), BigInt(r[1])];
-            timeRange = timeRange ? [a < timeRange[0] ? a : timeRange[0], b > timeRange[1] ? b : timeRange[1]] : [a, b];
-          }
-          if (bad) {
-            problems.push(bad);
-            continue;
-          }
-          let byDate = tables.get(table);
-          if (!byDate) tables.set(table, (byDate = new Map()));
-          // An empty partition has no times at all: any range covers it.
-          byDate.set(date, { files, rows, timeRange: rangeKnown ? (timeRange ?? [0n, 0n]) : undefined });
-          latestSchema.set(table, { date, json, file: files[0]! });
+          const [a, b] = [BigInt(r[0]), BigInt(r[1])];
+          timeRange = timeRange ? [a < timeRange[0] ? a : timeRange[0], b > timeRange[1] ? b : timeRange[1]] : [a, b];
         }
+        if (bad) {
+          problems.push(bad);
+          continue;
+        }
+        let byDate = tables.get(table);
+        if (!byDate) tables.set(table, (byDate = new Map()));
+        // An empty partition has no times at all: any range covers it.
+        byDate.set(date, { files, rows, timeRange: rangeKnown ? (timeRange ?? [0n, 0n]) : undefined });
+        latestSchema.set(table, { date, json, file: files[0]! });
       }
       for (const f of this.checked.keys()) if (!seen.has(f)) this.checked.delete(f);
       const schemas = new Map<string, TableSchema>();
@@ -305,7 +307,7 @@ export class Hdb {
    * so pruning uses each partition's time range from the writer's metadata; for files without it,
    * the dates around the range (one day of margin each side).
    */
-  filesFor(table: string, startNs: bigint, endNs: bigint): FileSet {
+  filesFor(table: string, startNs: bigint, endNs: bigint, only?: FileFilter): FileSet {
     const byDate = this.snap.tables.get(table);
     if (!byDate) return { files: [], covered: true };
     const day = 86_400_000_000_000n;
@@ -323,7 +325,7 @@ export class Hdb {
         if (date < from || date > to) continue;
         covered = false;
       }
-      out.push(...p.files);
+      out.push(...(only ? p.files.filter(only) : p.files));
     }
     return { files: out, covered };
   }
@@ -347,12 +349,13 @@ export class Hdb {
   }
 
   /** Runs a getdata request over the partitions its time range covers. */
-  async query(request: unknown): Promise<QueryResult> {
-    return this.runPlan(this.plan(request));
+  async query(request: unknown, only?: FileFilter): Promise<QueryResult> {
+    return this.runPlan(this.plan(request), only);
   }
 
-  async runPlan(plan: Plan): Promise<QueryResult> {
-    const files = this.filesFor(plan.table, plan.startNs, plan.endNs);
+  /** Runs a plan; `only` keeps a subset of the table's files (the IDB's sequence cut). */
+  async runPlan(plan: Plan, only?: FileFilter): Promise<QueryResult> {
+    const files = this.filesFor(plan.table, plan.startNs, plan.endNs, only);
     if (plan.kind === 'raw') {
       if (files.files.length === 0) return applyRename(emptyResult(plan.table, plan.columns.slice(), plan.outTypes.slice()), plan.rename);
       const q = rawSql(plan, files);
@@ -440,6 +443,28 @@ export class Hdb {
     // Synchronously: a process that closes and exits must not leave its spill dir behind.
     rmSync(this.spillDir, { recursive: true, force: true });
   }
+}
+
+/** The default listing: every `date=D/<table>/*.parquet` under the root (an empty table directory is a problem). */
+async function listDir(root: string, problems: HdbProblem[]): Promise<ListedPartition[]> {
+  const out: ListedPartition[] = [];
+  const entries = (await readdir(root)).filter((e) => DATE_DIR_RE.test(e)).sort();
+  for (const entry of entries) {
+    const date = DATE_DIR_RE.exec(entry)![1]!;
+    if (dateToDays(date) === undefined) continue;
+    const pdir = join(root, entry);
+    for (const table of (await readdir(pdir)).sort()) {
+      const tdir = join(pdir, table);
+      if (!(await stat(tdir)).isDirectory()) continue;
+      const files = (await readdir(tdir)).filter((f) => f.endsWith('.parquet')).sort().map((f) => join(tdir, f));
+      if (files.length === 0) {
+        problems.push({ date, table, file: tdir, error: 'table directory holds no parquet file' });
+        continue;
+      }
+      out.push({ date, table, files });
+    }
+  }
+  return out;
 }
 
 function reverse(c: ResultColumn): ResultColumn {

@@ -177,6 +177,8 @@ export interface Selection {
   endNs: bigint;
   instruments?: string[];
   filters: PlanFilter[];
+  /** In-memory tables only: rows below this one are left out (the RDB's `afterSeq`, set by the RDB, not by a request). */
+  fromRow?: number;
 }
 
 export interface Plan extends Selection {

@@ -43,6 +43,7 @@ export const targets: Record<string, { bounds: Bound[]; baseline?: string }> = {
   chained_tp_rows_per_s: { baseline: 'chained_tp_parent_rows_per_s', bounds: [{ on: 'ratio', op: '>=', limit: 0.8 }] },
   chained_tp_hop_p50_ms: { bounds: [{ on: 'value', op: '<=', limit: 0.5 }] },
   rtp_rows_per_s: { baseline: 'rdb_replay_rows_per_s', bounds: [{ on: 'ratio', op: '>=', limit: 0.8 }] },
+  gateway_3tier_query_ms: { baseline: 'one_hdb_query_ms', bounds: [{ on: 'ratio', op: '<=', limit: 1.5 }] },
   hdb_groupby_100m_ms: { baseline: 'duckdb_direct_groupby_100m_ms', bounds: [{ on: 'ratio', op: '<=', limit: 1.3 }] },
   wdb_eod_100m_rows_s: { bounds: [{ on: 'value', op: '<=', limit: 30 }] },
   wdb_eod_peak_rss_mib: { bounds: [{ on: 'value', op: '<=', limit: 1536 }] },

@@ -158,6 +158,19 @@ export function scan(
 ): void {
   const time = timePredicate(t, sel.startNs, sel.endNs);
   const preds: Predicate[] = [];
+  const from = sel.fromRow ?? 0;
+  if (from > 0) {
+    // A row floor (the RDB's afterSeq): chunks below it are skipped, the one holding it is cut.
+    preds.push({
+      bind: (k, len) => {
+        const base = k * CHUNK_ROWS;
+        if (base >= from) return 'all';
+        if (base + len <= from) return 'none';
+        const off = from - base;
+        return (r: number) => r >= off;
+      },
+    });
+  }
   if (sel.instruments !== undefined) {
     preds.push(filterPredicate(t, { column: 'sym', type: 'symbol', op: 'in', negate: false, values: sel.instruments }));
   }

@@ -43,7 +43,7 @@ const SUMMARY_OPS = new Set(['count', 'sum', 'avg', 'min', 'max']);
 const SUMMARY_TYPES = new Set<ColumnType>(['float', 'int', 'long']);
 
 export function summarisable(plan: Plan): boolean {
-  if (plan.filters.length > 0) return false;
+  if (plan.filters.length > 0 || plan.fromRow) return false;
   if (plan.keys.length > 1) return false;
   if (plan.keys.length === 1 && (plan.keys[0]!.column !== 'sym' || plan.keys[0]!.barNs !== undefined)) return false;
   return plan.aggs.every((a) => SUMMARY_OPS.has(a.op) && (a.op === 'count' || SUMMARY_TYPES.has(a.srcType!)));
