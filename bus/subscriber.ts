@@ -10,6 +10,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Batch, Column, SymColumn } from '../storage/batch.ts';
 import { isSymColumn } from '../storage/batch.ts';
 import { decode } from './codec.ts';
+import { checkBatchBody, type LogBatchBody, multiBodies } from './log_batch.ts';
 import { lastMessage, manager } from './streams.ts';
 import { parseTickSubject, streams, subjects } from './subjects.ts';
 
@@ -190,10 +191,10 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
             if (stalled) break;
             lastProgress = Date.now();
             const e = toEvent(m);
-            if (e) {
-              yield e;
-              lastProgress = Date.now(); // time the reader spent on the event is not a stall
-            }
+            if (e === undefined) continue;
+            // A multi-table message is one event per table, all with its sequence, in its order.
+            for (const x of Array.isArray(e) ? e : [e]) yield x;
+            lastProgress = Date.now(); // time the reader spent on the event is not a stall
           }
         } catch (err) {
           if (!stalled || closed) throw err;
@@ -219,11 +220,12 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
     }
   }
 
-  /** One log message as an event, or undefined when this subscription filters it out. */
-  function toEvent(m: JsMsg): TickEvent | undefined {
+  /** One log message as an event (a multi-table message: several), or undefined when this subscription filters it out. */
+  function toEvent(m: JsMsg): TickEvent | TickEvent[] | undefined {
     lastSeq = m.seq;
     const s = parseTickSubject(m.subject);
     if (!s) return undefined;
+    if (s.kind === 'multi') return multiEvents(m);
     if (s.kind === 'eod') {
       let e: { day?: unknown; nextDay?: unknown; counts?: Record<string, number>; time?: unknown };
       try {
@@ -239,20 +241,39 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
     }
     if (s.kind === 'eop') return eopEvent(m);
     if (s.kind !== 'table' || (tables && !tables.has(s.table))) return undefined;
-    let b: { table: string; day: string; n: number; cols: Record<string, Column> };
+    let b: LogBatchBody;
     try {
-      b = decode(m.data);
-      if (typeof b?.n !== 'number' || typeof b.cols !== 'object' || b.cols === null || !isSymColumn(b.cols.sym)) throw new Error('not a batch');
+      b = checkBatchBody(decode(m.data));
     } catch (err) {
       return { type: 'skipped', seq: m.seq, subject: m.subject, reason: (err as Error).message, pending: m.info.pending };
     }
-    let batch: Batch = { table: s.table, n: b.n, cols: b.cols };
+    return batchEvent(m, s.table, b);
+  }
+
+  function batchEvent(m: JsMsg, table: string, b: LogBatchBody): BatchEvent | undefined {
+    let batch: Batch = { table, n: b.n, cols: b.cols };
     if (syms) {
       batch = filterSyms(batch, syms);
       if (batch.n === 0) return undefined;
     }
     const info = m.info;
-    return { type: 'batch', seq: m.seq, table: s.table, day: b.day, batch, pending: info.pending, logNs: info.timestampNanos };
+    return { type: 'batch', seq: m.seq, table, day: b.day, batch, pending: info.pending, logNs: info.timestampNanos };
+  }
+
+  function multiEvents(m: JsMsg): TickEvent[] | TickEvent | undefined {
+    let bs: LogBatchBody[];
+    try {
+      bs = multiBodies(decode(m.data));
+    } catch (err) {
+      return { type: 'skipped', seq: m.seq, subject: m.subject, reason: (err as Error).message, pending: m.info.pending };
+    }
+    const out: TickEvent[] = [];
+    for (const b of bs) {
+      if (tables && !tables.has(b.table)) continue;
+      const e = batchEvent(m, b.table, b);
+      if (e) out.push(e);
+    }
+    return out.length ? out : undefined;
   }
 
   function eopEvent(m: JsMsg): TickEvent {

@@ -12,6 +12,7 @@ import { decode } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { manager } from '../../bus/streams.ts';
+import { multiBodies } from '../../bus/log_batch.ts';
 import { parseTickSubject, streams, subjects } from '../../bus/subjects.ts';
 import { isSymColumn, type Batch, type Column } from '../../storage/batch.ts';
 import { activeWrites, stagingDirFor, INTENT_FILE } from '../../storage/hdb/layout.ts';
@@ -196,14 +197,30 @@ export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<Repl
     for await (const m of it) {
       if (m.seq > toSeq) break;
       const s = parseTickSubject(m.subject);
-      if (s?.kind === 'table' && (!only || only.has(s.table))) {
-        const t = schema.get(s.table);
+      // One table's batch, or each table's batch of a multi-table message (decoded once).
+      let bodies: Array<[string, unknown]> = [];
+      let unreadable: string | undefined;
+      if (s?.kind === 'table') bodies = [[s.table, m.data]];
+      else if (s?.kind === 'multi') {
+        try {
+          bodies = multiBodies(decode(m.data)).map((b) => [b.table, b]);
+        } catch (e) {
+          unreadable = (e as Error).message;
+        }
+      }
+      if (unreadable) {
+        skippedCount++;
+        if (skipped.length < SKIPPED_KEPT_MAX) skipped.push({ seq: m.seq, subject: m.subject, reason: unreadable });
+      }
+      for (const [table, raw] of bodies) {
+        if (only && !only.has(table)) continue;
+        const t = schema.get(table);
         let reason: string | undefined;
         let b: { table: string; day: string; n: number; cols: Record<string, Column> } | undefined;
-        if (!t) reason = `table ${s.table} is not in the schema`;
+        if (!t) reason = `table ${table} is not in the schema`;
         else {
           try {
-            b = decode(m.data);
+            b = raw instanceof Uint8Array ? decode(raw) : (raw as typeof b);
             reason = checkBatch(t, b!) ?? (typeof b!.day === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(b!.day) ? undefined : 'no day');
           } catch (e) {
             reason = (e as Error).message;
@@ -213,9 +230,9 @@ export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<Repl
           skippedCount++;
           if (skipped.length < SKIPPED_KEPT_MAX) skipped.push({ seq: m.seq, subject: m.subject, reason });
         } else {
-          (rows[b!.day] ??= {})[s.table] = (rows[b!.day]![s.table] ?? 0) + b!.n;
+          (rows[b!.day] ??= {})[table] = (rows[b!.day]![table] ?? 0) + b!.n;
           if (!o.check) {
-            holder.append(b!.day, { table: s.table, n: b!.n, cols: b!.cols });
+            holder.append(b!.day, { table, n: b!.n, cols: b!.cols });
             if (holder.held >= chunkRows) await spill();
           }
         }

@@ -9,16 +9,17 @@ import type { Logger } from '../../bus/log.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
 import { ensureStream, lastMessage, logStreamConfig, rejectedStreamConfig } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
-import { type Batch, batchFromFeed, concatBatches, estimateBytes, sliceBatch } from '../../storage/batch.ts';
+import { type Batch, estimateBytes } from '../../storage/batch.ts';
 import { defineSchema, type Schema, type TableSchema } from '../../storage/schema.ts';
-import { addDays, nowNs, tradingDay, type Clock } from '../common/clock.ts';
+import { addDays, tradingDay, type Clock } from '../common/clock.ts';
 import { BulkAcks, Replies } from './acks.ts';
+import { Batcher, parseCounts } from './batching.ts';
 import { FeedIds } from './dedupe.ts';
 import { type FeedRequest, inboxMax, SmallUpdates, tablesOf, updTarget, type Waiter } from './feed.ts';
-import { encodeLogBatch } from './log_encode.ts';
-import { LogWriter } from './log_writer.ts';
+import { type AppendRequest, LogWriter } from './log_writer.ts';
 import { type EopMarker, type EopRequest, Periods } from './periods.ts';
-import type { TickerplantSettings } from './settings.ts';
+import { checkTickerplantSettings, type TickerplantSettings } from './settings.ts';
+import { Stamper } from './stamping.ts';
 
 export const UPD_TYPE = 'tickbus.v1.upd';
 
@@ -37,17 +38,10 @@ export function feedIdOf(v: unknown): string | undefined {
   return v;
 }
 export const ACK_TYPE = 'tickbus.v1.ack';
-export const BATCH_TYPE = 'tickbus.v1.batch';
+export { BATCH_TYPE, MULTI_TYPE } from './batching.ts';
 export const EOD_TYPE = 'tickbus.v1.eod';
 /** Bound on the dedupe-id scan during recovery. */
 const idsScanTimeoutMs = 60_000;
-
-interface PendingTable {
-  parts: Batch[];
-  rows: number;
-  bytes: number;
-  waiters: Waiter[];
-}
 
 export interface RecoveredState {
   day: string;
@@ -76,21 +70,17 @@ export class Ingest {
   private paused = true;
   /** False while recovering: feeds get NOT_READY and retry (the dedupe set is being rebuilt). */
   private recovered = false;
-  private readonly pending = new Map<string, PendingTable>();
-  private pendingRows = 0;
+  /** Pending rows and the batching mode (batching.ts). */
+  private readonly batcher: Batcher;
+  /** Stamps and stamped columns (stamping.ts). */
+  readonly stamper: Stamper;
   /** Requests received and not yet read (bounded by inboxMax; drained once per event-loop turn). */
   private inbox: Msg[] = [];
   private drainScheduled = false;
   private readonly seen: FeedIds;
-  private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private subs: Subscription[] = [];
   private pipeline: Pipeline;
   private writer: LogWriter;
-  /**
-   * Demo days only (demoDayMs > 0): stamps are shifted by whole days so a synthetic day's rows
-   * carry times inside that day, and partitions, time ranges and the gateway's split agree.
-   */
-  private stampOffsetNs = 0n;
   /** Set by the runtime: called when the log cannot be appended to (the machine recovers). */
   onFatal: (err: TickbusError) => void = () => {};
   readonly stats = { updates: 0, rows: 0, rejected: 0, duplicates: 0, appends: 0 };
@@ -107,7 +97,30 @@ export class Ingest {
     private readonly clock: Clock,
     private readonly logger: Logger,
   ) {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    checkTickerplantSettings(settings);
     this.schema = defineSchema(settings.tables);
+    this.stamper = new Stamper(this.schema, settings, clock);
+    this.batcher = new Batcher({
+      settings,
+      schema: this.schema,
+      stamper: this.stamper,
+      counts: this.counts,
+      loggedCounts: this.loggedCounts,
+      stats: this.stats,
+      get day() {
+        return self.day;
+      },
+      get isPaused() {
+        return self.paused;
+      },
+      append: (req: AppendRequest) => this.writer.append(req),
+      completed: (ws, err, seq) => {
+        for (const w of ws) this.complete(w, err, seq);
+        this.acks.flush();
+      },
+    });
     this.pipeline = new Pipeline(nc, { timeoutMs: settings.appendTimeoutMs, maxInflight: settings.appendsInflightMax * 2 + 64 });
     this.replies = new Replies(nc, this.pipeline, settings.name, logger, this.stats);
     this.acks = new BulkAcks((subject, data) => this.replies.publish(subject, data));
@@ -160,12 +173,21 @@ export class Ingest {
     const stream = streams.log(s.name);
     const eod = await lastMessage(this.jsm, stream, subjects.eod(s.name));
     let day = eod ? (decode<EodMarker>(eod.data).nextDay) : '';
-    const lastDays = new Map<string, { day: string; count: number }>();
+    const lastDays = new Map<string, { day: string; count: number; seq: number }>();
     for (const table of this.schema.keys()) {
       const m = await lastMessage(this.jsm, stream, subjects.tick(s.name, table));
       if (!m) continue;
       const d = m.header.get(Header.day);
-      lastDays.set(table, { day: d, count: Number(m.header.get(Header.count) || 0) });
+      lastDays.set(table, { day: d, count: Number(m.header.get(Header.count) || 0), seq: m.seq });
+      if (d > day) day = d;
+    }
+    // A multi-table message after a table's last own batch carries its count (Tb-Counts).
+    const multi = await lastMessage(this.jsm, stream, subjects.multi(s.name));
+    if (multi) {
+      const d = multi.header.get(Header.day);
+      for (const [table, count] of parseCounts(multi.header.get(Header.counts))) {
+        if (this.schema.has(table) && multi.seq > (lastDays.get(table)?.seq ?? 0)) lastDays.set(table, { day: d, count, seq: multi.seq });
+      }
       if (d > day) day = d;
     }
     if (!day) day = tradingDay(this.clock.now(), s.eodTime, s.eodZone);
@@ -279,14 +301,15 @@ export class Ingest {
     try {
       const parts = tablesOf(r.table, r.body);
       tablesForError = parts.map(([t]) => t).join(',');
-      const stamp = this.stamp();
-      const batches = parts.map(([t, data]) => batchFromFeed(this.tableSchema(t), data, stamp, this.settings.maxRowsPerUpdate));
+      const stamp = this.stamper.now();
+      const batches = parts.map(([t, data]) => this.stamper.batch(this.tableSchema(t), data, stamp, this.settings.maxRowsPerUpdate));
       let rows = 0;
       for (const b of batches) rows += b.n;
+      if (batches.length > 1) this.checkMultiFits(batches);
       this.checkRoom(rows);
-      const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: batches.length, seq: 0, failed: false };
+      const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
       this.admit(w);
-      for (const b of batches) this.enqueue(b, [w]);
+      this.batcher.enqueue(batches, [w]);
     } catch (e) {
       this.fail(r.msg, r.encoding, e, tablesForError);
     }
@@ -302,17 +325,17 @@ export class Ingest {
       if (g.reqs.length > 1) {
         let batch: Batch | undefined;
         try {
-          batch = batchFromFeed(this.tableSchema(table), { rows: g.rows as unknown[][] }, this.stamp(), g.rows.length);
+          batch = this.stamper.batch(this.tableSchema(table), { rows: g.rows as unknown[][] }, this.stamper.now(), g.rows.length);
         } catch {
           batch = undefined;
         }
-        if (batch && this.pendingRows + batch.n <= this.settings.pendingRowsMax && this.writer.depth < this.settings.appendsInflightMax) {
+        if (batch && this.batcher.pendingRows + batch.n <= this.settings.pendingRowsMax && this.writer.depth < this.settings.appendsInflightMax) {
           const ws = g.reqs.map((r): Waiter => {
             const rows = (r.body.rows as unknown[]).length;
             return { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
           });
           for (const w of ws) this.admit(w);
-          this.enqueue(batch, ws);
+          this.batcher.enqueue([batch], ws);
           continue;
         }
       }
@@ -320,14 +343,26 @@ export class Ingest {
     }
   }
 
-  private stamp(): bigint {
-    return (this.clock.nowNs?.() ?? nowNs()) + this.stampOffsetNs;
+  /**
+   * A multi-table update is one log message (all or none): one that cannot fit one message
+   * (batchBytesMax) is refused whole with MESSAGE_TOO_LARGE, never split across appends.
+   */
+  private checkMultiFits(batches: readonly Batch[]): void {
+    let bytes = 0;
+    for (const b of batches) bytes += estimateBytes(b);
+    if (bytes > this.settings.batchBytesMax) {
+      throw new TickbusError(ErrorCode.MESSAGE_TOO_LARGE, `a multi-table update is one log message and this one needs about ${bytes} bytes, over batchBytesMax ${this.settings.batchBytesMax}; send its tables as separate updates`, {
+        bytes,
+        max: this.settings.batchBytesMax,
+        tables: batches.map((b) => b.table),
+      });
+    }
   }
 
   private checkRoom(rows: number): void {
-    if (this.pendingRows + rows > this.settings.pendingRowsMax || this.writer.depth >= this.settings.appendsInflightMax) {
+    if (this.batcher.pendingRows + rows > this.settings.pendingRowsMax || this.writer.depth >= this.settings.appendsInflightMax) {
       throw new TickbusError(ErrorCode.OVERLOADED, 'tickerplant queue is full; retry with the same id', {
-        pendingRows: this.pendingRows,
+        pendingRows: this.batcher.pendingRows,
         appends: this.writer.depth,
       });
     }
@@ -351,78 +386,8 @@ export class Ingest {
     return t;
   }
 
-  private enqueue(b: Batch, ws: Waiter[]): void {
-    const bytes = estimateBytes(b);
-    let p = this.pending.get(b.table);
-    // Keep a log message under batchBytesMax: append what is pending before it would overflow
-    // (flush takes the pending batch out of the map, so look it up again after).
-    if (p && p.rows > 0 && p.bytes + bytes > this.settings.batchBytesMax) {
-      this.flush(b.table);
-      p = this.pending.get(b.table);
-    }
-    if (!p) this.pending.set(b.table, (p = { parts: [], rows: 0, bytes: 0, waiters: [] }));
-    p.parts.push(b);
-    p.rows += b.n;
-    p.bytes += bytes;
-    for (const w of ws) p.waiters.push(w);
-    this.pendingRows += b.n;
-    if (this.paused) return;
-    if (this.settings.mode === 'immediate' || p.rows >= this.settings.batchRowsMax || p.bytes >= this.settings.batchBytesMax) this.flush(b.table);
-    else if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flushAll(), this.settings.pubFreqMs);
-  }
-
   flushAll(): void {
-    if (this.flushTimer) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = undefined;
-    }
-    if (this.paused) return;
-    for (const table of this.pending.keys()) this.flush(table);
-  }
-
-  private flush(table: string): void {
-    const p = this.pending.get(table);
-    if (!p || p.rows === 0 || this.paused) return;
-    this.pending.delete(table);
-    this.pendingRows -= p.rows;
-    const schema = this.schema.get(table)!;
-    // A batch whose encoding is too large is split; the feed ids ride on the last piece. One that
-    // fits (the rule) is written straight from its parts (log_encode.ts).
-    const pieces = Math.max(1, Math.ceil(p.bytes / this.settings.batchBytesMax));
-    const batch = pieces === 1 ? undefined : concatBatches(schema, p.parts);
-    const total = p.rows;
-    const step = Math.ceil(total / pieces);
-    const ids = p.waiters.filter((w) => w.id !== undefined).map((w) => w.id!).join(',');
-    let remaining = Math.ceil(total / step); // pieces actually cut (may be fewer than asked)
-    let lastSeq = 0;
-    let failure: TickbusError | undefined;
-    for (let from = 0; from < total; from += step) {
-      const n = Math.min(total, from + step) - from;
-      const count = (this.counts.get(table) ?? 0) + n;
-      this.counts.set(table, count);
-      let data: Uint8Array;
-      if (batch === undefined) data = encodeLogBatch(BATCH_TYPE, schema, this.day, p.parts, total);
-      else {
-        const piece = sliceBatch(batch, from, from + n);
-        data = encode({ type: BATCH_TYPE, table, day: this.day, n: piece.n, cols: piece.cols });
-      }
-      const headers: Record<string, string> = { [Header.contentType]: 'application/cbor', [Header.day]: this.day, [Header.count]: String(count) };
-      if (ids && from + step >= total) headers[Header.ids] = ids;
-      this.stats.appends++;
-      this.writer.append({
-        subject: subjects.tick(this.settings.name, table),
-        data,
-        headers,
-        done: (err, seq) => {
-          if (err) failure = err;
-          else this.loggedCounts.set(table, count); // acks complete in log order
-          lastSeq = Math.max(lastSeq, seq);
-          if (--remaining > 0) return;
-          for (const w of p.waiters) this.complete(w, failure, lastSeq);
-          this.acks.flush();
-        },
-      });
-    }
+    this.batcher.flushAll();
   }
 
   private complete(w: Waiter, err: TickbusError | undefined, seq: number): void {
@@ -471,7 +436,7 @@ export class Ingest {
     if (this.settings.demoDayMs > 0) {
       const real = tradingDay(this.clock.now(), this.settings.eodTime, this.settings.eodZone);
       const days = Math.round((Date.parse(`${day}T00:00:00Z`) - Date.parse(`${real}T00:00:00Z`)) / 86_400_000);
-      this.stampOffsetNs = BigInt(days) * 86_400_000_000_000n;
+      this.stamper.demoOffsetNs = BigInt(days) * 86_400_000_000_000n;
     }
   }
 
@@ -525,7 +490,7 @@ export class Ingest {
 
   /** A marker's time, on the stamps' clock: every row before it was stamped before it. */
   private markerTime(): bigint {
-    return (this.clock.nowNs?.() ?? nowNs()) + this.stampOffsetNs;
+    return this.stamper.now();
   }
 
   private appendMarker(subject: string, data: Uint8Array, headers: Record<string, string>): Promise<number> {
@@ -546,6 +511,6 @@ export class Ingest {
   }
 
   get rowsPending(): number {
-    return this.pendingRows;
+    return this.batcher.pendingRows;
   }
 }
