@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import type { Batch, Column, SymColumn } from '../storage/batch.ts';
-import { isSymColumn } from '../storage/batch.ts';
+import type { Batch, SymColumn } from '../storage/batch.ts';
+import { takeRows } from '../storage/batch.ts';
 import { decode } from './codec.ts';
 import { checkBatchBody, type LogBatchBody, multiBodies } from './log_batch.ts';
 import { lastMessage, manager } from './streams.ts';
@@ -64,6 +64,24 @@ export interface SkippedEvent {
 }
 export type TickEvent = BatchEvent | EodEvent | EopEvent | SkippedEvent;
 
+/**
+ * A buffer-event mark (tickbus.v1.buffer, bus/SUBJECTS.md): handed to SubscribeOptions.onBuffer
+ * (KX's .dm.buff.i.start / .end), not yielded, so readers that do not care see nothing new.
+ */
+export interface BufferMarkEvent {
+  type: 'buffer';
+  seq: number;
+  phase: 'start' | 'end' | 'replayed';
+  id: string;
+  /** The buffer log's subject (in the log stream) holding the event's rows. */
+  log: string;
+  args: Record<string, unknown>;
+  rows: number;
+  bytes: number;
+  replay?: boolean;
+  time?: bigint;
+}
+
 export interface SubscribeOptions {
   tp: string;
   /** Tables to receive; all when omitted. End-of-day and end-of-period events always come. */
@@ -92,6 +110,8 @@ export interface SubscribeOptions {
    * other than letters, digits, `_` and `-` become `_`.
    */
   name?: string;
+  /** Called with each buffer-event mark in log order (awaited); no-op by default. */
+  onBuffer?: (mark: BufferMarkEvent) => void | Promise<void>;
 }
 
 export interface Subscription extends AsyncIterable<TickEvent> {
@@ -192,6 +212,10 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
             lastProgress = Date.now();
             const e = toEvent(m);
             if (e === undefined) continue;
+            if (!Array.isArray(e) && e.type === 'buffer') {
+              await opts.onBuffer?.(e);
+              continue;
+            }
             // A multi-table message is one event per table, all with its sequence, in its order.
             for (const x of Array.isArray(e) ? e : [e]) yield x;
             lastProgress = Date.now(); // time the reader spent on the event is not a stall
@@ -221,10 +245,11 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
   }
 
   /** One log message as an event (a multi-table message: several), or undefined when this subscription filters it out. */
-  function toEvent(m: JsMsg): TickEvent | TickEvent[] | undefined {
+  function toEvent(m: JsMsg): TickEvent | TickEvent[] | BufferMarkEvent | undefined {
     lastSeq = m.seq;
     const s = parseTickSubject(m.subject);
     if (!s) return undefined;
+    if (s.kind === 'buffer') return bufferMark(m);
     if (s.kind === 'multi') return multiEvents(m);
     if (s.kind === 'eod') {
       let e: { day?: unknown; nextDay?: unknown; counts?: Record<string, number>; time?: unknown };
@@ -274,6 +299,23 @@ export async function subscribe(nc: NatsConnection, opts: SubscribeOptions): Pro
       if (e) out.push(e);
     }
     return out.length ? out : undefined;
+  }
+
+  function bufferMark(m: JsMsg): BufferMarkEvent | SkippedEvent | undefined {
+    if (!opts.onBuffer) return undefined;
+    let e: Partial<Omit<BufferMarkEvent, 'time'>> & { time?: unknown };
+    try {
+      e = decode(m.data);
+    } catch {
+      e = {};
+    }
+    if (typeof e.id !== 'string' || (e.phase !== 'start' && e.phase !== 'end' && e.phase !== 'replayed')) {
+      return { type: 'skipped', seq: m.seq, subject: m.subject, reason: 'unreadable buffer mark', pending: m.info.pending };
+    }
+    const time = typeof e.time === 'bigint' ? e.time : typeof e.time === 'number' ? BigInt(Math.trunc(e.time)) : undefined;
+    const out: BufferMarkEvent = { type: 'buffer', seq: m.seq, phase: e.phase, id: e.id, log: e.log ?? '', args: e.args ?? {}, rows: e.rows ?? 0, bytes: e.bytes ?? 0, time };
+    if (typeof e.replay === 'boolean') out.replay = e.replay;
+    return out;
   }
 
   function eopEvent(m: JsMsg): TickEvent {
@@ -333,15 +375,5 @@ export function filterSyms(b: Batch, syms: ReadonlySet<string>): Batch {
   if (keep.every(Boolean)) return b;
   const idx: number[] = [];
   for (let i = 0; i < sym.codes.length; i++) if (keep[sym.codes[i]!]) idx.push(i);
-  const cols: Record<string, Column> = {};
-  for (const [k, c] of Object.entries(b.cols)) {
-    if (isSymColumn(c)) cols[k] = { dict: c.dict, codes: Uint32Array.from(idx, (i) => c.codes[i]!) };
-    else if (Array.isArray(c)) cols[k] = idx.map((i) => c[i]!);
-    else {
-      const out = new (c.constructor as { new (n: number): typeof c })(idx.length);
-      for (let j = 0; j < idx.length; j++) (out as Float64Array)[j] = (c as Float64Array)[idx[j]!]!;
-      cols[k] = out;
-    }
-  }
-  return { table: b.table, n: idx.length, cols };
+  return takeRows(b, idx);
 }

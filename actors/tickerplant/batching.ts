@@ -189,8 +189,24 @@ export class Batcher {
     }
   }
 
-  /** Several tables' rows: one tickbus.v1.multi message on `tick.<tp>._multi`, all or none. */
-  private appendMulti(g: Group): void {
+  /**
+   * Appends `batches` now as one message (one table: a batch; several: a multi-table message),
+   * with extra headers (a buffer replay's Tb-Buffer-From). Resolves with its sequence.
+   */
+  appendNow(batches: readonly Batch[], extra: Record<string, string>): Promise<number> {
+    const g: Group = { tables: new Map(), rows: 0, bytes: 0, waiters: [] };
+    for (const b of batches) {
+      let t = g.tables.get(b.table);
+      if (!t) g.tables.set(b.table, (t = { parts: [], rows: 0 }));
+      t.parts.push(b);
+      t.rows += b.n;
+      g.rows += b.n;
+    }
+    return new Promise((resolve, reject) => this.appendMulti(g, extra, (err, seq) => (err ? reject(err) : resolve(seq))));
+  }
+
+  /** Several tables' rows: one tickbus.v1.multi message on `tick.<tp>._multi`, all or none (one table: a batch message). */
+  private appendMulti(g: Group, extra?: Record<string, string>, then?: (err: TickbusError | undefined, seq: number) => void): void {
     const h = this.h;
     const parts: MultiPart[] = [];
     const counts: Array<[string, number]> = [];
@@ -201,17 +217,21 @@ export class Batcher {
       counts.push([table, before + t.rows]);
       parts.push({ schema: h.schema.get(table)!, parts: t.parts, n: t.rows });
     }
-    const headers: Record<string, string> = { [Header.contentType]: 'application/cbor', [Header.day]: h.day, [Header.counts]: formatCounts(counts) };
+    const one = parts.length === 1 ? parts[0]! : undefined;
+    const headers: Record<string, string> = { [Header.contentType]: 'application/cbor', [Header.day]: h.day, ...extra };
+    if (one) headers[Header.count] = String(counts[0]![1]);
+    else headers[Header.counts] = formatCounts(counts);
     const ids = idsOf(g.waiters);
     if (ids) headers[Header.ids] = ids;
     h.stats.appends++;
     h.append({
-      subject: subjects.multi(h.settings.name),
-      data: encodeMultiBatch(MULTI_TYPE, BATCH_TYPE, h.day, parts),
+      subject: one ? subjects.tick(h.settings.name, one.schema.name) : subjects.multi(h.settings.name),
+      data: one ? encodeLogBatch(BATCH_TYPE, one.schema, h.day, one.parts, one.n) : encodeMultiBatch(MULTI_TYPE, BATCH_TYPE, h.day, parts),
       headers,
       done: (err, seq) => {
         if (!err) for (const [t, n] of counts) h.loggedCounts.set(t, n);
         h.completed(g.waiters, err, seq);
+        then?.(err, seq);
       },
     });
   }

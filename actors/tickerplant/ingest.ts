@@ -20,6 +20,7 @@ import { type AppendRequest, LogWriter } from './log_writer.ts';
 import { type EopMarker, type EopRequest, Periods } from './periods.ts';
 import { checkTickerplantSettings, type TickerplantSettings } from './settings.ts';
 import { Stamper } from './stamping.ts';
+import { BufferEvents, type BufferFunct, holdAll } from './buffer.ts';
 
 export const UPD_TYPE = 'tickbus.v1.upd';
 
@@ -89,6 +90,10 @@ export class Ingest {
   private readonly replies: Replies;
   /** End of period: the markers, their state and the manifest (periods.ts). */
   readonly periods: Periods;
+  /** Buffer events (buffer.ts): the open event, held rows, start/end, replay. */
+  readonly buffers: BufferEvents;
+  /** An end or replay of a buffer event that recovery found unfinished: run once live. */
+  private bufferPending: (() => Promise<unknown>) | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -96,6 +101,7 @@ export class Ingest {
     readonly settings: TickerplantSettings,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    bufferFunct: BufferFunct = holdAll,
   ) {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
@@ -127,6 +133,26 @@ export class Ingest {
     this.seen = new FeedIds(settings, clock);
     this.writer = this.newWriter(0);
     this.writer.close(); // recover() opens the writer on the log's last sequence
+    this.buffers = new BufferEvents(
+      {
+        settings,
+        schema: this.schema,
+        get isPaused() {
+          return self.paused;
+        },
+        append: (req) => this.writer.append(req),
+        appendLive: (batches, extra) => this.batcher.appendNow(batches, extra),
+        flushAll: () => {
+          this.drain();
+          this.batcher.flushAll();
+        },
+        now: () => this.stamper.now(),
+      },
+      nc,
+      jsm,
+      bufferFunct,
+      logger,
+    );
     this.periods = new Periods(nc, jsm, settings, [...this.schema.keys()], logger, (subject, data, headers) => this.appendMarker(subject, data, headers));
     for (const t of this.schema.keys()) {
       this.counts.set(t, 0);
@@ -203,6 +229,7 @@ export class Ingest {
     const idsRestored = await this.seen.restore(this.nc, stream, info.state.last_seq, info.state.last_ts, idsScanTimeoutMs);
     this.writer.close();
     this.writer = this.newWriter(info.state.last_seq);
+    this.bufferPending = (await this.buffers.recover()).pending;
     this.setDay(day);
     this.recovered = true;
     this.logger.info({ day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored }, 'tickerplant recovered from log');
@@ -225,6 +252,9 @@ export class Ingest {
   resume(): void {
     this.paused = false;
     this.flushAll();
+    const pending = this.bufferPending;
+    this.bufferPending = undefined;
+    pending?.().catch((e: Error) => this.logger.error({ err: e.message }, 'finishing a buffer event after the restart failed; the next recovery tries again'));
   }
 
   pause(): void {
@@ -258,7 +288,8 @@ export class Ingest {
     for (const msg of msgs) {
       const r = this.read(msg);
       if (r === undefined) continue;
-      if (groups.add(r, this.schema)) continue;
+      // While a buffer event is open each update goes through the bufferFunct on its own.
+      if (!this.buffers.open && groups.add(r, this.schema)) continue;
       // Anything else keeps its place: what was grouped before it goes first. A retry of a
       // grouped request is a duplicate of it once the group is in (the id is remembered then).
       this.acceptGroups(groups);
@@ -307,12 +338,30 @@ export class Ingest {
       for (const b of batches) rows += b.n;
       if (batches.length > 1) this.checkMultiFits(batches);
       this.checkRoom(rows);
+      if (this.buffers.open) return this.acceptBuffered(r, batches, rows);
       const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
       this.admit(w);
       this.batcher.enqueue(batches, [w]);
     } catch (e) {
       this.fail(r.msg, r.encoding, e, tablesForError);
     }
+  }
+
+  /**
+   * An update during a buffer event: the bufferFunct splits it; held rows are appended to the
+   * event's log first, live rows join their batch; the ack waits for both (BUFFER_FULL before either).
+   */
+  private acceptBuffered(r: FeedRequest, batches: Batch[], rows: number): void {
+    const { live, held, heldBytes } = this.buffers.split(batches);
+    const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: (live.length ? 1 : 0) + (held.length ? 1 : 0), seq: 0, failed: false };
+    this.admit(w);
+    if (held.length) {
+      this.buffers.hold(held, heldBytes, w, live.length > 0, this.day, (err, seq) => {
+        this.complete(w, err, seq);
+        this.acks.flush();
+      });
+    }
+    if (live.length) this.batcher.enqueue(live, [w]);
   }
 
   /**
@@ -504,7 +553,7 @@ export class Ingest {
     this.drain();
     this.flushAll();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([Promise.all([this.writer.drained(), this.periods.manifestWritten()]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    await Promise.race([Promise.all([this.buffers.idle(), this.writer.drained(), this.periods.manifestWritten()]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
     this.writer.close();
     this.pipeline.close();

@@ -65,6 +65,16 @@ export interface TickerplantSettings {
   timeOffset: number;
   /** Custom stamping per table (TorQ seqnum-style): columns the tickerplant fills; the schema declares them. */
   stamp: Record<string, TableStamp>;
+  /** KX bufferEnabled: ctl.<tp>.buffer.start / .end open and close buffer events (off: BAD_CONFIG). */
+  bufferEnabled: boolean;
+  /** KX bufferFunct: a hook of hooksModule deciding per update which rows are held; '' = holdAll (every row). */
+  bufferFunct: string;
+  /** KX bufferLimit: most MB one event's buffer log holds; past it feeds get BUFFER_FULL (nothing logged). */
+  bufferLimitMb: number;
+  /** End of a buffer event replays its rows into the live log unless the end request says replay: false. */
+  bufferReplayOnEnd: boolean;
+  /** Module exporting the tickerplant's hooks (bufferFunct), relative to the repository root. */
+  hooksModule: string;
   /** Rejected messages kept in TICKERR_<tp> (count and age bounds). */
   rejectedMsgsMax: number;
   rejectedRetentionMs: number;
@@ -105,6 +115,11 @@ export const defaultTickerplantSettings: Omit<TickerplantSettings, 'name' | 'tab
   timeType: 'gmt',
   timeOffset: 0,
   stamp: {},
+  bufferEnabled: false,
+  bufferFunct: '',
+  bufferLimitMb: 64,
+  bufferReplayOnEnd: false,
+  hooksModule: '',
 };
 
 /** Checks the stamping and mode settings: BAD_CONFIG naming the setting. */
@@ -113,6 +128,7 @@ export function checkTickerplantSettings(s: TickerplantSettings): void {
   if (!['immediate', 'batch', 'memorybatch'].includes(s.mode)) throw bad('mode', `${String(s.mode)} is not immediate, batch or memorybatch`);
   if (s.timeType !== 'gmt' && s.timeType !== 'local') throw bad('timeType', `${String(s.timeType)} is not gmt or local`);
   if (typeof s.timeOffset !== 'number' || !Number.isInteger(s.timeOffset) || Math.abs(s.timeOffset) > 24) throw bad('timeOffset', `${String(s.timeOffset)} is not a whole number of hours in [-24, 24]`);
+  if (typeof s.bufferLimitMb !== 'number' || !(s.bufferLimitMb > 0) || s.bufferLimitMb > 65_536) throw bad('bufferLimitMb', `${String(s.bufferLimitMb)} is not a number of MB in (0, 65536]`);
   if (typeof s.stamp !== 'object' || s.stamp === null || Array.isArray(s.stamp)) throw bad('stamp', 'must be an object {<table>: {seq?, recvTime?}}');
 }
 

@@ -117,6 +117,7 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
       return merge(processBase(role), {
         publish: [
           'tick.*.>',
+          'tickbuf.*.>',
           'tickerr.*.>',
           ...ctx.tps.flatMap((tp) => [...streamOwner(streams.log(tp)), ...streamOwner(streams.rejected(tp))]),
           // The period manifest: its own keys `<tp>.<start>`, creating the bucket, reading back the entry it mends on recovery.
@@ -124,8 +125,8 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
           `${js}.STREAM.CREATE.${periodsStream}`,
           `${js}.STREAM.INFO.${periodsStream}`,
         ],
-        // A manual end of period (ctl.<tp>.eop).
-        subscribe: [...feedSubjects, ...ctx.tps.map((tp) => `ctl.${tp}.eop`)],
+        // A manual end of period (ctl.<tp>.eop); buffer events (ctl.<tp>.buffer.start / .end).
+        subscribe: [...feedSubjects, ...ctx.tps.flatMap((tp) => [`ctl.${tp}.eop`, `ctl.${tp}.buffer.*`])],
       });
     case 'rdb':
     case 'wdb':

@@ -56,7 +56,8 @@ export async function readLog(nc: NatsConnection, tp: string, fromSeq = 1): Prom
   const c = await jetstream(nc).consumers.get(streams.log(tp), { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq });
   const it = await c.consume();
   for await (const m of it) {
-    const s = parseTickSubject(m.subject)!;
+    // Buffer logs (tickbuf.<tp>.<id>) share the stream: not log batches.
+    const s = parseTickSubject(m.subject) ?? { kind: 'other' as const, tp, rest: m.subject };
     if (s.kind === 'eod') {
       const e = decode<LogEod>(m.data);
       const ev = { seq: m.seq, day: e.day, nextDay: e.nextDay, counts: e.counts };
