@@ -7,7 +7,15 @@ export interface Scenario {
   topology: {
     /** `demoDayMs` rolls the day every N ms (synthetic dates), to put end-of-day markers under the faults. */
     /** `intradayFreqMs` ends an intraday period every N ms (end-of-period markers under the faults). */
-    tp: { name: string; mode: 'batch' | 'immediate'; pubFreqMs?: number; demoDayMs?: number; intradayFreqMs?: number };
+    /** `bufferEvent`: a buffer event (ctl.<tp>.buffer.start/end) opened and ended at these times; the bufferFunct holds odd fids. */
+    tp: {
+      name: string;
+      mode: 'batch' | 'immediate' | 'memorybatch';
+      pubFreqMs?: number;
+      demoDayMs?: number;
+      intradayFreqMs?: number;
+      bufferEvent?: { id: string; startAtMs: number; endAtMs: number; replay: boolean };
+    };
     /** RDBs, each its own OS process (so it can be SIGKILLed). */
     rdbs: string[];
     /** The RDBs write each ended day to a Parquet HDB (in the scenario's temp dir) at end of day. */
@@ -62,5 +70,7 @@ export const Invariants = {
   countsMatchLog: 'counts-match-log',
   /** Every end-of-period marker's counts equal its period's rows in the log; one marker per period; periods contiguous. */
   periodCountsMatchLog: 'period-counts-match-log',
+  /** Needs topology.tp.bufferEvent: every acked row is once in the live log before the end mark or once in the event's buffer log, never both; each held row is an odd fid acked while the event was open; with replay, every held row is in the live log once after the end mark. */
+  bufferRowsOnce: 'buffer-rows-once',
 } as const;
 export type Invariant = (typeof Invariants)[keyof typeof Invariants];

@@ -16,6 +16,7 @@ import { subjects } from '../../bus/subjects.ts';
 import { subscribe, type Subscription } from '../../bus/subscriber.ts';
 import type { SymColumn } from '../../storage/batch.ts';
 import { Invariants, type Scenario } from '../../scenarios/types.ts';
+import { type AckedUpdate, bufferSettings, bufferViolations, type BufferWindow, runBufferEvent } from './buffer_event.ts';
 import { killClusterNode } from './cluster_faults.ts';
 import { startGatewayProbe, type GatewayProbe } from './gateway_probe.ts';
 import { readLog, testTables, until, type LogBatch, type LogContents } from '../support/bus.ts';
@@ -141,7 +142,13 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     JSON.stringify({
       tables: testTables,
       defaults: {
-        tickerplant: { mode: tp.mode, pubFreqMs: tp.pubFreqMs ?? 5, ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}), ...(tp.intradayFreqMs ? { intradayFreqMs: tp.intradayFreqMs } : {}) },
+        tickerplant: {
+          mode: tp.mode,
+          pubFreqMs: tp.pubFreqMs ?? 5,
+          ...(tp.demoDayMs ? { demoDayMs: tp.demoDayMs } : {}),
+          ...(tp.intradayFreqMs ? { intradayFreqMs: tp.intradayFreqMs } : {}),
+          ...bufferSettings(tp.bufferEvent),
+        },
         rdb: { tp: tp.name, ...(sc.topology.hdb ? { hdbDir: join(dir, 'hdb') } : {}) },
       },
     }),
@@ -179,6 +186,13 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     }));
     const t0 = Date.now();
     const timers: ReturnType<typeof setTimeout>[] = [];
+    const updates: AckedUpdate[] = [];
+    const bufferWindow: BufferWindow = {};
+    if (tp.bufferEvent) {
+      const b = runBufferEvent(nc, tp.name, tp.bufferEvent, bufferWindow);
+      timers.push(...b.timers);
+      faultsDone.push(b.done.catch((e: Error) => void violations.push(e.message)));
+    }
     for (const j of joiners) {
       timers.push(
         setTimeout(() => {
@@ -230,11 +244,13 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
       const sym = { dict: symNames, codes };
       const cols = table === 'trade' ? { sym, price: new Float64Array(n).fill(100), size: new BigInt64Array(n).fill(1n), fid: fids } : { sym, bid: new Float64Array(n).fill(99), ask: new Float64Array(n).fill(101), fid: fids };
       stats.published! += n;
+      const sentAt = Date.now();
       inflight.push(
         pub.publish(table, { cols }).then(
           () => {
             acked.get(table)!.push(...fids);
             stats.acked! += n;
+            if (tp.bufferEvent) updates.push({ table, fids, sentAt, ackedAt: Date.now() });
           },
           () => {
             stats.failed! += n;
@@ -246,7 +262,8 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
       const wait = next - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
-    for (const t of timers) clearTimeout(t);
+    // The buffer event's end may come after the feed: its timers stay.
+    for (const t of timers) if (!tp.bufferEvent) clearTimeout(t);
     await Promise.all(inflight);
     pub.close();
     await Promise.all(faultsDone);
@@ -299,6 +316,7 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
       }
     }
     if (inv.has(Invariants.countsMatchLog)) violations.push(...countViolations(log.order));
+    if (inv.has(Invariants.bufferRowsOnce)) violations.push(...(await bufferViolations(nc, tp.name, tp.bufferEvent!, updates, bufferWindow, stats)));
     stats.eods = log.eods.length;
     if (inv.has(Invariants.periodCountsMatchLog) || sc.minEops !== undefined) {
       const eops = await readEops(nc, tp.name);
