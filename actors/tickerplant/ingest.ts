@@ -7,38 +7,26 @@ import { encode, decode, encodingOf, type Encoding } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
-import { ensureStream, lastMessage, logStreamConfig, rejectedStreamConfig } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
 import { type Batch, estimateBytes } from '../../storage/batch.ts';
 import { defineSchema, type Schema, type TableSchema } from '../../storage/schema.ts';
 import { addDays, tradingDay, type Clock } from '../common/clock.ts';
 import { BulkAcks, Replies } from './acks.ts';
-import { Batcher, parseCounts } from './batching.ts';
+import { Batcher } from './batching.ts';
+import { Answers } from './completion.ts';
 import { FeedIds } from './dedupe.ts';
-import { type FeedRequest, inboxMax, SmallUpdates, tablesOf, updTarget, type Waiter } from './feed.ts';
+import { feedIdOf, type FeedRequest, inboxMax, SmallUpdates, tablesOf, updTarget, type Waiter } from './feed.ts';
 import { type AppendRequest, LogWriter } from './log_writer.ts';
 import { type EopMarker, type EopRequest, Periods } from './periods.ts';
 import { checkTickerplantSettings, type TickerplantSettings } from './settings.ts';
 import { Stamper } from './stamping.ts';
+import { readLogPosition } from './recovery.ts';
 import { BufferEvents, type BufferFunct, holdAll } from './buffer.ts';
 
 export const UPD_TYPE = 'tickbus.v1.upd';
 
-/** A feed message id: printable ASCII without commas (ids ride comma-separated in the Tb-Ids log header). */
-const FEED_ID_RE = /^[\x21-\x2b\x2d-\x7e]{1,128}$/;
-
-/** The update's id, validated; undefined when it has none. */
-export function feedIdOf(v: unknown): string | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string' || !FEED_ID_RE.test(v)) {
-    throw new TickbusError(ErrorCode.BAD_ID, 'id must be 1 to 128 printable ASCII characters without spaces or commas', {
-      param: 'id',
-      got: typeof v === 'string' ? `${v.length} characters` : typeof v,
-    });
-  }
-  return v;
-}
-export const ACK_TYPE = 'tickbus.v1.ack';
+export { feedIdOf } from './feed.ts';
+export { ACK_TYPE } from './completion.ts';
 export { BATCH_TYPE, MULTI_TYPE } from './batching.ts';
 export const EOD_TYPE = 'tickbus.v1.eod';
 /** Bound on the dedupe-id scan during recovery. */
@@ -88,6 +76,8 @@ export class Ingest {
   /** Acks of durable appends for feeds that asked for bulk acks, sent once per append completion. */
   private readonly acks: BulkAcks;
   private readonly replies: Replies;
+  /** Acks and duplicate answers (completion.ts). */
+  private readonly answers: Answers;
   /** End of period: the markers, their state and the manifest (periods.ts). */
   readonly periods: Periods;
   /** Buffer events (buffer.ts): the open event, held rows, start/end, replay. */
@@ -123,7 +113,7 @@ export class Ingest {
       },
       append: (req: AppendRequest) => this.writer.append(req),
       completed: (ws, err, seq) => {
-        for (const w of ws) this.complete(w, err, seq);
+        for (const w of ws) this.answers.complete(w, err, seq);
         this.acks.flush();
       },
     });
@@ -131,6 +121,7 @@ export class Ingest {
     this.replies = new Replies(nc, this.pipeline, settings.name, logger, this.stats);
     this.acks = new BulkAcks((subject, data) => this.replies.publish(subject, data));
     this.seen = new FeedIds(settings, clock);
+    this.answers = new Answers(this.seen, this.replies, this.acks, this.stats);
     this.writer = this.newWriter(0);
     this.writer.close(); // recover() opens the writer on the log's last sequence
     this.buffers = new BufferEvents(
@@ -189,34 +180,8 @@ export class Ingest {
     const s = this.settings;
     this.paused = true;
     this.recovered = false;
-    await ensureStream(this.jsm, logStreamConfig(s.name, {
-      retentionMs: s.logRetentionMs,
-      duplicateWindowMs: s.dedupeWindowMs,
-      maxMsgBytes: Math.max(s.maxMessageBytes, s.batchBytesMax) * 2,
-      replicas: s.replicas,
-    }));
-    await ensureStream(this.jsm, rejectedStreamConfig(s.name, { retentionMs: s.rejectedRetentionMs, maxMsgs: s.rejectedMsgsMax, replicas: s.replicas }));
+    const { day, lastDays, eodSeq } = await readLogPosition(this.jsm, s, this.schema, this.clock);
     const stream = streams.log(s.name);
-    const eod = await lastMessage(this.jsm, stream, subjects.eod(s.name));
-    let day = eod ? (decode<EodMarker>(eod.data).nextDay) : '';
-    const lastDays = new Map<string, { day: string; count: number; seq: number }>();
-    for (const table of this.schema.keys()) {
-      const m = await lastMessage(this.jsm, stream, subjects.tick(s.name, table));
-      if (!m) continue;
-      const d = m.header.get(Header.day);
-      lastDays.set(table, { day: d, count: Number(m.header.get(Header.count) || 0), seq: m.seq });
-      if (d > day) day = d;
-    }
-    // A multi-table message after a table's last own batch carries its count (Tb-Counts).
-    const multi = await lastMessage(this.jsm, stream, subjects.multi(s.name));
-    if (multi) {
-      const d = multi.header.get(Header.day);
-      for (const [table, count] of parseCounts(multi.header.get(Header.counts))) {
-        if (this.schema.has(table) && multi.seq > (lastDays.get(table)?.seq ?? 0)) lastDays.set(table, { day: d, count, seq: multi.seq });
-      }
-      if (d > day) day = d;
-    }
-    if (!day) day = tradingDay(this.clock.now(), s.eodTime, s.eodZone);
     // The log is in order (see log_writer.ts), so the last batch of a table carries the day's
     // count of that table up to the end of the log.
     for (const table of this.schema.keys()) {
@@ -225,7 +190,7 @@ export class Ingest {
       this.loggedCounts.set(table, this.counts.get(table)!);
     }
     const info = await this.jsm.streams.info(stream);
-    const periodStartMs = await this.periods.recover(day, eod ? eod.seq : 0, info.state.first_seq);
+    const periodStartMs = await this.periods.recover(day, eodSeq, info.state.first_seq);
     const idsRestored = await this.seen.restore(this.nc, stream, info.state.last_seq, info.state.last_ts, idsScanTimeoutMs);
     this.writer.close();
     this.writer = this.newWriter(info.state.last_seq);
@@ -293,7 +258,7 @@ export class Ingest {
       // Anything else keeps its place: what was grouped before it goes first. A retry of a
       // grouped request is a duplicate of it once the group is in (the id is remembered then).
       this.acceptGroups(groups);
-      if (r.id !== undefined && this.replyIfSeen(r.id, r.msg.reply, r.encoding)) continue;
+      if (r.id !== undefined && this.answers.replyIfSeen(r.id, r.msg.reply, r.encoding)) continue;
       this.accept(r);
     }
     this.acceptGroups(groups);
@@ -318,7 +283,7 @@ export class Ingest {
         throw new TickbusError(ErrorCode.BAD_TYPE, `payload type must be ${UPD_TYPE}`, { got: (body as { type?: unknown })?.type ?? null });
       }
       const id = feedIdOf(msg.headers?.get(Header.feedId) || body.id);
-      if (id !== undefined && this.replyIfSeen(id, msg.reply, encoding)) return undefined;
+      if (id !== undefined && this.answers.replyIfSeen(id, msg.reply, encoding)) return undefined;
       return { msg, encoding, body, id, table: target?.table, bulk: body.ack === 'bulk' && encoding === 'cbor' };
     } catch (e) {
       this.fail(msg, encoding, e, '_unknown');
@@ -357,7 +322,7 @@ export class Ingest {
     this.admit(w);
     if (held.length) {
       this.buffers.hold(held, heldBytes, w, live.length > 0, this.day, (err, seq) => {
-        this.complete(w, err, seq);
+        this.answers.complete(w, err, seq);
         this.acks.flush();
       });
     }
@@ -437,45 +402,6 @@ export class Ingest {
 
   flushAll(): void {
     this.batcher.flushAll();
-  }
-
-  private complete(w: Waiter, err: TickbusError | undefined, seq: number): void {
-    if (w.failed) return;
-    if (err) {
-      w.failed = true;
-      this.replies.respond(w.reply, w.encoding, err.toEnvelope());
-      if (w.id !== undefined) {
-        // Retries of this id waiting on it get the same error; recovery rebuilds the ids from the log.
-        for (const other of this.seen.get(w.id)?.waiters ?? []) this.replies.respond(other.reply, other.encoding, err.toEnvelope());
-        this.seen.delete(w.id);
-      }
-      return;
-    }
-    w.seq = Math.max(w.seq, seq);
-    if (--w.remaining > 0) return;
-    if (!(w.bulk && w.reply !== undefined && this.acks.add(w.reply, w.id, w.seq, w.rows))) {
-      this.replies.respond(w.reply, w.encoding, w.id === undefined ? { type: ACK_TYPE, seq: w.seq, rows: w.rows } : { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows });
-    }
-    if (w.id !== undefined) {
-      const s = this.seen.get(w.id);
-      if (s) {
-        s.acked = true;
-        s.seq = w.seq;
-        for (const other of s.waiters ?? []) this.replies.respond(other.reply, other.encoding, { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows, duplicate: true });
-        s.waiters = undefined;
-      }
-    }
-  }
-
-  // ---------------------------------------------------------------- dedupe
-
-  private replyIfSeen(id: string, reply: string | undefined, encoding: Encoding): boolean {
-    const s = this.seen.get(id);
-    if (!s) return false;
-    this.stats.duplicates++;
-    if (s.acked) this.replies.respond(reply, encoding, { type: ACK_TYPE, id, seq: s.seq, rows: 0, duplicate: true });
-    else (s.waiters ??= []).push({ reply, encoding, bulk: false, id, rows: 0, remaining: 1, seq: 0, failed: false });
-    return true;
   }
 
   // ---------------------------------------------------------------- end of day and stop

@@ -32,7 +32,7 @@ export class Stamper {
   private zoneOffsetNs = 0n;
 
   constructor(
-    private readonly schema: Schema,
+    schema: Schema,
     private readonly settings: Pick<TickerplantSettings, 'stamp' | 'timeType' | 'timeOffset' | 'eodZone'>,
     private readonly clock: Clock,
   ) {
