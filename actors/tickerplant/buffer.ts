@@ -27,6 +27,7 @@ import type { Waiter } from './feed.ts';
 import { encodeLogBatch, encodeMultiBatch } from './log_encode.ts';
 import type { AppendRequest } from './log_writer.ts';
 import { BATCH_TYPE, MULTI_TYPE } from './batching.ts';
+import { HELD_ID_PREFIX } from './dedupe.ts';
 import type { TickerplantSettings } from './settings.ts';
 
 export const BUFFER_TYPE = 'tickbus.v1.buffer';
@@ -112,6 +113,8 @@ export function parseBufferRequest(data: Uint8Array, verb: 'start' | 'end'): { i
 
 export class BufferEvents {
   private event: OpenEvent | undefined;
+  /** Held parts JetStream found already appended (retries after a crash), since this start. */
+  heldDuplicates = 0;
   /** An end whose replay is still to run (after a crash, or while one runs). */
   private replaying: Promise<BufferMark> | undefined;
   /** Start or end in progress: a second request waits its turn. */
@@ -137,6 +140,21 @@ export class BufferEvents {
    */
   split(batches: readonly Batch[]): { live: Batch[]; held: Batch[]; heldBytes: number } {
     const ev = this.event!;
+    const { live, held, heldBytes } = this.splitFor(ev, batches);
+    const limit = this.h.settings.bufferLimitMb * 1024 * 1024;
+    if (heldBytes > 0 && ev.bytes + heldBytes > limit) {
+      throw new TickbusError(ErrorCode.BUFFER_FULL, `buffer event ${ev.id} holds ${ev.bytes} bytes; ${heldBytes} more would pass bufferLimitMb ${this.h.settings.bufferLimitMb}`, {
+        id: ev.id,
+        bytes: ev.bytes,
+        more: heldBytes,
+        limitMb: this.h.settings.bufferLimitMb,
+      });
+    }
+    return { live, held, heldBytes };
+  }
+
+  /** The bufferFunct's split of one update's batches in event `ev` (no bound checked). */
+  splitFor(ev: BufferEventInfo, batches: readonly Batch[]): { live: Batch[]; held: Batch[]; heldBytes: number } {
     const live: Batch[] = [];
     const held: Batch[] = [];
     let heldBytes = 0;
@@ -165,16 +183,18 @@ export class BufferEvents {
       }
     }
     for (const b of held) heldBytes += estimateBytes(b);
-    const limit = this.h.settings.bufferLimitMb * 1024 * 1024;
-    if (heldBytes > 0 && ev.bytes + heldBytes > limit) {
-      throw new TickbusError(ErrorCode.BUFFER_FULL, `buffer event ${ev.id} holds ${ev.bytes} bytes; ${heldBytes} more would pass bufferLimitMb ${this.h.settings.bufferLimitMb}`, {
-        id: ev.id,
-        bytes: ev.bytes,
-        more: heldBytes,
-        limitMb: this.h.settings.bufferLimitMb,
-      });
-    }
     return { live, held, heldBytes };
+  }
+
+  /**
+   * The event whose buffer log is `subject` (its start mark, the log's first message), for a
+   * retried update whose held part that log holds; undefined when it cannot be read.
+   */
+  async eventOf(subject: string): Promise<BufferEventInfo | undefined> {
+    const m = await this.jsm.direct.getMessage(streams.log(this.h.settings.name), { seq: 1, next_by_subj: subject }).catch(() => null);
+    if (!m) return undefined;
+    const mark = decode<Partial<BufferMark>>(m.data);
+    return mark.type === BUFFER_TYPE && typeof mark.id === 'string' ? { id: mark.id, args: mark.args ?? {} } : undefined;
   }
 
   /** Appends an update's held rows to the event's log (one message; before its live rows). */
@@ -195,8 +215,21 @@ export class BufferEvents {
       held.length === 1
         ? encodeLogBatch(BATCH_TYPE, this.h.schema.get(held[0]!.table)!, day, held, held[0]!.n)
         : encodeMultiBatch(MULTI_TYPE, BATCH_TYPE, day, held.map((b) => ({ schema: this.h.schema.get(b.table)!, parts: [b], n: b.n })));
-    const req: AppendRequest = { subject: subjects.buffer(this.h.settings.name, ev.id), data, headers, done: (err, seq) => done(err, seq) };
-    if (w.id !== undefined) req.msgId = `h.${w.id}`;
+    const req: AppendRequest = {
+      subject: subjects.buffer(this.h.settings.name, ev.id),
+      data,
+      headers,
+      done: (err, seq, duplicate) => {
+        // A retry after a crash whose held part did land: JetStream kept the first, the totals drop it.
+        if (duplicate) {
+          this.heldDuplicates++;
+          ev.rows -= rows;
+          ev.bytes -= heldBytes;
+        }
+        done(err, seq);
+      },
+    };
+    if (w.id !== undefined) req.msgId = `${HELD_ID_PREFIX}${w.id}`;
     this.h.append(req);
   }
 

@@ -126,7 +126,7 @@ export async function startTickerplant(
       const snap = actor.getSnapshot();
       const period = s.intradayFreqMs > 0 ? { periodStart: snap.context.periodStartMs, nextEop: snap.context.nextEopMs, periods: ingest.periods.rolled, lastPeriod: ingest.periods.last } : {};
       const open = ingest.buffers.open;
-      const buffer = s.bufferEnabled ? { bufferEvent: open ? open.id : null } : {};
+      const buffer = s.bufferEnabled ? { bufferEvent: open ? open.id : null, bufferHeldDuplicates: ingest.buffers.heldDuplicates } : {};
       return { state: snap.value, day: snap.context.day, counts: Object.fromEntries(ingest.counts), ...ingest.stats, pendingRows: ingest.rowsPending, ...period, ...buffer };
     },
   };

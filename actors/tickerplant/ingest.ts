@@ -21,7 +21,7 @@ import { type EopMarker, type EopRequest, Periods } from './periods.ts';
 import { checkTickerplantSettings, type TickerplantSettings } from './settings.ts';
 import { Stamper } from './stamping.ts';
 import { readLogPosition } from './recovery.ts';
-import { BufferEvents, type BufferFunct, holdAll } from './buffer.ts';
+import { type BufferEventInfo, BufferEvents, type BufferFunct, holdAll } from './buffer.ts';
 
 export const UPD_TYPE = 'tickbus.v1.upd';
 
@@ -72,7 +72,7 @@ export class Ingest {
   private writer: LogWriter;
   /** Set by the runtime: called when the log cannot be appended to (the machine recovers). */
   onFatal: (err: TickbusError) => void = () => {};
-  readonly stats = { updates: 0, rows: 0, rejected: 0, duplicates: 0, appends: 0 };
+  readonly stats = { updates: 0, rows: 0, rejected: 0, duplicates: 0, appends: 0, heldRetries: 0 };
   /** Acks of durable appends for feeds that asked for bulk acks, sent once per append completion. */
   private readonly acks: BulkAcks;
   private readonly replies: Replies;
@@ -84,6 +84,8 @@ export class Ingest {
   readonly buffers: BufferEvents;
   /** An end or replay of a buffer event that recovery found unfinished: run once live. */
   private bufferPending: (() => Promise<unknown>) | undefined;
+  /** Feed ids whose held part is in a buffer log but whose live part is not (restoreHeld), with their event. */
+  private readonly heldBefore = new Map<string, { event: BufferEventInfo; seq: number }>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -191,7 +193,9 @@ export class Ingest {
     }
     const info = await this.jsm.streams.info(stream);
     const periodStartMs = await this.periods.recover(day, eodSeq, info.state.first_seq);
-    const idsRestored = await this.seen.restore(this.nc, stream, info.state.last_seq, info.state.last_ts, idsScanTimeoutMs);
+    const held: Array<[string, string, number]> = [];
+    const idsRestored = await this.seen.restore(this.nc, stream, info.state.last_seq, info.state.last_ts, idsScanTimeoutMs, (id, subject, seq) => held.push([id, subject, seq]));
+    await this.restoreHeld(held);
     this.writer.close();
     this.writer = this.newWriter(info.state.last_seq);
     this.bufferPending = (await this.buffers.recover()).pending;
@@ -199,6 +203,23 @@ export class Ingest {
     this.recovered = true;
     this.logger.info({ day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored }, 'tickerplant recovered from log');
     return { day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored, periodStartMs };
+  }
+
+  /**
+   * Updates whose held part a buffer log holds but whose live part the log does not (their ids are
+   * not in Tb-Ids): a crash came between the two appends. Their retries take the live rows only,
+   * split as in their event (which may have ended by then), so no held row is logged twice.
+   */
+  private async restoreHeld(held: Array<[string, string, number]>): Promise<void> {
+    this.heldBefore.clear();
+    const events = new Map<string, BufferEventInfo | undefined>();
+    for (const [id, subject, seq] of held) {
+      if (this.seen.get(id)) continue; // the live part (or the whole update) is in the log
+      if (!events.has(subject)) events.set(subject, await this.buffers.eventOf(subject));
+      const event = events.get(subject);
+      if (event) this.heldBefore.set(id, { event, seq });
+    }
+    if (this.heldBefore.size) this.logger.warn({ updates: this.heldBefore.size }, 'updates held in a buffer log before the restart without their live rows; their retries append the live rows only');
   }
 
   // ---------------------------------------------------------------- feed side
@@ -254,7 +275,7 @@ export class Ingest {
       const r = this.read(msg);
       if (r === undefined) continue;
       // While a buffer event is open each update goes through the bufferFunct on its own.
-      if (!this.buffers.open && groups.add(r, this.schema)) continue;
+      if (!this.buffers.open && !(r.id !== undefined && this.heldBefore.has(r.id)) && groups.add(r, this.schema)) continue;
       // Anything else keeps its place: what was grouped before it goes first. A retry of a
       // grouped request is a duplicate of it once the group is in (the id is remembered then).
       this.acceptGroups(groups);
@@ -303,6 +324,8 @@ export class Ingest {
       for (const b of batches) rows += b.n;
       if (batches.length > 1) this.checkMultiFits(batches);
       this.checkRoom(rows);
+      const heldBefore = r.id === undefined ? undefined : this.heldBefore.get(r.id);
+      if (heldBefore) return this.acceptRestOfHeld(r, batches, rows, heldBefore);
       if (this.buffers.open) return this.acceptBuffered(r, batches, rows);
       const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
       this.admit(w);
@@ -327,6 +350,20 @@ export class Ingest {
       });
     }
     if (live.length) this.batcher.enqueue(live, [w]);
+  }
+
+  /** The retry of an update whose held part is logged already: its live rows only (restoreHeld). */
+  private acceptRestOfHeld(r: FeedRequest, batches: Batch[], rows: number, h: { event: BufferEventInfo; seq: number }): void {
+    const { live } = this.buffers.splitFor(h.event, batches);
+    const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
+    this.admit(w);
+    this.heldBefore.delete(r.id!);
+    this.stats.heldRetries++;
+    if (live.length) this.batcher.enqueue(live, [w]);
+    else {
+      this.answers.complete(w, undefined, h.seq);
+      this.acks.flush();
+    }
   }
 
   /**

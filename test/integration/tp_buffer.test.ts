@@ -6,7 +6,9 @@
 // tickerplant re-opens the event from the log; the end can replay the held rows into the live
 // log, each once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
+import { jetstream } from '@nats-io/jetstream';
+import { encode } from '../../bus/codec.ts';
 import { ErrorCode } from '../../bus/errors.ts';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
@@ -145,6 +147,37 @@ describe('tickerplant buffer events', () => {
     const msg = await (await manager(nc)).streams.getMessage(streams.log('buf3'), { seq: last.seq });
     expect(msg!.header.get(Header.bufferRows)).toBe('2');
     expect(column((await readLog(nc, 'buf3')).batches, 'fid', 'trade')).toEqual([2n]);
+    pub.close();
+    await t2.stop();
+  });
+
+  it('buffer: an update whose held part landed before a crash but whose live part did not, retried after the event ended, is logged once', async () => {
+    const t = await tp('buf8');
+    const pub = new Publisher(nc, { tp: 'buf8' });
+    await ctl('buf8', 'start', { id: 'c1', args: { cutoff: String(cutoff) } });
+    await t.stop();
+    // What a tickerplant killed between an update's two appends leaves: its held part (late(1)) in
+    // the buffer log with Nats-Msg-Id h.<id>, its live part (onTime(2)) nowhere, no ack sent.
+    const day = (await readBufferMessages(nc, await manager(nc), 'buf8', 'c1'))[0]!;
+    expect(day.kind).toBe('mark');
+    const h = headers();
+    h.set('Content-Type', 'application/cbor');
+    h.set('Nats-Msg-Id', 'h.x1');
+    h.set(Header.bufferRows, '1');
+    h.set(Header.bufferBytes, '64');
+    const cols = { time: BigInt64Array.of(cutoff - 999n), sym: { dict: ['AAPL'], codes: Uint32Array.of(0) }, price: Float64Array.of(1), size: BigInt64Array.of(1n), fid: BigInt64Array.of(1n) };
+    await jetstream(nc).publish(subjects.buffer('buf8', 'c1'), encode({ type: 'tickbus.v1.batch', table: 'trade', day: '2026-01-01', n: 1, cols }), { headers: h });
+    const t2 = await tp('buf8');
+    expect(t2.status()).toMatchObject({ bufferEvent: 'c1' });
+    await ctl('buf8', 'end', { id: 'c1', replay: true });
+    // The feed's retry comes after the end: only its live row is appended.
+    const ack = await pub.publish('trade', { rows: [late(1), onTime(2)] }, 'x1');
+    expect(ack.rows).toBe(2);
+    expect(t2.status()).toMatchObject({ heldRetries: 1 });
+    const log = await readLog(nc, 'buf8');
+    expect(column(log.batches, 'fid', 'trade').sort((a, b) => Number(a - b))).toEqual([1n, 2n]);
+    // ... and a second retry is a duplicate.
+    expect(await pub.publish('trade', { rows: [late(1), onTime(2)] }, 'x1')).toMatchObject({ duplicate: true });
     pub.close();
     await t2.stop();
   });

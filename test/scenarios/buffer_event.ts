@@ -11,6 +11,7 @@ import { streams, subjects } from '../../bus/subjects.ts';
 import { readBufferMessages, type BufferMark } from '../../actors/tickerplant/buffer.ts';
 import type { Scenario } from '../../scenarios/types.ts';
 import { readLog, until, type LogContents } from '../support/bus.ts';
+import { status } from '../support/procs.ts';
 
 type BufferEvent = NonNullable<Scenario['topology']['tp']['bufferEvent']>;
 
@@ -126,6 +127,10 @@ export async function bufferViolations(nc: NatsConnection, tp: string, ev: Buffe
     for (const b of m.batches) for (const f of b.cols.fid as BigInt64Array) held.set(f, (held.get(f) ?? 0) + 1);
   }
   stats.bufferRows = held.size;
+  // Held parts the restarted tickerplant found already in the log (the crash path taken).
+  const st = await status<{ bufferHeldDuplicates?: number; heldRetries?: number }>(nc, tp).catch(() => undefined);
+  stats.bufferHeldDuplicates = st?.bufferHeldDuplicates ?? -1;
+  stats.bufferHeldRetries = st?.heldRetries ?? -1;
   const twice = [...held].filter(([, n]) => n > 1);
   if (twice.length) out.push(`${twice.length} fids held more than once (e.g. ${twice[0]![0]})`);
   const even = [...held.keys()].filter((f) => (f & 1n) === 0n);
