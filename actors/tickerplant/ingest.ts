@@ -427,7 +427,8 @@ export class Ingest {
 
   private fail(msg: Msg, encoding: Encoding, e: unknown, table: string): void {
     const err = toTickbusError(e);
-    if (err.code !== ErrorCode.OVERLOADED && err.code !== ErrorCode.NOT_READY) this.replies.reject(msg, err, table);
+    // Capacity answers (queue full, recovering, a full buffer event) are not bad data: not kept in TICKERR.
+    if (err.code !== ErrorCode.OVERLOADED && err.code !== ErrorCode.NOT_READY && err.code !== ErrorCode.BUFFER_FULL) this.replies.reject(msg, err, table);
     this.replies.respond(msg.reply, encoding, err.toEnvelope());
   }
 

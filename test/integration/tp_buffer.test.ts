@@ -121,6 +121,8 @@ describe('tickerplant buffer events', () => {
     const err = await pub.publish('trade', { rows: [...many, onTime(2)] }).catch((e) => e);
     expect(err).toMatchObject({ code: ErrorCode.BUFFER_FULL, detail: { id: 'lim', limitMb: 0.001 } });
     expect((await (await manager(nc)).streams.info(streams.log('buf2'))).state.last_seq).toBe(before);
+    // A full buffer is a capacity answer, not bad data: not kept in the error stream.
+    expect((await (await manager(nc)).streams.info(streams.rejected('buf2'))).state.messages).toBe(0);
     await pub.publish('trade', { rows: [onTime(3)] });
     const log = await readLog(nc, 'buf2');
     expect(column(log.batches, 'fid', 'trade')).toEqual([3n]);
