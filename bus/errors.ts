@@ -28,6 +28,8 @@ export const ErrorCode = {
   BAD_ROW_COUNT: 'BAD_ROW_COUNT',
   /** The tickerplant's bounded queue is full; retry later with the same id. */
   OVERLOADED: 'OVERLOADED',
+  /** A buffer event's log would pass bufferLimitMb with this update's held rows; nothing of the update was logged or acked. */
+  BUFFER_FULL: 'BUFFER_FULL',
   /** The tickerplant is not accepting updates (starting, stopping). */
   NOT_READY: 'NOT_READY',
   /** Appending to the log failed (after bounded retries); the rows were NOT acknowledged. */

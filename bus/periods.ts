@@ -9,8 +9,9 @@ import type { Batch, Column } from '../storage/batch.ts';
 import { periodInstant } from '../actors/common/clock.ts';
 import { decode } from './codec.ts';
 import { ErrorCode, TickbusError } from './errors.ts';
+import { multiBodies } from './log_batch.ts';
 import { lastMessage, manager } from './streams.ts';
-import { kv, streams, subjects } from './subjects.ts';
+import { kv, parseTickSubject, streams, subjects } from './subjects.ts';
 
 /** One ended period in the manifest (key `<tp>.<start epoch ms>`). */
 export interface PeriodRecord {
@@ -53,10 +54,14 @@ export async function readPeriod(nc: NatsConnection, tp: string, period: string 
   const batches: Batch[] = [];
   let rows = 0;
   const jsm = await manager(nc);
-  const last = await lastMessage(jsm, streams.log(tp), subjects.tick(tp, table));
-  if (!last || last.seq < record.firstSeq) return { record, batches, rows };
+  // The table's rows are in its own batches and in multi-table messages (tick.<tp>._multi).
+  const own = await lastMessage(jsm, streams.log(tp), subjects.tick(tp, table));
+  const multi = await lastMessage(jsm, streams.log(tp), subjects.multi(tp));
+  const lastSeq = Math.max(own?.seq ?? 0, multi?.seq ?? 0);
+  if (lastSeq < record.firstSeq) return { record, batches, rows };
+  const filter = multi && multi.seq >= record.firstSeq ? subjects.tickAll(tp) : subjects.tick(tp, table);
   const c = await jetstream(nc).consumers.get(streams.log(tp), {
-    filter_subjects: subjects.tick(tp, table),
+    filter_subjects: filter,
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: record.firstSeq,
   });
@@ -69,10 +74,13 @@ export async function readPeriod(nc: NatsConnection, tp: string, period: string 
         done = true;
         break;
       }
-      const b = decode<{ n: number; cols: Record<string, Column> }>(m.data);
-      batches.push({ table, n: b.n, cols: b.cols });
-      rows += b.n;
-      if (m.seq === last.seq || m.info.pending === 0) {
+      const s = parseTickSubject(m.subject);
+      const found = s?.kind === 'table' && s.table === table ? [decode<{ n: number; cols: Record<string, Column> }>(m.data)] : s?.kind === 'multi' ? multiBodies(decode(m.data)).filter((b) => b.table === table) : [];
+      for (const b of found) {
+        batches.push({ table, n: b.n, cols: b.cols });
+        rows += b.n;
+      }
+      if (m.seq >= lastSeq || m.info.pending === 0) {
         done = true;
         break;
       }

@@ -20,7 +20,8 @@ export interface LogStreamSettings {
 export function logStreamConfig(tp: string, s: LogStreamSettings): Partial<StreamConfig> & { name: string } {
   return {
     name: streams.log(tp),
-    subjects: [subjects.tickAll(tp)],
+    // The log and the buffer events' logs (actors/tickerplant/buffer.ts): one order, one retention.
+    subjects: [subjects.tickAll(tp), subjects.bufferAll(tp)],
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,

@@ -29,6 +29,13 @@ export const subjects = {
   eod: (tp: string) => `tick.${tp}._ctl.eod`,
   /** Log stream subject of end-of-period (intraday) markers: same stream, same order. */
   eop: (tp: string) => `tick.${tp}._ctl.eop`,
+  /** Log stream subject of buffer-event marks (tickbus.v1.buffer start/end/replayed): same stream, same order. */
+  bufferMark: (tp: string) => `tick.${tp}._ctl.buffer`,
+  /** A buffer event's log (held rows, and its start and end marks), in the log stream but outside `tick.<tp>.>`. */
+  buffer: (tp: string, id: string) => `tickbuf.${tp}.${id}`,
+  bufferAll: (tp: string) => `tickbuf.${tp}.>`,
+  /** Log stream subject of multi-table messages (tickbus.v1.multi): several tables in one atomic append. */
+  multi: (tp: string) => `tick.${tp}._multi`,
   /** Every subject of the log stream. */
   tickAll: (tp: string) => `tick.${tp}.>`,
   /** Rejected feed messages (TorQ's error mode), one subject per table. */
@@ -107,11 +114,14 @@ export const kv = {
 } as const;
 
 export const CTL_TOKEN = '_ctl';
+export const MULTI_TOKEN = '_multi';
 
 export type TickSubject =
   | { kind: 'table'; tp: string; table: string }
   | { kind: 'eod'; tp: string }
   | { kind: 'eop'; tp: string }
+  | { kind: 'multi'; tp: string }
+  | { kind: 'buffer'; tp: string }
   | { kind: 'other'; tp: string; rest: string };
 
 /** Parses a log-stream subject. Tables never start with `_`, so `_ctl` cannot clash. */
@@ -122,8 +132,10 @@ export function parseTickSubject(subject: string): TickSubject | undefined {
   if (parts[2] === CTL_TOKEN) {
     if (parts.length === 4 && parts[3] === 'eod') return { kind: 'eod', tp };
     if (parts.length === 4 && parts[3] === 'eop') return { kind: 'eop', tp };
+    if (parts.length === 4 && parts[3] === 'buffer') return { kind: 'buffer', tp };
     return { kind: 'other', tp, rest: parts.slice(2).join('.') };
   }
+  if (parts.length === 3 && parts[2] === MULTI_TOKEN) return { kind: 'multi', tp };
   return parts.length === 3 ? { kind: 'table', tp, table: parts[2]! } : { kind: 'other', tp, rest: parts.slice(2).join('.') };
 }
 
@@ -153,6 +165,13 @@ export const Header = {
   day: 'Tb-Day',
   /** The table's cumulative row count for the day after this batch (TorQ's .u.icounts). */
   count: 'Tb-Count',
+  /** On a multi-table message: each table's cumulative row count for the day after it (`trade=12,quote=40`). */
+  counts: 'Tb-Counts',
+  /** On a buffer log's held rows: the event's rows and bytes held so far, this message included. */
+  bufferRows: 'Tb-Buffer-Rows',
+  bufferBytes: 'Tb-Buffer-Bytes',
+  /** On a live batch replayed from a buffer log: `<event id>:<buffer message sequence>`. */
+  bufferFrom: 'Tb-Buffer-From',
   /** Feed message ids acknowledged by this batch (comma separated), for dedupe after restart. */
   ids: 'Tb-Ids',
   /** On feed requests: the message id a retry repeats. */

@@ -9,11 +9,12 @@
 import { randomBytes } from 'node:crypto';
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import type { Batch, Column, SymColumn } from '../storage/batch.ts';
-import { isSymColumn } from '../storage/batch.ts';
+import type { Batch, SymColumn } from '../storage/batch.ts';
+import { takeRows } from '../storage/batch.ts';
 import { narrow, readRoute } from './chain.ts';
 import { decode } from './codec.ts';
 import { ErrorCode, TickbusError } from './errors.ts';
+import { checkBatchBody, type LogBatchBody, multiBodies } from './log_batch.ts';
 import { isNotFound, lastMessage, manager } from './streams.ts';
 import { parseTickSubject, streams, subjects } from './subjects.ts';
 
@@ -72,6 +73,24 @@ export interface SkippedEvent {
 }
 export type TickEvent = BatchEvent | EodEvent | EopEvent | SkippedEvent;
 
+/**
+ * A buffer-event mark (tickbus.v1.buffer, bus/SUBJECTS.md): handed to SubscribeOptions.onBuffer
+ * (KX's .dm.buff.i.start / .end), not yielded, so readers that do not care see nothing new.
+ */
+export interface BufferMarkEvent {
+  type: 'buffer';
+  seq: number;
+  phase: 'start' | 'end' | 'replayed';
+  id: string;
+  /** The buffer log's subject (in the log stream) holding the event's rows. */
+  log: string;
+  args: Record<string, unknown>;
+  rows: number;
+  bytes: number;
+  replay?: boolean;
+  time?: bigint;
+}
+
 export interface SubscribeOptions {
   tp: string;
   /** Tables to receive; all when omitted. End-of-day and end-of-period events always come. */
@@ -109,6 +128,8 @@ export interface SubscribeOptions {
    * from the iterator, after the reader finished with the previous event.
    */
   onCaughtUp?: (seq: number) => void;
+  /** Called with each buffer-event mark in log order (awaited); no-op by default. */
+  onBuffer?: (mark: BufferMarkEvent) => void | Promise<void>;
 }
 
 export interface Subscription extends AsyncIterable<TickEvent> {
@@ -242,10 +263,18 @@ export async function subscribe(nc: NatsConnection, req: SubscribeOptions): Prom
             if (stalled) break;
             lastProgress = Date.now();
             const e = toEvent(m);
-            if (e) {
-              yield e;
-              lastProgress = Date.now(); // time the reader spent on the event is not a stall
-            } else if (opts.onCaughtUp && m.info.pending === 0) opts.onCaughtUp(m.seq);
+            if (e === undefined) {
+              if (opts.onCaughtUp && m.info.pending === 0) opts.onCaughtUp(m.seq);
+              continue;
+            }
+            if (!Array.isArray(e) && e.type === 'buffer') {
+              await opts.onBuffer?.(e);
+              if (opts.onCaughtUp && m.info.pending === 0) opts.onCaughtUp(m.seq);
+              continue;
+            }
+            // A multi-table message is one event per table, all with its sequence, in its order.
+            for (const x of Array.isArray(e) ? e : [e]) yield x;
+            lastProgress = Date.now(); // time the reader spent on the event is not a stall
           }
         } catch (err) {
           if (!stalled || closed) throw err;
@@ -272,11 +301,13 @@ export async function subscribe(nc: NatsConnection, req: SubscribeOptions): Prom
     }
   }
 
-  /** One log message as an event, or undefined when this subscription filters it out. */
-  function toEvent(m: JsMsg): TickEvent | undefined {
+  /** One log message as an event (a multi-table message: several), or undefined when this subscription filters it out. */
+  function toEvent(m: JsMsg): TickEvent | TickEvent[] | BufferMarkEvent | undefined {
     lastSeq = m.seq;
     const s = parseTickSubject(m.subject);
     if (!s) return undefined;
+    if (s.kind === 'buffer') return bufferMark(m);
+    if (s.kind === 'multi') return multiEvents(m);
     if (s.kind === 'eod') {
       let e: { day?: unknown; nextDay?: unknown; counts?: Record<string, number>; time?: unknown };
       try {
@@ -292,23 +323,60 @@ export async function subscribe(nc: NatsConnection, req: SubscribeOptions): Prom
     }
     if (s.kind === 'eop') return eopEvent(m);
     if (s.kind !== 'table' || (tables && !tables.has(s.table))) return undefined;
-    let b: { table: string; day: string; n: number; cols: Record<string, Column> };
+    let b: LogBatchBody;
     try {
-      b = decode(m.data);
-      if (typeof b?.n !== 'number' || typeof b.cols !== 'object' || b.cols === null || !isSymColumn(b.cols.sym)) throw new Error('not a batch');
+      b = checkBatchBody(decode(m.data));
     } catch (err) {
       return { type: 'skipped', seq: m.seq, subject: m.subject, reason: (err as Error).message, pending: m.info.pending };
     }
-    const whole: Batch = { table: s.table, n: b.n, cols: b.cols };
+    return batchEvent(m, s.table, b, true);
+  }
+
+  /** `single`: the message holds this one batch (its bytes may ride as `raw`); false for a part of a multi-table message. */
+  function batchEvent(m: JsMsg, table: string, b: LogBatchBody, single: boolean): BatchEvent | undefined {
+    const whole: Batch = { table, n: b.n, cols: b.cols };
     let batch = whole;
     if (syms) {
       batch = filterSyms(batch, syms);
       if (batch.n === 0) return undefined;
     }
     const info = m.info;
-    const e: BatchEvent = { type: 'batch', seq: m.seq, table: s.table, day: b.day, batch, pending: info.pending, logNs: info.timestampNanos };
-    if (opts.raw && (batch === whole || batch.n === b.n)) e.raw = m.data;
+    const e: BatchEvent = { type: 'batch', seq: m.seq, table, day: b.day, batch, pending: info.pending, logNs: info.timestampNanos };
+    if (opts.raw && single && batch.n === b.n) e.raw = m.data;
     return e;
+  }
+
+  function multiEvents(m: JsMsg): TickEvent[] | TickEvent | undefined {
+    let bs: LogBatchBody[];
+    try {
+      bs = multiBodies(decode(m.data));
+    } catch (err) {
+      return { type: 'skipped', seq: m.seq, subject: m.subject, reason: (err as Error).message, pending: m.info.pending };
+    }
+    const out: TickEvent[] = [];
+    for (const b of bs) {
+      if (tables && !tables.has(b.table)) continue;
+      const e = batchEvent(m, b.table, b, false);
+      if (e) out.push(e);
+    }
+    return out.length ? out : undefined;
+  }
+
+  function bufferMark(m: JsMsg): BufferMarkEvent | SkippedEvent | undefined {
+    if (!opts.onBuffer) return undefined;
+    let e: Partial<Omit<BufferMarkEvent, 'time'>> & { time?: unknown };
+    try {
+      e = decode(m.data);
+    } catch {
+      e = {};
+    }
+    if (typeof e.id !== 'string' || (e.phase !== 'start' && e.phase !== 'end' && e.phase !== 'replayed')) {
+      return { type: 'skipped', seq: m.seq, subject: m.subject, reason: 'unreadable buffer mark', pending: m.info.pending };
+    }
+    const time = typeof e.time === 'bigint' ? e.time : typeof e.time === 'number' ? BigInt(Math.trunc(e.time)) : undefined;
+    const out: BufferMarkEvent = { type: 'buffer', seq: m.seq, phase: e.phase, id: e.id, log: e.log ?? '', args: e.args ?? {}, rows: e.rows ?? 0, bytes: e.bytes ?? 0, time };
+    if (typeof e.replay === 'boolean') out.replay = e.replay;
+    return out;
   }
 
   function eopEvent(m: JsMsg): TickEvent {
@@ -376,15 +444,5 @@ export function filterSyms(b: Batch, syms: ReadonlySet<string>): Batch {
   if (keep.every(Boolean)) return b;
   const idx: number[] = [];
   for (let i = 0; i < sym.codes.length; i++) if (keep[sym.codes[i]!]) idx.push(i);
-  const cols: Record<string, Column> = {};
-  for (const [k, c] of Object.entries(b.cols)) {
-    if (isSymColumn(c)) cols[k] = { dict: c.dict, codes: Uint32Array.from(idx, (i) => c.codes[i]!) };
-    else if (Array.isArray(c)) cols[k] = idx.map((i) => c[i]!);
-    else {
-      const out = new (c.constructor as { new (n: number): typeof c })(idx.length);
-      for (let j = 0; j < idx.length; j++) (out as Float64Array)[j] = (c as Float64Array)[idx[j]!]!;
-      cols[k] = out;
-    }
-  }
-  return { table: b.table, n: idx.length, cols };
+  return takeRows(b, idx);
 }

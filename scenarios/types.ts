@@ -9,7 +9,17 @@ export interface Scenario {
     /** `intradayFreqMs` ends an intraday period every N ms (end-of-period markers under the faults). */
     /** `eodZone` (default UTC) is the zone of the day and its periods. */
     /** `settings`: any other tickerplant settings (e.g. consumerDisconnectBytes). */
-    tp: { name: string; mode: 'batch' | 'immediate'; pubFreqMs?: number; demoDayMs?: number; intradayFreqMs?: number; eodZone?: string; settings?: Record<string, unknown> };
+    /** `bufferEvent`: a buffer event (ctl.<tp>.buffer.start/end) opened and ended at these times; the bufferFunct holds odd fids. */
+    tp: {
+      name: string;
+      mode: 'batch' | 'immediate' | 'memorybatch';
+      pubFreqMs?: number;
+      demoDayMs?: number;
+      intradayFreqMs?: number;
+      eodZone?: string;
+      settings?: Record<string, unknown>;
+      bufferEvent?: { id: string; startAtMs: number; endAtMs: number; replay: boolean };
+    };
     /** RDBs, each its own OS process (so it can be SIGKILLed). */
     rdbs: string[];
     /** The RDBs write each ended day to a Parquet HDB (in the scenario's temp dir) at end of day. */
@@ -91,5 +101,7 @@ export const Invariants = {
   periodsElapsedAcrossDst: 'periods-elapsed-across-dst',
   /** Each stalled late joiner's consumer was cut by the tickerplant (a `consumer-disconnected` alert naming it). */
   stalledJoinersCut: 'stalled-joiners-cut',
+  /** Needs topology.tp.bufferEvent: every acked row is once in the live log before the end mark or once in the event's buffer log, never both; each held row is an odd fid acked while the event was open; with replay, every held row is in the live log once after the end mark. */
+  bufferRowsOnce: 'buffer-rows-once',
 } as const;
 export type Invariant = (typeof Invariants)[keyof typeof Invariants];

@@ -420,3 +420,19 @@ export function estimateBytes(b: Batch): number {
   }
   return bytes;
 }
+
+/** The rows at `idx` (ascending positions) of a batch, as a new batch. */
+export function takeRows(b: Batch, idx: ArrayLike<number>): Batch {
+  const n = idx.length;
+  const cols: Record<string, Column> = {};
+  for (const [k, c] of Object.entries(b.cols)) {
+    if (isSymColumn(c)) cols[k] = { dict: c.dict, codes: Uint32Array.from({ length: n }, (_, j) => c.codes[idx[j]!]!) };
+    else if (Array.isArray(c)) cols[k] = Array.from({ length: n }, (_, j) => c[idx[j]!]!);
+    else {
+      const out = new (c.constructor as { new (n: number): typeof c })(n);
+      for (let j = 0; j < n; j++) (out as Float64Array)[j] = (c as Float64Array)[idx[j]!]!;
+      cols[k] = out;
+    }
+  }
+  return { table: b.table, n, cols };
+}

@@ -14,6 +14,7 @@ import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { ensureStream, isNotFound, logStreamConfig, manager } from '../../bus/streams.ts';
 import { Header, assertName, parseTickSubject, streams, subjects } from '../../bus/subjects.ts';
+import { multiBodies } from '../../bus/log_batch.ts';
 import { isSymColumn, type Batch, type Column } from '../../storage/batch.ts';
 import { activeWrites, stagingDirFor, INTENT_FILE } from '../../storage/hdb/layout.ts';
 import { mergePartition } from '../../storage/hdb/merge.ts';
@@ -209,32 +210,52 @@ export async function replay(nc: NatsConnection, o: ReplayOptions): Promise<Repl
     for await (const m of it) {
       if (m.seq > toSeq) break;
       const s = parseTickSubject(m.subject);
-      if (s?.kind === 'table' && (!only || only.has(s.table))) {
-        const t = schema.get(s.table);
+      // One table's batch, or each table's batch of a multi-table message (decoded once).
+      let bodies: Array<[string, unknown]> = [];
+      let unreadable: string | undefined;
+      if (s?.kind === 'table') bodies = [[s.table, m.data]];
+      else if (s?.kind === 'multi') {
+        try {
+          bodies = multiBodies(decode(m.data)).map((b) => [b.table, b]);
+        } catch (e) {
+          unreadable = (e as Error).message;
+        }
+      }
+      if (unreadable) {
+        skippedCount++;
+        if (skipped.length < SKIPPED_KEPT_MAX) skipped.push({ seq: m.seq, subject: m.subject, reason: unreadable });
+      }
+      let bad = false;
+      for (const [table, raw] of bodies) {
+        if (only && !only.has(table)) continue;
+        const t = schema.get(table);
         let reason: string | undefined;
         let b: { table: string; day: string; n: number; cols: Record<string, Column> } | undefined;
-        if (!t) reason = `table ${s.table} is not in the schema`;
+        if (!t) reason = `table ${table} is not in the schema`;
         else {
           try {
-            b = decode(m.data);
+            b = raw instanceof Uint8Array ? decode(raw) : (raw as typeof b);
             reason = checkBatch(t, b!) ?? (typeof b!.day === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(b!.day) ? undefined : 'no day');
           } catch (e) {
             reason = (e as Error).message;
           }
         }
         if (reason) {
+          bad = true;
           skippedCount++;
           if (skipped.length < SKIPPED_KEPT_MAX) skipped.push({ seq: m.seq, subject: m.subject, reason });
         } else {
-          (rows[b!.day] ??= {})[s.table] = (rows[b!.day]![s.table] ?? 0) + b!.n;
-          if (repair) await repair.copy(m);
-          else if (!o.check) {
-            holder.append(b!.day, { table: s.table, n: b!.n, cols: b!.cols });
+          (rows[b!.day] ??= {})[table] = (rows[b!.day]![table] ?? 0) + b!.n;
+          if (!repair && !o.check) {
+            holder.append(b!.day, { table, n: b!.n, cols: b!.cols });
             if (holder.held >= chunkRows) await spill();
           }
         }
       }
-      else if (repair && s && s.kind !== 'table') {
+      // Repair copies a message once, whole, when every batch in it is readable (a multi-table
+      // message is all or nothing, as it was appended).
+      if (repair && bodies.length && !bad && !unreadable) await repair.copy(m);
+      else if (repair && s && s.kind !== 'table' && s.kind !== 'multi') {
         // Markers and other control messages: copied when readable (a marker must decode).
         const reason = s.kind === 'eod' || s.kind === 'eop' ? markerProblem(s.kind, m.data) : undefined;
         if (reason) {

@@ -101,12 +101,15 @@ export async function startRtp(
 
   function batchContext(e: BatchEvent, replaying: boolean): RtpBatchContext & { published: number } {
     if (last?.e === e) return last.ctx;
+    // A multi-table log message (memorybatch, multiPublish) is several batch events with one
+    // sequence: their publishes share the sequence's numbering, so ids never collide.
+    const firstK = last && last.e.seq === e.seq ? last.ctx.published : 0;
     const ctx = {
       ...base,
       seq: e.seq,
       day: e.day,
       replaying,
-      published: 0,
+      published: firstK,
       publish(table: string, cols: DerivedCols): void {
         const k = ctx.published++;
         if (k >= s.publishesPerBatchMax) {

@@ -123,6 +123,10 @@ export class ConsumerWatch {
       return;
     }
     if (cutAt > 0 && r.bytesBehind >= cutAt) {
+      // Past both bounds at once (a fast feed between two checks): the warning still comes first.
+      if (alertAt > 0 && r.bytesBehind >= alertAt && !this.slow.has(r.consumer)) {
+        this.alert('warning', 'slow-consumer', r, `consumer ${r.consumer} of ${this.stream} is ${r.pending} messages (~${mib(r.bytesBehind)} MiB) behind, past consumerAlertBytes ${mib(alertAt)} MiB`);
+      }
       try {
         await this.jsm.consumers.delete(this.stream, r.consumer);
       } catch (e) {

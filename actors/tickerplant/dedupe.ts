@@ -15,6 +15,9 @@ export interface Seen {
   waiters: Waiter[] | undefined;
 }
 
+/** Nats-Msg-Id prefix of a held part of an update: `h.<feed id>`. */
+export const HELD_ID_PREFIX = 'h.';
+
 export class FeedIds {
   private readonly seen = new Map<string, Seen>();
 
@@ -47,7 +50,7 @@ export class FeedIds {
    * Reads the Tb-Ids headers of the last dedupeWindowMs of the log (headers only), up to the
    * sequence that was last when recovery began. Bounded by `timeoutMs`.
    */
-  async restore(nc: NatsConnection, stream: string, lastSeq: number, lastTs: string, timeoutMs: number): Promise<number> {
+  async restore(nc: NatsConnection, stream: string, lastSeq: number, lastTs: string, timeoutMs: number, onHeld?: (id: string, subject: string, seq: number) => void): Promise<number> {
     this.seen.clear();
     // Stream timestamps are the server's clock, which may differ from this host's (skew, or an
     // injected clock in tests): the window is measured back from the log's last message, so no
@@ -64,6 +67,9 @@ export class FeedIds {
     const timer = setTimeout(() => void iter.close(), timeoutMs);
     try {
       for await (const m of iter) {
+        // A buffer event's held part of an update (Nats-Msg-Id h.<feed id>, buffer.ts): its retry must not hold it again.
+        const msgId = m.headers?.get(Header.msgId);
+        if (onHeld && msgId?.startsWith(HELD_ID_PREFIX)) onHeld(msgId.slice(HELD_ID_PREFIX.length), m.subject, m.seq);
         const ids = m.headers?.get(Header.ids);
         if (ids) {
           for (const id of ids.split(',')) {

@@ -7,6 +7,8 @@ import type { Logger } from '../../bus/log.ts';
 import { manager } from '../../bus/streams.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { ConsumerWatch, checkConsumerWatchSettings } from './consumers.ts';
+import { loadHooks } from '../common/hooks.ts';
+import { type BufferFunct, HOLD_ALL, holdAll, parseBufferRequest } from './buffer.ts';
 import { Ingest } from './ingest.ts';
 import { tickerplantMachine } from './machine.ts';
 import type { EopMarker, EopRequest } from './periods.ts';
@@ -30,7 +32,7 @@ export async function startTickerplant(
   const s: TickerplantSettings = { ...defaultTickerplantSettings, ...withKxAliases(settings) };
   checkConsumerWatchSettings(s);
   const jsm = await manager(nc);
-  const ingest = new Ingest(nc, jsm, s, clock, logger);
+  const ingest = new Ingest(nc, jsm, s, clock, logger, await bufferFunctOf(s));
   const machine = tickerplantMachine.provide({
     actors: {
       recover: fromPromise(async (): Promise<{ day: string; periodStartMs?: number }> => {
@@ -72,23 +74,36 @@ export async function startTickerplant(
   await ingest.listen();
   const consumers = new ConsumerWatch(nc, jsm, s.name, streams.log(s.name), s, logger);
   consumers.start();
-  const eopSub: Subscription = nc.subscribe(subjects.ctl(s.name, 'eop'), { callback: (_e, m) => manualEop(m) });
+  const ctlSubs: Subscription[] = [
+    nc.subscribe(subjects.ctl(s.name, 'eop'), { callback: (_e, m) => manualEop(m) }),
+    nc.subscribe(subjects.ctl(s.name, 'buffer.start'), { callback: (_e, m) => bufferCtl(m, 'start') }),
+    nc.subscribe(subjects.ctl(s.name, 'buffer.end'), { callback: (_e, m) => bufferCtl(m, 'end') }),
+  ];
+  /** The tickerplant is live, or a typed error saying why it cannot take a control request now. */
+  function assertLive(): void {
+    const snap = actor.getSnapshot();
+    if (!snap.matches('live')) {
+      throw new TickbusError(snap.matches('rolling') ? ErrorCode.EOD_IN_PROGRESS : ErrorCode.NOT_READY, `tickerplant ${s.name} is ${String(snap.value)}; retry shortly`, { state: String(snap.value) });
+    }
+  }
+  /** ctl.<tp>.buffer.start / .end: opens or ends a buffer event; the answer is its mark or an error (JSON). */
+  function bufferCtl(m: Msg, verb: 'start' | 'end'): void {
+    void (async () => {
+      const r = parseBufferRequest(m.data, verb);
+      assertLive();
+      return verb === 'start' ? await ingest.buffers.start(r.id, r.args) : await ingest.buffers.end(r.id, r.args, r.replay);
+    })().then(
+      (mark) => answerJson(m, mark),
+      (e) => answerJson(m, toTickbusError(e).toEnvelope()),
+    );
+  }
   /** ctl.<tp>.eop: ends the period now when live; the answer is the marker or an error (JSON). */
   function manualEop(m: Msg): void {
-    const answer = (body: unknown) => {
-      try {
-        m.respond(JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
-      } catch {
-        // the caller is gone
-      }
-    };
+    const answer = (body: unknown) => answerJson(m, body);
     try {
       const req = parseEopRequest(m.data);
       if (s.intradayFreqMs <= 0) throw new TickbusError(ErrorCode.BAD_CONFIG, `tickerplant ${s.name} has no intraday periods (intradayFreqMs is 0)`, { setting: 'intradayFreqMs' });
-      const snap = actor.getSnapshot();
-      if (!snap.matches('live')) {
-        throw new TickbusError(snap.matches('rolling') ? ErrorCode.EOD_IN_PROGRESS : ErrorCode.NOT_READY, `tickerplant ${s.name} is ${String(snap.value)}; retry shortly`, { state: String(snap.value) });
-      }
+      assertLive();
       actor.send({
         type: 'tp.eop',
         ...req,
@@ -107,7 +122,7 @@ export async function startTickerplant(
       if (!snap.matches('live')) throw new Error(`tickerplant ended in ${String(snap.value)}: ${snap.context.lastError}`);
     },
     async stop() {
-      eopSub.unsubscribe();
+      for (const sub of ctlSubs) sub.unsubscribe();
       consumers.stop();
       actor.send({ type: 'tp.stop' });
       await waitFor(actor, (x) => x.status === 'done', { timeout: 20_000 });
@@ -115,9 +130,34 @@ export async function startTickerplant(
     status() {
       const snap = actor.getSnapshot();
       const period = s.intradayFreqMs > 0 ? { periodStart: snap.context.periodStartMs, nextEop: snap.context.nextEopMs, periods: ingest.periods.rolled, lastPeriod: ingest.periods.last } : {};
-      return { state: snap.value, day: snap.context.day, counts: Object.fromEntries(ingest.counts), ...ingest.stats, pendingRows: ingest.rowsPending, ...period, consumers: consumers.status() };
+      const open = ingest.buffers.open;
+      const buffer = s.bufferEnabled ? { bufferEvent: open ? open.id : null, bufferHeldDuplicates: ingest.buffers.heldDuplicates } : {};
+      return { state: snap.value, day: snap.context.day, counts: Object.fromEntries(ingest.counts), ...ingest.stats, pendingRows: ingest.rowsPending, ...period, ...buffer, consumers: consumers.status() };
     },
   };
+}
+
+/** Answers a control request with JSON (bigints as strings); a caller that is gone is no error. */
+function answerJson(m: Msg, body: unknown): void {
+  try {
+    m.respond(JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
+  } catch {
+    // the caller is gone
+  }
+}
+
+/** The bufferFunct named in settings: the built-in holdAll, or a hook of hooksModule (BAD_CONFIG when missing). */
+async function bufferFunctOf(s: TickerplantSettings): Promise<BufferFunct> {
+  const hooks = await loadHooks(s.hooksModule || undefined, [HOLD_ALL]);
+  if (!s.bufferFunct || s.bufferFunct === HOLD_ALL) return holdAll;
+  const f = hooks[s.bufferFunct];
+  if (!f) {
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `tickerplant setting bufferFunct: ${s.bufferFunct} is not ${HOLD_ALL} nor a function of hooksModule ${s.hooksModule || '(none)'}`, {
+      setting: 'bufferFunct',
+      hooks: Object.keys(hooks),
+    });
+  }
+  return f as BufferFunct;
 }
 
 export const EOP_REQUEST_TYPE = 'tickbus.v1.eop.request';

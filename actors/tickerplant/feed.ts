@@ -93,3 +93,18 @@ export function tablesOf(table: string | undefined, body: Record<string, unknown
   }
   return Object.entries(tables as Record<string, FeedTableData>);
 }
+
+/** A feed message id: printable ASCII without commas (ids ride comma-separated in the Tb-Ids log header). */
+const FEED_ID_RE = /^[\x21-\x2b\x2d-\x7e]{1,128}$/;
+
+/** The update's id, validated; undefined when it has none. */
+export function feedIdOf(v: unknown): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string' || !FEED_ID_RE.test(v)) {
+    throw new TickbusError(ErrorCode.BAD_ID, 'id must be 1 to 128 printable ASCII characters without spaces or commas', {
+      param: 'id',
+      got: typeof v === 'string' ? `${v.length} characters` : typeof v,
+    });
+  }
+  return v;
+}

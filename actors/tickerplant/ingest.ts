@@ -7,47 +7,30 @@ import { encode, decode, encodingOf, type Encoding } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
-import { ensureStream, lastMessage, logStreamConfig, rejectedStreamConfig } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
-import { type Batch, batchFromFeed, concatBatches, estimateBytes, sliceBatch } from '../../storage/batch.ts';
+import { type Batch, estimateBytes } from '../../storage/batch.ts';
 import { defineSchema, type Schema, type TableSchema } from '../../storage/schema.ts';
-import { addDays, nowNs, tradingDay, type Clock } from '../common/clock.ts';
+import { addDays, tradingDay, type Clock } from '../common/clock.ts';
 import { BulkAcks, Replies } from './acks.ts';
+import { Batcher } from './batching.ts';
+import { Answers } from './completion.ts';
 import { FeedIds } from './dedupe.ts';
-import { type FeedRequest, inboxMax, SmallUpdates, tablesOf, updTarget, type Waiter } from './feed.ts';
-import { encodeLogBatch } from './log_encode.ts';
-import { LogWriter } from './log_writer.ts';
+import { feedIdOf, type FeedRequest, inboxMax, SmallUpdates, tablesOf, updTarget, type Waiter } from './feed.ts';
+import { type AppendRequest, LogWriter } from './log_writer.ts';
 import { type EopMarker, type EopRequest, Periods } from './periods.ts';
-import type { TickerplantSettings } from './settings.ts';
+import { checkTickerplantSettings, type TickerplantSettings } from './settings.ts';
+import { Stamper } from './stamping.ts';
+import { readLogPosition } from './recovery.ts';
+import { type BufferEventInfo, BufferEvents, type BufferFunct, holdAll } from './buffer.ts';
 
 export const UPD_TYPE = 'tickbus.v1.upd';
 
-/** A feed message id: printable ASCII without commas (ids ride comma-separated in the Tb-Ids log header). */
-const FEED_ID_RE = /^[\x21-\x2b\x2d-\x7e]{1,128}$/;
-
-/** The update's id, validated; undefined when it has none. */
-export function feedIdOf(v: unknown): string | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string' || !FEED_ID_RE.test(v)) {
-    throw new TickbusError(ErrorCode.BAD_ID, 'id must be 1 to 128 printable ASCII characters without spaces or commas', {
-      param: 'id',
-      got: typeof v === 'string' ? `${v.length} characters` : typeof v,
-    });
-  }
-  return v;
-}
-export const ACK_TYPE = 'tickbus.v1.ack';
-export const BATCH_TYPE = 'tickbus.v1.batch';
+export { feedIdOf } from './feed.ts';
+export { ACK_TYPE } from './completion.ts';
+export { BATCH_TYPE, MULTI_TYPE } from './batching.ts';
 export const EOD_TYPE = 'tickbus.v1.eod';
 /** Bound on the dedupe-id scan during recovery. */
 const idsScanTimeoutMs = 60_000;
-
-interface PendingTable {
-  parts: Batch[];
-  rows: number;
-  bytes: number;
-  waiters: Waiter[];
-}
 
 export interface RecoveredState {
   day: string;
@@ -76,29 +59,33 @@ export class Ingest {
   private paused = true;
   /** False while recovering: feeds get NOT_READY and retry (the dedupe set is being rebuilt). */
   private recovered = false;
-  private readonly pending = new Map<string, PendingTable>();
-  private pendingRows = 0;
+  /** Pending rows and the batching mode (batching.ts). */
+  private readonly batcher: Batcher;
+  /** Stamps and stamped columns (stamping.ts). */
+  readonly stamper: Stamper;
   /** Requests received and not yet read (bounded by inboxMax; drained once per event-loop turn). */
   private inbox: Msg[] = [];
   private drainScheduled = false;
   private readonly seen: FeedIds;
-  private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private subs: Subscription[] = [];
   private pipeline: Pipeline;
   private writer: LogWriter;
-  /**
-   * Demo days only (demoDayMs > 0): stamps are shifted by whole days so a synthetic day's rows
-   * carry times inside that day, and partitions, time ranges and the gateway's split agree.
-   */
-  private stampOffsetNs = 0n;
   /** Set by the runtime: called when the log cannot be appended to (the machine recovers). */
   onFatal: (err: TickbusError) => void = () => {};
-  readonly stats = { updates: 0, rows: 0, rejected: 0, duplicates: 0, appends: 0 };
+  readonly stats = { updates: 0, rows: 0, rejected: 0, duplicates: 0, appends: 0, heldRetries: 0 };
   /** Acks of durable appends for feeds that asked for bulk acks, sent once per append completion. */
   private readonly acks: BulkAcks;
   private readonly replies: Replies;
+  /** Acks and duplicate answers (completion.ts). */
+  private readonly answers: Answers;
   /** End of period: the markers, their state and the manifest (periods.ts). */
   readonly periods: Periods;
+  /** Buffer events (buffer.ts): the open event, held rows, start/end, replay. */
+  readonly buffers: BufferEvents;
+  /** An end or replay of a buffer event that recovery found unfinished: run once live. */
+  private bufferPending: (() => Promise<unknown>) | undefined;
+  /** Feed ids whose held part is in a buffer log but whose live part is not (restoreHeld), with their event. */
+  private readonly heldBefore = new Map<string, { event: BufferEventInfo; seq: number }>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -106,14 +93,59 @@ export class Ingest {
     readonly settings: TickerplantSettings,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    bufferFunct: BufferFunct = holdAll,
   ) {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    checkTickerplantSettings(settings);
     this.schema = defineSchema(settings.tables);
+    this.stamper = new Stamper(this.schema, settings, clock);
+    this.batcher = new Batcher({
+      settings,
+      schema: this.schema,
+      stamper: this.stamper,
+      counts: this.counts,
+      loggedCounts: this.loggedCounts,
+      stats: this.stats,
+      get day() {
+        return self.day;
+      },
+      get isPaused() {
+        return self.paused;
+      },
+      append: (req: AppendRequest) => this.writer.append(req),
+      completed: (ws, err, seq) => {
+        for (const w of ws) this.answers.complete(w, err, seq);
+        this.acks.flush();
+      },
+    });
     this.pipeline = new Pipeline(nc, { timeoutMs: settings.appendTimeoutMs, maxInflight: settings.appendsInflightMax * 2 + 64 });
     this.replies = new Replies(nc, this.pipeline, settings.name, logger, this.stats);
     this.acks = new BulkAcks((subject, data) => this.replies.publish(subject, data));
     this.seen = new FeedIds(settings, clock);
+    this.answers = new Answers(this.seen, this.replies, this.acks, this.stats);
     this.writer = this.newWriter(0);
     this.writer.close(); // recover() opens the writer on the log's last sequence
+    this.buffers = new BufferEvents(
+      {
+        settings,
+        schema: this.schema,
+        get isPaused() {
+          return self.paused;
+        },
+        append: (req) => this.writer.append(req),
+        appendLive: (batches, extra) => this.batcher.appendNow(batches, extra),
+        flushAll: () => {
+          this.drain();
+          this.batcher.flushAll();
+        },
+        now: () => this.stamper.now(),
+      },
+      nc,
+      jsm,
+      bufferFunct,
+      logger,
+    );
     this.periods = new Periods(nc, jsm, settings, [...this.schema.keys()], logger, (subject, data, headers) => this.appendMarker(subject, data, headers));
     for (const t of this.schema.keys()) {
       this.counts.set(t, 0);
@@ -150,25 +182,8 @@ export class Ingest {
     const s = this.settings;
     this.paused = true;
     this.recovered = false;
-    await ensureStream(this.jsm, logStreamConfig(s.name, {
-      retentionMs: s.logRetentionMs,
-      duplicateWindowMs: s.dedupeWindowMs,
-      maxMsgBytes: Math.max(s.maxMessageBytes, s.batchBytesMax) * 2,
-      replicas: s.replicas,
-    }));
-    await ensureStream(this.jsm, rejectedStreamConfig(s.name, { retentionMs: s.rejectedRetentionMs, maxMsgs: s.rejectedMsgsMax, replicas: s.replicas }));
+    const { day, lastDays, eodSeq } = await readLogPosition(this.jsm, s, this.schema, this.clock);
     const stream = streams.log(s.name);
-    const eod = await lastMessage(this.jsm, stream, subjects.eod(s.name));
-    let day = eod ? (decode<EodMarker>(eod.data).nextDay) : '';
-    const lastDays = new Map<string, { day: string; count: number }>();
-    for (const table of this.schema.keys()) {
-      const m = await lastMessage(this.jsm, stream, subjects.tick(s.name, table));
-      if (!m) continue;
-      const d = m.header.get(Header.day);
-      lastDays.set(table, { day: d, count: Number(m.header.get(Header.count) || 0) });
-      if (d > day) day = d;
-    }
-    if (!day) day = tradingDay(this.clock.now(), s.eodTime, s.eodZone);
     // The log is in order (see log_writer.ts), so the last batch of a table carries the day's
     // count of that table up to the end of the log.
     for (const table of this.schema.keys()) {
@@ -177,14 +192,34 @@ export class Ingest {
       this.loggedCounts.set(table, this.counts.get(table)!);
     }
     const info = await this.jsm.streams.info(stream);
-    const periodStartMs = await this.periods.recover(day, eod ? eod.seq : 0, info.state.first_seq);
-    const idsRestored = await this.seen.restore(this.nc, stream, info.state.last_seq, info.state.last_ts, idsScanTimeoutMs);
+    const periodStartMs = await this.periods.recover(day, eodSeq, info.state.first_seq);
+    const held: Array<[string, string, number]> = [];
+    const idsRestored = await this.seen.restore(this.nc, stream, info.state.last_seq, info.state.last_ts, idsScanTimeoutMs, (id, subject, seq) => held.push([id, subject, seq]));
+    await this.restoreHeld(held);
     this.writer.close();
     this.writer = this.newWriter(info.state.last_seq);
+    this.bufferPending = (await this.buffers.recover()).pending;
     this.setDay(day);
     this.recovered = true;
     this.logger.info({ day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored }, 'tickerplant recovered from log');
     return { day, counts: Object.fromEntries(this.counts), lastSeq: info.state.last_seq, idsRestored, periodStartMs };
+  }
+
+  /**
+   * Updates whose held part a buffer log holds but whose live part the log does not (their ids are
+   * not in Tb-Ids): a crash came between the two appends. Their retries take the live rows only,
+   * split as in their event (which may have ended by then), so no held row is logged twice.
+   */
+  private async restoreHeld(held: Array<[string, string, number]>): Promise<void> {
+    this.heldBefore.clear();
+    const events = new Map<string, BufferEventInfo | undefined>();
+    for (const [id, subject, seq] of held) {
+      if (this.seen.get(id)) continue; // the live part (or the whole update) is in the log
+      if (!events.has(subject)) events.set(subject, await this.buffers.eventOf(subject));
+      const event = events.get(subject);
+      if (event) this.heldBefore.set(id, { event, seq });
+    }
+    if (this.heldBefore.size) this.logger.warn({ updates: this.heldBefore.size }, 'updates held in a buffer log before the restart without their live rows; their retries append the live rows only');
   }
 
   // ---------------------------------------------------------------- feed side
@@ -203,6 +238,9 @@ export class Ingest {
   resume(): void {
     this.paused = false;
     this.flushAll();
+    const pending = this.bufferPending;
+    this.bufferPending = undefined;
+    pending?.().catch((e: Error) => this.logger.error({ err: e.message }, 'finishing a buffer event after the restart failed; the next recovery tries again'));
   }
 
   pause(): void {
@@ -236,11 +274,12 @@ export class Ingest {
     for (const msg of msgs) {
       const r = this.read(msg);
       if (r === undefined) continue;
-      if (groups.add(r, this.schema)) continue;
+      // While a buffer event is open each update goes through the bufferFunct on its own.
+      if (!this.buffers.open && !(r.id !== undefined && this.heldBefore.has(r.id)) && groups.add(r, this.schema)) continue;
       // Anything else keeps its place: what was grouped before it goes first. A retry of a
       // grouped request is a duplicate of it once the group is in (the id is remembered then).
       this.acceptGroups(groups);
-      if (r.id !== undefined && this.replyIfSeen(r.id, r.msg.reply, r.encoding)) continue;
+      if (r.id !== undefined && this.answers.replyIfSeen(r.id, r.msg.reply, r.encoding)) continue;
       this.accept(r);
     }
     this.acceptGroups(groups);
@@ -265,7 +304,7 @@ export class Ingest {
         throw new TickbusError(ErrorCode.BAD_TYPE, `payload type must be ${UPD_TYPE}`, { got: (body as { type?: unknown })?.type ?? null });
       }
       const id = feedIdOf(msg.headers?.get(Header.feedId) || body.id);
-      if (id !== undefined && this.replyIfSeen(id, msg.reply, encoding)) return undefined;
+      if (id !== undefined && this.answers.replyIfSeen(id, msg.reply, encoding)) return undefined;
       return { msg, encoding, body, id, table: target?.table, bulk: body.ack === 'bulk' && encoding === 'cbor' };
     } catch (e) {
       this.fail(msg, encoding, e, '_unknown');
@@ -279,16 +318,51 @@ export class Ingest {
     try {
       const parts = tablesOf(r.table, r.body);
       tablesForError = parts.map(([t]) => t).join(',');
-      const stamp = this.stamp();
-      const batches = parts.map(([t, data]) => batchFromFeed(this.tableSchema(t), data, stamp, this.settings.maxRowsPerUpdate));
+      const stamp = this.stamper.now();
+      const batches = parts.map(([t, data]) => this.stamper.batch(this.tableSchema(t), data, stamp, this.settings.maxRowsPerUpdate));
       let rows = 0;
       for (const b of batches) rows += b.n;
+      if (batches.length > 1) this.checkMultiFits(batches);
       this.checkRoom(rows);
-      const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: batches.length, seq: 0, failed: false };
+      const heldBefore = r.id === undefined ? undefined : this.heldBefore.get(r.id);
+      if (heldBefore) return this.acceptRestOfHeld(r, batches, rows, heldBefore);
+      if (this.buffers.open) return this.acceptBuffered(r, batches, rows);
+      const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
       this.admit(w);
-      for (const b of batches) this.enqueue(b, [w]);
+      this.batcher.enqueue(batches, [w]);
     } catch (e) {
       this.fail(r.msg, r.encoding, e, tablesForError);
+    }
+  }
+
+  /**
+   * An update during a buffer event: the bufferFunct splits it; held rows are appended to the
+   * event's log first, live rows join their batch; the ack waits for both (BUFFER_FULL before either).
+   */
+  private acceptBuffered(r: FeedRequest, batches: Batch[], rows: number): void {
+    const { live, held, heldBytes } = this.buffers.split(batches);
+    const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: (live.length ? 1 : 0) + (held.length ? 1 : 0), seq: 0, failed: false };
+    this.admit(w);
+    if (held.length) {
+      this.buffers.hold(held, heldBytes, w, live.length > 0, this.day, (err, seq) => {
+        this.answers.complete(w, err, seq);
+        this.acks.flush();
+      });
+    }
+    if (live.length) this.batcher.enqueue(live, [w]);
+  }
+
+  /** The retry of an update whose held part is logged already: its live rows only (restoreHeld). */
+  private acceptRestOfHeld(r: FeedRequest, batches: Batch[], rows: number, h: { event: BufferEventInfo; seq: number }): void {
+    const { live } = this.buffers.splitFor(h.event, batches);
+    const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
+    this.admit(w);
+    this.heldBefore.delete(r.id!);
+    this.stats.heldRetries++;
+    if (live.length) this.batcher.enqueue(live, [w]);
+    else {
+      this.answers.complete(w, undefined, h.seq);
+      this.acks.flush();
     }
   }
 
@@ -302,17 +376,17 @@ export class Ingest {
       if (g.reqs.length > 1) {
         let batch: Batch | undefined;
         try {
-          batch = batchFromFeed(this.tableSchema(table), { rows: g.rows as unknown[][] }, this.stamp(), g.rows.length);
+          batch = this.stamper.batch(this.tableSchema(table), { rows: g.rows as unknown[][] }, this.stamper.now(), g.rows.length);
         } catch {
           batch = undefined;
         }
-        if (batch && this.pendingRows + batch.n <= this.settings.pendingRowsMax && this.writer.depth < this.settings.appendsInflightMax) {
+        if (batch && this.batcher.pendingRows + batch.n <= this.settings.pendingRowsMax && this.writer.depth < this.settings.appendsInflightMax) {
           const ws = g.reqs.map((r): Waiter => {
             const rows = (r.body.rows as unknown[]).length;
             return { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
           });
           for (const w of ws) this.admit(w);
-          this.enqueue(batch, ws);
+          this.batcher.enqueue([batch], ws);
           continue;
         }
       }
@@ -320,14 +394,26 @@ export class Ingest {
     }
   }
 
-  private stamp(): bigint {
-    return (this.clock.nowNs?.() ?? nowNs()) + this.stampOffsetNs;
+  /**
+   * A multi-table update is one log message (all or none): one that cannot fit one message
+   * (batchBytesMax) is refused whole with MESSAGE_TOO_LARGE, never split across appends.
+   */
+  private checkMultiFits(batches: readonly Batch[]): void {
+    let bytes = 0;
+    for (const b of batches) bytes += estimateBytes(b);
+    if (bytes > this.settings.batchBytesMax) {
+      throw new TickbusError(ErrorCode.MESSAGE_TOO_LARGE, `a multi-table update is one log message and this one needs about ${bytes} bytes, over batchBytesMax ${this.settings.batchBytesMax}; send its tables as separate updates`, {
+        bytes,
+        max: this.settings.batchBytesMax,
+        tables: batches.map((b) => b.table),
+      });
+    }
   }
 
   private checkRoom(rows: number): void {
-    if (this.pendingRows + rows > this.settings.pendingRowsMax || this.writer.depth >= this.settings.appendsInflightMax) {
+    if (this.batcher.pendingRows + rows > this.settings.pendingRowsMax || this.writer.depth >= this.settings.appendsInflightMax) {
       throw new TickbusError(ErrorCode.OVERLOADED, 'tickerplant queue is full; retry with the same id', {
-        pendingRows: this.pendingRows,
+        pendingRows: this.batcher.pendingRows,
         appends: this.writer.depth,
       });
     }
@@ -341,7 +427,8 @@ export class Ingest {
 
   private fail(msg: Msg, encoding: Encoding, e: unknown, table: string): void {
     const err = toTickbusError(e);
-    if (err.code !== ErrorCode.OVERLOADED && err.code !== ErrorCode.NOT_READY) this.replies.reject(msg, err, table);
+    // Capacity answers (queue full, recovering, a full buffer event) are not bad data: not kept in TICKERR.
+    if (err.code !== ErrorCode.OVERLOADED && err.code !== ErrorCode.NOT_READY && err.code !== ErrorCode.BUFFER_FULL) this.replies.reject(msg, err, table);
     this.replies.respond(msg.reply, encoding, err.toEnvelope());
   }
 
@@ -351,117 +438,8 @@ export class Ingest {
     return t;
   }
 
-  private enqueue(b: Batch, ws: Waiter[]): void {
-    const bytes = estimateBytes(b);
-    let p = this.pending.get(b.table);
-    // Keep a log message under batchBytesMax: append what is pending before it would overflow
-    // (flush takes the pending batch out of the map, so look it up again after).
-    if (p && p.rows > 0 && p.bytes + bytes > this.settings.batchBytesMax) {
-      this.flush(b.table);
-      p = this.pending.get(b.table);
-    }
-    if (!p) this.pending.set(b.table, (p = { parts: [], rows: 0, bytes: 0, waiters: [] }));
-    p.parts.push(b);
-    p.rows += b.n;
-    p.bytes += bytes;
-    for (const w of ws) p.waiters.push(w);
-    this.pendingRows += b.n;
-    if (this.paused) return;
-    if (this.settings.mode === 'immediate' || p.rows >= this.settings.batchRowsMax || p.bytes >= this.settings.batchBytesMax) this.flush(b.table);
-    else if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flushAll(), this.settings.pubFreqMs);
-  }
-
   flushAll(): void {
-    if (this.flushTimer) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = undefined;
-    }
-    if (this.paused) return;
-    for (const table of this.pending.keys()) this.flush(table);
-  }
-
-  private flush(table: string): void {
-    const p = this.pending.get(table);
-    if (!p || p.rows === 0 || this.paused) return;
-    this.pending.delete(table);
-    this.pendingRows -= p.rows;
-    const schema = this.schema.get(table)!;
-    // A batch whose encoding is too large is split; the feed ids ride on the last piece. One that
-    // fits (the rule) is written straight from its parts (log_encode.ts).
-    const pieces = Math.max(1, Math.ceil(p.bytes / this.settings.batchBytesMax));
-    const batch = pieces === 1 ? undefined : concatBatches(schema, p.parts);
-    const total = p.rows;
-    const step = Math.ceil(total / pieces);
-    const ids = p.waiters.filter((w) => w.id !== undefined).map((w) => w.id!).join(',');
-    let remaining = Math.ceil(total / step); // pieces actually cut (may be fewer than asked)
-    let lastSeq = 0;
-    let failure: TickbusError | undefined;
-    for (let from = 0; from < total; from += step) {
-      const n = Math.min(total, from + step) - from;
-      const count = (this.counts.get(table) ?? 0) + n;
-      this.counts.set(table, count);
-      let data: Uint8Array;
-      if (batch === undefined) data = encodeLogBatch(BATCH_TYPE, schema, this.day, p.parts, total);
-      else {
-        const piece = sliceBatch(batch, from, from + n);
-        data = encode({ type: BATCH_TYPE, table, day: this.day, n: piece.n, cols: piece.cols });
-      }
-      const headers: Record<string, string> = { [Header.contentType]: 'application/cbor', [Header.day]: this.day, [Header.count]: String(count) };
-      if (ids && from + step >= total) headers[Header.ids] = ids;
-      this.stats.appends++;
-      this.writer.append({
-        subject: subjects.tick(this.settings.name, table),
-        data,
-        headers,
-        done: (err, seq) => {
-          if (err) failure = err;
-          else this.loggedCounts.set(table, count); // acks complete in log order
-          lastSeq = Math.max(lastSeq, seq);
-          if (--remaining > 0) return;
-          for (const w of p.waiters) this.complete(w, failure, lastSeq);
-          this.acks.flush();
-        },
-      });
-    }
-  }
-
-  private complete(w: Waiter, err: TickbusError | undefined, seq: number): void {
-    if (w.failed) return;
-    if (err) {
-      w.failed = true;
-      this.replies.respond(w.reply, w.encoding, err.toEnvelope());
-      if (w.id !== undefined) {
-        // Retries of this id waiting on it get the same error; recovery rebuilds the ids from the log.
-        for (const other of this.seen.get(w.id)?.waiters ?? []) this.replies.respond(other.reply, other.encoding, err.toEnvelope());
-        this.seen.delete(w.id);
-      }
-      return;
-    }
-    w.seq = Math.max(w.seq, seq);
-    if (--w.remaining > 0) return;
-    if (!(w.bulk && w.reply !== undefined && this.acks.add(w.reply, w.id, w.seq, w.rows))) {
-      this.replies.respond(w.reply, w.encoding, w.id === undefined ? { type: ACK_TYPE, seq: w.seq, rows: w.rows } : { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows });
-    }
-    if (w.id !== undefined) {
-      const s = this.seen.get(w.id);
-      if (s) {
-        s.acked = true;
-        s.seq = w.seq;
-        for (const other of s.waiters ?? []) this.replies.respond(other.reply, other.encoding, { type: ACK_TYPE, id: w.id, seq: w.seq, rows: w.rows, duplicate: true });
-        s.waiters = undefined;
-      }
-    }
-  }
-
-  // ---------------------------------------------------------------- dedupe
-
-  private replyIfSeen(id: string, reply: string | undefined, encoding: Encoding): boolean {
-    const s = this.seen.get(id);
-    if (!s) return false;
-    this.stats.duplicates++;
-    if (s.acked) this.replies.respond(reply, encoding, { type: ACK_TYPE, id, seq: s.seq, rows: 0, duplicate: true });
-    else (s.waiters ??= []).push({ reply, encoding, bulk: false, id, rows: 0, remaining: 1, seq: 0, failed: false });
-    return true;
+    this.batcher.flushAll();
   }
 
   // ---------------------------------------------------------------- end of day and stop
@@ -471,7 +449,7 @@ export class Ingest {
     if (this.settings.demoDayMs > 0) {
       const real = tradingDay(this.clock.now(), this.settings.eodTime, this.settings.eodZone);
       const days = Math.round((Date.parse(`${day}T00:00:00Z`) - Date.parse(`${real}T00:00:00Z`)) / 86_400_000);
-      this.stampOffsetNs = BigInt(days) * 86_400_000_000_000n;
+      this.stamper.demoOffsetNs = BigInt(days) * 86_400_000_000_000n;
     }
   }
 
@@ -525,7 +503,7 @@ export class Ingest {
 
   /** A marker's time, on the stamps' clock: every row before it was stamped before it. */
   private markerTime(): bigint {
-    return (this.clock.nowNs?.() ?? nowNs()) + this.stampOffsetNs;
+    return this.stamper.now();
   }
 
   private appendMarker(subject: string, data: Uint8Array, headers: Record<string, string>): Promise<number> {
@@ -539,13 +517,13 @@ export class Ingest {
     this.drain();
     this.flushAll();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([Promise.all([this.writer.drained(), this.periods.manifestWritten()]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    await Promise.race([Promise.all([this.buffers.idle(), this.writer.drained(), this.periods.manifestWritten()]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
     this.writer.close();
     this.pipeline.close();
   }
 
   get rowsPending(): number {
-    return this.pendingRows;
+    return this.batcher.pendingRows;
   }
 }

@@ -14,6 +14,38 @@ let scratch = new Uint32Array(1024);
 
 export function encodeLogBatch(type: string, schema: TableSchema, day: string, parts: readonly Batch[], n: number): Uint8Array {
   const w = new CborWriter(sizeOf(schema, parts, n));
+  writeLogBatch(w, type, schema, day, parts, n);
+  return w.finish();
+}
+
+/** One table's pending parts in a multi-table message: its schema, parts and row count. */
+export interface MultiPart {
+  schema: TableSchema;
+  parts: readonly Batch[];
+  n: number;
+}
+
+/**
+ * A multi-table log message (tickbus.v1.multi, bus/SUBJECTS.md): {type, day, batches}, where
+ * `batches` is an array of ordinary tickbus.v1.batch maps, one per table, written as above. One
+ * message is one append: its tables are in the log together or not at all.
+ */
+export function encodeMultiBatch(type: string, batchType: string, day: string, tables: readonly MultiPart[]): Uint8Array {
+  let bytes = 64;
+  for (const t of tables) bytes += sizeOf(t.schema, t.parts, t.n);
+  const w = new CborWriter(bytes);
+  w.head(5, 3);
+  w.str('type');
+  w.str(type);
+  w.str('day');
+  w.str(day);
+  w.str('batches');
+  w.head(4, tables.length);
+  for (const t of tables) writeLogBatch(w, batchType, t.schema, day, t.parts, t.n);
+  return w.finish();
+}
+
+function writeLogBatch(w: CborWriter, type: string, schema: TableSchema, day: string, parts: readonly Batch[], n: number): void {
   w.head(5, 5);
   w.str('type');
   w.str(type);
@@ -44,7 +76,6 @@ export function encodeLogBatch(type: string, schema: TableSchema, day: string, p
       }
     }
   }
-  return w.finish();
 }
 
 function writeSyms(w: CborWriter, parts: readonly Batch[], name: string, n: number): void {

@@ -22,6 +22,12 @@ export interface AppendRequest {
   subject: string;
   data: Uint8Array;
   headers: Record<string, string>;
+  /**
+   * Nats-Msg-Id to use instead of the writer's own: a caller that may append the same message
+   * again after a restart (a held part of a buffered update, a replayed buffer message) names it,
+   * and JetStream's duplicate window turns the second append into a no-op (a duplicate ack).
+   */
+  msgId?: string;
   /** Called once: with the stream sequence, or with the error that made the append fail. */
   done: (err: TickbusError | undefined, seq: number, duplicate: boolean) => void;
 }
@@ -98,7 +104,7 @@ export class LogWriter {
       req.done(new TickbusError(ErrorCode.NOT_READY, 'log writer is closed', {}), 0, false);
       return;
     }
-    const msgId = `${this.bootId}-${this.next++}`;
+    const msgId = req.msgId ?? `${this.bootId}-${this.next++}`;
     const hdrs = natsHeaders();
     for (const [k, v] of Object.entries(req.headers)) hdrs.set(k, v);
     hdrs.set(Header.msgId, msgId);
@@ -148,6 +154,10 @@ export class LogWriter {
     e.acked = true;
     e.seq = ack.seq;
     e.duplicate = ack.duplicate === true;
+    // A duplicate (a caller's msgId seen before) did not advance the stream: when nothing was sent
+    // after it, the next append expects what it expected; otherwise the later appends are refused
+    // (wrong last sequence) and the retry re-sends them in order.
+    if (e.duplicate && !this.retrying && this.inflight.at(-1) === e && this.queued.length === 0) this.predicted = e.expect;
   }
 
   private expectAfter(e: Entry, last: number): void {
@@ -159,7 +169,7 @@ export class LogWriter {
   private settle(): void {
     while (this.inflight.length && this.inflight[0]!.acked) {
       const e = this.inflight.shift()!;
-      this.settledSeq = e.seq;
+      if (!e.duplicate) this.settledSeq = e.seq;
       e.done(undefined, e.seq, e.duplicate);
     }
     if (this.depth === 0 && this.drainWaiters.length) {
@@ -182,13 +192,13 @@ export class LogWriter {
       let prev = this.settledSeq;
       for (const e of this.inflight) {
         if (e.acked) {
-          prev = e.seq;
+          if (!e.duplicate) prev = e.seq;
           continue;
         }
         this.expectAfter(e, prev);
         try {
           await (e.attempt = this.attempt(e));
-          prev = e.seq;
+          if (!e.duplicate) prev = e.seq;
         } catch (err) {
           lastErr = err as TickbusError;
           ok = false;

@@ -8,11 +8,16 @@ export interface TickerplantSettings {
   name: string;
   /** Tables and their columns (time and sym first). */
   tables: TablesConfig;
-  /** 'immediate' appends each update as it comes; 'batch' coalesces per table for pubFreqMs. */
-  mode: 'immediate' | 'batch';
-  /** Batch mode: the longest an update waits before its table's batch is appended. */
+  /**
+   * 'immediate' appends each update as it comes; 'batch' coalesces per table, one log message per
+   * table every pubFreqMs (or sooner at batchRowsMax/batchBytesMax); 'memorybatch' (KX/TorQ memory
+   * batch) holds every table's rows until the timer and appends them as ONE multi-table message
+   * per tick (sooner only at batchBytesMax/batchRowsMax). Feeds are acked when their rows are durable.
+   */
+  mode: 'immediate' | 'batch' | 'memorybatch';
+  /** Batch and memorybatch modes: the longest an update waits before its batch is appended (KX pubFreq). */
   pubFreqMs: number;
-  /** A table's pending batch is appended as soon as it holds this many rows. */
+  /** A pending batch (a table's, or memorybatch's whole tick) is appended as soon as it holds this many rows. */
   batchRowsMax: number;
   /** ... or this many (estimated) bytes; stays under the server's max_payload. */
   batchBytesMax: number;
@@ -55,6 +60,22 @@ export interface TickerplantSettings {
   appendRetryWindowMs: number;
   /** Pause between append retries. KX's `retryInterval` (ms) is accepted as `retryIntervalMs`, an alias. */
   appendRetryDelayMs: number;
+  /** KX timeType: stamps are UTC ('gmt') or eodZone's wall time written as UTC ('local', kdb+'s .z.P). */
+  timeType: 'gmt' | 'local';
+  /** KX timeOffset: whole hours (-24..24) added to every stamp the tickerplant makes. */
+  timeOffset: number;
+  /** Custom stamping per table (TorQ seqnum-style): columns the tickerplant fills; the schema declares them. */
+  stamp: Record<string, TableStamp>;
+  /** KX bufferEnabled: ctl.<tp>.buffer.start / .end open and close buffer events (off: BAD_CONFIG). */
+  bufferEnabled: boolean;
+  /** KX bufferFunct: a hook of hooksModule deciding per update which rows are held; '' = holdAll (every row). */
+  bufferFunct: string;
+  /** KX bufferLimit: most MB one event's buffer log holds; past it feeds get BUFFER_FULL (nothing logged). */
+  bufferLimitMb: number;
+  /** End of a buffer event replays its rows into the live log unless the end request says replay: false. */
+  bufferReplayOnEnd: boolean;
+  /** Module exporting the tickerplant's hooks (bufferFunct), relative to the repository root. */
+  hooksModule: string;
   /** Rejected messages kept in TICKERR_<tp> (count and age bounds). */
   rejectedMsgsMax: number;
   rejectedRetentionMs: number;
@@ -64,6 +85,14 @@ export interface TickerplantSettings {
   consumerDisconnectBytes: number;
   /** How often the consumers' lag is read (bounds how late an alert or a cut comes). */
   consumerCheckMs: number;
+}
+
+/** Columns of one table the tickerplant fills (feeds leave them out); see stamping.ts. */
+export interface TableStamp {
+  /** A `long` column: the row's 1-based position in the table's day (continues from the log after a restart). */
+  seq?: string;
+  /** A `timestamp` column: the receive time, next to a feed-supplied `time`. */
+  recvTime?: string;
 }
 
 export const defaultTickerplantSettings: Omit<TickerplantSettings, 'name' | 'tables'> = {
@@ -90,8 +119,26 @@ export const defaultTickerplantSettings: Omit<TickerplantSettings, 'name' | 'tab
   appendRetryDelayMs: 250,
   rejectedMsgsMax: 100_000,
   rejectedRetentionMs: 7 * 86_400_000,
+  timeType: 'gmt',
+  timeOffset: 0,
+  stamp: {},
+  bufferEnabled: false,
+  bufferFunct: '',
+  bufferLimitMb: 64,
+  bufferReplayOnEnd: false,
+  hooksModule: '',
   ...defaultConsumerWatchSettings,
 };
+
+/** Checks the stamping and mode settings: BAD_CONFIG naming the setting. */
+export function checkTickerplantSettings(s: TickerplantSettings): void {
+  const bad = (setting: string, why: string) => new TickbusError(ErrorCode.BAD_CONFIG, `tickerplant setting ${setting}: ${why}`, { setting, value: (s as unknown as Record<string, unknown>)[setting] });
+  if (!['immediate', 'batch', 'memorybatch'].includes(s.mode)) throw bad('mode', `${String(s.mode)} is not immediate, batch or memorybatch`);
+  if (s.timeType !== 'gmt' && s.timeType !== 'local') throw bad('timeType', `${String(s.timeType)} is not gmt or local`);
+  if (typeof s.timeOffset !== 'number' || !Number.isInteger(s.timeOffset) || Math.abs(s.timeOffset) > 24) throw bad('timeOffset', `${String(s.timeOffset)} is not a whole number of hours in [-24, 24]`);
+  if (typeof s.bufferLimitMb !== 'number' || !(s.bufferLimitMb > 0) || s.bufferLimitMb > 65_536) throw bad('bufferLimitMb', `${String(s.bufferLimitMb)} is not a number of MB in (0, 65536]`);
+  if (typeof s.stamp !== 'object' || s.stamp === null || Array.isArray(s.stamp)) throw bad('stamp', 'must be an object {<table>: {seq?, recvTime?}}');
+}
 
 /**
  * The settings as given, with KX's names mapped to ours: `retryIntervalMs` (the KX template's

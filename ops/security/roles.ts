@@ -130,6 +130,7 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
       return merge(processBase(role), {
         publish: [
           'tick.*.>',
+          'tickbuf.*.>',
           'tickerr.*.>',
           ...ctx.tps.flatMap((tp) => [...streamOwner(streams.log(tp)), ...streamOwner(streams.rejected(tp))]),
           // The slow-consumer watch lists its log's consumers (and deletes a cut one: streamReader's CONSUMER.DELETE).
@@ -139,8 +140,8 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
           `${js}.STREAM.CREATE.${periodsStream}`,
           `${js}.STREAM.INFO.${periodsStream}`,
         ],
-        // A manual end of period (ctl.<tp>.eop).
-        subscribe: [...feedSubjects, ...ctx.tps.map((tp) => `ctl.${tp}.eop`)],
+        // A manual end of period (ctl.<tp>.eop); buffer events (ctl.<tp>.buffer.start / .end).
+        subscribe: [...feedSubjects, ...ctx.tps.flatMap((tp) => [`ctl.${tp}.eop`, `ctl.${tp}.buffer.*`])],
       });
     case 'rdb':
       // With a recent window (rdbWindowMs) it drops what a WDB's notices say is written.

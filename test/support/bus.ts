@@ -4,6 +4,8 @@ import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode } from '../../bus/codec.ts';
+import { type LogBatchBody, multiBodies } from '../../bus/log_batch.ts';
+import { parseCounts } from '../../actors/tickerplant/batching.ts';
 import { silentLogger } from '../../bus/log.ts';
 import { NatsServer } from '../../bus/nats_server.ts';
 import { manager } from '../../bus/streams.ts';
@@ -28,6 +30,8 @@ export interface LogBatch {
   count: number;
   ids: string[];
   cols: Record<string, Column>;
+  /** Part of a multi-table message (tick.<tp>._multi). */
+  multi?: boolean;
 }
 export interface LogEod {
   seq: number;
@@ -52,12 +56,37 @@ export async function readLog(nc: NatsConnection, tp: string, fromSeq = 1): Prom
   const c = await jetstream(nc).consumers.get(streams.log(tp), { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq });
   const it = await c.consume();
   for await (const m of it) {
-    const s = parseTickSubject(m.subject)!;
+    // Buffer logs (tickbuf.<tp>.<id>) share the stream: not log batches.
+    const s = parseTickSubject(m.subject) ?? { kind: 'other' as const, tp, rest: m.subject };
     if (s.kind === 'eod') {
       const e = decode<LogEod>(m.data);
       const ev = { seq: m.seq, day: e.day, nextDay: e.nextDay, counts: e.counts };
       out.eods.push(ev);
       out.order.push(ev);
+    } else if (s.kind === 'multi') {
+      // One atomic message, several tables: one LogBatch per table, same seq, the ids on the first.
+      let bodies: LogBatchBody[];
+      try {
+        bodies = multiBodies(decode(m.data));
+      } catch {
+        if (m.seq >= info.state.last_seq) break;
+        continue;
+      }
+      const counts = parseCounts(m.headers?.get(Header.counts));
+      bodies.forEach((b, i) => {
+        const ev: LogBatch = {
+          seq: m.seq,
+          table: b.table,
+          day: b.day,
+          n: b.n,
+          count: counts.get(b.table) ?? 0,
+          ids: i === 0 ? (m.headers?.get(Header.ids)?.split(',').filter(Boolean) ?? []) : [],
+          cols: b.cols,
+          multi: true,
+        };
+        out.batches.push(ev);
+        out.order.push(ev);
+      });
     } else if (s.kind === 'table') {
       let b: { table: string; day: string; n: number; cols: Record<string, Column> };
       try {
