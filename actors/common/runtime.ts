@@ -367,6 +367,24 @@ export class ProcessRuntime {
     return { type: 'tickbus.v1.status', name: this.o.name, proctype: this.o.proctype, pid: process.pid, time: new Date().toISOString(), status, ...(this.ctlRefused ? { ctlRefused: this.ctlRefused } : {}) };
   }
 
+  /**
+   * The hard stop (a SIGKILL's effect, for a process run in-process): the connection closes at
+   * once, with no flush, no drain and no deregistration (the registry entry ages out with its
+   * heartbeat); then the process is told to stop so its timers end (its writes fail on the closed
+   * connection). Safe to call twice, and after stop().
+   */
+  kill(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearInterval(this.hbTimer);
+      await this.nc?.close().catch(() => {});
+      await this.proc?.stop().catch(() => {});
+      this.o.logForwarder?.detach();
+      this.o.logger.warn('process killed');
+      this.markStopped();
+    })();
+    return this.stopping;
+  }
+
   /** Stops the process, deregisters it and closes the connection; safe to call twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
