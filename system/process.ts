@@ -91,7 +91,8 @@ export class TickbusProcess {
     this.name = assertName('name', o.name ?? `${SHORT[proctype] ?? proctype}1`);
     this.libraries = { ...(o.libraries ?? {}) };
     for (const [n, spec] of Object.entries(o.apis ?? {})) this.registerApi(n, spec);
-    this.logger = o.processLogs === false ? silentLogger : createLogger({ proctype: 'system', name: this.name });
+    // The script's side of the process (its supervisor, its connection) says only what goes wrong.
+    this.logger = o.processLogs === false ? silentLogger : createLogger({ proctype: 'system', name: this.name }, process.env.LOG_LEVEL ?? 'warn');
   }
 
   /** The nats-server URL (a System sets it before starting its processes). */
