@@ -39,6 +39,8 @@ export interface BasicOptions {
   apis?: Partial<Record<'tickerplant' | 'rdb' | 'hdb' | 'gateway', Record<string, ApiSpec>>>;
   /** Libraries for every process (alias -> module). */
   libraries?: Record<string, string>;
+  /** In-process mode only: the clock every process runs on (tests inject one). */
+  clock?: ProcessOptions['clock'];
 }
 
 export class System {
@@ -66,6 +68,7 @@ export class System {
       ...(o.processLogs !== undefined ? { processLogs: o.processLogs } : {}),
       ...(o.mode ? { mode: o.mode } : {}),
       ...(o.libraries ? { libraries: o.libraries } : {}),
+      ...(o.clock ? { clock: o.clock } : {}),
       ...(o.apis?.[type] ? { apis: o.apis[type] } : {}),
       settings: { ...(type === 'rdb' || type === 'hdb' ? { hdbDir } : {}), ...o.settings?.[type] },
     });
