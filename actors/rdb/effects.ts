@@ -25,6 +25,7 @@ import { defineSchema, type Schema } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { rdbMachine, type RdbEvent } from './machine.ts';
 import { defaultRdbSettings, type RdbSettings } from './settings.ts';
+import { QueryPool } from './query_pool.ts';
 
 /** The `last` day an RDB advertises: it holds today and whatever comes after. */
 export const OPEN_END_DAY = '9999-12-31';
@@ -85,7 +86,9 @@ export async function startRdb(
   /** Finished days still held (being written, or written but not yet held by an HDB). */
   const ending: RdbDay[] = [];
   const onAttributesChanged = opts.onAttributesChanged ?? (() => {});
-  const syms = new SymbolTable();
+  // Heavy getdata queries run on worker threads reading the chunks in place (actors/rdb/query_pool.ts).
+  const pool = s.queryPoolSize > 0 ? new QueryPool(s, s.tables, logger) : undefined;
+  const syms = new SymbolTable(pool !== undefined);
   let today = new RdbDay('', schema, syms, s.subscribeTables);
   let live = false;
   let sub: Subscription | undefined;
@@ -249,6 +252,15 @@ export async function startRdb(
       // (tickbus.v1.query) keeps its own path.
       const days = daysFor(q as { start?: unknown; end?: unknown });
       const latest = days[days.length - 1]!; // as-of joins and simple queries read one day
+      if (days.length === 1 && pool?.takes(latest.tables, q)) {
+        const query = q;
+        const reply = (v: unknown, n?: number) => answer(m, enc, at, t0, query, v, n);
+        void pool.run(latest.tables, q).then(
+          (r) => reply(enc === 'json' ? resultToJsonV2(r) : r, r.n),
+          (e: unknown) => reply(toTickbusError(e).toEnvelope()),
+        );
+        return;
+      }
       if (q.type === GETDATA_TYPE || q.type === ASOF_TYPE) {
         const r = q.type === GETDATA_TYPE ? getdataOver(days, q as Record<string, unknown>) : runAsof(latest.tables, q);
         rows = r.n;
@@ -261,6 +273,10 @@ export async function startRdb(
     } catch (e) {
       body = toTickbusError(e).toEnvelope();
     }
+    answer(m, enc, at, t0, q, body, rows);
+  }
+
+  function answer(m: Msg, enc: Encoding, at: number, t0: number, q: unknown, body: unknown, rows: number | undefined): void {
     if (!m.reply) return;
     const bytes = encode(body, enc);
     try {
@@ -295,11 +311,12 @@ export async function startRdb(
     async stop() {
       for (const q of querySubs) q.unsubscribe();
       actor.send({ type: 'rdb.stop' });
+      await pool?.close();
       await eodChain;
     },
     status() {
       const snap = actor.getSnapshot();
-      return { state: snap.value, day: today.day, tables: today.rows(), lastSeq: today.lastSeq, unwrittenDays: unwritten.map((d) => d.day), rewrittenDays: rewritten, logResumes: sub?.resumes ?? 0, periods, ...stats, bytes: [...today.tables.values()].reduce((a, t) => a + t.bytes(), 0) };
+      return { state: snap.value, day: today.day, tables: today.rows(), lastSeq: today.lastSeq, unwrittenDays: unwritten.map((d) => d.day), rewrittenDays: rewritten, logResumes: sub?.resumes ?? 0, periods, ...stats, ...(pool ? { queryPool: pool.status() } : {}), bytes: [...today.tables.values()].reduce((a, t) => a + t.bytes(), 0) };
     },
   };
 }

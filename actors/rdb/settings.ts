@@ -28,11 +28,23 @@ export interface RdbSettings {
   handoffConfirmMs?: number;
   /** Then keep answering for it this long after no longer advertising it (registry watchers catch up). */
   handoffGraceMs?: number;
+  /** Worker threads that run heavy getdata queries off the event loop (0 = every query inline; actors/rdb/query_pool.ts). */
+  queryPoolSize: number;
+  /** A getdata on a table with at least this many rows goes to the pool; smaller ones run inline (faster than a hand-off). */
+  queryPoolRowsMin: number;
+  /** Queries waiting for a pool worker before more are refused with OVERLOADED. */
+  queryPoolQueueMax: number;
+  /** A pool query running longer is stopped (its worker replaced) and answered TIMEOUT. */
+  queryPoolTimeoutMs: number;
 }
 
 export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
   bufferBytes: 16 * 1024 * 1024,
   logStallMs: 5_000,
+  queryPoolSize: 1,
+  queryPoolRowsMin: 1_000_000,
+  queryPoolQueueMax: 32,
+  queryPoolTimeoutMs: 60_000,
 };
 
 /** End-of-day write-down to the Parquet HDB (issue 3): off unless hdbDir is set. */
