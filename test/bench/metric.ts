@@ -41,6 +41,7 @@ export const targets: Record<string, { bounds: Bound[]; baseline?: string }> = {
   runaway_small_query_rdb_p99_ms: { baseline: 'small_query_rdb_p99_ms', bounds: [{ on: 'value', op: '<=', limit: 50 }] },
   runaway_small_query_gateway_p99_ms: { baseline: 'small_query_gateway_p99_ms', bounds: [{ on: 'value', op: '<=', limit: 50 }] },
   hdb_groupby_100m_ms: { baseline: 'duckdb_direct_groupby_100m_ms', bounds: [{ on: 'ratio', op: '<=', limit: 1.3 }] },
+  ingest_during_heavy_query_rows_per_s: { baseline: 'ingest_alone_rows_per_s', bounds: [{ on: 'ratio', op: '>=', limit: 0.8 }] },
 };
 
 function fmt(n: number): string {
