@@ -80,7 +80,10 @@ export class TickbusProcess {
   private readonly timers: Array<{ spec: ApiSpec; everyMs: number }> = [];
   private sup: Supervisor | undefined;
   private inproc: ProcessRuntime | undefined;
-  private nc: NatsConnection | undefined;
+  /** The script's connection for call() and status (made on first use; concurrent first uses share it). */
+  private nc: Promise<NatsConnection> | undefined;
+  /** The same, once connected (the child spec's ready check reads it). */
+  private ncNow: NatsConnection | undefined;
   private readonly logger: Logger;
 
   constructor(
@@ -149,8 +152,8 @@ export class TickbusProcess {
     return s;
   }
 
-  private async connection(): Promise<NatsConnection> {
-    this.nc ??= await connectBus({ servers: this.natsUrl.split(','), name: `system.${this.name}`, logger: this.logger });
+  private connection(): Promise<NatsConnection> {
+    this.nc ??= connectBus({ servers: this.natsUrl.split(','), name: `system.${this.name}`, logger: this.logger }).then((nc) => (this.ncNow = nc));
     return this.nc;
   }
 
@@ -162,7 +165,7 @@ export class TickbusProcess {
     if (!this.sup) {
       const dataDir = this.dataDir();
       const cfgPath = join(dataDir, '.system', `${this.name}.config.json`);
-      const spec = childSpec({ proctype: this.proctype, procname: this.name, startwithall: true, restartpolicy: this.o.restartPolicy ?? processDefaults.restartPolicy }, { url: this.natsUrl, cfgPath, dataDir, nc: () => this.nc!, sec: undefined, stdio: () => this.stdio() });
+      const spec = childSpec({ proctype: this.proctype, procname: this.name, startwithall: true, restartpolicy: this.o.restartPolicy ?? processDefaults.restartPolicy }, { url: this.natsUrl, cfgPath, dataDir, nc: () => this.ncNow!, sec: undefined, stdio: () => this.stdio() });
       // The config is written at each launch, so APIs and timers registered since go with it.
       const launch = spec.launch;
       spec.launch = () => (this.writeConfig(cfgPath), launch());
@@ -262,8 +265,8 @@ export class TickbusProcess {
 
   private async closeConnection(): Promise<void> {
     const nc = this.nc;
-    this.nc = undefined;
-    await nc?.close().catch(() => {});
+    this.nc = this.ncNow = undefined;
+    await (await nc?.catch(() => undefined))?.close().catch(() => {});
   }
 
   /** Calls a named API on this process (tickbus.v1.call on q.<type>.<name>); its error comes back as a TickbusError. */

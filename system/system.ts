@@ -45,8 +45,9 @@ export interface BasicOptions {
 
 export class System {
   private server: NatsServer | undefined;
-  private nc: NatsConnection | undefined;
-  private gw: GatewayClient | undefined;
+  /** One connection and one gateway client, made on first use (concurrent first uses share them). */
+  private nc: Promise<NatsConnection> | undefined;
+  private gw: Promise<GatewayClient> | undefined;
   private readonly all: TickbusProcess[];
 
   constructor(private readonly o: SystemOptions) {
@@ -139,10 +140,10 @@ export class System {
 
   /** Stops every process cleanly in reverse order, then the embedded nats-server. */
   async stop(): Promise<void> {
-    this.gw?.close();
-    this.gw = undefined;
-    await this.nc?.close().catch(() => {});
-    this.nc = undefined;
+    const [gw, nc] = [this.gw, this.nc];
+    this.gw = this.nc = undefined;
+    (await gw?.catch(() => undefined))?.close();
+    await (await nc?.catch(() => undefined))?.close().catch(() => {});
     for (const p of [...this.all].reverse()) await p.stop();
     await this.server?.stop();
   }
@@ -160,8 +161,8 @@ export class System {
     return hit.map((p) => p.name);
   }
 
-  private async connection(): Promise<NatsConnection> {
-    this.nc ??= await connectBus({ servers: this.natsUrl.split(','), name: 'system', logger: silentLogger });
+  private connection(): Promise<NatsConnection> {
+    this.nc ??= connectBus({ servers: this.natsUrl.split(','), name: 'system', logger: silentLogger });
     return this.nc;
   }
 
@@ -172,7 +173,7 @@ export class System {
 
   /** A query through the gateway (bus/gateway_client.ts): the result of the backends, joined. */
   async query<T = unknown>(query: unknown, target?: GatewayTarget, o: GatewayCallOptions = {}): Promise<T> {
-    this.gw ??= new GatewayClient(await this.connection(), { gateway: this.gateway.name });
-    return (await this.gw.sync<T>(query, target, o)).result;
+    this.gw ??= this.connection().then((nc) => new GatewayClient(nc, { gateway: this.gateway.name }));
+    return (await (await this.gw).sync<T>(query, target, o)).result;
   }
 }

@@ -28,6 +28,11 @@ const expected: Record<string, RegExp[]> = {
     /^after start, rdb1 apis: apis,ticks,timed$/m,
     /^stopped$/m,
   ],
+  'threads.ts': [
+    /^published from 4 threads: 20000 rows; queried meanwhile$/m,
+    /^rdb holds 20000 rows, 20000 distinct ids: none lost, none twice$/m,
+    /^stopped$/m,
+  ],
 };
 
 function run(file: string): Promise<{ code: number | null; out: string; err: string }> {
