@@ -8,8 +8,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { StdioOptions } from 'node:child_process';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { systemClock, type Clock } from '../actors/common/clock.ts';
-import type { ApiFn, ProcessRuntime } from '../actors/common/runtime.ts';
-import type { CodeRef, UserCode } from '../actors/common/user_code.ts';
+import { assertApiName, type ApiFn, type ProcessRuntime } from '../actors/common/runtime.ts';
+import { userCodeLimits, type CodeRef, type UserCode } from '../actors/common/user_code.ts';
 import { processType } from '../actors/registry.ts';
 import { decode, encode } from '../bus/codec.ts';
 import { connectBus } from '../bus/connection.ts';
@@ -121,6 +121,7 @@ export class TickbusProcess {
    * restart. In-process it is live at once; a running child gets it at its next start or restart.
    */
   registerApi(name: string, fn: ApiSpec, description = ''): this {
+    assertApiName(name);
     toRef(fn, `API ${name}`);
     this.apis.set(name, { spec: fn, description });
     if (this.inproc && typeof fn === 'function') this.inproc.registerApi(name, fn, description);
@@ -129,6 +130,9 @@ export class TickbusProcess {
 
   /** Runs fn in the process every everyMs once it is ready (from its next start); runs never overlap. */
   setTimer(everyMs: number, fn: ApiSpec): this {
+    const { timerMinMs: lo, timerMaxMs: hi, timersMax } = userCodeLimits;
+    if (!Number.isInteger(everyMs) || everyMs < lo || everyMs > hi) throw new TickbusError(ErrorCode.BAD_CONFIG, `timer: everyMs=${String(everyMs)} is not an integer in [${lo}, ${hi}]`, { everyMs, rule: `integer in [${lo}, ${hi}]` });
+    if (this.timers.length >= timersMax) throw new TickbusError(ErrorCode.BAD_CONFIG, `at most ${timersMax} timers per process`, { timers: this.timers.length });
     toRef(fn, 'timer');
     this.timers.push({ spec: fn, everyMs });
     return this;

@@ -110,6 +110,13 @@ export const apiLimits = {
 
 const API_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 
+/** Checks an API name (BAD_CONFIG naming it): a letter or _, then letters, digits, _ . -, at most 64. */
+export function assertApiName(name: string): void {
+  if (!API_NAME_RE.test(name)) {
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `API name ${JSON.stringify(name)} is invalid`, { name, rule: API_NAME_RE.source });
+  }
+}
+
 export function isCall(v: unknown): v is ApiCall {
   return typeof v === 'object' && v !== null && (v as { type?: unknown }).type === CALL_TYPE;
 }
@@ -123,9 +130,7 @@ export class ApiTable {
   usage: UsageLog | undefined;
 
   register(name: string, fn: ApiFn, description = ''): void {
-    if (!API_NAME_RE.test(name)) {
-      throw new TickbusError(ErrorCode.BAD_CONFIG, `API name ${JSON.stringify(name)} is invalid`, { name, rule: API_NAME_RE.source });
-    }
+    assertApiName(name);
     if (!this.fns.has(name) && this.fns.size >= apiLimits.apisMax) {
       throw new TickbusError(ErrorCode.BAD_CONFIG, `at most ${apiLimits.apisMax} APIs per process`, { name });
     }

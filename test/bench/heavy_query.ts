@@ -45,8 +45,9 @@ const HEAVY = {
   aggregations: [{ op: 'count' }, { op: 'wavg', columns: ['size', 'price'] }, { op: 'max', column: 'price' }],
 };
 
+/** The RDB's row count; -1 when it does not answer in time (busy), which is never taken as a count. */
 async function rdbRows(nc: NatsConnection, name: string): Promise<number> {
-  return (await status<{ rows: number }>(nc, name, 2_000))?.rows ?? 0;
+  return (await status<{ rows: number }>(nc, name, 2_000))?.rows ?? -1;
 }
 
 async function waitRows(nc: NatsConnection, name: string, rows: number): Promise<void> {
@@ -57,13 +58,15 @@ async function waitRows(nc: NatsConnection, name: string, rows: number): Promise
   }
 }
 
-/** Rows per second reaching the RDB while `rows` rows are fed (window of 48 batches in flight). */
-async function feed(nc: NatsConnection, pub: Publisher, rdb: string, rows: number, offset: number): Promise<number> {
-  const start = await rdbRows(nc, rdb);
+/**
+ * Rows per second reaching the RDB while `rows` rows are fed (window of 48 batches in flight), until
+ * it holds `total` rows (what was fed so far: counted here, never read from a status that may lag).
+ */
+async function feed(nc: NatsConnection, pub: Publisher, rdb: string, rows: number, total: number, offset: number): Promise<number> {
   const cols = tradeCols(BATCH_ROWS, offset);
   const t0 = performance.now();
   const sending = pump(rows / BATCH_ROWS, 48, () => pub.publish('trade', { cols }));
-  await waitRows(nc, rdb, start + rows);
+  await waitRows(nc, rdb, total);
   const secs = (performance.now() - t0) / 1000;
   await sending;
   return rows / secs;
@@ -80,8 +83,8 @@ async function run(nc: NatsConnection, url: string, dir: string, name: string, p
   const pub = new Publisher(nc, { tp: name, inflightMax: 1024 });
   try {
     // Preload (and warm up): the heavy query scans it all, and its table is past queryPoolRowsMin.
-    await feed(nc, pub, rdbName, 2 * rows, 0);
-    const alone = await feed(nc, pub, rdbName, rows, 1);
+    await feed(nc, pub, rdbName, 2 * rows, 2 * rows, 0);
+    const alone = await feed(nc, pub, rdbName, rows, 3 * rows, 1);
     let querying = true;
     let queries = 0;
     let queryMs = 0;
@@ -97,7 +100,7 @@ async function run(nc: NatsConnection, url: string, dir: string, name: string, p
     })();
     // The first heavy query is under way before the feed starts.
     await new Promise((r) => setTimeout(r, 20));
-    const heavy = await feed(nc, pub, rdbName, rows, 2);
+    const heavy = await feed(nc, pub, rdbName, rows, 4 * rows, 2);
     querying = false;
     await loop;
     return { alone, heavy, queries, queryMs: queries ? queryMs / queries : NaN };

@@ -103,7 +103,9 @@ describe('system api', () => {
     expect(bad(() => new TickbusProcess('nosuch'))).toMatch(/^BAD_CONFIG: unknown process type nosuch/);
     expect(bad(() => new Rdb({ name: 'no spaces' }))).toMatch(/^BAD_CONFIG: .*name/);
     expect(bad(() => new Rdb({ apis: { f: 42 as never } }))).toBe('BAD_CONFIG: API f: give a function or {module, export}');
-    expect(bad(() => new Rdb().registerApi('bad name!', () => 1))).toBe('no error'); // checked where it is registered: the process
+    expect(bad(() => new Rdb().registerApi('bad name!', () => 1))).toBe('BAD_CONFIG: API name "bad name!" is invalid');
+    expect(bad(() => new Rdb().setTimer(1_000, 'x' as never))).toBe('BAD_CONFIG: timer: give a function or {module, export}');
+    expect(bad(() => new Rdb().setTimer(5, () => 1))).toBe('BAD_CONFIG: timer: everyMs=5 is not an integer in [10, 86400000]');
     expect(bad(() => compileFunction('vwap(sym) { return 1 }', {}, 'API vwap'))).toMatch(/^BAD_CONFIG: API vwap: its source does not compile as a function expression/);
     expect(bad(() => compileFunction('42', {}, 'API n'))).toBe('BAD_CONFIG: API n: its source is not a function');
     expect(bad(() => new System({ dataDir: dir, processes: [new Rdb(), new Rdb()] }))).toBe('BAD_CONFIG: process name rdb1 appears twice in the system');
