@@ -218,7 +218,8 @@ export class TickbusProcess {
       if (r.state === SupState.running) return;
       if (r.state !== SupState.starting || Date.now() > deadline) {
         const why = r.state === SupState.starting ? `not ready within ${bound} ms` : `${r.state}${r.lastExit ? ` (exit ${r.lastExit.signal ?? r.lastExit.code})` : ''}`;
-        if (r.state === SupState.starting) await this.sup!.stop(this.name, { force: true });
+        // Not left starting, nor restarting in the background (a restartPolicy other than never).
+        if (r.state === SupState.starting || r.state === SupState.backoff) await this.sup!.stop(this.name, { force: true });
         throw new TickbusError(ErrorCode.NOT_READY, `${this.proctype} ${this.name} did not start: ${why}`, { name: this.name, proctype: this.proctype, state: r.state });
       }
       await new Promise((res) => setTimeout(res, 50));
