@@ -13,6 +13,13 @@ export class SymbolTable {
   readonly names: string[] = [];
   private readonly codes = new Map<string, number>();
 
+  /**
+   * When true, the chunks of every table using this symbol table are allocated in
+   * SharedArrayBuffers, so worker threads read them without a copy (the RDB's query pool,
+   * actors/rdb/query_pool.ts). Rows below a table's `n` never change, so a reader is safe.
+   */
+  constructor(readonly sharedChunks = false) {}
+
   intern(s: string): number {
     let c = this.codes.get(s);
     if (c === undefined) {
@@ -28,20 +35,21 @@ export class SymbolTable {
   }
 }
 
-function allocChunk(type: ColumnType): Chunk {
+function allocChunk(type: ColumnType, shared: boolean): Chunk {
+  const buf = (bytes: number) => (shared ? new SharedArrayBuffer(CHUNK_ROWS * bytes) : new ArrayBuffer(CHUNK_ROWS * bytes));
   switch (type) {
     case 'timestamp':
     case 'timespan':
     case 'long':
-      return new BigInt64Array(CHUNK_ROWS);
+      return new BigInt64Array(buf(8));
     case 'float':
-      return new Float64Array(CHUNK_ROWS);
+      return new Float64Array(buf(8));
     case 'int':
     case 'date':
     case 'symbol':
-      return new Int32Array(CHUNK_ROWS);
+      return new Int32Array(buf(4));
     case 'bool':
-      return new Uint8Array(CHUNK_ROWS);
+      return new Uint8Array(buf(1));
     case 'string':
       return new Array<string>(CHUNK_ROWS);
   }
@@ -49,11 +57,15 @@ function allocChunk(type: ColumnType): Chunk {
 
 export class MemColumn {
   readonly chunks: Chunk[] = [];
-  constructor(readonly type: ColumnType) {}
+  constructor(
+    readonly type: ColumnType,
+    /** Chunks in SharedArrayBuffers (SymbolTable.sharedChunks). */
+    readonly shared = false,
+  ) {}
 
   /** Makes room for rows [0, n). */
   reserve(n: number): void {
-    while (this.chunks.length * CHUNK_ROWS < n) this.chunks.push(allocChunk(this.type));
+    while (this.chunks.length * CHUNK_ROWS < n) this.chunks.push(allocChunk(this.type, this.shared));
   }
 
   bytes(): number {
@@ -74,7 +86,7 @@ export class MemTable {
     readonly schema: TableSchema,
     readonly syms: SymbolTable,
   ) {
-    for (const c of schema.columns) this.columns.set(c.name, new MemColumn(c.type));
+    for (const c of schema.columns) this.columns.set(c.name, new MemColumn(c.type, syms.sharedChunks));
   }
 
   /** Appends a batch (validated by the tickerplant): typed-array copies, one remap per sym dict. */

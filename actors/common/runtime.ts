@@ -110,6 +110,13 @@ export const apiLimits = {
 
 const API_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 
+/** Checks an API name (BAD_CONFIG naming it): a letter or _, then letters, digits, _ . -, at most 64. */
+export function assertApiName(name: string): void {
+  if (!API_NAME_RE.test(name)) {
+    throw new TickbusError(ErrorCode.BAD_CONFIG, `API name ${JSON.stringify(name)} is invalid`, { name, rule: API_NAME_RE.source });
+  }
+}
+
 export function isCall(v: unknown): v is ApiCall {
   return typeof v === 'object' && v !== null && (v as { type?: unknown }).type === CALL_TYPE;
 }
@@ -123,9 +130,7 @@ export class ApiTable {
   usage: UsageLog | undefined;
 
   register(name: string, fn: ApiFn, description = ''): void {
-    if (!API_NAME_RE.test(name)) {
-      throw new TickbusError(ErrorCode.BAD_CONFIG, `API name ${JSON.stringify(name)} is invalid`, { name, rule: API_NAME_RE.source });
-    }
+    assertApiName(name);
     if (!this.fns.has(name) && this.fns.size >= apiLimits.apisMax) {
       throw new TickbusError(ErrorCode.BAD_CONFIG, `at most ${apiLimits.apisMax} APIs per process`, { name });
     }
@@ -365,6 +370,24 @@ export class ProcessRuntime {
   private statusBody(): Record<string, unknown> {
     const status = this.usage ? { ...this.proc.status(), usage: this.usage.status() } : this.proc.status();
     return { type: 'tickbus.v1.status', name: this.o.name, proctype: this.o.proctype, pid: process.pid, time: new Date().toISOString(), status, ...(this.ctlRefused ? { ctlRefused: this.ctlRefused } : {}) };
+  }
+
+  /**
+   * The hard stop (a SIGKILL's effect, for a process run in-process): the connection closes at
+   * once, with no flush, no drain and no deregistration (the registry entry ages out with its
+   * heartbeat); then the process is told to stop so its timers end (its writes fail on the closed
+   * connection). Safe to call twice, and after stop().
+   */
+  kill(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearInterval(this.hbTimer);
+      await this.nc?.close().catch(() => {});
+      await this.proc?.stop().catch(() => {});
+      this.o.logForwarder?.detach();
+      this.o.logger.warn('process killed');
+      this.markStopped();
+    })();
+    return this.stopping;
   }
 
   /** Stops the process, deregisters it and closes the connection; safe to call twice. */

@@ -27,6 +27,7 @@ import { defineSchema, type Schema } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { rdbMachine, type RdbEvent } from './machine.ts';
 import { defaultRdbSettings, type RdbSettings } from './settings.ts';
+import { QueryPool } from './query_pool.ts';
 
 /** The `last` day an RDB advertises: it holds today and whatever comes after. */
 export const OPEN_END_DAY = '9999-12-31';
@@ -127,7 +128,9 @@ export async function startRdb(
   const onAttributesChanged = opts.onAttributesChanged ?? (() => {});
   const ingest = opts.ingest;
   const kind = opts.kind ?? 'rdb';
-  const syms = new SymbolTable();
+  // Heavy getdata queries run on worker threads reading the chunks in place (actors/rdb/query_pool.ts).
+  const pool = s.queryPoolSize > 0 ? new QueryPool(s, s.tables, logger) : undefined;
+  const syms = new SymbolTable(pool !== undefined);
   let today = new RdbDay('', schema, syms, s.subscribeTables);
   let live = false;
   let sub: Subscription | undefined;
@@ -329,6 +332,17 @@ export async function startRdb(
       // (tickbus.v1.query) keeps its own path.
       const days = daysFor(q as { start?: unknown; end?: unknown });
       const latest = days[days.length - 1]!; // as-of joins and simple queries read one day
+      // The pool reads whole chunks: a sequence cut (afterSeq) or a recent window (rows dropped
+      // from the front) runs inline, where the row floor applies.
+      if (days.length === 1 && s.rdbWindowMs === 0 && afterSeqOf(q as Record<string, unknown>) === undefined && pool?.takes(latest.tables, q)) {
+        const query = q;
+        const reply = (v: unknown, n?: number) => answer(m, enc, at, t0, query, v, n);
+        void pool.run(latest.tables, q).then(
+          (r) => reply(enc === 'json' ? resultToJsonV2(r) : r, r.n),
+          (e: unknown) => reply(toTickbusError(e).toEnvelope()),
+        );
+        return;
+      }
       if (q.type === GETDATA_TYPE || q.type === ASOF_TYPE) {
         const r = q.type === GETDATA_TYPE ? getdataOver(days, q as Record<string, unknown>) : runAsof(latest.tables, q);
         rows = r.n;
@@ -341,6 +355,10 @@ export async function startRdb(
     } catch (e) {
       body = toTickbusError(e).toEnvelope();
     }
+    answer(m, enc, at, t0, q, body, rows);
+  }
+
+  function answer(m: Msg, enc: Encoding, at: number, t0: number, q: unknown, body: unknown, rows: number | undefined): void {
     if (!m.reply) return;
     const bytes = encode(body, enc);
     try {
@@ -377,11 +395,12 @@ export async function startRdb(
       for (const q of querySubs) q.unsubscribe();
       win?.stop();
       actor.send({ type: 'rdb.stop' });
+      await pool?.close();
       await eodChain;
     },
     status() {
       const snap = actor.getSnapshot();
-      return { state: snap.value, day: today.day, tables: today.rows(), lastSeq: today.lastSeq, unwrittenDays: unwritten.map((d) => d.day), windowDropped: win?.dropped ?? 0, rewrittenDays: rewritten, logResumes: sub?.resumes ?? 0, periods, ...stats, ...opts.status?.(), bytes: [...today.tables.values()].reduce((a, t) => a + t.bytes(), 0) };
+      return { state: snap.value, day: today.day, tables: today.rows(), lastSeq: today.lastSeq, unwrittenDays: unwritten.map((d) => d.day), windowDropped: win?.dropped ?? 0, rewrittenDays: rewritten, logResumes: sub?.resumes ?? 0, periods, ...stats, ...opts.status?.(), ...(pool ? { queryPool: pool.status() } : {}), bytes: [...today.tables.values()].reduce((a, t) => a + t.bytes(), 0) };
     },
   };
 }

@@ -40,6 +40,14 @@ export interface RdbSettings {
   rdbWindowCheckMs: number;
   /** Window: follow this WDB's written notices only (default: any WDB writing this RDB's tickerplant). */
   wdb?: string;
+  /** Worker threads that run heavy getdata queries off the event loop (0 = every query inline; actors/rdb/query_pool.ts). */
+  queryPoolSize: number;
+  /** A getdata on a table with at least this many rows goes to the pool; smaller ones run inline (faster than a hand-off). */
+  queryPoolRowsMin: number;
+  /** Queries waiting for a pool worker before more are refused with OVERLOADED. */
+  queryPoolQueueMax: number;
+  /** A pool query running longer is stopped (its worker replaced) and answered TIMEOUT. */
+  queryPoolTimeoutMs: number;
 }
 
 export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
@@ -50,6 +58,10 @@ export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
   rdbWindowCheckMs: 500,
   eodMode: 'write',
   reloadWaitMs: 3_600_000,
+  queryPoolSize: 1,
+  queryPoolRowsMin: 1_000_000,
+  queryPoolQueueMax: 32,
+  queryPoolTimeoutMs: 60_000,
 };
 
 /** End-of-day write-down to the Parquet HDB (issue 3): off unless hdbDir is set. */

@@ -3,6 +3,7 @@ import { createLogger } from '../../bus/log.ts';
 import { LogForwarder } from '../../bus/log_forward.ts';
 import { ProcessRuntime } from '../../actors/common/runtime.ts';
 import { clockFromEnv } from '../../actors/common/clock.ts';
+import { loadUserCode, type UserCode } from '../../actors/common/user_code.ts';
 import type { UsageSettings } from '../../bus/usage.ts';
 import { processType, processTypes } from '../../actors/registry.ts';
 import { parseOverrides, readConfig, settingsFor } from '../config.ts';
@@ -30,7 +31,8 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
   const cfg = readConfig(cfgPath);
   // On a cluster (`actors up --cluster N`) streams and buckets take N replicas unless configured.
   const replicas = replicasFromEnv();
-  const settings = withReplicas(proctype, settingsFor(cfg, proctype, name, parseOverrides(a.sets)), replicas);
+  // userCode: the libraries, named APIs and timers a script gave the process (system/, docs/api.md).
+  const { userCode, ...settings } = withReplicas(proctype, settingsFor(cfg, proctype, name, parseOverrides(a.sets)), replicas);
   const type = processType(proctype);
   // Warn and error lines also go out on log.<proctype>.<name> for the monitor's page.
   const logForwarder = new LogForwarder();
@@ -71,7 +73,10 @@ async function startOne(a: Args, cfgPath: string): Promise<number> {
     }, 1_000).unref();
   }
   try {
+    const code = await loadUserCode(userCode as UserCode | undefined, rt.apis, logger);
+    void rt.stopped.then(() => code.stop());
     await rt.start();
+    code.startTimers();
     started = true;
   } catch (e) {
     logger.error({ err: (e as Error).message }, 'process failed to start');

@@ -350,6 +350,27 @@ export class Supervisor {
     await Promise.resolve();
   }
 
+  /**
+   * Kills a process at once (SIGKILL: no clean stop, no flush) and keeps it stopped whatever its
+   * policy; a stop in progress is cut short. Resolves when it has exited.
+   */
+  async kill(name: string): Promise<SupRecord> {
+    const c = this.child(name);
+    if (c.launching) await c.launching;
+    if (c.timer !== undefined) this.d.clock.clearTimeout(c.timer);
+    c.timer = undefined;
+    const l = c.current;
+    if (!l) {
+      if (c.record.state !== SupState.stopped) this.emit(c, { state: SupState.stopped, nextStartAt: undefined, message: 'killed on request' });
+      return this.record(name);
+    }
+    const killed = this.settled(l);
+    c.stopping ??= killed.finally(() => (c.stopping = undefined));
+    l.kill('SIGKILL');
+    await killed;
+    return this.record(name);
+  }
+
   async restart(name: string): Promise<SupRecord> {
     await this.stop(name, { force: true });
     const c = this.child(name);

@@ -5,7 +5,6 @@
 // store; the children reconnect by themselves). State goes to KV bucket `sup`, requests come on
 // ctl.<launcher>.supervise.
 import { jsonReplacer } from '../../bus/codec.ts';
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -16,21 +15,17 @@ import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { createLogger, type Logger } from '../../bus/log.ts';
 import { NatsServer, freePort } from '../../bus/nats_server.ts';
 import { assertName, subjects } from '../../bus/subjects.ts';
-import { RestartPolicy, readProcessTable, type ProcessRow } from '../config.ts';
-import { nodeFlags, tsxImport } from '../node_flags.mjs';
+import { RestartPolicy, readProcessTable } from '../config.ts';
 import { clusterSize, startEmbeddedCluster } from './cluster.ts';
 import { configPath, root, type Args, type Command } from './args.ts';
 import { answerSupervise, DEFAULT_LAUNCHER } from './supervise_cmd.ts';
 import { SupStore } from './sup_store.ts';
-import { supervisorSettings, Supervisor, SupState, type ChildSpec, type ExitInfo, type Launched, type SupRecord } from './supervisor.ts';
+import { supervisorSettings, Supervisor, SupState, type ChildSpec, type SupRecord } from './supervisor.ts';
+import { childSpec, READY_TIMEOUT_MS } from './child_spec.ts';
 import { printTable } from './table.ts';
-import { upSecurity, UP_SECURITY_USAGE, type UpSecurity } from '../security/up_secure.ts';
+import { upSecurity, UP_SECURITY_USAGE } from '../security/up_secure.ts';
 import { supCells } from './sup_view.ts';
 
-/** Bound on the wait for a started process to answer ctl.<name>.status. */
-const READY_TIMEOUT_MS = 60_000;
-/** Bound on the wait for ctl.<name>.stop's reply (the stop itself is bounded by stopGraceMs). */
-const CTL_STOP_TIMEOUT_MS = 2_000;
 /** Name of the embedded nats-server in the supervisor and in KV `sup`. */
 export const NATS_SERVER_NAME = 'nats-server';
 
@@ -178,62 +173,6 @@ function natsServerSpec(server: NatsServer, logger: Logger): ChildSpec {
     },
     ready: async () => true,
     refuseStop: 'the processes and the launcher need it; restart it, or stop the whole system with Ctrl-C',
-  };
-}
-
-interface ChildEnv {
-  url: string;
-  cfgPath: string;
-  dataDir: string;
-  nc: () => NatsConnection;
-  sec: UpSecurity | undefined;
-  /** More environment (a cluster's NATS_URL and TICKBUS_REPLICAS). */
-  env?: Record<string, string>;
-}
-
-function childSpec(p: ProcessRow, e: ChildEnv): ChildSpec {
-  return {
-    procname: p.procname,
-    proctype: p.proctype,
-    policy: p.restartpolicy,
-    launch: (): Launched => {
-      const proc = spawn(process.execPath, [...nodeFlags(), ...tsxImport(), join(root, 'ops', 'cli', 'main.ts'), 'start', p.proctype, '--name', p.procname, '--config', e.cfgPath], {
-        stdio: ['ignore', 'inherit', 'inherit'],
-        env: { ...process.env, NATS_URL: e.url, ...e.env, TICKBUS_PARENT_PID: String(process.pid), TICKBUS_DATA: e.dataDir, ...e.sec?.childEnv(p.proctype) },
-        detached: true, // own process group: Ctrl-C reaches the launcher, which stops children in order
-      });
-      const exited = new Promise<ExitInfo>((r) => {
-        proc.once('exit', (code, signal) => r({ code, signal }));
-        proc.once('error', () => r({ code: 1, signal: null }));
-      });
-      return {
-        pid: proc.pid,
-        exited,
-        kill: (sig) => {
-          if (proc.exitCode === null && proc.signalCode === null) proc.kill(sig);
-        },
-      };
-    },
-    ready: async (l) => {
-      let gone = false;
-      void l.exited.then(() => (gone = true));
-      const deadline = Date.now() + READY_TIMEOUT_MS;
-      while (Date.now() < deadline && !gone) {
-        try {
-          const m = await e.nc().request(subjects.ctl(p.procname, 'status'), '', { timeout: 500 });
-          // A reply from this run, not from a previous one still stopping.
-          if ((JSON.parse(new TextDecoder().decode(m.data)) as { pid?: number }).pid === l.pid) return true;
-        } catch {
-          // not answering yet
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      return false;
-    },
-    askStop: async () => {
-      await e.nc().request(subjects.ctl(p.procname, 'stop'), '', { timeout: CTL_STOP_TIMEOUT_MS });
-      return true;
-    },
   };
 }
 

@@ -48,6 +48,7 @@ export const targets: Record<string, { bounds: Bound[]; baseline?: string }> = {
   wdb_eod_100m_rows_s: { bounds: [{ on: 'value', op: '<=', limit: 30 }] },
   wdb_eod_peak_rss_mib: { bounds: [{ on: 'value', op: '<=', limit: 1536 }] },
   wdb_ingest_rows_per_s: { baseline: 'rdb_ingest_rows_per_s', bounds: [{ on: 'ratio', op: '>=', limit: 0.9 }] },
+  ingest_during_heavy_query_rows_per_s: { baseline: 'ingest_alone_rows_per_s', bounds: [{ on: 'ratio', op: '>=', limit: 0.8 }] },
 };
 
 function fmt(n: number): string {

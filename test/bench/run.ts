@@ -278,11 +278,11 @@ async function main(): Promise<void> {
   const server = await NatsServer.start({ storeDir: join(dir, 'nats') });
   const nc = await connect({ servers: server.url });
   const results: Metric[] = [];
-  // BENCH_ONLY=raw,ingest,single,latency,replay,gateway,storage,tiers,compress,tpmodes,usage,runaway,chained,rtp,cluster,wdb runs a subset; default all.
-  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage,tiers,compress,tpmodes,usage,runaway,chained,rtp,cluster,wdb').split(','));
+  // BENCH_ONLY=raw,ingest,single,latency,replay,gateway,storage,tiers,compress,tpmodes,usage,runaway,heavy,chained,rtp,cluster,wdb runs a subset; default all.
+  const only = new Set((process.env.BENCH_ONLY ?? 'raw,ingest,single,latency,replay,gateway,storage,tiers,compress,tpmodes,usage,runaway,heavy,chained,rtp,cluster,wdb').split(','));
   // One overall bar on stderr when it is a terminal (the benchmarks done of those selected); the
   // metric lines print above it.
-  const steps = ['raw', 'ingest', 'single', 'latency', 'replay', 'gateway', 'storage', 'tiers', 'compress', 'tpmodes', 'usage', 'runaway', 'chained', 'rtp', 'cluster', 'wdb'].filter((k) => only.has(k) || (k === 'raw' && process.env.BENCH_SKIP_RAW !== '1'));
+  const steps = ['raw', 'ingest', 'single', 'latency', 'replay', 'gateway', 'storage', 'tiers', 'compress', 'tpmodes', 'usage', 'runaway', 'heavy', 'chained', 'rtp', 'cluster', 'wdb'].filter((k) => only.has(k) || (k === 'raw' && process.env.BENCH_SKIP_RAW !== '1'));
   const bars = process.stderr.isTTY ? new MultiBar({ stream: process.stderr, format: 'bench [{bar}] {value}/{total} {step}  {duration_formatted}', barsize: 30, hideCursor: true, clearOnComplete: true, fps: 5 }) : undefined;
   const bar = bars?.create(steps.length, 0, { step: steps[0] ?? '' });
   const step = (done: string) => steps.includes(done) && bar?.increment(1, { step: steps[steps.indexOf(done) + 1] ?? 'done' });
@@ -376,6 +376,12 @@ async function main(): Promise<void> {
       const { benchRtp } = await import('./rtp.ts');
       for (const m of await benchRtp(Math.round(4_000_000 * scale))) log(m);
       step('rtp');
+    }
+    if (only.has('heavy')) {
+      // Ingest while heavy RDB queries run (issue 11 part 4), against ingest alone in the same run.
+      const { benchHeavyQuery } = await import('./heavy_query.ts');
+      for (const m of await benchHeavyQuery(Math.round(1_000_000 * scale))) log(m);
+      step('heavy');
     }
     if (only.has('cluster')) {
       // The ingest step's rows, each run several seconds long (1M rows took under a second: noise).

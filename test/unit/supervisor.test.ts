@@ -2,8 +2,8 @@
 // sleeps): the backoff doubles from its first delay to its cap and starts over after a stable run;
 // restart policies (always, on-failure, never); a crash loop marks the process failed and alerts
 // while the others keep running; start brings a failed process back; stop keeps a process stopped
-// (ctl stop, then SIGTERM, then SIGKILL, each after its bound); the records carry restarts, the
-// last exit and the next start.
+// (ctl stop, then SIGTERM, then SIGKILL, each after its bound); kill is SIGKILL at once; the
+// records carry restarts, the last exit and the next start.
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../bus/log.ts';
 import type { Clock } from '../../actors/common/clock.ts';
@@ -210,6 +210,28 @@ describe('supervisor', () => {
     expect(r).toMatchObject({ state: 'stopped', restarts: 0, lastExit: { signal: 'SIGKILL' } });
     await h.clock.advance(600_000);
     expect(h.procs.get('a')).toHaveLength(1);
+    expect(h.alerts).toEqual([]);
+  });
+
+  it('supervisor: kill sends SIGKILL at once (no ctl stop, no SIGTERM), even mid-stop, and the process stays stopped whatever its policy', async () => {
+    const h = harness({ ignoreSigterm: true, settings: { stopGraceMs: 1_000 } });
+    await h.sup.start('a');
+    await h.clock.advance(0);
+    const r = await h.sup.kill('a');
+    expect(h.askedStop).toEqual([]);
+    expect(h.last().signals).toEqual(['SIGKILL']);
+    expect(r).toMatchObject({ state: 'stopped', restarts: 0, lastExit: { signal: 'SIGKILL' } });
+    await h.clock.advance(600_000);
+    expect(h.procs.get('a')).toHaveLength(1);
+    // A clean stop under way (waiting for the exit after ctl stop) is cut short.
+    await h.sup.start('a');
+    await h.clock.advance(0);
+    const stopping = h.sup.stop('a');
+    await h.clock.advance(10);
+    expect(h.askedStop).toEqual(['a']);
+    await h.sup.kill('a');
+    expect(h.last().signals).toEqual(['SIGKILL']);
+    expect(await stopping).toMatchObject({ state: 'stopped', lastExit: { signal: 'SIGKILL' } });
     expect(h.alerts).toEqual([]);
   });
 
