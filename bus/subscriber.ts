@@ -31,6 +31,13 @@ export interface BatchEvent {
   logNs: number;
   /** The log message's bytes, when `raw` was asked and the batch is the message unfiltered. */
   raw?: Uint8Array;
+  /**
+   * A part of a multi-table message (memorybatch, multiPublish): its index among the parts this
+   * subscription gets of the message, and how many there are (the last is `parts - 1`). A reader
+   * that must not split a message (a chained tickerplant) waits for the last part.
+   */
+  part?: number;
+  parts?: number;
 }
 export interface EodEvent {
   type: 'eod';
@@ -359,6 +366,7 @@ export async function subscribe(nc: NatsConnection, req: SubscribeOptions): Prom
       const e = batchEvent(m, b.table, b, false);
       if (e) out.push(e);
     }
+    out.forEach((e, i) => Object.assign(e, { part: i, parts: out.length }));
     return out.length ? out : undefined;
   }
 

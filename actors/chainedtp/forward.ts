@@ -18,7 +18,8 @@ import type { BatchEvent, EodEvent, EopEvent, TickEvent } from '../../bus/subscr
 import { estimateBytes, isSymColumn, type Batch } from '../../storage/batch.ts';
 import type { Schema, TableSchema } from '../../storage/schema.ts';
 import { BATCH_TYPE, EOD_TYPE } from '../tickerplant/ingest.ts';
-import { encodeLogBatch } from '../tickerplant/log_encode.ts';
+import { encodeLogBatch, encodeMultiBatch, type MultiPart } from '../tickerplant/log_encode.ts';
+import { formatCounts, MULTI_TYPE, parseCounts } from '../tickerplant/batching.ts';
 import type { LogWriter } from '../tickerplant/log_writer.ts';
 import { EOP_TYPE } from '../tickerplant/periods.ts';
 import type { OwnEop } from './manifest.ts';
@@ -61,12 +62,19 @@ export async function recoverOwnLog(jsm: JetStreamManager, s: ChainedTpSettings,
   }
   const eod = await lastMessage(jsm, stream, subjects.eod(s.name));
   let day = eod ? decode<{ nextDay: string }>(eod.data).nextDay : '';
-  const last = new Map<string, { day: string; count: number }>();
+  const last = new Map<string, { day: string; count: number; seq: number }>();
   for (const t of schema.keys()) {
     const m = await lastMessage(jsm, stream, subjects.tick(s.name, t));
     if (!m) continue;
     const d = m.header.get(Header.day);
-    last.set(t, { day: d, count: Number(m.header.get(Header.count) || 0) });
+    last.set(t, { day: d, count: Number(m.header.get(Header.count) || 0), seq: m.seq });
+    if (d > day) day = d;
+  }
+  // A table's latest count may be in a multi-table message (Tb-Counts) after its last own message.
+  const mm = await lastMessage(jsm, stream, subjects.multi(s.name));
+  if (mm) {
+    const d = mm.header.get(Header.day);
+    for (const [t, c] of parseCounts(mm.header.get(Header.counts))) if (schema.has(t) && (last.get(t)?.seq ?? 0) < mm.seq) last.set(t, { day: d, count: c, seq: mm.seq });
     if (d > day) day = d;
   }
   const counts = new Map([...schema.keys()].map((t) => [t, last.get(t)?.day === day ? last.get(t)!.count : 0]));
@@ -112,6 +120,10 @@ export class Forwarder {
   /** The own log's last acknowledged sequence. */
   private ownSeq: number;
   private checked = new Set<string>();
+  /** Tick by tick: the parts taken so far of a multi-table parent message (forwarded together, as one message). */
+  private multiStash: BatchEvent[] = [];
+  /** The parent sequence of a multi-table message whose parts are still coming: no flush may cover it yet. */
+  private openMulti: number | undefined;
   readonly stats: ForwarderStats = { batchesIn: 0, rowsIn: 0, messagesOut: 0, rawOut: 0, markers: 0, skipped: 0 };
 
   constructor(
@@ -154,19 +166,34 @@ export class Forwarder {
   }
 
   private onBatch(e: BatchEvent): void {
+    // A multi-table parent message (one atomic append) is several events with one sequence; it is
+    // forwarded whole or not at all, so a crash never leaves half of it in the own log.
+    const lastPart = e.parts === undefined || e.part === e.parts - 1;
     const schema = this.tableSchema(e.table, e.batch);
-    if (!schema) return;
-    this.stats.batchesIn++;
-    this.stats.rowsIn += e.batch.n;
-    // Flushes before this batch is taken say so: its sequence is not covered yet.
-    if (this.st.day !== e.day) {
-      this.flush(e.seq - 1);
-      this.newDay(e.day);
+    if (schema) {
+      this.stats.batchesIn++;
+      this.stats.rowsIn += e.batch.n;
+      // Flushes before this batch is taken say so: its sequence is not covered yet.
+      if (this.st.day !== e.day) {
+        this.flush(e.seq - 1);
+        this.newDay(e.day);
+      }
     }
     if (this.s.pubFreqMs === 0) {
-      this.appendBatch(schema, e.day, [e.batch], e.batch.n, e.seq, e.raw);
+      if (schema) this.multiStash.push(e);
+      if (!lastPart) {
+        this.openMulti = e.seq;
+        return;
+      }
+      const parts = this.multiStash;
+      this.multiStash = [];
+      this.openMulti = undefined;
+      if (parts.length === 1) this.appendBatch(this.schema.get(parts[0]!.table)!, parts[0]!.day, [parts[0]!.batch], parts[0]!.batch.n, e.seq, parts[0]!.raw);
+      else if (parts.length > 1) this.appendMulti(parts.map((x) => ({ schema: this.schema.get(x.table)!, parts: [x.batch], n: x.batch.n })), e.day, e.seq);
       return;
     }
+    this.openMulti = lastPart ? undefined : e.seq;
+    if (!schema) return;
     let p = this.pending.get(e.table);
     if (p && p.day !== e.day) {
       this.flush(e.seq - 1);
@@ -179,7 +206,8 @@ export class Forwarder {
     p.bytes += bytes;
     this.pendingRows += e.batch.n;
     this.pendingBytes += bytes;
-    if (p.rows >= this.s.batchRowsMax || p.bytes >= this.s.batchBytesMax) this.flush(e.seq);
+    // Bounded over all tables (a flush is one message); never in the middle of a multi-table message.
+    if (lastPart && (this.pendingRows >= this.s.batchRowsMax || this.pendingBytes >= this.s.batchBytesMax)) this.flush(e.seq);
     else this.timer ??= setTimeout(() => this.flush(), this.s.pubFreqMs);
   }
 
@@ -198,23 +226,37 @@ export class Forwarder {
   }
 
   /**
-   * Appends every pending table now, in order of their first parent message, each with its
-   * watermark; the last one's is `readUpTo`: every parent message up to it is pending or filtered
-   * (default: the last one read, for a flush between events).
+   * Appends every pending table now as one message (one table's batch, or a multi-table message:
+   * all or nothing, also across a crash) with watermark `readUpTo`: every parent message up to it
+   * is pending or filtered (default: the last one read, for a timer's flush between events). A
+   * timer's flush while a multi-table parent message is half taken waits for its last part.
    */
-  flush(readUpTo = this.lastRead()): void {
+  flush(readUpTo?: number): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.pending.size === 0) return;
+    if (readUpTo === undefined && this.openMulti !== undefined) {
+      this.timer = setTimeout(() => this.flush(), Math.max(1, this.s.pubFreqMs));
+      return;
+    }
+    const upTo = readUpTo ?? this.lastRead();
     const all = [...this.pending.values()].sort((a, b) => a.firstParentSeq - b.firstParentSeq);
     this.pending.clear();
     this.pendingRows = 0;
     this.pendingBytes = 0;
-    all.forEach((p, i) => {
-      // Parent messages before the next table's first are in this one or earlier ones.
-      const watermark = i + 1 < all.length ? all[i + 1]!.firstParentSeq - 1 : readUpTo;
-      this.appendBatch(this.schema.get(p.table)!, p.day, p.parts, p.rows, watermark);
+    if (all.length === 1) this.appendBatch(this.schema.get(all[0]!.table)!, all[0]!.day, all[0]!.parts, all[0]!.rows, upTo);
+    else this.appendMulti(all.map((p) => ({ schema: this.schema.get(p.table)!, parts: p.parts, n: p.rows })), all[0]!.day, upTo);
+  }
+
+  /** Several tables in one own log message (tickbus.v1.multi, Tb-Counts): one append. */
+  private appendMulti(tables: MultiPart[], day: string, watermark: number): void {
+    const counts: Array<[string, number]> = tables.map((t) => {
+      const c = (this.st.counts.get(t.schema.name) ?? 0) + t.n;
+      this.st.counts.set(t.schema.name, c);
+      return [t.schema.name, c];
     });
+    const data = encodeMultiBatch(MULTI_TYPE, BATCH_TYPE, day, tables);
+    this.append(subjects.multi(this.s.name), data, { [Header.day]: day, [Header.counts]: formatCounts(counts) }, watermark).catch(() => {});
   }
 
   private appendBatch(schema: TableSchema, day: string, parts: Batch[], n: number, watermark: number, raw?: Uint8Array): void {
