@@ -51,7 +51,7 @@ describe('actors CLI', () => {
     expect(ps.err).toMatch(/unknown flag --target for actors ps; valid: --json, --help, --verbose/);
     const cmd = await actors(['stauts']);
     expect(cmd.code).toBe(2);
-    expect(cmd.err).toMatch(/^actors: BAD_USAGE: unknown command "stauts"; commands: up, start, restart, kill, eop, ps, query, tail, replay, usage, help, housekeeping$/m);
+    expect(cmd.err).toMatch(/^actors: BAD_USAGE: unknown command "stauts"; commands: up, start, restart, kill, eop, ps, query, tail, replay, usage, help, housekeeping, compress$/m);
   }, 30_000);
 
   it('actors: a typed error prints its code and message without a stack; --verbose adds the detail and the stack', async () => {

@@ -192,22 +192,22 @@ describe('chainedtp', () => {
   }, 90_000);
 
   it('chainedtp: a parent writing multi-table messages (memorybatch) is forwarded whole, tick by tick and coalesced, across a restart of the chained tp', async () => {
-    await start('tickerplant', 'cp5', { mode: 'memorybatch', pubFreqMs: 20 });
-    let tick = await start('chainedtp', 'cp5t', { parent: 'cp5' });
-    let coal = await start('chainedtp', 'cp5b', { parent: 'cp5', pubFreqMs: 30 });
-    await feed('cp5', 120, 6, 0);
+    await start('tickerplant', 'cp7', { mode: 'memorybatch', pubFreqMs: 20 });
+    let tick = await start('chainedtp', 'cp7t', { parent: 'cp7' });
+    let coal = await start('chainedtp', 'cp7b', { parent: 'cp7', pubFreqMs: 30 });
+    await feed('cp7', 120, 6, 0);
     // Restarts mid-feed: each resumes after its watermark, never in the middle of a parent message.
     await stop(tick);
     await stop(coal);
-    await feed('cp5', 60, 6, 10_000);
-    tick = await start('chainedtp', 'cp5t', { parent: 'cp5' });
-    coal = await start('chainedtp', 'cp5b', { parent: 'cp5', pubFreqMs: 30 });
-    await feed('cp5', 60, 6, 20_000);
-    await caughtUp('cp5t', 'cp5');
-    await caughtUp('cp5b', 'cp5');
-    const parent = await readLog(nc, 'cp5');
+    await feed('cp7', 60, 6, 10_000);
+    tick = await start('chainedtp', 'cp7t', { parent: 'cp7' });
+    coal = await start('chainedtp', 'cp7b', { parent: 'cp7', pubFreqMs: 30 });
+    await feed('cp7', 60, 6, 20_000);
+    await caughtUp('cp7t', 'cp7');
+    await caughtUp('cp7b', 'cp7');
+    const parent = await readLog(nc, 'cp7');
     expect(parent.batches.some((b) => b.multi)).toBe(true); // the parent did write multi-table messages
-    for (const own of [await readLog(nc, 'cp5t'), await readLog(nc, 'cp5b')]) {
+    for (const own of [await readLog(nc, 'cp7t'), await readLog(nc, 'cp7b')]) {
       for (const t of ['trade', 'quote']) expect(fids(own.batches, t)).toEqual(fids(parent.batches, t));
       expect(countErrors(own.batches)).toEqual([]);
       // Both tables of one parent message stay in one own message (atomic, as the parent's).
