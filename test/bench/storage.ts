@@ -131,7 +131,9 @@ export async function benchStorage(): Promise<BenchMetric[]> {
       shiftDays(t, DAY_NS);
       await writePartition(hdbDir, isoDate(day0 + BigInt(d) * DAY_NS), 'trade', t);
     }
-    const hdb = await Hdb.open(hdbDir);
+    // Both on the same two DuckDB threads: the HDB's default (duckdbLimits, half the cores: one
+    // here, leaving a core to ingest) would compare one thread with two, not the HDB's overhead.
+    const hdb = await Hdb.open(hdbDir, { threads: 2 });
     const inst = await DuckDBInstance.create(':memory:', { threads: '2' });
     const con = await inst.connect();
     const direct = `SELECT sym, max(price), sum(size) FROM read_parquet('${hdbDir}/*/trade/*.parquet') GROUP BY sym`;
