@@ -84,7 +84,7 @@ export const defaultWdbSettings: Omit<WdbSettings, 'name' | 'tp' | 'tables'> = {
   logStallMs: 5_000,
   writeAttempts: 5,
   retryDelayMs: 500,
-  mergeMemoryLimit: '1GB',
+  mergeMemoryLimit: '640MB',
   mergeThreads: 2,
   mergeGroupRows: 8_000_000,
   reloadOrder: ['hdb', 'rdb'],
