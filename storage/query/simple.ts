@@ -111,6 +111,17 @@ function select(t: MemTable, start: bigint | undefined, end: bigint | undefined,
   return out.subarray(0, k);
 }
 
+/** The typed array of each numeric column type (as storage/table.ts allocates its chunks). */
+const ARRAY_OF = {
+  timestamp: BigInt64Array,
+  timespan: BigInt64Array,
+  long: BigInt64Array,
+  float: Float64Array,
+  int: Int32Array,
+  date: Int32Array,
+  bool: Uint8Array,
+} as const;
+
 function gather(t: MemTable, name: string, rows: Uint32Array): unknown {
   const col = t.columns.get(name)!;
   const n = rows.length;
@@ -127,7 +138,8 @@ function gather(t: MemTable, name: string, rows: Uint32Array): unknown {
       return out;
     }
     default: {
-      const proto = col.chunks[0]!.constructor as { new (n: number): BigInt64Array | Float64Array | Int32Array | Uint8Array };
+      // By the column's type, not its first chunk: a table with no rows yet has no chunk.
+      const proto = ARRAY_OF[col.type as keyof typeof ARRAY_OF];
       const out = new proto(n);
       for (let i = 0; i < n; i++) (out as Float64Array)[i] = (chunkOf(rows[i]!) as Float64Array)[rows[i]! & 0xffff]!;
       return out;

@@ -251,6 +251,16 @@ describe('rdb query: larger data', () => {
     expect(r.n).toBe(5);
     expect(new Set(r.cols.sym as string[])).toEqual(new Set([SYMS[0]]));
   });
+
+  it('rdb: the simple query on a table with no rows yet answers no rows with typed columns (was INTERNAL)', () => {
+    const empty = new MemTable(defineTable('trade', { time: 'timestamp', sym: 'symbol', price: 'float', size: 'long', flag: 'bool' }), new SymbolTable());
+    const r = runSimpleQuery(new Map([['trade', empty]]), { table: 'trade', columns: ['time', 'sym', 'price', 'size', 'flag'] });
+    expect(r.n).toBe(0);
+    expect(r.cols.time).toBeInstanceOf(BigInt64Array);
+    expect(r.cols.price).toBeInstanceOf(Float64Array);
+    expect(r.cols.flag).toBeInstanceOf(Uint8Array);
+    expect(r.cols.sym).toEqual([]);
+  });
 });
 
 describe('rdb query: errors', () => {
