@@ -2,8 +2,8 @@
 // the day: the period manifest (KV `stpmeta`, written by the tickerplant when a period ends)
 // gives the period's log sequence range; a consumer filtered to the table reads from the first
 // sequence and stops at the last one. See docs/decisions.md 76 for the measured comparison.
-import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { DeliverPolicy, jetstream, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Batch, Column } from '../storage/batch.ts';
 import { periodInstant } from '../actors/common/clock.ts';
@@ -31,6 +31,37 @@ export interface PeriodRecord {
   counts: Record<string, number>;
   /** Columns of those tables (as configured). */
   schema: Record<string, unknown>;
+}
+
+/** What an end-of-period marker (a tickerplant's or a chained tickerplant's) gives its manifest entry. */
+export type PeriodMarker = Pick<PeriodRecord, 'day' | 'period' | 'nextPeriod' | 'start' | 'end' | 'tables' | 'counts' | 'firstSeq'>;
+
+/** The manifest entry of the period whose marker is at log sequence `lastSeq`; `tables` gives each table's columns. */
+export function periodRecord(tp: string, tables: Record<string, unknown>, e: PeriodMarker, lastSeq: number): PeriodRecord {
+  return {
+    tp,
+    day: e.day,
+    period: e.period,
+    nextPeriod: e.nextPeriod,
+    start: e.start,
+    end: e.end,
+    tables: e.tables,
+    firstSeq: e.firstSeq,
+    lastSeq,
+    counts: e.counts,
+    schema: Object.fromEntries(e.tables.map((t) => [t, tables[t]])),
+  };
+}
+
+/** The manifest bucket for writing: the existing one (another writer may have made it), else a new one. */
+export async function openPeriodsBucket(nc: NatsConnection, jsm: JetStreamManager, o: { replicas: number; ttlMs: number; timeoutMs: number }): Promise<KV> {
+  const kvm = new Kvm(jetstream(nc, { timeout: o.timeoutMs }));
+  try {
+    await jsm.streams.info(`KV_${kv.periodsBucket}`);
+    return await kvm.open(kv.periodsBucket);
+  } catch {
+    return await kvm.create(kv.periodsBucket, { history: 1, replicas: o.replicas, ttl: o.ttlMs });
+  }
 }
 
 /** The manifest entry of a period, by label (`2026-12-03T10:00-05:00`) or start (epoch ms). */

@@ -19,7 +19,8 @@ import { estimateBytes, isSymColumn, type Batch } from '../../storage/batch.ts';
 import type { Schema, TableSchema } from '../../storage/schema.ts';
 import { BATCH_TYPE, EOD_TYPE } from '../tickerplant/ingest.ts';
 import { encodeLogBatch, encodeMultiBatch, type MultiPart } from '../tickerplant/log_encode.ts';
-import { formatCounts, MULTI_TYPE, parseCounts } from '../tickerplant/batching.ts';
+import { formatCounts, MULTI_TYPE } from '../tickerplant/batching.ts';
+import { lastCounts } from '../tickerplant/recovery.ts';
 import type { LogWriter } from '../tickerplant/log_writer.ts';
 import { EOP_TYPE } from '../tickerplant/periods.ts';
 import type { OwnEop } from './manifest.ts';
@@ -60,25 +61,9 @@ export async function recoverOwnLog(jsm: JetStreamManager, s: ChainedTpSettings,
       throw new TickbusError(ErrorCode.BAD_CONFIG, `the last message of ${stream} (seq ${lastSeq}) has no ${Header.parentSeq} header: another process writes this chained tickerplant's log`, { stream, seq: lastSeq });
     }
   }
-  const eod = await lastMessage(jsm, stream, subjects.eod(s.name));
-  let day = eod ? decode<{ nextDay: string }>(eod.data).nextDay : '';
-  const last = new Map<string, { day: string; count: number; seq: number }>();
-  for (const t of schema.keys()) {
-    const m = await lastMessage(jsm, stream, subjects.tick(s.name, t));
-    if (!m) continue;
-    const d = m.header.get(Header.day);
-    last.set(t, { day: d, count: Number(m.header.get(Header.count) || 0), seq: m.seq });
-    if (d > day) day = d;
-  }
-  // A table's latest count may be in a multi-table message (Tb-Counts) after its last own message.
-  const mm = await lastMessage(jsm, stream, subjects.multi(s.name));
-  if (mm) {
-    const d = mm.header.get(Header.day);
-    for (const [t, c] of parseCounts(mm.header.get(Header.counts))) if (schema.has(t) && (last.get(t)?.seq ?? 0) < mm.seq) last.set(t, { day: d, count: c, seq: mm.seq });
-    if (d > day) day = d;
-  }
+  const { day, lastDays: last, eodSeq } = await lastCounts(jsm, s.name, schema.keys());
   const counts = new Map([...schema.keys()].map((t) => [t, last.get(t)?.day === day ? last.get(t)!.count : 0]));
-  const dayStart = eod ? eod.seq + 1 : Math.max(1, info.state.first_seq);
+  const dayStart = eodSeq ? eodSeq + 1 : Math.max(1, info.state.first_seq);
   const eop = await lastMessage(jsm, stream, subjects.eop(s.name));
   let periodFirstSeq = dayStart <= lastSeq ? dayStart : 0;
   let periodBase = new Map([...schema.keys()].map((t) => [t, 0]));

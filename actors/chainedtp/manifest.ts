@@ -3,11 +3,11 @@
 // so `readPeriod(nc, 'ctp1', period)` reads one period of one table of the chained tp's log. The
 // marker is the truth: a failed write is logged, and recovery writes the last period's entry when
 // it is missing (a crash between the marker and the write).
-import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from '../../bus/log.ts';
-import type { PeriodRecord } from '../../bus/periods.ts';
+import { openPeriodsBucket, periodRecord } from '../../bus/periods.ts';
 import { kv } from '../../bus/subjects.ts';
 import type { ChainedTpSettings } from './settings.ts';
 
@@ -40,22 +40,10 @@ export class Manifest {
   /** Queues the entry of the period whose marker is at own sequence `lastSeq` (markers without bounds have none). */
   record(e: OwnEop, lastSeq: number, onlyIfMissing = false): Promise<void> {
     if (e.start === undefined || e.end === undefined) return this.writing;
-    const rec: PeriodRecord = {
-      tp: this.s.name,
-      day: e.day,
-      period: e.period,
-      nextPeriod: e.nextPeriod,
-      start: e.start,
-      end: e.end,
-      tables: e.tables,
-      firstSeq: e.firstSeq,
-      lastSeq,
-      counts: e.counts,
-      schema: Object.fromEntries(e.tables.map((t) => [t, this.s.tables[t]])),
-    };
+    const rec = periodRecord(this.s.name, this.s.tables, { ...e, start: e.start, end: e.end }, lastSeq);
     this.writing = this.writing.then(async () => {
       try {
-        this.bucket ??= await this.open();
+        this.bucket ??= await openPeriodsBucket(this.nc, this.jsm, { replicas: this.s.replicas, ttlMs: this.s.logRetentionMs, timeoutMs: MANIFEST_TIMEOUT_MS });
         const key = kv.periodKey(this.s.name, rec.start);
         if (onlyIfMissing && (await this.bucket.get(key))?.operation === 'PUT') return;
         await this.bucket.put(key, JSON.stringify(rec));
@@ -64,15 +52,5 @@ export class Manifest {
       }
     });
     return this.writing;
-  }
-
-  private async open(): Promise<KV> {
-    const kvm = new Kvm(jetstream(this.nc, { timeout: MANIFEST_TIMEOUT_MS }));
-    try {
-      await this.jsm.streams.info(`KV_${kv.periodsBucket}`);
-      return await kvm.open(kv.periodsBucket);
-    } catch {
-      return await kvm.create(kv.periodsBucket, { history: 1, replicas: this.s.replicas, ttl: this.s.logRetentionMs });
-    }
   }
 }

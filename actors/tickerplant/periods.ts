@@ -6,12 +6,12 @@
 // State (the day's counts at the period's start, the period's first sequence) is rebuilt from
 // the log's last end-of-period marker on recovery.
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import { decode, encode } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
-import type { PeriodRecord } from '../../bus/periods.ts';
+import { openPeriodsBucket, periodRecord } from '../../bus/periods.ts';
 import { lastMessage } from '../../bus/streams.ts';
 import { Header, kv, streams, subjects } from '../../bus/subjects.ts';
 import { periodLabel } from '../common/clock.ts';
@@ -160,17 +160,6 @@ export class Periods {
     return marker;
   }
 
-  /** The manifest bucket: the existing one (another tickerplant may have made it), else a new one. */
-  private async openBucket(): Promise<KV> {
-    const kvm = new Kvm(jetstream(this.nc, { timeout: manifestTimeoutMs }));
-    try {
-      await this.jsm.streams.info(`KV_${kv.periodsBucket}`);
-      return await kvm.open(kv.periodsBucket);
-    } catch {
-      return await kvm.create(kv.periodsBucket, { history: 1, replicas: this.settings.replicas, ttl: this.settings.logRetentionMs });
-    }
-  }
-
   /** Resolves when every manifest write queued so far is done (or failed and logged). */
   manifestWritten(): Promise<void> {
     return this.recording;
@@ -178,21 +167,9 @@ export class Periods {
 
   /** Writes the period's manifest entry; a failure is logged (recovery writes it again). */
   private async record(e: EopMarker, lastSeq: number): Promise<void> {
-    const rec: PeriodRecord = {
-      tp: this.settings.name,
-      day: e.day,
-      period: e.period,
-      nextPeriod: e.nextPeriod,
-      start: e.start,
-      end: e.end,
-      tables: e.tables,
-      firstSeq: e.firstSeq,
-      lastSeq,
-      counts: e.counts,
-      schema: Object.fromEntries(e.tables.map((t) => [t, this.settings.tables[t]])),
-    };
+    const rec = periodRecord(this.settings.name, this.settings.tables, e, lastSeq);
     try {
-      this.bucket ??= await this.openBucket();
+      this.bucket ??= await openPeriodsBucket(this.nc, this.jsm, { replicas: this.settings.replicas, ttlMs: this.settings.logRetentionMs, timeoutMs: manifestTimeoutMs });
       await this.bucket.put(kv.periodKey(this.settings.name, e.start), JSON.stringify(rec));
     } catch (err) {
       this.logger.warn({ period: e.period, err: (err as Error).message }, 'cannot write the period manifest entry; recovery writes it again');

@@ -26,26 +26,36 @@ export async function readLogPosition(jsm: JetStreamManager, s: TickerplantSetti
       replicas: s.replicas,
     }));
     await ensureStream(jsm, rejectedStreamConfig(s.name, { retentionMs: s.rejectedRetentionMs, maxMsgs: s.rejectedMsgsMax, replicas: s.replicas }));
-    const stream = streams.log(s.name);
-    const eod = await lastMessage(jsm, stream, subjects.eod(s.name));
-    let day = eod ? (decode<{ nextDay: string }>(eod.data).nextDay) : '';
-    const lastDays = new Map<string, { day: string; count: number; seq: number }>();
-    for (const table of schema.keys()) {
-      const m = await lastMessage(jsm, stream, subjects.tick(s.name, table));
-      if (!m) continue;
-      const d = m.header.get(Header.day);
-      lastDays.set(table, { day: d, count: Number(m.header.get(Header.count) || 0), seq: m.seq });
-      if (d > day) day = d;
+    const pos = await lastCounts(jsm, s.name, schema.keys());
+    return { ...pos, day: pos.day || tradingDay(clock.now(), s.eodTime, s.eodZone) };
+}
+
+/**
+ * The day a log (a tickerplant's or a chained tickerplant's) is in and each table's last count of
+ * it, from the last messages alone: the last end-of-day marker's next day, each table's last batch
+ * (Tb-Day, Tb-Count) and a later multi-table message (Tb-Counts). `day` is '' for an empty log.
+ */
+export async function lastCounts(jsm: JetStreamManager, tp: string, tables: Iterable<string>): Promise<LogPosition> {
+  const stream = streams.log(tp);
+  const eod = await lastMessage(jsm, stream, subjects.eod(tp));
+  let day = eod ? decode<{ nextDay: string }>(eod.data).nextDay : '';
+  const known = new Set(tables);
+  const lastDays = new Map<string, { day: string; count: number; seq: number }>();
+  for (const table of known) {
+    const m = await lastMessage(jsm, stream, subjects.tick(tp, table));
+    if (!m) continue;
+    const d = m.header.get(Header.day);
+    lastDays.set(table, { day: d, count: Number(m.header.get(Header.count) || 0), seq: m.seq });
+    if (d > day) day = d;
+  }
+  // A multi-table message after a table's last own batch carries its count (Tb-Counts).
+  const multi = await lastMessage(jsm, stream, subjects.multi(tp));
+  if (multi) {
+    const d = multi.header.get(Header.day);
+    for (const [table, count] of parseCounts(multi.header.get(Header.counts))) {
+      if (known.has(table) && multi.seq > (lastDays.get(table)?.seq ?? 0)) lastDays.set(table, { day: d, count, seq: multi.seq });
     }
-    // A multi-table message after a table's last own batch carries its count (Tb-Counts).
-    const multi = await lastMessage(jsm, stream, subjects.multi(s.name));
-    if (multi) {
-      const d = multi.header.get(Header.day);
-      for (const [table, count] of parseCounts(multi.header.get(Header.counts))) {
-        if (schema.has(table) && multi.seq > (lastDays.get(table)?.seq ?? 0)) lastDays.set(table, { day: d, count, seq: multi.seq });
-      }
-      if (d > day) day = d;
-    }
-    if (!day) day = tradingDay(clock.now(), s.eodTime, s.eodZone);
+    if (d > day) day = d;
+  }
   return { day, lastDays, eodSeq: eod ? eod.seq : 0 };
 }
