@@ -68,6 +68,8 @@ function daysWithin(c: Coverage, from: number, to: number): number[] {
 }
 
 const NS_PER_MS = 1_000_000n;
+/** The `last` an RDB advertises: it holds every day from its first on (actors/rdb/effects.ts OPEN_END_DAY). */
+const OPEN_END = dateToDays('9999-12-31')!;
 /** Instants outside what Date can show are clamped (a request for "everything" is still a range). */
 const MS_MIN = 0;
 const MS_MAX = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
@@ -281,6 +283,10 @@ export const splitByTime: DataAccessPlanner = (request, backends, ctx) => {
       const sub: Record<string, unknown> = { ...(request as Record<string, unknown>), type: GETDATA_TYPE, start: start.toString(), end: end.toString() };
       if (m.upToSeq !== undefined) sub.upToSeq = m.upToSeq;
       if (m.afterSeq !== undefined) sub.afterSeq = m.afterSeq;
+      // An in-memory holder (open-ended range: an RDB) lets days go at end of day: it is told the
+      // first day this view routed to it, and refuses (a stale route, re-planned) if it no longer
+      // holds it, rather than answering without that day's rows.
+      if (g.coverage.kind === 'range' && g.coverage.to === OPEN_END) sub.fromDay = daysToDate(run.from);
       if (!single && plan.kind === 'agg') sub.partial = true;
       return { proctype: g.proctype, names: g.names, request: sub };
     });

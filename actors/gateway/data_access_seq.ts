@@ -11,10 +11,10 @@
 import { ErrorCode, type TickbusError } from '../../bus/errors.ts';
 import type { BackendView } from './routing.ts';
 
-/** A part's error saying its sequence cut no longer holds (NOT_READY on afterSeq / upToSeq): re-plan, do not fail. */
+/** A part's error saying its route is stale: a sequence cut no longer holds, or an RDB let the routed day go (NOT_READY on afterSeq / upToSeq / fromDay): re-plan, do not fail. */
 export function isStaleCut(e: TickbusError): boolean {
   const inner = (e.code === ErrorCode.BACKEND_ERROR ? (e.detail as { error?: { code?: unknown; detail?: { param?: unknown } } }).error : { code: e.code, detail: e.detail as { param?: unknown } }) ?? {};
-  return inner.code === ErrorCode.NOT_READY && (inner.detail?.param === 'afterSeq' || inner.detail?.param === 'upToSeq');
+  return inner.code === ErrorCode.NOT_READY && (inner.detail?.param === 'afterSeq' || inner.detail?.param === 'upToSeq' || inner.detail?.param === 'fromDay');
 }
 
 /** One process group's share of a day: all of it, or one side of a sequence cut. */

@@ -308,7 +308,7 @@ export class Scheduler<M> {
   }
 
   /**
-   * A part refused its sequence cut (the RDB's window passed the IDB sequence the plan used: the
+   * A part refused its route (its sequence cut: the RDB's window passed the IDB sequence the plan used; or its fromDay: the RDB let the day go; either way the
    * gateway's view was stale): the query is planned again from the current view, or, when that
    * gives the same parts, held until a backend's attributes change (at most until holdUntilMs).
    */
@@ -318,7 +318,7 @@ export class Scheduler<M> {
     q.state = 'held';
     q.parts = [];
     q.remaining = 0;
-    q.holdReason = { reason: 'a sequence cut between the idb and the rdb is stale; waiting for their registry update', detail: { error: error.message } };
+    q.holdReason = { reason: 'a route is stale (a sequence cut between the idb and the rdb, or a day the rdb let go); waiting for the registry update', detail: { error: error.message } };
     this.deadlines.remove(q.wheelSlot, q.view.id);
     q.wheelSlot = this.deadlines.add(q.holdUntilMs, q.view.id);
     let r: Resolution<M>;

@@ -315,6 +315,28 @@ export async function startRdb(
 
   const RDB_TYPES = [QUERY_TYPE, GETDATA_TYPE, ASOF_TYPE];
 
+  /**
+   * A gateway's part carries `fromDay`: the first day its view of this RDB's registry entry routed
+   * here. A day let go since (handed to the HDB) is refused, NOT_READY on fromDay, which the
+   * gateway re-plans: never an answer short of that day's rows. The request without it is returned.
+   */
+  function routedFrom(request: Record<string, unknown>): Record<string, unknown> {
+    if (!('fromDay' in request)) return request;
+    const { fromDay, ...rest } = request;
+    if (typeof fromDay !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(fromDay)) {
+      throw new TickbusError(ErrorCode.BAD_QUERY, 'fromDay: must be a day YYYY-MM-DD (set by a gateway: the first day it routed to this rdb)', { param: 'fromDay', value: String(fromDay) });
+    }
+    const earliest = ending[0]?.day || today.day;
+    if (earliest && fromDay < earliest) {
+      throw new TickbusError(ErrorCode.NOT_READY, `fromDay: this ${kind} holds days from ${earliest} on, not ${fromDay}; that day went to the hdb (re-plan)`, {
+        param: 'fromDay',
+        fromDay,
+        heldFromDay: earliest,
+      });
+    }
+    return rest;
+  }
+
   function serve(m: Msg): void {
     const at = Date.now();
     const t0 = performance.now();
@@ -328,6 +350,7 @@ export async function startRdb(
       q = decode<SimpleQuery | { type?: string }>(m.data, enc);
       if (apis && isCall(q)) return apis.serve(nc, m, q, enc, at, t0);
       assertRequestType(q, RDB_TYPES, `an ${kind}`);
+      if (q.type === GETDATA_TYPE) q = routedFrom(q as Record<string, unknown>);
       // getdata and as-of joins run on the query engine shared with the HDB; the simple query
       // (tickbus.v1.query) keeps its own path.
       const days = daysFor(q as { start?: unknown; end?: unknown });

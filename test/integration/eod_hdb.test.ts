@@ -72,6 +72,14 @@ describe('end of day to the hdb', () => {
     const r = decode<{ cols: { count: ArrayLike<number | bigint> } }>(m.data);
     const rdbRows = Array.from(r.cols.count, Number).reduce((a, b) => a + b, 0);
     expect(rdbRows + dayRows).toBe(fid);
+    // A gateway whose view still routes the finished day here (fromDay) is refused, NOT_READY on
+    // fromDay (a stale route it re-plans), not answered short of that day; the new day is served.
+    const stale = decode<{ code?: string; detail?: Record<string, unknown> }>((await nc.request('q.rdb.ehr', encode({ ...query, fromDay: day0 }), { timeout: 5_000 })).data);
+    expect(stale).toMatchObject({ code: 'NOT_READY', detail: { param: 'fromDay', fromDay: day0, heldFromDay: rdb.current().day } });
+    const fresh = decode<{ cols: { count: ArrayLike<number | bigint> } }>((await nc.request('q.rdb.ehr', encode({ ...query, fromDay: rdb.current().day }), { timeout: 5_000 })).data);
+    expect(Array.from(fresh.cols.count, Number).reduce((a, b) => a + b, 0)).toBe(rdbRows);
+    const bad = decode<{ code?: string; detail?: Record<string, unknown> }>((await nc.request('q.rdb.ehr', encode({ ...query, fromDay: 'yesterday' }), { timeout: 5_000 })).data);
+    expect(bad).toMatchObject({ code: 'BAD_QUERY', detail: { param: 'fromDay' } });
     // Bad queries name the parameter, on the HDB too.
     await expect(hdbProc.query!({ type: 'tickbus.v1.getdata', table: 'trade', start: '2026-01-02', end: '2026-01-01' })).rejects.toMatchObject({ code: 'BAD_QUERY' });
     await expect(hdbProc.query!({ type: 'tickbus.v1.getdata', table: 'nope', start: '2026-01-01', end: '2026-01-02' })).rejects.toMatchObject({ code: 'BAD_QUERY', detail: { param: 'table' } });

@@ -7,12 +7,13 @@
 // inside one process passes through unsplit; med across processes is a named error; no holder
 // is NO_MATCHING_PROCESS; a day in end-of-day hand-off holds the query; a day is never sent twice.
 import { describe, expect, it } from 'vitest';
-import { TickbusError } from '../../bus/errors.ts';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { runQuery } from '../../storage/query/memory.ts';
 import type { QueryResult, ResultColumn } from '../../storage/query/result.ts';
 import { defineSchema } from '../../storage/schema.ts';
 import type { MemTable } from '../../storage/table.ts';
 import { dayBoundsNs, splitByTime, type DataAccessContext } from '../../actors/gateway/data_access.ts';
+import { isStaleCut } from '../../actors/gateway/data_access_seq.ts';
 import type { BackendView } from '../../actors/gateway/routing.ts';
 import { dayNs, tablesFor, tradeTables } from '../support/trades.ts';
 
@@ -151,6 +152,26 @@ describe('gateway data access', () => {
     expect(o.parts.map((p) => p.proctype)).toEqual(['hdb', 'rdb']);
     const hdbEnd = BigInt((o.parts[0]!.request as { end: string }).end);
     expect(hdbEnd).toBe(dayNs('2026-11-21') - 1n);
+  });
+
+  it('gateway: an RDB (open-ended range) is told the first day routed to it (fromDay), so a day it let go since is refused, not answered short', () => {
+    // The view still has the RDB holding 11-21 (its entry before it let the day go): 11-21 and 11-22 go to it with fromDay 11-21.
+    const stale = [view('hdb1', 'hdb', { first: '2026-11-20', last: '2026-11-21' }), view('rdb1', 'rdb', { dates: ['2026-11-21', '2026-11-22'], first: '2026-11-21', last: '9999-12-31' })];
+    const o = splitByTime({ type: 'tickbus.v1.getdata', table: 'trade', ...whole }, stale, ctx);
+    if (o.kind !== 'parts') throw new Error('held');
+    expect(o.parts.map((p) => [p.proctype, (p.request as { fromDay?: string }).fromDay])).toEqual([
+      ['hdb', undefined],
+      ['rdb', '2026-11-21'],
+    ]);
+    expect(isStaleCut(new TickbusError(ErrorCode.NOT_READY, 'gone', { param: 'fromDay', fromDay: '2026-11-21' }))).toBe(true);
+    // The updated view: the RDB from 11-22 on, the HDB takes 11-21.
+    const fresh = [stale[0]!, view('rdb1', 'rdb', { dates: ['2026-11-22'], first: '2026-11-22', last: '9999-12-31' })];
+    const f = splitByTime({ type: 'tickbus.v1.getdata', table: 'trade', ...whole }, fresh, ctx);
+    if (f.kind !== 'parts') throw new Error('held');
+    expect(f.parts.map((p) => [p.proctype, (p.request as { fromDay?: string }).fromDay])).toEqual([
+      ['hdb', undefined],
+      ['rdb', '2026-11-22'],
+    ]);
   });
 
   it('gateway: a process that answers another query shape (it does not serve getdata) is an error, not a wrong answer', () => {
