@@ -147,8 +147,9 @@ describe('wdb end of day', () => {
     // mergeGroupRows 300: sorted per group of whole syms, one file each, in sym order.
     expect(readdirSync(join(hdbDir, `date=${day0}`, 'trade')).filter((f) => f.endsWith('.parquet')).length).toBeGreaterThan(1);
     // The manifest is marked merged; the reload sequence ran in order; the RDB let the day go.
-    await until(async () => (await readManifest(wdbDir, day0))?.merged === true, 15_000);
-    await until(() => notices.some((n) => n.subject === 'wdb.wew.reloadend'), 15_000);
+    // Bounds for a slow, shared machine: each reload step may wait reloadWaitMs (30 s) at most.
+    await until(async () => (await readManifest(wdbDir, day0))?.merged === true, 30_000);
+    await until(() => notices.some((n) => n.subject === 'wdb.wew.reloadend'), 70_000);
     const start = notices.find((n) => n.subject === 'wdb.wew.reloadstart')!;
     const end = notices.find((n) => n.subject === 'wdb.wew.reloadend')!;
     expect(start.body).toMatchObject({ type: 'tickbus.v1.wdb.reloadstart', date: day0, tables: ['quote', 'trade'] });
@@ -161,7 +162,7 @@ describe('wdb end of day', () => {
     pub.close();
     for (const p of procs.reverse()) await p.stop();
     await tp.stop();
-  }, 90_000);
+  }, 180_000);
 
   it('a table the HDB already holds with other rows is not overwritten: PARTITION_CONFLICT, alerted, both kept; save mode asks a sort process; partbyattr', async () => {
     const { clock, day0 } = clockBeforeMidnight(2_000);
