@@ -140,7 +140,12 @@ export function syms(c: Column): string[] {
   return Array.from(s.codes, (x) => s.dict[x]!);
 }
 
+/** The least any wait gets: a slow or shared machine (CI on 2 cores) must not fail a test that is only late. */
+const UNTIL_FLOOR_MS = 15_000;
+
+/** Polls `cond` every stepMs until it holds; throws past max(timeoutMs, 15 s). Waits for something to happen, never proves it did not. */
 export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, stepMs = 20): Promise<void> {
+  timeoutMs = Math.max(timeoutMs, UNTIL_FLOOR_MS);
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
