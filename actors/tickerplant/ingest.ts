@@ -3,15 +3,16 @@
 // (machine.ts) decides when to recover, roll the day and stop; this class does the work.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { encode, decode, encodingOf, type Encoding } from '../../bus/codec.ts';
+import { encode, encodingOf, type Encoding } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
-import { type Batch, estimateBytes } from '../../storage/batch.ts';
+import type { Batch } from '../../storage/batch.ts';
 import { defineSchema, type Schema, type TableSchema } from '../../storage/schema.ts';
 import { addDays, tradingDay, type Clock } from '../common/clock.ts';
 import { BulkAcks, Replies } from './acks.ts';
+import { checkMultiFits, checkRoom, checkSize, hasRoom, tableSchemaOf, updBody, waiterFor } from './admission.ts';
 import { Batcher } from './batching.ts';
 import { Answers } from './completion.ts';
 import { FeedIds } from './dedupe.ts';
@@ -23,8 +24,7 @@ import { Stamper } from './stamping.ts';
 import { readLogPosition } from './recovery.ts';
 import { type BufferEventInfo, BufferEvents, type BufferFunct, holdAll } from './buffer.ts';
 
-export const UPD_TYPE = 'tickbus.v1.upd';
-
+export { UPD_TYPE } from './admission.ts';
 export { feedIdOf } from './feed.ts';
 export { ACK_TYPE } from './completion.ts';
 export { BATCH_TYPE, MULTI_TYPE } from './batching.ts';
@@ -290,19 +290,10 @@ export class Ingest {
     let encoding: Encoding = 'cbor';
     try {
       encoding = encodingOf(msg.headers?.get(Header.contentType));
-      const size = msg.data.length;
-      if (size > this.settings.maxMessageBytes) {
-        throw new TickbusError(ErrorCode.MESSAGE_TOO_LARGE, `message of ${size} bytes exceeds the limit of ${this.settings.maxMessageBytes}`, {
-          bytes: size,
-          max: this.settings.maxMessageBytes,
-        });
-      }
+      checkSize(msg.data.length, this.settings.maxMessageBytes);
       if (!this.recovered) throw new TickbusError(ErrorCode.NOT_READY, 'tickerplant is recovering from its log; retry shortly', {});
       const target = updTarget(msg.subject);
-      const body = decode<Record<string, unknown>>(msg.data, encoding);
-      if (typeof body !== 'object' || body === null || body.type !== UPD_TYPE) {
-        throw new TickbusError(ErrorCode.BAD_TYPE, `payload type must be ${UPD_TYPE}`, { got: (body as { type?: unknown })?.type ?? null });
-      }
+      const body = updBody(msg.data, encoding);
       const id = feedIdOf(msg.headers?.get(Header.feedId) || body.id);
       if (id !== undefined && this.answers.replyIfSeen(id, msg.reply, encoding)) return undefined;
       return { msg, encoding, body, id, table: target?.table, bulk: body.ack === 'bulk' && encoding === 'cbor' };
@@ -322,12 +313,12 @@ export class Ingest {
       const batches = parts.map(([t, data]) => this.stamper.batch(this.tableSchema(t), data, stamp, this.settings.maxRowsPerUpdate));
       let rows = 0;
       for (const b of batches) rows += b.n;
-      if (batches.length > 1) this.checkMultiFits(batches);
-      this.checkRoom(rows);
+      if (batches.length > 1) checkMultiFits(batches, this.settings.batchBytesMax);
+      checkRoom(this.batcher.pendingRows, rows, this.writer.depth, this.settings);
       const heldBefore = r.id === undefined ? undefined : this.heldBefore.get(r.id);
       if (heldBefore) return this.acceptRestOfHeld(r, batches, rows, heldBefore);
       if (this.buffers.open) return this.acceptBuffered(r, batches, rows);
-      const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
+      const w = waiterFor(r, rows);
       this.admit(w);
       this.batcher.enqueue(batches, [w]);
     } catch (e) {
@@ -341,7 +332,7 @@ export class Ingest {
    */
   private acceptBuffered(r: FeedRequest, batches: Batch[], rows: number): void {
     const { live, held, heldBytes } = this.buffers.split(batches);
-    const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: (live.length ? 1 : 0) + (held.length ? 1 : 0), seq: 0, failed: false };
+    const w = waiterFor(r, rows, (live.length ? 1 : 0) + (held.length ? 1 : 0));
     this.admit(w);
     if (held.length) {
       this.buffers.hold(held, heldBytes, w, live.length > 0, this.day, (err, seq) => {
@@ -355,7 +346,7 @@ export class Ingest {
   /** The retry of an update whose held part is logged already: its live rows only (restoreHeld). */
   private acceptRestOfHeld(r: FeedRequest, batches: Batch[], rows: number, h: { event: BufferEventInfo; seq: number }): void {
     const { live } = this.buffers.splitFor(h.event, batches);
-    const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
+    const w = waiterFor(r, rows);
     this.admit(w);
     this.heldBefore.delete(r.id!);
     this.stats.heldRetries++;
@@ -380,42 +371,14 @@ export class Ingest {
         } catch {
           batch = undefined;
         }
-        if (batch && this.batcher.pendingRows + batch.n <= this.settings.pendingRowsMax && this.writer.depth < this.settings.appendsInflightMax) {
-          const ws = g.reqs.map((r): Waiter => {
-            const rows = (r.body.rows as unknown[]).length;
-            return { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
-          });
+        if (batch && hasRoom(this.batcher.pendingRows, batch.n, this.writer.depth, this.settings)) {
+          const ws = g.reqs.map((r) => waiterFor(r, (r.body.rows as unknown[]).length));
           for (const w of ws) this.admit(w);
           this.batcher.enqueue([batch], ws);
           continue;
         }
       }
       for (const r of g.reqs) this.accept(r);
-    }
-  }
-
-  /**
-   * A multi-table update is one log message (all or none): one that cannot fit one message
-   * (batchBytesMax) is refused whole with MESSAGE_TOO_LARGE, never split across appends.
-   */
-  private checkMultiFits(batches: readonly Batch[]): void {
-    let bytes = 0;
-    for (const b of batches) bytes += estimateBytes(b);
-    if (bytes > this.settings.batchBytesMax) {
-      throw new TickbusError(ErrorCode.MESSAGE_TOO_LARGE, `a multi-table update is one log message and this one needs about ${bytes} bytes, over batchBytesMax ${this.settings.batchBytesMax}; send its tables as separate updates`, {
-        bytes,
-        max: this.settings.batchBytesMax,
-        tables: batches.map((b) => b.table),
-      });
-    }
-  }
-
-  private checkRoom(rows: number): void {
-    if (this.batcher.pendingRows + rows > this.settings.pendingRowsMax || this.writer.depth >= this.settings.appendsInflightMax) {
-      throw new TickbusError(ErrorCode.OVERLOADED, 'tickerplant queue is full; retry with the same id', {
-        pendingRows: this.batcher.pendingRows,
-        appends: this.writer.depth,
-      });
     }
   }
 
@@ -433,9 +396,7 @@ export class Ingest {
   }
 
   private tableSchema(table: string): TableSchema {
-    const t = this.schema.get(table);
-    if (!t) throw new TickbusError(ErrorCode.UNKNOWN_TABLE, `unknown table ${table}`, { table, tables: [...this.schema.keys()] });
-    return t;
+    return tableSchemaOf(this.schema, table);
   }
 
   flushAll(): void {
