@@ -381,7 +381,7 @@ export class Scheduler<M> {
     };
   }
 
-  /** Places waiting parts on free slots (slots.ts), the best waiting part over all lists first. */
+  /** Places waiting parts on free slots (scheduler_slots.ts), the best waiting part over all lists first. */
   private pump(out: Command<M>[] = []): Command<M>[] {
     return this.slots.pump(this.hooks, out);
   }
