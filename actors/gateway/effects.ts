@@ -5,6 +5,8 @@
 // subject (async). Backends come and go with the registry (a KV watch): no restart. A backend
 // killed mid-query is found by a probe of ctl.<name>.status ("no responders" = gone) within
 // probeAfterMs + probeEveryMs, or by its heartbeat going to error, whichever comes first.
+// How a target resolves is in resolve.ts, how an answer is published in replies.ts, the client
+// liveness watch in clients.ts.
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { createActor, fromCallback, fromPromise, waitFor, type Actor } from 'xstate';
 import { decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
@@ -223,7 +225,7 @@ export async function startGateway(
     }, c.meta.partHeaders ?? backendHeaders);
   }
 
-  // ---- clients ---------------------------------------------------------------------------------
+  // ---- liveness: clients (clients.ts) and backends -------------------------------------------
 
   const clients = new ClientWatch(s, logger, (gone) =>
     execute(scheduler.drop(gone, (qid) => new TickbusError(ErrorCode.CLIENT_GONE, `the client of query ${qid} disconnected`, { id: qid }))),
