@@ -5,35 +5,36 @@
 // subject (async). Backends come and go with the registry (a KV watch): no restart. A backend
 // killed mid-query is found by a probe of ctl.<name>.status ("no responders" = gone) within
 // probeAfterMs + probeEveryMs, or by its heartbeat going to error, whichever comes first.
+// How a target resolves is in resolve.ts, how an answer is published in replies.ts, the client
+// liveness watch in clients.ts.
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { createActor, fromCallback, fromPromise, waitFor, type Actor } from 'xstate';
 import { decode, encode, encodingOf, type Encoding } from '../../bus/codec.ts';
 import { ErrorCode, isErrorEnvelope, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
-import { acceptChunksHeaders, acceptsChunks, sendReply } from '../../bus/reply.ts';
-
-/** Backends may answer a big part in chunks: the pipeline reassembles them. */
-const backendHeaders = acceptChunksHeaders();
-import { rawField } from './raw.ts';
-import { queryKind, rowsOf, statusOf, userOf, type UsageRecord, type UsageLog } from '../../bus/usage.ts';
+import { acceptChunksHeaders, acceptsChunks } from '../../bus/reply.ts';
 import { Header, subjects } from '../../bus/subjects.ts';
-import { resultToJson } from '../../storage/query/result.ts';
+import { userOf, type UsageLog } from '../../bus/usage.ts';
 import { defineSchema } from '../../storage/schema.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { Discovery, type DiscoveryEvent, type ProcessView } from '../common/discovery.ts';
 import type { ApiTable } from '../common/runtime.ts';
-import { mergeAcrossParts, splitByTime, type DataAccessContext, type DataAccessPlanner } from './data_access.ts';
-import { isQueryResult, Joins, type JoinFn } from './joins.ts';
+import { ClientWatch, isAliveSubject } from './clients.ts';
+import { splitByTime, type DataAccessContext, type DataAccessPlanner } from './data_access.ts';
+import { Joins, type JoinFn } from './joins.ts';
 import { gatewayMachine, type GatewayEvent } from './machine.ts';
+import { rawField } from './raw.ts';
 import { ReloadHolds } from './reload_hold.ts';
+import { errorBody, Replies } from './replies.ts';
 import { GATEWAY_ACCEPTED_TYPE, GATEWAY_REPLY_TYPE, parseGatewayRequest, type GatewayAccepted, type GatewayReply, type GatewayRequest } from './request.ts';
-import { partsForAttributes, partsForTypes, type BackendView } from './routing.ts';
-import { GETDATA_TYPE } from '../../storage/query/request.ts';
-
-const isGetdata = (q: unknown) => typeof q === 'object' && q !== null && (q as { type?: unknown }).type === GETDATA_TYPE;
-import { Scheduler, type Command, type PartOutcome, type Resolution, type SchedulerHooks } from './scheduler.ts';
+import { resolverFor, type ResolveContext } from './resolve.ts';
+import type { BackendView } from './routing.ts';
+import { Scheduler, type Command, type PartOutcome, type SchedulerHooks } from './scheduler.ts';
 import { checkConcurrency, defaultGatewaySettings, type GatewaySettings } from './settings.ts';
+
+/** Backends may answer a big part in chunks: the pipeline reassembles them. */
+const backendHeaders = acceptChunksHeaders();
 
 /** What the gateway keeps about a query beyond the scheduler: where and how to answer. */
 interface Meta {
@@ -115,6 +116,7 @@ export async function startGateway(
     nc.subscribe(subjects.wdbReloadEndAll, { callback: (_e, m) => reloads.end(safeDecode(m.data)) }),
   ];
   const dataCtx: DataAccessContext = { schema, eodTime: s.eodTime, eodZone: s.eodZone, dataTypes: s.dataTypes, partsPerQueryMax: s.partsPerQueryMax };
+  const resolveCtx: ResolveContext = { planner, reloads, dataCtx, s };
   const scheduler = new Scheduler<Meta>(
     {
       queueMax: s.queueMax,
@@ -137,55 +139,10 @@ export async function startGateway(
 
   // ---- replies ---------------------------------------------------------------------------------
 
-  function jsonResult(v: unknown): unknown {
-    if (isQueryResult(v)) return resultToJson(v);
-    if (Array.isArray(v) && v.some(isQueryResult)) return v.map((x) => (isQueryResult(x) ? resultToJson(x) : x));
-    return v;
-  }
-
-  /** Publishes a reply, acceptance or error in the client's encoding (postbacks carry Tb-Query-Id). */
-  /** Publishes a reply or postback (answers the bytes sent); a result too big for one message goes in chunks when the caller accepts them (bus/reply.ts). */
-  function publish(to: string | undefined, enc: Encoding, body: { type: string }, postbackId?: string, chunks = false): number {
-    if (!to) return 0;
-    const out = enc === 'json' && body.type === GATEWAY_REPLY_TYPE ? { ...body, result: jsonResult((body as GatewayReply).result) } : body;
-    let bytes: Uint8Array;
-    try {
-      bytes = encode(out, enc);
-    } catch (e) {
-      bytes = encode(new TickbusError(ErrorCode.INTERNAL, `the result cannot be encoded: ${(e as Error).message}`, {}).toEnvelope(), enc);
-    }
-    try {
-      const how = sendReply(nc, to, bytes, { enc, chunks, headers: postbackId === undefined ? undefined : { [Header.queryId]: postbackId } });
-      if (how === 'too-large') logger.warn({ to, bytes: bytes.length, id: postbackId }, 'result too large for one message and the caller does not accept chunks');
-    } catch (e) {
-      // Closed connection (stopping): the client's own deadline answers it.
-      logger.debug({ err: (e as Error).message, to }, 'reply not sent');
-    }
-    return bytes.length;
-  }
-
-  /** The usage record of one answered gateway query (no encoding: the reply's size is already known). */
-  function logUsage(u: { at: number; t0: number; user: string; subject: string }, query: unknown, id: string | undefined, body: { type: string }, bytes: number): void {
-    if (!opts.usage?.enabled) return;
-    const status = statusOf(body);
-    const { queryType, table } = queryKind(query);
-    const r: UsageRecord = { at: u.at, user: u.user, subject: u.subject, queryType, durationMs: Math.round((performance.now() - u.t0) * 1000) / 1000, bytes, status };
-    if (table !== undefined) r.table = table;
-    if (status === 'ok') {
-      const rows = rowsOf((body as { result?: unknown }).result);
-      if (rows !== undefined) r.rows = rows;
-    }
-    if (id !== undefined) r.id = id;
-    opts.usage.record(r);
-  }
+  const replies = new Replies(nc, logger, opts.usage);
 
   function send(meta: Meta, id: string, body: { type: string }): void {
-    logUsage(meta, meta.request.query, id, body, publish(meta.resultTo, meta.enc, body, meta.postback ? id : undefined, meta.chunks));
-  }
-
-  function errorBody(e: unknown, id: string | undefined) {
-    const err = toTickbusError(e);
-    return new TickbusError(err.code, err.message, id ? { ...err.detail, id } : err.detail).toEnvelope();
+    replies.logUsage(meta, meta.request.query, id, body, replies.publish(meta.resultTo, meta.enc, body, meta.postback ? id : undefined, meta.chunks));
   }
 
   function complete(c: Extract<Command<Meta>, { type: 'complete' }>): void {
@@ -211,7 +168,7 @@ export async function startGateway(
 
   function execute(cmds: Command<Meta>[]): void {
     for (const c of cmds) {
-      if (c.type !== 'dispatch' && c.meta.alive) forget(c.meta.alive, c.queryId);
+      if (c.type !== 'dispatch' && c.meta.alive) clients.forget(c.meta.alive, c.queryId);
       if (c.type === 'dispatch') dispatch(c);
       else if (c.type === 'complete') complete(c);
       else {
@@ -268,52 +225,11 @@ export async function startGateway(
     }, c.meta.partHeaders ?? backendHeaders);
   }
 
-  // ---- clients ---------------------------------------------------------------------------------
+  // ---- liveness: clients (clients.ts) and backends -------------------------------------------
 
-  /** Queries by client liveness subject (Tb-Client-Alive) -> query id -> admitted at (ms). */
-  const clients = new Map<string, Map<string, number>>();
-  const probingClients = new Set<string>();
-  const stats = { clientsGone: 0, droppedForClients: 0 };
-
-  function forget(alive: string, id: string): void {
-    const ids = clients.get(alive);
-    if (!ids) return;
-    ids.delete(id);
-    if (ids.size === 0) clients.delete(alive);
-  }
-
-  /**
-   * Probes the clients of queries waiting or running for longer than clientProbeAfterMs: "no
-   * responders" on a client's liveness subject means it disconnected, and its queries are dropped
-   * (a timeout means busy, as for backends). At most clientProbesMax clients per round.
-   */
-  function probeClients(): void {
-    if (!pipeline) return;
-    const old = Date.now() - s.clientProbeAfterMs;
-    let n = 0;
-    for (const [alive, ids] of clients) {
-      if (n >= s.clientProbesMax) break;
-      if (probingClients.has(alive)) continue;
-      let due = false;
-      for (const at of ids.values()) if (at <= old) (due = true);
-      if (!due) continue;
-      n++;
-      probingClients.add(alive);
-      pipeline.request(alive, new Uint8Array(0), undefined, s.probeTimeoutMs).then(
-        () => probingClients.delete(alive),
-        (e: unknown) => {
-          probingClients.delete(alive);
-          if (toTickbusError(e).code !== ErrorCode.NO_RESPONDERS) return;
-          const gone = [...(clients.get(alive)?.keys() ?? [])];
-          clients.delete(alive);
-          logger.info({ client: alive, queries: gone.length }, 'client disconnected; its queries are dropped');
-          stats.clientsGone++;
-          stats.droppedForClients += gone.length;
-          execute(scheduler.drop(gone, (qid) => new TickbusError(ErrorCode.CLIENT_GONE, `the client of query ${qid} disconnected`, { id: qid })));
-        },
-      );
-    }
-  }
+  const clients = new ClientWatch(s, logger, (gone) =>
+    execute(scheduler.drop(gone, (qid) => new TickbusError(ErrorCode.CLIENT_GONE, `the client of query ${qid} disconnected`, { id: qid }))),
+  );
 
   /** Probes backends holding long parts: "no responders" on ctl.<name>.status means the process is gone. */
   function probe(): void {
@@ -369,41 +285,6 @@ export async function startGateway(
 
   // ---- requests ------------------------------------------------------------------------------
 
-  function resolverFor(req: GatewayRequest): (backends: readonly BackendView[]) => Resolution<Meta> {
-    const t = req.target;
-    const byTime = (ctx: DataAccessContext) => (backends: readonly BackendView[]): Resolution<Meta> => {
-      const o = planner(req.query, backends, ctx);
-      if (o.kind === 'hold') return { kind: 'hold', reason: `day ${o.day} is being handed over by ${o.holder}`, detail: { day: o.day, holder: o.holder } };
-      const r = reloads.blocking(o.parts, ctx.eodTime, ctx.eodZone);
-      if (r) return { kind: 'hold', reason: `day ${r.day} is being reloaded by ${r.wdb}`, detail: { day: r.day, holder: r.wdb } };
-      return { kind: 'parts', parts: o.parts, meta: { merge: o.merge } };
-    };
-    if (t.kind === 'types') {
-      // A getdata sent to several types with the default join is split by time range among them
-      // and merged like a targetless one: razing each backend's answer would give one aggregate
-      // row per backend (counts side by side, averages not merged), a half-merged answer.
-      if (t.types.length > 1 && isGetdata(req.query) && req.join === 'raze') {
-        const order = [...s.dataTypes.filter((x) => t.types.includes(x)), ...t.types.filter((x) => !s.dataTypes.includes(x))];
-        const plan = byTime({ ...dataCtx, dataTypes: order });
-        return (backends) => {
-          partsForTypes(t.types, req.query, backends); // TYPE_NOT_AVAILABLE when a named type is missing, as before
-          return plan(backends);
-        };
-      }
-      return (backends) => ({ kind: 'parts', parts: partsForTypes(t.types, req.query, backends) });
-    }
-    if (t.kind === 'attributes') {
-      if (isGetdata(req.query) && req.join === 'raze') {
-        return (backends) => {
-          const m = mergeAcrossParts(req.query, partsForAttributes(t, req.query, backends, s.attributeCombosMax), dataCtx);
-          return { kind: 'parts', parts: m.parts, ...(m.merge ? { meta: { merge: m.merge } } : {}) };
-        };
-      }
-      return (backends) => ({ kind: 'parts', parts: partsForAttributes(t, req.query, backends, s.attributeCombosMax) });
-    }
-    return byTime(dataCtx);
-  }
-
   function onRequest(m: Msg, mode: 'sync' | 'async'): void {
     const u = { at: Date.now(), t0: performance.now(), user: userOf(m.headers), subject: m.subject };
     let enc: Encoding = 'cbor';
@@ -432,13 +313,11 @@ export async function startGateway(
         meta.partHeaders = h;
       }
       const alive = m.headers?.get(Header.clientAlive);
-      if (alive && alive.length <= 256 && /^[^\s*>]+$/.test(alive)) {
+      if (isAliveSubject(alive)) {
         meta.alive = alive;
-        const ids = clients.get(alive) ?? new Map<string, number>();
-        clients.set(alive, ids);
-        ids.set(id, Date.now());
+        clients.track(alive, id);
       }
-      const cmds = scheduler.submit({ id, request: req, resolve: resolverFor(req), holdMaxMs: s.eodHoldMs, meta });
+      const cmds = scheduler.submit({ id, request: req, resolve: resolverFor<Meta>(req, resolveCtx), holdMaxMs: s.eodHoldMs, meta });
       if (mode === 'async') {
         // Failing at once (bad target, overloaded) answers the async call itself: no ack, no postback.
         const now = cmds.findIndex((c) => c.type === 'fail' && c.queryId === id);
@@ -446,16 +325,16 @@ export async function startGateway(
           const f = cmds.splice(now, 1)[0] as Extract<Command<Meta>, { type: 'fail' }>;
           // A call published with no reply subject (fire and forget) learns of it on its postback.
           const body = errorBody(f.error, id);
-          logUsage(u, req.query, id, body, m.reply ? publish(m.reply, enc, body) : publish(req.postback, enc, body, id));
+          replies.logUsage(u, req.query, id, body, m.reply ? replies.publish(m.reply, enc, body) : replies.publish(req.postback, enc, body, id));
         } else {
           const ack: GatewayAccepted = { type: GATEWAY_ACCEPTED_TYPE, id, gateway: s.name, postback: resultTo! };
-          publish(m.reply, enc, ack);
+          replies.publish(m.reply, enc, ack);
         }
       }
       execute(cmds);
     } catch (e) {
       const body = errorBody(e, id);
-      logUsage(u, (raw as { query?: unknown } | undefined)?.query ?? raw, id, body, publish(m.reply, enc, body));
+      replies.logUsage(u, (raw as { query?: unknown } | undefined)?.query ?? raw, id, body, replies.publish(m.reply, enc, body));
     }
   }
 
@@ -476,7 +355,7 @@ export async function startGateway(
     });
     const ticker = setInterval(() => execute(scheduler.tick()), s.timeoutCheckMs);
     const prober = setInterval(probe, s.probeEveryMs);
-    const clientProber = setInterval(probeClients, s.clientProbeEveryMs);
+    const clientProber = setInterval(() => clients.probe(pipeline), s.clientProbeEveryMs);
     ticker.unref();
     prober.unref();
     clientProber.unref();
@@ -540,7 +419,7 @@ export async function startGateway(
     },
     status() {
       const snap = actor.getSnapshot();
-      return { state: snap.value, ...scheduler.counts(), ...scheduler.stats, ...stats, reloadHolds: { ...reloads.stats, held: reloads.held() }, clientsTracked: clients.size, costKinds: scheduler.costs.size, backends: snap.context.backends, types: snap.context.types };
+      return { state: snap.value, ...scheduler.counts(), ...scheduler.stats, ...clients.stats, reloadHolds: { ...reloads.stats, held: reloads.held() }, clientsTracked: clients.size, costKinds: scheduler.costs.size, backends: snap.context.backends, types: snap.context.types };
     },
     attributes: () => ({ joins: joins.names(), backendTypes: s.backendTypes ?? null }),
     registerJoin: (name, fn) => joins.register(name, fn),

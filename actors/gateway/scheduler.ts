@@ -20,13 +20,15 @@
 //    bounded by the request deadline the effects give them.
 //  - A part whose dispatch found no responders never reached a backend: it waits again for another.
 import { isStaleCut } from './data_access_seq.ts';
-import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+import type { TickbusError } from '../../bus/errors.ts';
 import type { Clock } from '../common/clock.ts';
 import type { HealthState } from '../common/discovery.ts';
 import { CostModel, heavySlotsFor, kindOf, type Cost } from './lanes.ts';
 import { isLive, type BackendView } from './routing.ts';
-import { eligible, pickCandidate, type Backend, type Entry, type Part, type Query, type Run } from './scheduler_pick.ts';
-import { before, DeadlineWheel, WaitList } from './scheduler_queues.ts';
+import { asError, backendGone, badPartCount, duplicateId, heldTooLong, overloaded, stranded, timedOut } from './scheduler_errors.ts';
+import { eligible, type Backend, type Part, type Query } from './scheduler_pick.ts';
+import { DeadlineWheel } from './scheduler_queues.ts';
+import { Slots } from './scheduler_slots.ts';
 import type { Command, NewQuery, PartOutcome, QueryView, Resolution, SchedulerHooks, SchedulerSettings } from './scheduler_types.ts';
 
 export type { Command, NewQuery, PartOutcome, QueryView, Resolution, SchedulerHooks, SchedulerSettings } from './scheduler_types.ts';
@@ -34,13 +36,8 @@ export type { Command, NewQuery, PartOutcome, QueryView, Resolution, SchedulerHo
 export class Scheduler<M> {
   private readonly queries = new Map<string, Query<M>>();
   private readonly backends = new Map<string, Backend>();
-  /** Waiting parts by part key and cost: `${key}|${cost}`. */
-  private readonly waiting = new Map<string, WaitList<Entry<M>>>();
-  /** Parts running on backends by run id (the dispatch command's `run`). */
-  private readonly running = new Map<number, Run>();
-  private runs = 0;
-  /** candidate()'s answer on the hot path, reused (read at once by pump). */
-  private readonly scratch: { e?: Entry<M>; server?: Backend } = {};
+  /** The waiting parts and the parts running on backend slots. */
+  private readonly slots: Slots<M>;
   /** The backends as an array for resolvers, rebuilt when one registers or leaves. */
   private view: Backend[] | undefined;
   /** Observed part times by type and kind: what is small. */
@@ -57,6 +54,7 @@ export class Scheduler<M> {
   ) {
     this.costs = new CostModel(s.cost ?? { smallMaxMs: 0, kindsMax: 0 });
     this.deadlines = new DeadlineWheel(s.deadlineSlotMs ?? 10);
+    this.slots = new Slots<M>(this.backends, clock, s.nextQueryScanMax, this.stats);
   }
 
   setHooks(hooks: SchedulerHooks): void {
@@ -165,24 +163,9 @@ export class Scheduler<M> {
   /** Fails every query with a part running on `b` (BACKEND_GONE) and releases those slots. */
   private failRunningOn(b: Backend, reason: string): Command<M>[] {
     const out: Command<M>[] = [];
-    for (const [run, r] of this.running) {
-      if (r.backend !== b.name || r.epoch !== b.epoch) continue;
-      this.running.delete(run);
-      this.release(b, r.cost);
+    for (const r of this.slots.takeRunsOn(b)) {
       const q = this.queries.get(r.queryId);
-      if (q && q.state === 'active') {
-        out.push(
-          this.finishFail(
-            q,
-            new TickbusError(ErrorCode.BACKEND_GONE, `backend ${b.proctype} ${b.name} handling query ${q.view.id} ${reason}`, {
-              id: q.view.id,
-              backend: b.name,
-              proctype: b.proctype,
-              reason,
-            }),
-          ),
-        );
-      }
+      if (q && q.state === 'active') out.push(this.finishFail(q, backendGone(b, q.view.id, reason)));
     }
     return out;
   }
@@ -199,17 +182,7 @@ export class Scheduler<M> {
       if (q.state !== 'active') continue;
       const stuck = q.parts.find((p) => p.state === 'waiting' && !this.canRunSomewhere(p));
       if (!stuck) continue;
-      const who = stuck.spec.names ? `${stuck.spec.proctype} (${stuck.spec.names.join(', ')})` : stuck.spec.proctype;
-      out.push(
-        this.finishFail(
-          q,
-          new TickbusError(ErrorCode.BACKEND_GONE, `no live ${who} process is left to run a queued part of query ${q.view.id}`, {
-            id: q.view.id,
-            proctype: stuck.spec.proctype,
-            names: stuck.spec.names ?? null,
-          }),
-        ),
-      );
+      out.push(this.finishFail(q, stranded(stuck.spec, q.view.id)));
     }
     return out;
   }
@@ -223,18 +196,11 @@ export class Scheduler<M> {
     if (this.queries.size >= this.s.queueMax) {
       this.stats.overloaded++;
       this.stats.failed++;
-      return [
-        {
-          type: 'fail',
-          queryId: n.id,
-          meta: n.meta,
-          error: new TickbusError(ErrorCode.OVERLOADED, `the gateway holds ${this.queries.size} queries (queueMax); retry later`, { id: n.id, queueMax: this.s.queueMax }),
-        },
-      ];
+      return [{ type: 'fail', queryId: n.id, meta: n.meta, error: overloaded(this.queries.size, n.id, this.s.queueMax) }];
     }
     if (this.queries.has(n.id)) {
       this.stats.failed++;
-      return [{ type: 'fail', queryId: n.id, meta: n.meta, error: new TickbusError(ErrorCode.BAD_QUERY, `id: query ${n.id} is already running`, { param: 'id', id: n.id }) }];
+      return [{ type: 'fail', queryId: n.id, meta: n.meta, error: duplicateId(n.id) }];
     }
     const q: Query<M> = { view, state: 'held', parts: [], remaining: 0, meta: n.meta, resolve: n.resolve, holdUntilMs: Math.min(view.deadlineMs, now + n.holdMaxMs), wheelSlot: 0 };
     let r: Resolution<M>;
@@ -258,11 +224,7 @@ export class Scheduler<M> {
 
   private activate(q: Query<M>, r: Extract<Resolution<M>, { kind: 'parts' }>): Command<M>[] {
     if (r.parts.length === 0 || r.parts.length > this.s.partsPerQueryMax) {
-      const error =
-        r.parts.length === 0
-          ? new TickbusError(ErrorCode.NO_MATCHING_PROCESS, `query ${q.view.id} resolved to no backend`, { id: q.view.id })
-          : new TickbusError(ErrorCode.BAD_QUERY, `target: the query needs ${r.parts.length} backends; at most ${this.s.partsPerQueryMax}`, { param: 'target', id: q.view.id });
-      return [this.finishFail(q, error)];
+      return [this.finishFail(q, badPartCount(r.parts.length, q.view.id, this.s.partsPerQueryMax))];
     }
     if (r.meta) q.meta = { ...q.meta, ...r.meta };
     q.state = 'active';
@@ -273,15 +235,8 @@ export class Scheduler<M> {
       return { index, spec, kind, cost, key: `${spec.names ? `n:${spec.proctype}:${spec.names.join(',')}` : `t:${spec.proctype}`}|${cost}`, state: 'waiting' as const };
     });
     q.remaining = q.parts.length;
-    for (const part of q.parts) this.enqueue(q, part);
+    for (const part of q.parts) this.slots.enqueue(q, part);
     return [];
-  }
-
-  private enqueue(q: Query<M>, part: Part): void {
-    part.state = 'waiting';
-    let list = this.waiting.get(part.key);
-    if (!list) this.waiting.set(part.key, (list = new WaitList<Entry<M>>()));
-    list.insert({ q, part });
   }
 
   /** Held queries try again to resolve now (an outside hold ended: a WDB's reloadend). */
@@ -313,7 +268,7 @@ export class Scheduler<M> {
    * gives the same parts, held until a backend's attributes change (at most until holdUntilMs).
    */
   private replanStale(q: Query<M>, error: TickbusError): Command<M>[] {
-    const before = JSON.stringify(q.parts.map((p) => [p.spec.names, p.spec.request]), (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+    const before = routeKey(q.parts.map((p) => p.spec));
     for (const p of q.parts) if (p.state === 'waiting') p.state = 'done'; // out of the wait lists
     q.state = 'held';
     q.parts = [];
@@ -328,18 +283,17 @@ export class Scheduler<M> {
       return [this.finishFail(q, asError(e, q.view.id))];
     }
     if (r.kind === 'hold') return [];
-    const after = JSON.stringify(r.parts.map((p) => [p.names, p.request]), (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-    return after === before ? [] : this.activate(q, r);
+    return routeKey(r.parts) === before ? [] : this.activate(q, r);
   }
 
   /** A backend answered a part (or the request failed); `runId` is the dispatch command's `run` (found from the part when omitted). */
   partDone(queryId: string, part: number, outcome: PartOutcome, runId = this.runOf(queryId, part)): Command<M>[] {
-    const run = runId === undefined ? undefined : this.running.get(runId);
+    const run = runId === undefined ? undefined : this.slots.running.get(runId);
     if (!run || run.queryId !== queryId || run.part !== part) return []; // the slot was already released (backend gone, replaced)
-    this.running.delete(runId!);
+    this.slots.running.delete(runId!);
     const b = this.backends.get(run.backend);
     if (b && b.epoch === run.epoch) {
-      this.release(b, run.cost);
+      this.slots.release(b, run.cost);
       b.served++;
     }
     // What the backend took, answer or error, teaches what is small ("no responders" never ran).
@@ -353,7 +307,7 @@ export class Scheduler<M> {
       if (!outcome.ok && 'noResponders' in outcome) {
         // Nobody got the request: the backend is gone; the part waits for another one.
         this.stats.redispatched++;
-        this.enqueue(q, p);
+        this.slots.enqueue(q, p);
         if (b) out.push(...this.markGone(b.name, 'did not answer (no responders)'));
         else out.push(...this.failStranded());
       } else if (!outcome.ok && isStaleCut(outcome.error) && now < q.holdUntilMs) {
@@ -376,9 +330,7 @@ export class Scheduler<M> {
   /** The run of a part now on a slot, also of a query that already finished. */
   private runOf(queryId: string, part: number): number | undefined {
     const q = this.queries.get(queryId);
-    if (q) return q.parts[part]?.run;
-    for (const [id, r] of this.running) if (r.queryId === queryId && r.part === part) return id;
-    return undefined;
+    return q ? q.parts[part]?.run : this.slots.runOfFinished(queryId, part);
   }
 
   /** Deadlines that passed: QUERY_TIMEOUT, or EOD_IN_PROGRESS for a query still held. */
@@ -389,30 +341,12 @@ export class Scheduler<M> {
       const q = this.queries.get(id);
       if (!q || q.state === 'finished') continue;
       if (q.state === 'held' && now >= q.holdUntilMs) {
-        out.push(
-          this.finishFail(
-            q,
-            new TickbusError(ErrorCode.EOD_IN_PROGRESS, `query ${q.view.id} needs data in end-of-day hand-off: ${q.holdReason?.reason ?? 'held'}; retry shortly`, {
-              id: q.view.id,
-              ...q.holdReason?.detail,
-            }),
-          ),
-        );
+        out.push(this.finishFail(q, heldTooLong(q.view.id, q.holdReason)));
       } else if (now >= q.view.deadlineMs) {
         this.stats.timedOut++;
         const running = q.parts.filter((p) => p.state === 'running').map((p) => p.backend);
         const waiting = q.parts.filter((p) => p.state === 'waiting').map((p) => p.spec.proctype);
-        out.push(
-          this.finishFail(
-            q,
-            new TickbusError(ErrorCode.QUERY_TIMEOUT, `query ${q.view.id} has exceeded its timeout of ${q.view.request.timeoutMs} ms`, {
-              id: q.view.id,
-              timeoutMs: q.view.request.timeoutMs,
-              running,
-              waiting,
-            }),
-          ),
-        );
+        out.push(this.finishFail(q, timedOut(q.view.id, q.view.request.timeoutMs, running, waiting)));
       } else q.wheelSlot = this.deadlines.add(q.view.deadlineMs, id); // a hold that ended: its own deadline next
     }
     if (out.length > 0) this.pump(out);
@@ -421,10 +355,7 @@ export class Scheduler<M> {
 
   /** Backends holding parts that have run for longer than `afterMs` (candidates for a liveness probe). */
   longRunning(afterMs: number): string[] {
-    const now = this.clock.now();
-    const names = new Set<string>();
-    for (const r of this.running.values()) if (now - r.since >= afterMs) names.add(r.backend);
-    return [...names];
+    return this.slots.longRunning(afterMs);
   }
 
   private finishFail(q: Query<M>, error: TickbusError): Command<M> {
@@ -450,48 +381,9 @@ export class Scheduler<M> {
     };
   }
 
-  // ---- dispatch ------------------------------------------------------------------------------
-
-  private release(b: Backend, cost: Cost): void {
-    b.inflight--;
-    if (cost === 'heavy') b.heavyInflight--;
-  }
-
-  /** Places waiting parts on free slots, the best waiting part over all lists first, until none can be placed. */
+  /** Places waiting parts on free slots (scheduler_slots.ts), the best waiting part over all lists first. */
   private pump(out: Command<M>[] = []): Command<M>[] {
-    for (;;) {
-      let bestE: Entry<M> | undefined;
-      let bestServer: Backend | undefined;
-      for (const [key, list] of this.waiting) {
-        if (list.empty) {
-          this.waiting.delete(key);
-          continue;
-        }
-        const c = pickCandidate(list, this.backends, this.hooks, this.s.nextQueryScanMax, this.scratch);
-        if (c && (!bestE || before(c.e.q.view, bestE.q.view))) {
-          bestE = c.e;
-          bestServer = c.server;
-        }
-      }
-      if (!bestE) return out;
-      out.push(this.place(bestE, bestServer!));
-    }
-  }
-
-  private place(e: Entry<M>, b: Backend): Command<M> {
-    const now = this.clock.now();
-    const p = e.part;
-    p.state = 'running';
-    p.backend = b.name;
-    p.startedMs = now;
-    b.inflight++;
-    if (p.cost === 'heavy') b.heavyInflight++;
-    b.lastDispatchMs = now;
-    const run = ++this.runs;
-    p.run = run;
-    this.running.set(run, { queryId: e.q.view.id, part: p.index, backend: b.name, epoch: b.epoch, since: now, cost: p.cost, proctype: b.proctype, kind: p.kind });
-    this.stats.dispatched++;
-    return { type: 'dispatch', run, queryId: e.q.view.id, part: p.index, backend: b.name, proctype: b.proctype, request: p.spec.request, deadlineMs: e.q.view.deadlineMs, cost: p.cost, meta: e.q.meta };
+    return this.slots.pump(this.hooks, out);
   }
 
   // ---- views ---------------------------------------------------------------------------------
@@ -518,7 +410,7 @@ export class Scheduler<M> {
       if (q.state === 'held') held++;
       for (const p of q.parts) if (p.state === 'waiting') waiting++;
     }
-    return { queries: this.queries.size, held, running: this.running.size, waiting };
+    return { queries: this.queries.size, held, running: this.slots.running.size, waiting };
   }
 
   /** Drops queries (their client is gone): each fails now; parts running on backends keep their slots until they answer. */
@@ -537,7 +429,7 @@ export class Scheduler<M> {
   }
 }
 
-function asError(e: unknown, id: string): TickbusError {
-  if (e instanceof TickbusError) return new TickbusError(e.code, e.message, { ...e.detail, id }, { cause: e });
-  return new TickbusError(ErrorCode.INTERNAL, e instanceof Error ? e.message : String(e), { id }, { cause: e });
+/** A plan's routes (replica names and requests) as a string: re-planning that gives the same is no change. */
+function routeKey(parts: ReadonlyArray<{ names?: readonly string[]; request: unknown }>): string {
+  return JSON.stringify(parts.map((p) => [p.names, p.request]), (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
 }

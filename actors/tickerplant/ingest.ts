@@ -3,15 +3,16 @@
 // (machine.ts) decides when to recover, roll the day and stop; this class does the work.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { encode, decode, encodingOf, type Encoding } from '../../bus/codec.ts';
+import { encodingOf, type Encoding } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { Pipeline } from '../../bus/pipeline.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
-import { type Batch, estimateBytes } from '../../storage/batch.ts';
+import type { Batch } from '../../storage/batch.ts';
 import { defineSchema, type Schema, type TableSchema } from '../../storage/schema.ts';
-import { addDays, tradingDay, type Clock } from '../common/clock.ts';
+import { tradingDay, type Clock } from '../common/clock.ts';
 import { BulkAcks, Replies } from './acks.ts';
+import { checkMultiFits, checkRoom, checkSize, hasRoom, tableSchemaOf, updBody, waiterFor } from './admission.ts';
 import { Batcher } from './batching.ts';
 import { Answers } from './completion.ts';
 import { FeedIds } from './dedupe.ts';
@@ -21,14 +22,14 @@ import { type EopMarker, type EopRequest, Periods } from './periods.ts';
 import { checkTickerplantSettings, type TickerplantSettings } from './settings.ts';
 import { Stamper } from './stamping.ts';
 import { readLogPosition } from './recovery.ts';
+import { Rolls } from './rolls.ts';
 import { type BufferEventInfo, BufferEvents, type BufferFunct, holdAll } from './buffer.ts';
 
-export const UPD_TYPE = 'tickbus.v1.upd';
-
+export { UPD_TYPE } from './admission.ts';
 export { feedIdOf } from './feed.ts';
 export { ACK_TYPE } from './completion.ts';
 export { BATCH_TYPE, MULTI_TYPE } from './batching.ts';
-export const EOD_TYPE = 'tickbus.v1.eod';
+export { EOD_TYPE, type EodMarker } from './rolls.ts';
 /** Bound on the dedupe-id scan during recovery. */
 const idsScanTimeoutMs = 60_000;
 
@@ -39,14 +40,6 @@ export interface RecoveredState {
   idsRestored: number;
   /** The current period's start when the log's last end-of-period marker names it (same day). */
   periodStartMs?: number;
-}
-
-export interface EodMarker {
-  type: typeof EOD_TYPE;
-  day: string;
-  nextDay: string;
-  counts: Record<string, number>;
-  time: bigint;
 }
 
 export class Ingest {
@@ -86,6 +79,8 @@ export class Ingest {
   private bufferPending: (() => Promise<unknown>) | undefined;
   /** Feed ids whose held part is in a buffer log but whose live part is not (restoreHeld), with their event. */
   private readonly heldBefore = new Map<string, { event: BufferEventInfo; seq: number }>();
+  /** End of day and end of period (rolls.ts). */
+  private readonly rolls: Rolls;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -151,6 +146,22 @@ export class Ingest {
       this.counts.set(t, 0);
       this.loggedCounts.set(t, 0);
     }
+    this.rolls = new Rolls({
+      name: settings.name,
+      counts: this.counts,
+      loggedCounts: this.loggedCounts,
+      periods: this.periods,
+      logger,
+      flushAndPause: () => {
+        this.drain();
+        this.flushAll();
+        this.pause();
+      },
+      drained: () => this.writer.drained(),
+      appendMarker: (subject, data, headers) => this.appendMarker(subject, data, headers),
+      markerTime: () => this.markerTime(),
+      setDay: (day) => this.setDay(day),
+    });
   }
 
   private newWriter(lastSeq: number): LogWriter {
@@ -290,19 +301,10 @@ export class Ingest {
     let encoding: Encoding = 'cbor';
     try {
       encoding = encodingOf(msg.headers?.get(Header.contentType));
-      const size = msg.data.length;
-      if (size > this.settings.maxMessageBytes) {
-        throw new TickbusError(ErrorCode.MESSAGE_TOO_LARGE, `message of ${size} bytes exceeds the limit of ${this.settings.maxMessageBytes}`, {
-          bytes: size,
-          max: this.settings.maxMessageBytes,
-        });
-      }
+      checkSize(msg.data.length, this.settings.maxMessageBytes);
       if (!this.recovered) throw new TickbusError(ErrorCode.NOT_READY, 'tickerplant is recovering from its log; retry shortly', {});
       const target = updTarget(msg.subject);
-      const body = decode<Record<string, unknown>>(msg.data, encoding);
-      if (typeof body !== 'object' || body === null || body.type !== UPD_TYPE) {
-        throw new TickbusError(ErrorCode.BAD_TYPE, `payload type must be ${UPD_TYPE}`, { got: (body as { type?: unknown })?.type ?? null });
-      }
+      const body = updBody(msg.data, encoding);
       const id = feedIdOf(msg.headers?.get(Header.feedId) || body.id);
       if (id !== undefined && this.answers.replyIfSeen(id, msg.reply, encoding)) return undefined;
       return { msg, encoding, body, id, table: target?.table, bulk: body.ack === 'bulk' && encoding === 'cbor' };
@@ -322,12 +324,12 @@ export class Ingest {
       const batches = parts.map(([t, data]) => this.stamper.batch(this.tableSchema(t), data, stamp, this.settings.maxRowsPerUpdate));
       let rows = 0;
       for (const b of batches) rows += b.n;
-      if (batches.length > 1) this.checkMultiFits(batches);
-      this.checkRoom(rows);
+      if (batches.length > 1) checkMultiFits(batches, this.settings.batchBytesMax);
+      checkRoom(this.batcher.pendingRows, rows, this.writer.depth, this.settings);
       const heldBefore = r.id === undefined ? undefined : this.heldBefore.get(r.id);
       if (heldBefore) return this.acceptRestOfHeld(r, batches, rows, heldBefore);
       if (this.buffers.open) return this.acceptBuffered(r, batches, rows);
-      const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
+      const w = waiterFor(r, rows);
       this.admit(w);
       this.batcher.enqueue(batches, [w]);
     } catch (e) {
@@ -341,7 +343,7 @@ export class Ingest {
    */
   private acceptBuffered(r: FeedRequest, batches: Batch[], rows: number): void {
     const { live, held, heldBytes } = this.buffers.split(batches);
-    const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: (live.length ? 1 : 0) + (held.length ? 1 : 0), seq: 0, failed: false };
+    const w = waiterFor(r, rows, (live.length ? 1 : 0) + (held.length ? 1 : 0));
     this.admit(w);
     if (held.length) {
       this.buffers.hold(held, heldBytes, w, live.length > 0, this.day, (err, seq) => {
@@ -355,7 +357,7 @@ export class Ingest {
   /** The retry of an update whose held part is logged already: its live rows only (restoreHeld). */
   private acceptRestOfHeld(r: FeedRequest, batches: Batch[], rows: number, h: { event: BufferEventInfo; seq: number }): void {
     const { live } = this.buffers.splitFor(h.event, batches);
-    const w: Waiter = { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
+    const w = waiterFor(r, rows);
     this.admit(w);
     this.heldBefore.delete(r.id!);
     this.stats.heldRetries++;
@@ -380,42 +382,14 @@ export class Ingest {
         } catch {
           batch = undefined;
         }
-        if (batch && this.batcher.pendingRows + batch.n <= this.settings.pendingRowsMax && this.writer.depth < this.settings.appendsInflightMax) {
-          const ws = g.reqs.map((r): Waiter => {
-            const rows = (r.body.rows as unknown[]).length;
-            return { reply: r.msg.reply, encoding: r.encoding, bulk: r.bulk, id: r.id, rows, remaining: 1, seq: 0, failed: false };
-          });
+        if (batch && hasRoom(this.batcher.pendingRows, batch.n, this.writer.depth, this.settings)) {
+          const ws = g.reqs.map((r) => waiterFor(r, (r.body.rows as unknown[]).length));
           for (const w of ws) this.admit(w);
           this.batcher.enqueue([batch], ws);
           continue;
         }
       }
       for (const r of g.reqs) this.accept(r);
-    }
-  }
-
-  /**
-   * A multi-table update is one log message (all or none): one that cannot fit one message
-   * (batchBytesMax) is refused whole with MESSAGE_TOO_LARGE, never split across appends.
-   */
-  private checkMultiFits(batches: readonly Batch[]): void {
-    let bytes = 0;
-    for (const b of batches) bytes += estimateBytes(b);
-    if (bytes > this.settings.batchBytesMax) {
-      throw new TickbusError(ErrorCode.MESSAGE_TOO_LARGE, `a multi-table update is one log message and this one needs about ${bytes} bytes, over batchBytesMax ${this.settings.batchBytesMax}; send its tables as separate updates`, {
-        bytes,
-        max: this.settings.batchBytesMax,
-        tables: batches.map((b) => b.table),
-      });
-    }
-  }
-
-  private checkRoom(rows: number): void {
-    if (this.batcher.pendingRows + rows > this.settings.pendingRowsMax || this.writer.depth >= this.settings.appendsInflightMax) {
-      throw new TickbusError(ErrorCode.OVERLOADED, 'tickerplant queue is full; retry with the same id', {
-        pendingRows: this.batcher.pendingRows,
-        appends: this.writer.depth,
-      });
     }
   }
 
@@ -433,9 +407,7 @@ export class Ingest {
   }
 
   private tableSchema(table: string): TableSchema {
-    const t = this.schema.get(table);
-    if (!t) throw new TickbusError(ErrorCode.UNKNOWN_TABLE, `unknown table ${table}`, { table, tables: [...this.schema.keys()] });
-    return t;
+    return tableSchemaOf(this.schema, table);
   }
 
   flushAll(): void {
@@ -453,52 +425,14 @@ export class Ingest {
     }
   }
 
-  /**
-   * Ends `day`: appends what arrived before the end of day, waits until every append is acked,
-   * appends the marker and waits for its ack, then starts the next day. Updates that arrive
-   * meanwhile wait in their pending batches and go out after the marker.
-   */
-  async rollEod(day: string, period?: EopRequest): Promise<string> {
-    const counts = await this.quiesce('day');
-    // The day's last period ends with it (unless a marker before a crash ended it already).
-    if (period && this.periods.enabled && period.start < period.end) await this.periods.roll(period, counts, this.markerTime());
-    const nextDay = addDays(day, 1);
-    const marker: EodMarker = { type: EOD_TYPE, day, nextDay, counts, time: this.markerTime() };
-    const seq = await this.appendMarker(subjects.eod(this.settings.name), encode(marker), { [Header.contentType]: 'application/cbor', [Header.day]: day });
-    this.setDay(nextDay);
-    for (const t of this.counts.keys()) {
-      this.counts.set(t, 0);
-      this.loggedCounts.set(t, 0);
-    }
-    this.periods.newDay(seq + 1);
-    this.logger.info({ day, nextDay, counts }, 'end of day');
-    return nextDay;
+  /** Ends `day` and starts the next (rolls.ts): its name. */
+  rollEod(day: string, period?: EopRequest): Promise<string> {
+    return this.rolls.eod(day, period);
   }
 
-  /** Ends the period r (scheduled or manual): the marker follows the period's last batch. */
-  async rollEop(r: EopRequest): Promise<EopMarker> {
-    const counts = await this.quiesce('period');
-    return await this.periods.roll(r, counts, this.markerTime());
-  }
-
-  /**
-   * Appends what arrived before the roll, pauses, waits until every append is acked, and returns
-   * the counts the log holds. Updates that arrive meanwhile wait in their pending batches and go
-   * out after the marker. The counts equal the running counts unless an append failed, and then
-   * the roll waits for recovery (which reads the counts back from the log).
-   */
-  private async quiesce(what: string): Promise<Record<string, number>> {
-    this.drain();
-    this.flushAll();
-    this.pause();
-    await this.writer.drained();
-    const counts = Object.fromEntries(this.loggedCounts);
-    for (const [t, n] of this.counts) {
-      if (counts[t] !== n) {
-        throw new TickbusError(ErrorCode.LOG_APPEND_FAILED, `cannot end the ${what}: ${t} has ${n} rows counted but ${counts[t]} in the log`, { table: t, counted: n, logged: counts[t] });
-      }
-    }
-    return counts;
+  /** Ends the period r (scheduled or manual; rolls.ts). */
+  rollEop(r: EopRequest): Promise<EopMarker> {
+    return this.rolls.eop(r);
   }
 
   /** A marker's time, on the stamps' clock: every row before it was stamped before it. */
