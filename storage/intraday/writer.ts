@@ -7,17 +7,16 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Batch } from '../batch.ts';
 import { activeWrites, fsyncPath, recoverStaging, stagingDirFor } from '../hdb/layout.ts';
 import type { SortConfig } from '../hdb/sort_config.ts';
-import { writeSortedFiles } from '../hdb/writer.ts';
+import { writeSortedFiles, type PartitionSource, type SortedFilesReport } from '../hdb/writer.ts';
 import type { TableSchema } from '../schema.ts';
 import { checkManifest, dayDir, emptyManifest, partFileName, readManifest, removeOrphans, writeManifest, type IntradayFile, type IntradayManifest } from './manifest.ts';
 
-/** One table's part of a write-down: its buffered batches and the log range they cover. */
+/** One table's part of a write-down: its buffered rows (a MemTable or batches) and the log range they cover. */
 export interface WriteDownPart {
   schema: TableSchema;
-  batches: readonly Batch[];
+  source: PartitionSource;
   rows: number;
   firstSeq: number;
   lastSeq: number;
@@ -29,7 +28,20 @@ export interface IntradayWriteOptions {
   partColumn: string;
   /** Fault injection for tests: pause after the files land, before the manifest records them. */
   writeDelayMs?: number;
+  /** Sorts and encodes one table's rows as Parquet files in `dir` (default: writeSortedFiles on this thread; the WDB passes its write worker). */
+  encode?: SortedFilesEncoder;
 }
+
+/** What writes one table's sorted files (storage/hdb/writer.ts writeSortedFiles, or a worker thread running it). */
+export type SortedFilesEncoder = (source: PartitionSource, dir: string, o: EncodeOptions, what: string) => Promise<SortedFilesReport>;
+export interface EncodeOptions {
+  schema: TableSchema;
+  filePerRun: boolean;
+  sort?: SortConfig;
+}
+
+/** The encoder on this thread: one DuckDB thread per write-down (the ingest keeps the other core). */
+export const encodeHere: SortedFilesEncoder = (source, dir, o, what) => writeSortedFiles(source, dir, { schema: o.schema, writeThreads: 1, filePerRun: o.filePerRun, ...(o.sort ? { sort: o.sort } : {}) }, what);
 
 /**
  * Opens a day for writing: its manifest (or a new one, not yet on disk), with the orphans of a
@@ -88,7 +100,7 @@ export async function writeDown(
       const partby = o.writedownmode === 'partbyattr' && p.schema.columns.some((c) => c.name === o.partColumn && c.type === 'symbol');
       // partbyattr: sorted by the parted column first, so each of its values is one run, one file.
       const sort = partby ? { [table]: [{ column: o.partColumn, att: 'p' as const }, ...(p.schema.index.has('time') ? [{ column: 'time' }] : [])] } : o.sort;
-      const r = await writeSortedFiles(p.batches, dir, { schema: p.schema, writeThreads: 1, filePerRun: partby, ...(sort ? { sort } : {}) }, `write-down ${m.day}/${table}`);
+      const r = await (o.encode ?? encodeHere)(p.source, dir, { schema: p.schema, filePerRun: partby, ...(sort ? { sort } : {}) }, `write-down ${m.day}/${table}`);
       await mkdir(join(day, table), { recursive: true });
       for (const f of r.files) {
         const file = partFileName(table, st.nextPart, f.attr);

@@ -79,7 +79,7 @@ describe('wdb', () => {
     expect(meta.map((r) => r[0])).toContain('tickbus_schema');
     // A crash: the process goes away with rows buffered, and a write-down's file landed without
     // reaching the manifest (an orphan).
-    await wdb.stop();
+    await wdb.kill();
     const orphan = join(dayDir(wdbDir, m1.day), 'trade', 'part-99999.parquet');
     copyFileSync(first, orphan);
     fed = await feed(pub, fed, 1_500);
