@@ -124,12 +124,17 @@ export class WritePool {
     }
   }
 
-  /** Ends the worker once the write-down in flight (if any) is settled. */
+  /** Ends the worker; a write-down still in flight (the WDB waited for it as long as its stop allows) fails with NOT_READY. */
   async close(): Promise<void> {
-    await this.chain;
     this.closed = true;
     const w = this.worker;
+    const job = this.job;
     this.worker = undefined;
+    this.job = undefined;
+    if (job) {
+      clearTimeout(job.timer);
+      job.reject(new TickbusError(ErrorCode.NOT_READY, `wdb is stopping: the write-down of ${job.table} was abandoned (the next start reads its rows from the log)`, { table: job.table }));
+    }
     await w?.terminate();
   }
 }
