@@ -108,6 +108,8 @@ export async function startWdb(
   let live = false;
   let writeChain: Promise<unknown> = Promise.resolve();
   let writing = false;
+  /** Stopping: a failed write-down is not retried (the next start reads its rows from the log). */
+  let halted = false;
   let eodChain: Promise<unknown> = Promise.resolve();
   const merging = new Set<string>();
 
@@ -157,7 +159,7 @@ export async function startWdb(
       } catch (e) {
         stats.writeFailures++;
         logger.error({ day: m.day, tables: [...parts.keys()], attempt, err: (e as Error).message }, 'wdb write-down failed');
-        if (attempt >= s.writeAttempts) {
+        if (attempt >= s.writeAttempts || halted) {
           // The rows go back in front of what came since: the next check tries again.
           // (The worker is done with the handed-over buffer: it only ever read rows below its n.)
           for (const [t, p] of parts) {
@@ -312,6 +314,7 @@ export async function startWdb(
     const deadline = Date.now() + s.stopTimeoutMs;
     actor.send({ type: 'wdb.stop' });
     if (clean) await flushOnStop(deadline);
+    halted = true;
     await settlesWithin(writeChain, Math.max(0, deadline - Date.now()));
     await eodChain;
     await pool.close();

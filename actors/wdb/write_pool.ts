@@ -54,7 +54,8 @@ export class WritePool {
 
   /** The encoder the WDB hands writeDown: shared MemTables go to the worker, anything else is encoded here. */
   readonly encode: SortedFilesEncoder = (source, dir, o, what) => {
-    if (!(source instanceof MemTable) || !source.syms.sharedChunks || this.closed) {
+    if (this.closed) return Promise.reject(new TickbusError(ErrorCode.NOT_READY, 'wdb is stopping: its write worker is closed', {}));
+    if (!(source instanceof MemTable) || !source.syms.sharedChunks) {
       this.stats.onThread++;
       return encodeHere(source, dir, o, what);
     }
