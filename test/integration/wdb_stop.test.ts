@@ -19,6 +19,7 @@ import { kv, streams, subjects } from '../../bus/subjects.ts';
 import { checkManifest, dayDir, readManifest, type IntradayManifest } from '../../storage/intraday/manifest.ts';
 import { clockAt, connectTo, dupes, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 import { openDuck, type Duck } from '../support/duck.ts';
+import { feedWdb, writtenFids } from '../support/intraday.ts';
 import { status } from '../support/procs.ts';
 import { startRuntime } from '../support/runtime.ts';
 
@@ -39,24 +40,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const syms = ['AAPL', 'MSFT', 'IBM', 'GOOG', 'A.B'];
-async function feed(pub: Publisher, from: number, n: number, per = 50): Promise<number> {
-  let fid = from;
-  while (fid < from + n) {
-    const k = Math.min(per, from + n - fid);
-    await pub.publish('trade', { rows: Array.from({ length: k }, (_, i) => [syms[(fid + i) % syms.length], 100 + ((fid + i) % 13), (fid + i) % 7, fid + i]) });
-    await pub.publish('quote', { rows: Array.from({ length: k }, (_, i) => [syms[(fid + i) % syms.length], 99, 101, fid + i]) });
-    fid += k;
-  }
-  return fid;
-}
-
-/** The fids a table's listed files hold, read back from the Parquet files. */
-async function writtenFids(wdbDir: string, m: IntradayManifest, table: string): Promise<number[]> {
-  const files = m.files.filter((f) => f.table === table).map((f) => `'${join(dayDir(wdbDir, m.day), f.file)}'`);
-  if (!files.length) return [];
-  return (await duck.sql(`SELECT fid FROM read_parquet([${files.join(', ')}])`)).map((r) => Number(r[0] as bigint));
-}
+const feed = (pub: Publisher, from: number, n: number) => feedWdb(pub, from, n, 50);
+const fidsOf = async (wdbDir: string, m: IntradayManifest, table: string) => (await writtenFids(duck, wdbDir, m, table)).map(Number);
 
 async function lastLogSeq(tp: string): Promise<number> {
   return (await (await manager(nc)).streams.info(streams.log(tp))).state.last_seq;
@@ -102,7 +87,7 @@ describe('wdb clean stop', () => {
       expect(m.tables.quote).toMatchObject({ lastSeq: upTo, rows: fed });
       expect(m.files.length).toBe(2);
       for (const table of ['trade', 'quote']) {
-        const fids = await writtenFids(wdbDir, m, table);
+        const fids = await fidsOf(wdbDir, m, table);
         expect(fids.sort((a, b) => a - b)).toEqual(Array.from({ length: fed }, (_, i) => i));
       }
       expect((await registry.get(kv.registryKey('wdb', 'wst1')))?.operation ?? 'DEL').not.toBe('PUT');
@@ -136,7 +121,7 @@ describe('wdb clean stop', () => {
       const m3 = (await readManifest(wdbDir, day))!;
       checkManifest(m3);
       for (const table of ['trade', 'quote']) {
-        const fids = await writtenFids(wdbDir, m3, table);
+        const fids = await fidsOf(wdbDir, m3, table);
         expect(dupes(fids.map(BigInt))).toEqual([]);
         expect(fids.sort((a, b) => a - b)).toEqual(Array.from({ length: fed3 }, (_, i) => i));
       }
