@@ -259,8 +259,10 @@ export async function startWdb(
             if (buffered >= s.bufferRowsMax) await queueFlush(true);
           }
         } else if (e.type === 'eod') {
-          seenSeq = e.seq;
+          // seenSeq moves past the marker only once the day is flushed: a stop's write-down after a
+          // failed flush must not record the marker as read (the next start reads it again).
           if (!(manifest?.day === e.day && manifest.eodSeq !== undefined && manifest.eodSeq >= e.seq)) await queueFlush(true, e);
+          seenSeq = e.seq;
           const done = manifest!;
           sendBack({ type: 'log.eod', day: e.day, nextDay: e.nextDay });
           if (!done.merged) queueEod(done);
