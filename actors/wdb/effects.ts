@@ -87,7 +87,10 @@ export async function startWdb(
   }
   const tables = s.subscribeTables ?? [...schema.keys()];
   const pool = new WritePool(s.tables, s.writeTimeoutMs);
+  /** Aborted when a stop has waited for the write-downs as long as it may: one still running records nothing. */
+  const abandon = new AbortController();
   const wopts = {
+    signal: abandon.signal,
     writedownmode: s.writedownmode,
     partColumn: s.partColumn,
     ...(s.sort ? { sort: s.sort } : {}),
@@ -317,7 +320,8 @@ export async function startWdb(
     actor.send({ type: 'wdb.stop' });
     if (clean) await flushOnStop(deadline);
     halted = true;
-    await settlesWithin(writeChain, Math.max(0, deadline - Date.now()));
+    if (!(await settlesWithin(writeChain, Math.max(0, deadline - Date.now())))) logger.warn({ stopTimeoutMs: s.stopTimeoutMs }, 'wdb stop: a write-down ran past stopTimeoutMs; abandoned (its rows stay in the log)');
+    abandon.abort();
     await eodChain;
     await pool.close();
   }

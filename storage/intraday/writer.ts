@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { activeWrites, fsyncPath, recoverStaging, stagingDirFor } from '../hdb/layout.ts';
 import type { SortConfig } from '../hdb/sort_config.ts';
 import { writeSortedFiles, type PartitionSource, type SortedFilesReport } from '../hdb/writer.ts';
@@ -30,6 +31,8 @@ export interface IntradayWriteOptions {
   writeDelayMs?: number;
   /** Sorts and encodes one table's rows as Parquet files in `dir` (default: writeSortedFiles on this thread; the WDB passes its write worker). */
   encode?: SortedFilesEncoder;
+  /** Aborted: the write-down gives up before its next file or its manifest (the writer stopped; its next start removes what landed). */
+  signal?: AbortSignal;
 }
 
 /** What writes one table's sorted files (storage/hdb/writer.ts writeSortedFiles, or a worker thread running it). */
@@ -88,12 +91,19 @@ export async function writeDown(
   // write-down (retried with the same batches) never counts a file twice.
   const next = structuredClone(m);
   let recording = false;
+  let abandoned = false;
+  const stillWanted = () => {
+    if (!o.signal?.aborted) return;
+    abandoned = true;
+    throw new TickbusError(ErrorCode.NOT_READY, `write-down of ${m.day} abandoned: the writer stopped`, { day: m.day });
+  };
   const work = join(stagingDirFor(wdbDir), `${m.day}-wdb-${randomUUID().slice(0, 8)}`);
   activeWrites.add(work);
   try {
     const day = dayDir(wdbDir, next.day);
     for (const [table, p] of parts) {
       if (p.rows === 0) continue;
+      stillWanted();
       const st = (next.tables[table] ??= { lastSeq: 0, rows: 0, nextPart: 0 });
       const dir = join(work, table);
       await mkdir(dir, { recursive: true });
@@ -119,6 +129,7 @@ export async function writeDown(
       st.nextPart++;
     }
     if (o.writeDelayMs) await new Promise((r) => setTimeout(r, o.writeDelayMs));
+    stillWanted();
     for (const f of added) next.tables[f.table]!.rows += f.rows;
     next.files.push(...added);
     for (const [table, seq] of Object.entries(lastSeqs)) {
@@ -132,8 +143,9 @@ export async function writeDown(
     return added;
   } catch (e) {
     // Files renamed in but not recorded are orphans: removed now (and by the next start if this fails too).
-    // (Not once the manifest is being replaced: the one on disk may already list them.)
-    if (!recording) await removeOrphans(wdbDir, m).catch(() => {});
+    // (Not once the manifest is being replaced: the one on disk may already list them. Not when
+    // abandoned: a new writer may own the day by now; its start removed or will remove them.)
+    if (!recording && !abandoned) await removeOrphans(wdbDir, m).catch(() => {});
     throw e;
   } finally {
     activeWrites.delete(work);

@@ -3,7 +3,8 @@
 // maxRows (no write-down would happen for an hour) are written down by the stop, the manifest then
 // holds every row up to the last log sequence, the process deregisters, and a restart resumes after
 // that sequence reading nothing again and re-writing no file. A kill (the runtime's hard stop, as
-// SIGKILL) writes nothing: the restart reads those rows from the log, once.
+// SIGKILL) writes nothing: the restart reads those rows from the log, once. A stop's write-down that
+// outlasts stopTimeoutMs is abandoned (it records nothing) and the stop goes on.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { ProcessRuntime } from '../../actors/common/runtime.ts';
 import { startTickerplant } from '../../actors/tickerplant/effects.ts';
+import { startWdb } from '../../actors/wdb/effects.ts';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { manager } from '../../bus/streams.ts';
@@ -129,6 +131,48 @@ describe('wdb clean stop', () => {
       expect((await status<WdbStatus>(nc, 'wst1'))!.writer.offThread).toBeGreaterThan(0);
     } finally {
       await rt.stop();
+      pub.close();
+      await tp.stop();
+    }
+  });
+
+  it('is bounded by stopTimeoutMs: a write-down outlasting it records nothing, and the restart writes its rows once', async () => {
+    const wdbDir = join(dir, 'wdb-slow');
+    const tp = await startTickerplant(nc, { name: 'wsb', tables: testTables, mode: 'batch', pubFreqMs: 5 }, silentLogger, clockAt(Date.parse('2026-03-11T10:00:00Z')));
+    await tp.ready();
+    const pub = new Publisher(nc, { tp: 'wsb' });
+    const base = { name: 'wsb1', tp: 'wsb', tables: testTables, wdbDir, hdbDir: join(dir, 'hdb-slow') };
+    // The fault: 6 s between a write-down's files and its manifest, against a 2 s stop bound (the
+    // encoding fits in it, or the stop abandons the worker: either way nothing is recorded).
+    const slow = await startWdb(nc, { ...base, maxRows: 1_000_000_000, saveIntervalMs: 3_600_000, writeDelayMs: 6_000, stopTimeoutMs: 2_000 }, silentLogger);
+    let wdb = slow;
+    try {
+      await wdb.ready();
+      const fed = await feed(pub, 0, 500);
+      await until(() => wdb.status().rows === 2 * fed, 60_000);
+      const day = wdb.manifest()!.day;
+      await wdb.stop();
+      expect(await readManifest(wdbDir, day)).toBeUndefined();
+      wdb = await startWdb(nc, { ...base, immediate: true, saveIntervalMs: 50 }, silentLogger);
+      await wdb.ready();
+      await until(async () => {
+        const m = await readManifest(wdbDir, day);
+        return m?.tables.trade?.rows === fed && m.tables.quote?.rows === fed;
+      }, 60_000);
+      const m = (await readManifest(wdbDir, day))!;
+      checkManifest(m);
+      for (const table of ['trade', 'quote']) {
+        expect((await fidsOf(wdbDir, m, table)).sort((a, b) => a - b)).toEqual(Array.from({ length: fed }, (_, i) => i));
+        // The abandoned write-down's files were orphans: the restart removed them.
+        expect(readdirSync(join(dayDir(wdbDir, day), table)).length).toBe(m.files.filter((f) => f.table === table).length);
+      }
+      // Once the abandoned write-down gets past its pause, it records nothing over the new writer's manifest.
+      await slow.idle();
+      expect(await readManifest(wdbDir, day)).toEqual(m);
+      // (It was tried, and given up: not retried once stopping.)
+      expect(slow.status()).toMatchObject({ writeFailures: 1, writeDowns: 0 });
+    } finally {
+      await wdb.stop();
       pub.close();
       await tp.stop();
     }
