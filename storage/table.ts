@@ -117,6 +117,21 @@ export class MemTable {
     }
   }
 
+  /** Appends another table's rows (same schema; its symbols interned here), a chunk at a time. */
+  appendTable(src: MemTable): void {
+    for (let k = 0; k * CHUNK_ROWS < src.n; k++) {
+      const len = Math.min(CHUNK_ROWS, src.n - k * CHUNK_ROWS);
+      const cols: Batch['cols'] = {};
+      for (const cs of this.schema.columns) {
+        const c = src.columns.get(cs.name)!.chunks[k]!;
+        if (Array.isArray(c)) cols[cs.name] = c.slice(0, len);
+        else if (cs.type === 'symbol') cols[cs.name] = { dict: src.syms.names, codes: new Uint32Array(c.buffer, c.byteOffset, len) };
+        else cols[cs.name] = c.subarray(0, len);
+      }
+      this.append({ table: this.schema.name, n: len, cols });
+    }
+  }
+
   /** Codes in `syms` for a batch's dictionary; reused while the dictionary is unchanged. */
   private remapOf(name: string, dict: string[]): Int32Array {
     const last = this.remaps.get(name);

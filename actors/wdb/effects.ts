@@ -1,8 +1,10 @@
-// The WDB (TorQ's write database): follows a tickerplant's log through bus/subscriber.ts, buffers
-// each table's batches (columnar, as they come), writes a table down into the intraday area when
-// it passes maxRows (checked every saveIntervalMs) or on every check (immediate), and at end of
-// day flushes, merges the day into the HDB (or, mode save, asks a sort process) and runs the
-// reload sequence. Killed at any point and restarted, it resumes from the manifest: subscribes
+// The WDB (TorQ's write database): follows a tickerplant's log through bus/subscriber.ts, appends
+// each table's batches to a columnar buffer (a MemTable in SharedArrayBuffers, as the RDB holds a
+// table), writes a table down into the intraday area when it passes maxRows (checked every
+// saveIntervalMs) or on every check (immediate), the sort and Parquet encoding on a worker thread
+// (write_pool.ts), and at end of day flushes, merges the day into the HDB (or, mode save, asks a
+// sort process) and runs the reload sequence. A clean stop writes down what it buffers (bounded by
+// stopTimeoutMs). Killed at any point and restarted, it resumes from the manifest: subscribes
 // from min(tables' lastSeq) + 1, skips per table what is written, removes orphans, finishes a
 // flushed day's merge. Nothing is written twice, nothing is lost.
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -13,16 +15,18 @@ import type { Logger } from '../../bus/log.ts';
 import { manager } from '../../bus/streams.ts';
 import { streams, subjects } from '../../bus/subjects.ts';
 import { subscribe, type EodEvent, type Subscription } from '../../bus/subscriber.ts';
-import type { Batch } from '../../storage/batch.ts';
 import { intradayDays, readManifest, WRITTEN_TYPE, type IntradayManifest, type WrittenNotice } from '../../storage/intraday/manifest.ts';
 import { openDay, writeDown, type WriteDownPart } from '../../storage/intraday/writer.ts';
 import { defineSchema } from '../../storage/schema.ts';
+import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { alert, endOfDay, type EodReport } from './eod.ts';
 import { wdbMachine, type WdbEvent } from './machine.ts';
 import { wdbSettings, type WdbSettings } from './settings.ts';
+import { WritePool } from './write_pool.ts';
 
 interface Buffer {
-  batches: Batch[];
+  /** The rows since the table's last write-down; shared chunks (handed to the write worker as they are). */
+  table: MemTable;
   rows: number;
   firstSeq: number;
   lastSeq: number;
@@ -31,7 +35,10 @@ interface Buffer {
 export interface Wdb {
   actor: Actor<typeof wdbMachine>;
   ready(timeoutMs?: number): Promise<void>;
+  /** A clean stop: stops reading the log, writes down what it buffers (bounded by stopTimeoutMs), ends. */
   stop(): Promise<void>;
+  /** A crash's effect in-process: stops without writing what it buffers (the next start reads it from the log). */
+  kill(): Promise<void>;
   status(): Record<string, unknown>;
   attributes(): Record<string, unknown>;
   /** Settles when every end of day queued so far is done (tests, bench). */
@@ -79,7 +86,17 @@ export async function startWdb(
     if (!schema.has(t)) throw new TickbusError(ErrorCode.UNKNOWN_TABLE, `wdb ${s.name}: subscribeTables names ${t}, which is not in the schema`, { table: t });
   }
   const tables = s.subscribeTables ?? [...schema.keys()];
-  const wopts = { writedownmode: s.writedownmode, partColumn: s.partColumn, ...(s.sort ? { sort: s.sort } : {}), ...(s.writeDelayMs ? { writeDelayMs: s.writeDelayMs } : {}) };
+  const pool = new WritePool(s.tables, s.writeTimeoutMs);
+  /** Aborted when a stop has waited for the write-downs as long as it may: one still running records nothing. */
+  const abandon = new AbortController();
+  const wopts = {
+    signal: abandon.signal,
+    writedownmode: s.writedownmode,
+    partColumn: s.partColumn,
+    ...(s.sort ? { sort: s.sort } : {}),
+    ...(s.writeDelayMs ? { writeDelayMs: s.writeDelayMs } : {}),
+    ...(s.writeOffThread ? { encode: pool.encode } : {}),
+  };
   const onAttributesChanged = opts.onAttributesChanged ?? (() => {});
   const stats = { batches: 0, rows: 0, skippedWritten: 0, skipped: 0, writeDowns: 0, rowsWritten: 0, writeFailures: 0, eods: [] as EodReport[] };
 
@@ -89,9 +106,13 @@ export async function startWdb(
   let buffered = 0;
   let seenSeq = 0;
   let sub: Subscription | undefined;
+  /** The log loop of the current follow (settles once it stopped reading). */
+  let loop: Promise<void> = Promise.resolve();
   let live = false;
   let writeChain: Promise<unknown> = Promise.resolve();
   let writing = false;
+  /** Stopping: a failed write-down is not retried (the next start reads its rows from the log). */
+  let halted = false;
   let eodChain: Promise<unknown> = Promise.resolve();
   const merging = new Set<string>();
 
@@ -107,7 +128,7 @@ export async function startWdb(
     const parts = new Map<string, WriteDownPart>();
     for (const [t, b] of buffers) {
       if (b.rows === 0 || !(all || s.immediate || b.rows >= maxRowsFor(t))) continue;
-      parts.set(t, { schema: schema.get(t)!, batches: b.batches, rows: b.rows, firstSeq: b.firstSeq, lastSeq: b.lastSeq });
+      parts.set(t, { schema: schema.get(t)!, source: b.table, rows: b.rows, firstSeq: b.firstSeq, lastSeq: b.lastSeq });
       buffers.delete(t);
       buffered -= b.rows;
     }
@@ -141,11 +162,14 @@ export async function startWdb(
       } catch (e) {
         stats.writeFailures++;
         logger.error({ day: m.day, tables: [...parts.keys()], attempt, err: (e as Error).message }, 'wdb write-down failed');
-        if (attempt >= s.writeAttempts) {
+        if (attempt >= s.writeAttempts || halted) {
           // The rows go back in front of what came since: the next check tries again.
+          // (The worker is done with the handed-over buffer: it only ever read rows below its n.)
           for (const [t, p] of parts) {
             const b = buffers.get(t);
-            buffers.set(t, { batches: [...p.batches, ...(b?.batches ?? [])], rows: p.rows + (b?.rows ?? 0), firstSeq: p.firstSeq, lastSeq: b?.lastSeq ?? p.lastSeq });
+            const back = p.source as MemTable;
+            if (b) back.appendTable(b.table);
+            buffers.set(t, { table: back, rows: p.rows + (b?.rows ?? 0), firstSeq: p.firstSeq, lastSeq: b?.lastSeq ?? p.lastSeq });
             buffered += p.rows;
           }
           throw e;
@@ -193,7 +217,7 @@ export async function startWdb(
 
   const follow = fromCallback<WdbEvent>(({ sendBack }) => {
     let stopped = false;
-    void (async () => {
+    loop = (async () => {
       // (Re)start from what the intraday area says is written: buffered rows of a failed run are
       // dropped and read again.
       await writeChain;
@@ -203,7 +227,9 @@ export async function startWdb(
       const r = await resumePoint(s, tables, logger, wopts);
       for (const m of r.unmerged) if (!merging.has(m.day)) queueEod(m);
       manifest = r.open;
+      if (stopped) return;
       sub = await subscribe(nc, { name: `wdb_${s.name}`, tp: s.tp, tables: s.subscribeTables, syms: s.syms, from: r.from, bufferBytes: s.bufferBytes, stallMs: Math.max(1_000, s.logStallMs) });
+      if (stopped) return void (await sub.close());
       dayStart = r.open?.startSeq ?? sub.startSeq;
       seenSeq = sub.startSeq - 1;
       logger.info({ startSeq: sub.startSeq, day: manifest?.day, unmerged: r.unmerged.map((m) => m.day) }, 'wdb following the log');
@@ -223,12 +249,11 @@ export async function startWdb(
           if (manifest.eodSeq !== undefined || e.seq <= (manifest.tables[e.table]?.lastSeq ?? 0)) {
             stats.skippedWritten++;
           } else {
-            const b = buffers.get(e.table);
-            if (b) {
-              b.batches.push(e.batch);
-              b.rows += e.batch.n;
-              b.lastSeq = e.seq;
-            } else buffers.set(e.table, { batches: [e.batch], rows: e.batch.n, firstSeq: e.seq, lastSeq: e.seq });
+            let b = buffers.get(e.table);
+            if (!b) buffers.set(e.table, (b = { table: new MemTable(schema.get(e.table)!, new SymbolTable(true)), rows: 0, firstSeq: e.seq, lastSeq: e.seq }));
+            b.table.append(e.batch);
+            b.rows += e.batch.n;
+            b.lastSeq = e.seq;
             buffered += e.batch.n;
             stats.batches++;
             stats.rows += e.batch.n;
@@ -237,8 +262,10 @@ export async function startWdb(
             if (buffered >= s.bufferRowsMax) await queueFlush(true);
           }
         } else if (e.type === 'eod') {
-          seenSeq = e.seq;
+          // seenSeq moves past the marker only once the day is flushed: a stop's write-down after a
+          // failed flush must not record the marker as read (the next start reads it again).
           if (!(manifest?.day === e.day && manifest.eodSeq !== undefined && manifest.eodSeq >= e.seq)) await queueFlush(true, e);
+          seenSeq = e.seq;
           const done = manifest!;
           sendBack({ type: 'log.eod', day: e.day, nextDay: e.nextDay });
           if (!done.merged) queueEod(done);
@@ -267,6 +294,38 @@ export async function startWdb(
     };
   });
 
+  /** A clean stop: once the log loop stopped reading, every buffered row is written down (all tables then written up to the last sequence read), within the deadline. */
+  async function flushOnStop(deadline: number): Promise<void> {
+    if (!(await settlesWithin(loop, deadline - Date.now()))) {
+      logger.warn({ stopTimeoutMs: s.stopTimeoutMs }, 'wdb stop: the log loop did not stop within stopTimeoutMs; the buffered rows will be read from the log again');
+      return;
+    }
+    if (!manifest || buffered === 0) return;
+    const rows = buffered;
+    const upTo = seenSeq;
+    const flushed = queueFlush(true).then(
+      () => true,
+      (e: Error) => {
+        logger.error({ rows, err: e.message }, 'wdb stop: the write-down of the buffered rows failed; the next start reads them from the log');
+        return false;
+      },
+    );
+    if (!(await settlesWithin(flushed, deadline - Date.now()))) logger.warn({ rows, stopTimeoutMs: s.stopTimeoutMs }, 'wdb stop: the write-down of the buffered rows ran past stopTimeoutMs; the next start reads them from the log');
+    else if (await flushed) logger.info({ rows, upToSeq: upTo, day: manifest?.day }, 'wdb stop: buffered rows written down');
+  }
+
+  async function halt(clean: boolean): Promise<void> {
+    clearInterval(timer);
+    const deadline = Date.now() + s.stopTimeoutMs;
+    actor.send({ type: 'wdb.stop' });
+    if (clean) await flushOnStop(deadline);
+    halted = true;
+    if (!(await settlesWithin(writeChain, Math.max(0, deadline - Date.now())))) logger.warn({ stopTimeoutMs: s.stopTimeoutMs }, 'wdb stop: a write-down ran past stopTimeoutMs; abandoned (its rows stay in the log)');
+    abandon.abort();
+    await eodChain;
+    await pool.close();
+  }
+
   const actor = createActor(wdbMachine.provide({ actors: { follow } }));
   actor.start();
 
@@ -276,12 +335,10 @@ export async function startWdb(
       await waitFor(actor, (x) => x.matches({ following: 'live' }) || x.status === 'done', { timeout: timeoutMs });
       if (actor.getSnapshot().status === 'done') throw new Error(`wdb stopped: ${actor.getSnapshot().context.lastError}`);
     },
-    async stop() {
-      clearInterval(timer);
-      actor.send({ type: 'wdb.stop' });
-      await writeChain;
-      await eodChain;
-    },
+    // The runtime's kill() (SIGKILL's effect in-process) closes the connection before it stops the
+    // process: nothing is written then, the log has it.
+    stop: () => halt(!nc.isClosed()),
+    kill: () => halt(false),
     idle: async () => {
       await writeChain;
       await eodChain;
@@ -301,8 +358,20 @@ export async function startWdb(
         logResumes: sub?.resumes ?? 0,
         merging: [...merging],
         ...stats,
+        writer: pool.stats,
         eods: stats.eods.slice(-5),
       };
     },
   };
+}
+
+/** True when `p` settles within `ms` (its outcome is the caller's business), false past it. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const past = new Promise<false>((r) => (timer = setTimeout(() => r(false), Math.max(0, ms))));
+  try {
+    return await Promise.race([p.then(() => true, () => true), past]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

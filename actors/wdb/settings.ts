@@ -48,6 +48,12 @@ export interface WdbSettings {
   writeAttempts: number;
   /** Pause before the first retry; doubles each time. */
   retryDelayMs: number;
+  /** Sort and encode each write-down on a worker thread (the event loop keeps taking the log); false: on the event loop. */
+  writeOffThread: boolean;
+  /** Bound on one table's sort and encoding on the write worker (then the worker is replaced and the write-down fails, retried). */
+  writeTimeoutMs: number;
+  /** Bound on a clean stop's write-down of the buffered rows (past it the stop goes on; the next start reads them from the log). */
+  stopTimeoutMs: number;
   /** DuckDB memory limit of the end-of-day merge (it spills to the staging dir beyond it). */
   mergeMemoryLimit: string;
   /** DuckDB threads of the end-of-day merge. */
@@ -84,6 +90,9 @@ export const defaultWdbSettings: Omit<WdbSettings, 'name' | 'tp' | 'tables'> = {
   logStallMs: 5_000,
   writeAttempts: 5,
   retryDelayMs: 500,
+  writeOffThread: true,
+  writeTimeoutMs: 300_000,
+  stopTimeoutMs: 30_000,
   mergeMemoryLimit: '640MB',
   mergeThreads: 2,
   mergeGroupRows: 8_000_000,
@@ -94,7 +103,7 @@ export const defaultWdbSettings: Omit<WdbSettings, 'name' | 'tp' | 'tables'> = {
   keepDays: 1,
 };
 
-const positive = ['maxRows', 'saveIntervalMs', 'bufferRowsMax', 'bufferBytes', 'writeAttempts', 'mergeThreads', 'mergeGroupRows', 'reloadWaitMs', 'reloadHoldMs', 'sortWaitMs'] as const;
+const positive = ['maxRows', 'saveIntervalMs', 'bufferRowsMax', 'bufferBytes', 'writeAttempts', 'writeTimeoutMs', 'stopTimeoutMs', 'mergeThreads', 'mergeGroupRows', 'reloadWaitMs', 'reloadHoldMs', 'sortWaitMs'] as const;
 
 /** The settings with defaults filled in, checked: a bad value is BAD_CONFIG naming it. */
 export function wdbSettings(settings: Partial<WdbSettings> & Pick<WdbSettings, 'name' | 'tp' | 'tables'>): WdbSettings {
@@ -105,6 +114,7 @@ export function wdbSettings(settings: Partial<WdbSettings> & Pick<WdbSettings, '
   for (const k of positive) if (!(Number.isFinite(Number(s[k])) && Number(s[k]) > 0)) bad(k, 'must be a positive number');
   for (const k of positive) (s as unknown as Record<string, number>)[k] = Number(s[k]);
   s.immediate = s.immediate === true || (s.immediate as unknown) === 'true';
+  s.writeOffThread = !(s.writeOffThread === false || (s.writeOffThread as unknown) === 'false');
   if (!['saveandsort', 'save', 'sort'].includes(s.mode)) bad('mode', 'must be saveandsort, save or sort');
   if (!['default', 'partbyattr'].includes(s.writedownmode)) bad('writedownmode', 'must be default or partbyattr');
   if (!(Number(s.keepDays) >= 0)) bad('keepDays', 'must be 0 or more');

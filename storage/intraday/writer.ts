@@ -7,17 +7,17 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Batch } from '../batch.ts';
+import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { activeWrites, fsyncPath, recoverStaging, stagingDirFor } from '../hdb/layout.ts';
 import type { SortConfig } from '../hdb/sort_config.ts';
-import { writeSortedFiles } from '../hdb/writer.ts';
+import { writeSortedFiles, type PartitionSource, type SortedFilesReport } from '../hdb/writer.ts';
 import type { TableSchema } from '../schema.ts';
 import { checkManifest, dayDir, emptyManifest, partFileName, readManifest, removeOrphans, writeManifest, type IntradayFile, type IntradayManifest } from './manifest.ts';
 
-/** One table's part of a write-down: its buffered batches and the log range they cover. */
+/** One table's part of a write-down: its buffered rows (a MemTable or batches) and the log range they cover. */
 export interface WriteDownPart {
   schema: TableSchema;
-  batches: readonly Batch[];
+  source: PartitionSource;
   rows: number;
   firstSeq: number;
   lastSeq: number;
@@ -29,7 +29,22 @@ export interface IntradayWriteOptions {
   partColumn: string;
   /** Fault injection for tests: pause after the files land, before the manifest records them. */
   writeDelayMs?: number;
+  /** Sorts and encodes one table's rows as Parquet files in `dir` (default: writeSortedFiles on this thread; the WDB passes its write worker). */
+  encode?: SortedFilesEncoder;
+  /** Aborted: the write-down gives up before its next file or its manifest (the writer stopped; its next start removes what landed). */
+  signal?: AbortSignal;
 }
+
+/** What writes one table's sorted files (storage/hdb/writer.ts writeSortedFiles, or a worker thread running it). */
+export type SortedFilesEncoder = (source: PartitionSource, dir: string, o: EncodeOptions, what: string) => Promise<SortedFilesReport>;
+export interface EncodeOptions {
+  schema: TableSchema;
+  filePerRun: boolean;
+  sort?: SortConfig;
+}
+
+/** The encoder on this thread: one DuckDB thread per write-down (the ingest keeps the other core). */
+export const encodeHere: SortedFilesEncoder = (source, dir, o, what) => writeSortedFiles(source, dir, { schema: o.schema, writeThreads: 1, filePerRun: o.filePerRun, ...(o.sort ? { sort: o.sort } : {}) }, what);
 
 /**
  * Opens a day for writing: its manifest (or a new one, not yet on disk), with the orphans of a
@@ -76,19 +91,26 @@ export async function writeDown(
   // write-down (retried with the same batches) never counts a file twice.
   const next = structuredClone(m);
   let recording = false;
+  let abandoned = false;
+  const stillWanted = () => {
+    if (!o.signal?.aborted) return;
+    abandoned = true;
+    throw new TickbusError(ErrorCode.NOT_READY, `write-down of ${m.day} abandoned: the writer stopped`, { day: m.day });
+  };
   const work = join(stagingDirFor(wdbDir), `${m.day}-wdb-${randomUUID().slice(0, 8)}`);
   activeWrites.add(work);
   try {
     const day = dayDir(wdbDir, next.day);
     for (const [table, p] of parts) {
       if (p.rows === 0) continue;
+      stillWanted();
       const st = (next.tables[table] ??= { lastSeq: 0, rows: 0, nextPart: 0 });
       const dir = join(work, table);
       await mkdir(dir, { recursive: true });
       const partby = o.writedownmode === 'partbyattr' && p.schema.columns.some((c) => c.name === o.partColumn && c.type === 'symbol');
       // partbyattr: sorted by the parted column first, so each of its values is one run, one file.
       const sort = partby ? { [table]: [{ column: o.partColumn, att: 'p' as const }, ...(p.schema.index.has('time') ? [{ column: 'time' }] : [])] } : o.sort;
-      const r = await writeSortedFiles(p.batches, dir, { schema: p.schema, writeThreads: 1, filePerRun: partby, ...(sort ? { sort } : {}) }, `write-down ${m.day}/${table}`);
+      const r = await (o.encode ?? encodeHere)(p.source, dir, { schema: p.schema, filePerRun: partby, ...(sort ? { sort } : {}) }, `write-down ${m.day}/${table}`);
       await mkdir(join(day, table), { recursive: true });
       for (const f of r.files) {
         const file = partFileName(table, st.nextPart, f.attr);
@@ -107,6 +129,7 @@ export async function writeDown(
       st.nextPart++;
     }
     if (o.writeDelayMs) await new Promise((r) => setTimeout(r, o.writeDelayMs));
+    stillWanted();
     for (const f of added) next.tables[f.table]!.rows += f.rows;
     next.files.push(...added);
     for (const [table, seq] of Object.entries(lastSeqs)) {
@@ -120,8 +143,9 @@ export async function writeDown(
     return added;
   } catch (e) {
     // Files renamed in but not recorded are orphans: removed now (and by the next start if this fails too).
-    // (Not once the manifest is being replaced: the one on disk may already list them.)
-    if (!recording) await removeOrphans(wdbDir, m).catch(() => {});
+    // (Not once the manifest is being replaced: the one on disk may already list them. Not when
+    // abandoned: a new writer may own the day by now; its start removed or will remove them.)
+    if (!recording && !abandoned) await removeOrphans(wdbDir, m).catch(() => {});
     throw e;
   } finally {
     activeWrites.delete(work);

@@ -12,8 +12,9 @@ import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import { startTickerplant } from '../../actors/tickerplant/effects.ts';
 import { startWdb } from '../../actors/wdb/effects.ts';
-import { checkManifest, dayDir, readManifest, type IntradayManifest } from '../../storage/intraday/manifest.ts';
+import { checkManifest, dayDir, readManifest } from '../../storage/intraday/manifest.ts';
 import { openDuck, type Duck } from '../support/duck.ts';
+import { feedSyms, feedWdb, writtenFids } from '../support/intraday.ts';
 import { connectTo, dupes, silentLogger, startServer, testTables, until } from '../support/bus.ts';
 
 let server: NatsServer;
@@ -35,24 +36,8 @@ afterAll(async () => {
 
 const sql = (q: string) => duck.sql(q);
 
-/** The fids of a table's files as the manifest lists them (the reader's view of the area). */
-async function writtenFids(wdbDir: string, m: IntradayManifest, table: string): Promise<bigint[]> {
-  const files = m.files.filter((f) => f.table === table).map((f) => `'${join(dayDir(wdbDir, m.day), f.file)}'`);
-  if (!files.length) return [];
-  return (await sql(`SELECT fid FROM read_parquet([${files.join(', ')}])`)).map((r) => r[0] as bigint);
-}
-
-const syms = ['AAPL', 'MSFT', 'IBM', 'GOOG', 'A.B'];
-async function feed(pub: Publisher, from: number, n: number, per = 25): Promise<number> {
-  let fid = from;
-  while (fid < from + n) {
-    const k = Math.min(per, from + n - fid);
-    await pub.publish('trade', { rows: Array.from({ length: k }, (_, i) => [syms[(fid + i) % syms.length], 100 + ((fid + i) % 13), (fid + i) % 7, fid + i]) });
-    await pub.publish('quote', { rows: Array.from({ length: k }, (_, i) => [syms[(fid + i) % syms.length], 99, 101, fid + i]) });
-    fid += k;
-  }
-  return fid;
-}
+const syms = feedSyms;
+const feed = feedWdb;
 
 describe('wdb', () => {
   it('writes down by maxRows, and after a crash resumes from the manifest: no row twice, none lost', async () => {
@@ -79,7 +64,7 @@ describe('wdb', () => {
     expect(meta.map((r) => r[0])).toContain('tickbus_schema');
     // A crash: the process goes away with rows buffered, and a write-down's file landed without
     // reaching the manifest (an orphan).
-    await wdb.stop();
+    await wdb.kill();
     const orphan = join(dayDir(wdbDir, m1.day), 'trade', 'part-99999.parquet');
     copyFileSync(first, orphan);
     fed = await feed(pub, fed, 1_500);
@@ -93,7 +78,7 @@ describe('wdb', () => {
     const m2 = (await readManifest(wdbDir, m1.day))!;
     checkManifest(m2);
     for (const table of ['trade', 'quote']) {
-      const fids = await writtenFids(wdbDir, m2, table);
+      const fids = await writtenFids(duck, wdbDir, m2, table);
       expect(dupes(fids)).toEqual([]);
       expect(fids.length).toBe(fed);
       expect(fids.map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: fed }, (_, i) => i));
@@ -121,7 +106,7 @@ describe('wdb', () => {
     const m = (await readManifest(wdbDir, wdb.manifest()!.day))!;
     expect(Object.keys(m.tables)).toEqual(['trade']);
     expect(m.files.every((f) => f.table === 'trade')).toBe(true);
-    const fids = (await writtenFids(wdbDir, m, 'trade')).map(Number);
+    const fids = (await writtenFids(duck, wdbDir, m, 'trade')).map(Number);
     expect(dupes(fids.map(BigInt))).toEqual([]);
     expect(fids.every((f) => wanted.includes(f))).toBe(true);
     expect((wdb.status() as { buffered: number }).buffered).toBeLessThan(100);

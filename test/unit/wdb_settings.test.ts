@@ -23,7 +23,9 @@ describe('wdb settings', () => {
   it('fills defaults and names each bad value', () => {
     const s = wdbSettings({ ...base, maxRows: '500' as unknown as number, reloadOrder: 'hdb,idb' as unknown as string[], immediate: 'true' as unknown as boolean });
     expect(s).toMatchObject({ maxRows: 500, reloadOrder: ['hdb', 'idb'], immediate: true, mode: 'saveandsort', writedownmode: 'default', partColumn: 'sym' });
-    for (const [k, v] of [['maxRows', 0], ['saveIntervalMs', -1], ['mergeGroupRows', 'x'], ['mode', 'fast'], ['writedownmode', 'byday'], ['keepDays', -1], ['logStallMs', 10], ['partColumn', 'price']] as const) {
+    expect(wdbSettings(base)).toMatchObject({ writeOffThread: true, writeTimeoutMs: 300_000, stopTimeoutMs: 30_000 });
+    expect(wdbSettings({ ...base, writeOffThread: 'false' as unknown as boolean, stopTimeoutMs: '5000' as unknown as number })).toMatchObject({ writeOffThread: false, stopTimeoutMs: 5_000 });
+    for (const [k, v] of [['maxRows', 0], ['saveIntervalMs', -1], ['mergeGroupRows', 'x'], ['mode', 'fast'], ['writedownmode', 'byday'], ['keepDays', -1], ['logStallMs', 10], ['partColumn', 'price'], ['writeTimeoutMs', 0], ['stopTimeoutMs', 'soon']] as const) {
       const bad = { ...base, [k]: v, ...(k === 'partColumn' ? { writedownmode: 'partbyattr' as const } : {}) };
       expect(() => wdbSettings(bad)).toThrow(expect.objectContaining({ code: 'BAD_CONFIG', detail: expect.objectContaining({ setting: k }) }));
     }
