@@ -4,8 +4,6 @@
 // bound), end with --replay puts them into the live log once; usage mistakes are BAD_USAGE before
 // anything is sent; the tickerplant's refusals come back typed (BAD_QUERY, BAD_CONFIG), exit 2.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { join, resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
@@ -17,8 +15,8 @@ import { bufferRequest } from '../../ops/cli/buffer_cmd.ts';
 import { parseArgs } from '../../ops/cli/args.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 import { column, connectTo, readLog, silentLogger, startServer, testTables } from '../support/bus.ts';
+import { runActorsCli } from '../support/procs.ts';
 
-const root = resolve(import.meta.dirname, '..', '..');
 let server: NatsServer;
 let nc: NatsConnection;
 const tps: Tickerplant[] = [];
@@ -33,16 +31,7 @@ afterAll(async () => {
   await server?.dispose();
 });
 
-function actors(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [join(root, 'ops', 'actors.mjs'), ...args], { env: { ...process.env, LOG_LEVEL: 'warn', NATS_URL: server.url } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.once('exit', (code) => done({ code, out, err }));
-  });
-}
+const actors = (args: string[]) => runActorsCli(args, { NATS_URL: server.url });
 
 async function tp(name: string, extra: Record<string, unknown>): Promise<Tickerplant> {
   const t = await startTickerplant(nc, { name, tables: testTables, mode: 'batch', pubFreqMs: 10, ...extra }, silentLogger);
