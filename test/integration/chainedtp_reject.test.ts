@@ -3,8 +3,8 @@
 // otherwise), and a parent log message it cannot forward (does not decode, not its schema, too
 // large for its own log) is counted, kept in TICKERR_<name> with its reason and parent sequence,
 // and the chained tp goes on: every good row reaches its log once, in order, tick by tick and
-// coalesced. Bad messages are written straight into the parent's log stream, as the log-repair
-// test does. Days come from the injected clock, never from the wall clock.
+// coalesced; a restart that reads a rejected message again keeps it once. Bad messages are
+// written straight into the parent's log stream, as the log-repair test does. Days come from the injected clock, never from the wall clock.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsServer } from '../../bus/nats_server.ts';
@@ -85,7 +85,7 @@ describe('chainedtp bad inputs', () => {
     await start('tickerplant', 'rj', { mode: 'immediate' }, clock);
     // Own log messages at most 64 KiB: a 3000-row trade batch (~110 KB) does not fit.
     const small = { maxMessageBytes: 65_536, batchBytesMax: 16_384 };
-    await start('chainedtp', 'rj1', { parent: 'rj', ...small });
+    const rj1 = await start('chainedtp', 'rj1', { parent: 'rj', ...small });
     await start('chainedtp', 'rj2', { parent: 'rj', pubFreqMs: 50, ...small });
     const pub = new Publisher(nc, { tp: 'rj', ackTimeoutMs: 10_000 });
     const good: bigint[] = [];
@@ -128,5 +128,23 @@ describe('chainedtp bad inputs', () => {
       expect(bySeq.get(big)!.header.get('Tb-Error-Message')).toContain('maxMessageBytes');
       expect(decode<{ n: number }>(bySeq.get(big)!.data).n).toBe(3_000);
     }
-  }, 90_000);
+
+    // A bad message last in the parent's log is past the watermark (nothing appended after it): a
+    // restarted chained tp reads it again and rejects it again, and TICKERR keeps it once.
+    const tail = await inject('tick.rj.quote', new Uint8Array([0x01, 0x02]));
+    const kept = async () => (await jsm.streams.info(streams.rejected('rj1'))).state.messages;
+    await until(async () => (await kept()) === 4, 20_000, 50);
+    await rj1.stop();
+    running.splice(running.indexOf(rj1), 1);
+    await start('chainedtp', 'rj1', { parent: 'rj', ...small });
+    await until(async () => (await status<{ skipped?: number }>(nc, 'rj1', 5_000))?.skipped === 1, 30_000, 50);
+    // One more good update: once the own log holds it, the server has taken the re-kept copy (sent
+    // before it on the same connection) and deduplicated it.
+    const more = new Publisher(nc, { tp: 'rj', ackTimeoutMs: 10_000 });
+    const fid = await trade(more, 2, 500);
+    more.close();
+    await until(async () => tableFids((await readLog(nc, 'rj1')).batches, 'trade').includes(fid[1]!), 30_000, 50);
+    expect(tail).toBeGreaterThan(last);
+    expect(await kept()).toBe(4);
+  }, 120_000);
 });
