@@ -77,6 +77,8 @@ export interface SkippedEvent {
   subject: string;
   reason: string;
   pending: number;
+  /** The message's bytes as stored (a chained tickerplant keeps them on its rejected subject). */
+  data?: Uint8Array;
 }
 export type TickEvent = BatchEvent | EodEvent | EopEvent | SkippedEvent;
 
@@ -189,7 +191,9 @@ export async function resolveLog(nc: NatsConnection, o: Pick<SubscribeOptions, '
     } catch (e) {
       if (!isNotFound(e)) throw e;
       const route = await readRoute(nc, tp);
-      if (!route) throw e;
+      if (!route) {
+        throw new TickbusError(ErrorCode.NO_MATCHING_PROCESS, `no tickerplant ${tp}: its log ${streams.log(tp)} does not exist and no chained tickerplant route names it`, { tp, stream: streams.log(tp), ...(tp !== o.tp ? { via: o.tp } : {}) }, { cause: e });
+      }
       if (route.logMode === 'create') {
         throw new TickbusError(ErrorCode.NOT_READY, `chained tickerplant ${tp} has not created its log ${streams.log(tp)} yet`, { tp, stream: streams.log(tp) });
       }
@@ -274,6 +278,7 @@ export async function subscribe(nc: NatsConnection, req: SubscribeOptions): Prom
               if (opts.onCaughtUp && m.info.pending === 0) opts.onCaughtUp(m.seq);
               continue;
             }
+            if (!Array.isArray(e) && e.type === 'skipped') e.data = m.data;
             if (!Array.isArray(e) && e.type === 'buffer') {
               await opts.onBuffer?.(e);
               if (opts.onCaughtUp && m.info.pending === 0) opts.onCaughtUp(m.seq);

@@ -11,11 +11,12 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { decode, encode } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+import { batchMismatch, type Rejects } from './reject.ts';
 import type { Logger } from '../../bus/log.ts';
 import { ensureStream, lastMessage, logStreamConfig } from '../../bus/streams.ts';
 import { Header, streams, subjects } from '../../bus/subjects.ts';
 import type { BatchEvent, EodEvent, EopEvent, TickEvent } from '../../bus/subscriber.ts';
-import { estimateBytes, isSymColumn, type Batch } from '../../storage/batch.ts';
+import { estimateBytes, type Batch } from '../../storage/batch.ts';
 import type { Schema, TableSchema } from '../../storage/schema.ts';
 import { BATCH_TYPE, EOD_TYPE } from '../tickerplant/ingest.ts';
 import { encodeLogBatch, encodeMultiBatch, type MultiPart } from '../tickerplant/log_encode.ts';
@@ -43,13 +44,18 @@ export interface OwnLogState {
   lastEop?: { marker: OwnEop; seq: number };
 }
 
-/** Largest own log message: room for a parent message forwarded as it is. */
-const OWN_MSG_BYTES_MIN = 2 * 1024 * 1024;
+/** The own log's largest message (its max_msg_size): maxMessageBytes, and room for two full coalesced batches. */
+export function ownMaxMsgBytes(s: ChainedTpSettings): number {
+  return Math.max(s.maxMessageBytes, s.batchBytesMax * 2);
+}
+
+/** Room kept in an own log message for its headers and the encoding's framing. */
+const MSG_HEADROOM_BYTES = 1_024;
 
 /** Creates (or updates) the own log and reads back the watermark, day, counts and period. */
 export async function recoverOwnLog(jsm: JetStreamManager, s: ChainedTpSettings, schema: Schema): Promise<OwnLogState> {
   const stream = streams.log(s.name);
-  await ensureStream(jsm, logStreamConfig(s.name, { retentionMs: s.logRetentionMs, duplicateWindowMs: 120_000, maxMsgBytes: Math.max(s.batchBytesMax * 2, OWN_MSG_BYTES_MIN), replicas: s.replicas }));
+  await ensureStream(jsm, logStreamConfig(s.name, { retentionMs: s.logRetentionMs, duplicateWindowMs: 120_000, maxMsgBytes: ownMaxMsgBytes(s), replicas: s.replicas }));
   const info = await jsm.streams.info(stream);
   const lastSeq = info.state.last_seq;
   let parentSeq = 0;
@@ -93,8 +99,10 @@ export interface ForwarderStats {
   messagesOut: number;
   rawOut: number;
   markers: number;
-  /** Parent messages that did not decode (skipped by the subscriber, counted here). */
+  /** Parent messages that did not decode (skipped by the subscriber, counted here, kept as rejected). */
   skipped: number;
+  /** Parent batches (or parts of a multi-table message) that do not fit: not the schema, too large (rejected, kept in TICKERR_<name>). */
+  unfit: number;
 }
 
 export class Forwarder {
@@ -104,12 +112,11 @@ export class Forwarder {
   private pendingBytes = 0;
   /** The own log's last acknowledged sequence. */
   private ownSeq: number;
-  private checked = new Set<string>();
   /** Tick by tick: the parts taken so far of a multi-table parent message (forwarded together, as one message). */
   private multiStash: BatchEvent[] = [];
   /** The parent sequence of a multi-table message whose parts are still coming: no flush may cover it yet. */
   private openMulti: number | undefined;
-  readonly stats: ForwarderStats = { batchesIn: 0, rowsIn: 0, messagesOut: 0, rawOut: 0, markers: 0, skipped: 0 };
+  readonly stats: ForwarderStats = { batchesIn: 0, rowsIn: 0, messagesOut: 0, rawOut: 0, markers: 0, skipped: 0, unfit: 0 };
 
   constructor(
     private readonly writer: LogWriter,
@@ -121,9 +128,15 @@ export class Forwarder {
     private readonly logger: Logger,
     /** Called with each own end-of-period marker once it is in the log (the manifest entry). */
     private readonly onPeriod: (marker: OwnEop, seq: number) => void = () => {},
+    /** Where parent messages it cannot forward are kept (absent: counted and logged only). */
+    private readonly rejects?: Rejects,
   ) {
     this.ownSeq = st.lastSeq;
+    this.fitBytes = ownMaxMsgBytes(s) - MSG_HEADROOM_BYTES;
   }
+
+  /** Largest parent batch forwarded (encoded bytes, estimated when not raw). */
+  private readonly fitBytes: number;
 
   /** The watermark last appended (parent sequence). */
   get parentSeq(): number {
@@ -142,7 +155,8 @@ export class Forwarder {
   async onEvent(e: TickEvent): Promise<void> {
     if (e.type === 'skipped') {
       this.stats.skipped++;
-      this.logger.warn({ seq: e.seq, subject: e.subject, reason: e.reason }, 'chained tp skipped an unreadable parent log message');
+      if (this.rejects) this.rejects.keep({ seq: e.seq, subject: e.subject, table: '', code: ErrorCode.BAD_ENCODING, reason: e.reason, data: e.data ?? new Uint8Array(0) });
+      else this.logger.warn({ seq: e.seq, subject: e.subject, reason: e.reason }, 'chained tp skipped an unreadable parent log message');
       return;
     }
     if (e.type === 'batch') this.onBatch(e);
@@ -154,7 +168,7 @@ export class Forwarder {
     // A multi-table parent message (one atomic append) is several events with one sequence; it is
     // forwarded whole or not at all, so a crash never leaves half of it in the own log.
     const lastPart = e.parts === undefined || e.part === e.parts - 1;
-    const schema = this.tableSchema(e.table, e.batch);
+    const schema = this.tableSchema(e);
     if (schema) {
       this.stats.batchesIn++;
       this.stats.rowsIn += e.batch.n;
@@ -184,8 +198,14 @@ export class Forwarder {
       this.flush(e.seq - 1);
       p = undefined;
     }
-    if (!p) this.pending.set(e.table, (p = { table: e.table, day: e.day, parts: [], rows: 0, bytes: 0, firstParentSeq: e.seq }));
     const bytes = estimateBytes(e.batch);
+    // A flush is one message: what is pending goes first when this batch would take it past the
+    // bound, unless earlier parts of this same parent message are pending (never split one).
+    if (this.pendingBytes > 0 && this.pendingBytes + bytes > this.fitBytes && !e.part) {
+      this.flush(e.seq - 1);
+      p = undefined;
+    }
+    if (!p) this.pending.set(e.table, (p = { table: e.table, day: e.day, parts: [], rows: 0, bytes: 0, firstParentSeq: e.seq }));
     p.parts.push(e.batch);
     p.rows += e.batch.n;
     p.bytes += bytes;
@@ -196,18 +216,27 @@ export class Forwarder {
     else this.timer ??= setTimeout(() => this.flush(), this.s.pubFreqMs);
   }
 
-  /** The schema of a forwarded table, checked once against the parent's batch; undefined = not forwarded. */
-  private tableSchema(table: string, b: Batch): TableSchema | undefined {
-    const schema = this.schema.get(table);
-    if (!schema) return undefined; // the parent has a table this chained tp's config lacks: not forwarded
-    if (!this.checked.has(table)) {
-      const missing = schema.columns.filter((c) => !(c.name in b.cols) || (c.type === 'symbol') !== isSymColumn(b.cols[c.name]));
-      if (missing.length || Object.keys(b.cols).length !== schema.columns.length) {
-        throw new TickbusError(ErrorCode.BAD_CONFIG, `chained tp ${this.s.name}: table ${table} differs from the parent's (columns ${Object.keys(b.cols).join(',')})`, { table, columns: Object.keys(b.cols) });
-      }
-      this.checked.add(table);
-    }
-    return schema;
+  /**
+   * The schema of a forwarded table; undefined = not forwarded: a table this chained tp's config
+   * lacks (filtered), or a batch it cannot forward (not its schema, too large for its own log:
+   * rejected, kept in TICKERR_<name>, the watermark passes it). Checked on every batch, O(columns).
+   */
+  private tableSchema(e: BatchEvent): TableSchema | undefined {
+    const schema = this.schema.get(e.table);
+    if (!schema) return undefined;
+    const bad = batchMismatch(schema, e.batch) ?? this.tooLarge(e);
+    if (!bad) return schema;
+    this.stats.unfit++;
+    const data = e.raw ?? encode({ type: BATCH_TYPE, table: e.table, day: e.day, n: e.batch.n, cols: e.batch.cols });
+    if (this.rejects) this.rejects.keep({ seq: e.seq, subject: subjects.tick(this.s.parent, e.table), table: e.table, ...bad, data });
+    else this.logger.warn({ seq: e.seq, table: e.table, ...bad }, 'chained tp rejected a parent batch');
+    return undefined;
+  }
+
+  private tooLarge(e: BatchEvent): { code: typeof ErrorCode.MESSAGE_TOO_LARGE; reason: string } | undefined {
+    const bytes = e.raw?.length ?? estimateBytes(e.batch);
+    if (bytes <= this.fitBytes) return undefined;
+    return { code: ErrorCode.MESSAGE_TOO_LARGE, reason: `table ${e.table}: a parent batch of ${e.batch.n} rows (${bytes} bytes) exceeds the chained tp's log message bound (${this.fitBytes} bytes; maxMessageBytes)` };
   }
 
   /**

@@ -23,6 +23,8 @@ export interface ChainedTpSettings {
   batchRowsMax: number;
   /** ... or this many (estimated) bytes; stays under the server's max_payload. */
   batchBytesMax: number;
+  /** Largest own log message (the stream's max_msg_size, at least 2 x batchBytesMax); a parent message bigger than this is rejected (TICKERR_<name>). */
+  maxMessageBytes: number;
   /** Appends in flight before the chained tp stops reading the parent (backpressure). */
   appendsInflightMax: number;
   /** Deadline for one JetStream append ack. */
@@ -33,6 +35,11 @@ export interface ChainedTpSettings {
   appendRetryDelayMs: number;
   /** Pause before recovering again after a failure (parent log gone, own log unwritable). */
   recoverRetryMs: number;
+  /** Longest wait for a parent that does not exist (no log TICK_<parent>, no route), retried every recoverRetryMs; past it the chained tp is `failed` with NO_MATCHING_PROCESS (0 = fail at once). */
+  parentWaitMs: number;
+  /** Parent messages it cannot forward, kept in TICKERR_<name> (count and age bounds, as the tickerplant's). */
+  rejectedMsgsMax: number;
+  rejectedRetentionMs: number;
   /** Own log retention (mode `create`). */
   logRetentionMs: number;
   /** Own log replicas (mode `create`; 1 on one server, 3 on a cluster). */
@@ -48,11 +55,15 @@ export const defaultChainedTpSettings: Omit<ChainedTpSettings, 'name' | 'parent'
   pubFreqMs: 0,
   batchRowsMax: 20_000,
   batchBytesMax: 768 * 1024,
+  maxMessageBytes: 2 * 1024 * 1024,
   appendsInflightMax: 256,
   appendTimeoutMs: 5_000,
   appendRetryWindowMs: 60_000,
   appendRetryDelayMs: 250,
   recoverRetryMs: 1_000,
+  parentWaitMs: 600_000,
+  rejectedMsgsMax: 100_000,
+  rejectedRetentionMs: 7 * 86_400_000,
   logRetentionMs: 3 * 86_400_000,
   replicas: 1,
   bufferBytes: 16 * 1024 * 1024,
@@ -77,8 +88,13 @@ export function chainedTpSettings(given: Partial<ChainedTpSettings> & Pick<Chain
   int('pubFreqMs', 0, PUB_FREQ_MS_MAX);
   int('batchRowsMax', 1, 10_000_000);
   int('batchBytesMax', 1_024, 64 * 1024 * 1024);
+  int('maxMessageBytes', 16 * 1024, 64 * 1024 * 1024);
   int('appendsInflightMax', 1, 65_536);
   int('logStallMs', 1_000, 600_000);
+  int('recoverRetryMs', 10, 600_000);
+  int('parentWaitMs', 0, 7 * 86_400_000);
+  int('rejectedMsgsMax', 1, 100_000_000);
+  int('rejectedRetentionMs', 1_000, 365 * 86_400_000);
   for (const k of ['subscribeTables', 'syms'] as const) {
     const v = s[k];
     if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))) throw bad(k, 'must be a list of names');

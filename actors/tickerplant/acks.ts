@@ -83,23 +83,43 @@ export class Replies {
   /** Keeps a rejected message in TICKERR_<tp> (TorQ's error mode); best effort, never blocks. */
   reject(msg: Msg, err: TickbusError, table: string): void {
     this.stats.rejected++;
-    try {
-      const h = natsHeaders();
-      // Header values may not hold CR/LF (an error message can quote the bad payload): one line each.
-      h.set(Header.errorCode, headerValue(err.code));
-      h.set(Header.errorSubject, headerValue(msg.subject));
-      h.set('Tb-Error-Message', headerValue(err.message.slice(0, 512)));
-      const ct = msg.headers?.get(Header.contentType);
-      if (ct) h.set(Header.contentType, headerValue(ct));
-      const safeTable = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(table) ? table : '_unknown';
-      this.pipeline.request(subjects.rejected(this.tp, safeTable), msg.data, h).catch((e: Error) => {
-        this.logger.warn({ err: e.message }, 'cannot keep a rejected message in the error stream');
-      });
-    } catch (e) {
-      // Keeping the message is best effort; it must never take the tickerplant down.
-      this.logger.warn({ err: (e as Error).message }, 'cannot keep a rejected message in the error stream');
-    }
+    keepRejected(this.pipeline, this.tp, table, msg.data, { code: err.code, subject: msg.subject, message: err.message, contentType: msg.headers?.get(Header.contentType) }, this.logger);
     this.logger.warn({ code: err.code, subject: msg.subject, reason: err.message }, 'update rejected');
+  }
+}
+
+/** What a kept rejected message says about itself (headers Tb-Error-Code, Tb-Error-Subject, Tb-Error-Message). */
+export interface RejectedInfo {
+  code: string;
+  /** The subject the message came on. */
+  subject: string;
+  message: string;
+  contentType?: string;
+  /** More headers (a chained tickerplant's Tb-Parent-Seq); a Nats-Msg-Id here dedupes a re-kept message. */
+  extra?: Record<string, string>;
+}
+
+/**
+ * Keeps a rejected message on `tickerr.<tp>.<table>` (stream TICKERR_<tp>; a table name that is not
+ * one becomes `_unknown`): the tickerplant's refused updates and a chained tickerplant's parent
+ * messages it cannot forward. Best effort: a failure is logged, never thrown, never waited for.
+ */
+export function keepRejected(pipeline: Pipeline, tp: string, table: string, data: Uint8Array, info: RejectedInfo, logger: Logger): void {
+  try {
+    const h = natsHeaders();
+    // Header values may not hold CR/LF (an error message can quote the bad payload): one line each.
+    h.set(Header.errorCode, headerValue(info.code));
+    h.set(Header.errorSubject, headerValue(info.subject));
+    h.set('Tb-Error-Message', headerValue(info.message.slice(0, 512)));
+    if (info.contentType) h.set(Header.contentType, headerValue(info.contentType));
+    for (const [k, v] of Object.entries(info.extra ?? {})) h.set(k, headerValue(v));
+    const safeTable = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(table) ? table : '_unknown';
+    pipeline.request(subjects.rejected(tp, safeTable), data, h).catch((e: Error) => {
+      logger.warn({ err: e.message }, 'cannot keep a rejected message in the error stream');
+    });
+  } catch (e) {
+    // Keeping the message is best effort; it must never take the process down.
+    logger.warn({ err: (e as Error).message }, 'cannot keep a rejected message in the error stream');
   }
 }
 

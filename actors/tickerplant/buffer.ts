@@ -32,6 +32,27 @@ import type { TickerplantSettings } from './settings.ts';
 
 export const BUFFER_TYPE = 'tickbus.v1.buffer';
 export const BUFFER_REQUEST_TYPE = 'tickbus.v1.buffer.request';
+export const BUFFER_STATUS_TYPE = 'tickbus.v1.buffer.status';
+
+/** The answer to `ctl.<tp>.buffer.status`: the open event (if any), what it holds, and the bound. */
+export interface BufferStatus {
+  type: typeof BUFFER_STATUS_TYPE;
+  tp: string;
+  enabled: boolean;
+  /** The open event's id, null when none is open. */
+  open: string | null;
+  /** The open event's buffer log subject and start args. */
+  log?: string;
+  args?: Record<string, unknown>;
+  /** Rows and bytes the open event holds so far (0 when none is open). */
+  rows: number;
+  bytes: number;
+  /** bufferLimitMb, and in bytes: past it feeds get BUFFER_FULL. */
+  limitMb: number;
+  limitBytes: number;
+  /** An ended event's rows are being replayed into the live log. */
+  replaying: boolean;
+}
 /** The built-in bufferFunct: every row of an update is held while an event is open. */
 export const HOLD_ALL = 'holdAll';
 /** Event ids: a subject token (they name the buffer log's subject). */
@@ -231,6 +252,24 @@ export class BufferEvents {
     };
     if (w.id !== undefined) req.msgId = `${HELD_ID_PREFIX}${w.id}`;
     this.h.append(req);
+  }
+
+  /** `ctl.<tp>.buffer.status`: read-only, answered in any state (no wait on a start or end in progress). */
+  status(): BufferStatus {
+    const s = this.h.settings;
+    const ev = this.event;
+    return {
+      type: BUFFER_STATUS_TYPE,
+      tp: s.name,
+      enabled: s.bufferEnabled,
+      open: ev ? ev.id : null,
+      ...(ev ? { log: subjects.buffer(s.name, ev.id), args: ev.args } : {}),
+      rows: ev?.rows ?? 0,
+      bytes: ev?.bytes ?? 0,
+      limitMb: s.bufferLimitMb,
+      limitBytes: Math.floor(s.bufferLimitMb * 1024 * 1024),
+      replaying: this.replaying !== undefined,
+    };
   }
 
   // ---------------------------------------------------------------- start and end

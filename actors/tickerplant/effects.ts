@@ -78,6 +78,7 @@ export async function startTickerplant(
     nc.subscribe(subjects.ctl(s.name, 'eop'), { callback: (_e, m) => manualEop(m) }),
     nc.subscribe(subjects.ctl(s.name, 'buffer.start'), { callback: (_e, m) => bufferCtl(m, 'start') }),
     nc.subscribe(subjects.ctl(s.name, 'buffer.end'), { callback: (_e, m) => bufferCtl(m, 'end') }),
+    nc.subscribe(subjects.ctl(s.name, 'buffer.status'), { callback: (_e, m) => answerJson(m, ingest.buffers.status()) }),
   ];
   /** The tickerplant is live, or a typed error saying why it cannot take a control request now. */
   function assertLive(): void {

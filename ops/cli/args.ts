@@ -31,7 +31,7 @@ export function parseArgs(argv: string[]): Args {
 }
 
 /** Flags that never take a value: `--json x` leaves x positional. */
-const BOOLEAN_FLAGS = new Set(['help', 'verbose', 'json']);
+const BOOLEAN_FLAGS = new Set(['help', 'verbose', 'json', 'replay']);
 
 /** Flags every command accepts. */
 export const GLOBAL_FLAGS = ['help', 'verbose'] as const;

@@ -3,13 +3,11 @@
 // (defaults.compression, processes.<name>, --set). --dry-run plans and measures, changing nothing.
 // After a real run the HDBs are told to reload, through NATS_URL when a server answers.
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { securityOptions } from '../../bus/connection.ts';
 import { silentLogger } from '../../bus/log.ts';
 import { dateToDays } from '../../storage/batch.ts';
-import { dataPath } from '../../actors/registry.ts';
 import { zoneDate } from '../../actors/common/clock.ts';
 import { loadCompression } from '../../actors/compression/effects.ts';
 import { runCompression, type CompressionReport } from '../../actors/compression/run.ts';
@@ -17,11 +15,12 @@ import { announceReload } from '../../actors/rdb/write_down.ts';
 import { parseOverrides, readConfig, settingsFor } from '../config.ts';
 import { configPath, natsServers, usageError, type Args, type Command } from './args.ts';
 import { human } from './housekeeping.ts';
+import { cliDataDir, flagPath, settingPath } from './paths.ts';
 import { printTable } from './table.ts';
 
 export const compressCommand: Command = {
   usage: `  actors compress [--hdb dir] [--config ops/compression.csv] [--dry-run] [--json] [--name compression1]
-                  [--today YYYY-MM-DD] [--set key=value ...]
+                  [--today YYYY-MM-DD] [--data ./data] [--set key=value ...]
       rewrite the HDB partitions due per the compression table (TorQ's compressionconfig.csv;
       --config names it, or a .json system config), verified, swapped in atomically, HDBs told to
       reload; --dry-run changes nothing: a table of partitions with current codec and size vs
@@ -65,16 +64,16 @@ export function printCompressionReport(r: CompressionReport, out: NodeJS.Writabl
 }
 
 async function compress(a: Args): Promise<number> {
-  if (a.flags.has('data')) process.env.TICKBUS_DATA = dataPath(a.flags.get('data')!);
+  // Flags resolve against the working directory, settings inside the data directory (ops/cli/paths.ts).
+  const dataDir = cliDataDir(a);
+  process.env.TICKBUS_DATA = dataDir;
   const name = a.flags.get('name') ?? 'compression1';
   const given = a.flags.get('config');
   const table = given?.toLowerCase().endsWith('.csv') ? given : undefined;
   const cfg = readConfig(table ? configPath({ ...a, flags: new Map([...a.flags].filter(([k]) => k !== 'config')) }) : configPath(a));
   const raw: Record<string, unknown> = { ...settingsFor(cfg, 'compression', name, parseOverrides(a.sets)) };
-  // Paths given on the command line are relative to the working directory; from settings, to the data dir.
-  if (table) raw.csv = resolve(table);
-  if (a.flags.has('hdb')) raw.hdbDir = resolve(a.flags.get('hdb')!);
-  const { settings, rules } = loadCompression({ ...raw, hdbDir: dataPath(String(raw.hdbDir ?? 'hdb')), name });
+  if (table) raw.csv = flagPath(a, 'config');
+  const { settings, rules } = loadCompression({ ...raw, hdbDir: flagPath(a, 'hdb') ?? settingPath(String(raw.hdbDir ?? 'hdb'), dataDir), name });
   if (a.flags.has('hdb') && !existsSync(settings.hdbDir)) throw usageError(`--hdb ${settings.hdbDir}: no such directory`, { flag: 'hdb' });
   const today = a.flags.get('today') ?? zoneDate(Date.now(), settings.zone);
   if (dateToDays(today) === undefined) throw usageError(`--today must be YYYY-MM-DD, not ${JSON.stringify(today)}`, { flag: 'today' });

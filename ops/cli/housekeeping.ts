@@ -2,12 +2,12 @@
 // and now, without NATS (TorQ's `-hk.runnow 1`, which exits when done). A dry run (the default)
 // prints what would go; `--run` does it. Settings cascade as for `actors start`
 // (defaults.housekeeping, processes.<name>, --set); `--data` sets the data dir.
-import { resolve } from 'node:path';
 import { silentLogger } from '../../bus/log.ts';
 import { loadHousekeeping } from '../../actors/housekeeping/effects.ts';
 import { runHousekeeping } from '../../actors/housekeeping/run.ts';
 import { parseOverrides, readConfig, settingsFor } from '../config.ts';
 import { configPath, type Args, type Command } from './args.ts';
+import { cliDataDir } from './paths.ts';
 import { printTable } from './table.ts';
 
 export const housekeepingCommand: Command = {
@@ -32,7 +32,8 @@ export function human(bytes: number): string {
 }
 
 async function housekeeping(a: Args): Promise<number> {
-  if (a.flags.has('data')) process.env.TICKBUS_DATA = resolve(a.flags.get('data')!);
+  // The data dir as every command takes it (ops/cli/paths.ts): --data, $TICKBUS_DATA, ./data of the checkout.
+  process.env.TICKBUS_DATA = cliDataDir(a);
   const name = a.flags.get('name') ?? 'housekeeping1';
   const dryRun = !a.flags.has('run');
   const cfg = readConfig(configPath(a));

@@ -5,6 +5,7 @@
 import { jsonReplacer } from '../../bus/codec.ts';
 import { ErrorCode, TickbusError, isErrorEnvelope } from '../../bus/errors.ts';
 import { checkFlags, natsServers, parseArgs, usageError, type Command } from './args.ts';
+import { bufferCommand } from './buffer_cmd.ts';
 import { compressCommand } from './compress_cmd.ts';
 import { eopCommand } from './eop_cmd.ts';
 import { housekeepingCommand } from './housekeeping.ts';
@@ -75,6 +76,7 @@ const commands: Record<string, Command> = {
   },
   housekeeping: housekeepingCommand,
   compress: compressCommand,
+  buffer: bufferCommand,
 };
 
 const help = () =>

@@ -2,16 +2,16 @@
 import { connect } from '@nats-io/transport-node';
 import { securityOptions } from '../../bus/connection.ts';
 import { createLogger } from '../../bus/log.ts';
-import { dataPath } from '../../actors/registry.ts';
 import { replay } from '../../actors/replay/replay.ts';
 import { readConfig } from '../config.ts';
 import { configPath, natsServers, usageError, type Args, type Command } from './args.ts';
+import { cliDataDir, flagPath, settingPath } from './paths.ts';
 import { progressBar } from './progress.ts';
 import { printTable } from './table.ts';
 
 export const replayCommand: Command = {
   usage: `  actors replay [--tp tp1] (--date YYYY-MM-DD | --from-seq N --to-seq M) [--tables a,b]
-                [--hdb data/hdb] [--chunk-rows 20000000] [--config ops/config.json] [--check]
+                [--hdb data/hdb] [--data ./data] [--chunk-rows 20000000] [--config ops/config.json] [--check]
                 [--repair-to NAME] [--json]
       replay the log (a day, or a sequence range) into HDB partitions; bad messages are
       skipped and reported; HDB processes are told to reload; a progress bar on stderr when
@@ -22,15 +22,17 @@ export const replayCommand: Command = {
       --repair-to NAME copies the range's valid messages (readable batches and markers, in
       order) into a new log TICK_NAME (subjects tick.NAME.…, header Tb-Repaired-From) and
       writes no partition: read it as any log (actors replay --tp NAME, subscribers)
+      --hdb is relative to the working directory; without it the RDB's hdbDir setting, inside
+      the data directory (--data, else $TICKBUS_DATA, else ./data of the checkout)
 `,
-  flags: ['tp', 'date', 'from-seq', 'to-seq', 'tables', 'hdb', 'chunk-rows', 'config', 'check', 'repair-to', 'json'],
+  flags: ['tp', 'date', 'from-seq', 'to-seq', 'tables', 'hdb', 'chunk-rows', 'config', 'check', 'repair-to', 'json', 'data'],
   run: (a) => replayCmd(a, configPath(a)),
 };
 
 async function replayCmd(a: Args, cfgPath: string): Promise<number> {
   const cfg = readConfig(cfgPath);
   const tp = a.flags.get('tp') ?? 'tp1';
-  const hdbDir = dataPath(a.flags.get('hdb') ?? (cfg.defaults.rdb?.hdbDir as string | undefined) ?? 'hdb');
+  const hdbDir = flagPath(a, 'hdb') ?? settingPath((cfg.defaults.rdb?.hdbDir as string | undefined) ?? 'hdb', cliDataDir(a));
   const num = (k: string) => {
     if (!a.flags.has(k)) return undefined;
     const n = Number(a.flags.get(k));

@@ -6,7 +6,7 @@
 // ctl.<launcher>.supervise.
 import { jsonReplacer } from '../../bus/codec.ts';
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { systemClock } from '../../actors/common/clock.ts';
@@ -25,6 +25,7 @@ import { childSpec, READY_TIMEOUT_MS } from './child_spec.ts';
 import { printTable } from './table.ts';
 import { upSecurity, UP_SECURITY_USAGE } from '../security/up_secure.ts';
 import { supCells } from './sup_view.ts';
+import { cliDataDir, flagPath } from './paths.ts';
 
 /** Name of the embedded nats-server in the supervisor and in KV `sup`. */
 export const NATS_SERVER_NAME = 'nats-server';
@@ -58,9 +59,9 @@ async function up(a: Args, cfgPath: string): Promise<number> {
     stopGraceMs: a.flags.get('stop-grace-ms'),
   });
   // Every row is supervised (so `actors start <procname>` can start one); startwithall=1 rows start now.
-  const procs = readProcessTable(resolve(a.flags.get('procs') ?? join(root, 'ops', 'process.csv')));
+  const procs = readProcessTable(flagPath(a, 'procs') ?? join(root, 'ops', 'process.csv'));
   const logger = createLogger({ proctype: 'launcher', name: launcher });
-  const dataDir = resolve(a.flags.get('data') ?? join(root, 'data'));
+  const dataDir = cliDataDir(a);
   const sec = upSecurity(a, dataDir, procs, logger);
   const store = new SupStore(launcher, logger);
   const sup = new Supervisor({ launcher, clock: systemClock, settings, logger, onRecord: (r) => store.put(r), onAlert: (x) => store.alert(x) });

@@ -201,10 +201,10 @@ export function rolePermissions(role: Role, ctx: RoleContext): Permissions {
       return merge(processBase(role), { publish: ['hdb.reload'], subscribe: [] });
     case 'chainedtp':
       // Reads its parent's log (a consumer), appends to its own log tick.<ctp>.> (stream TICK_<ctp>),
-      // writes its route (KV `chain`, key = its name) and its periods (KV `stpmeta`, keys <ctp>.*).
+      // keeps the parent messages it cannot forward in tickerr.<ctp>.> (stream TICKERR_<ctp>), writes its route (KV `chain`, key = its name) and its periods (KV `stpmeta`, keys <ctp>.*).
       return merge(processBase(role), logReader, {
         publish: [
-          ...chained.flatMap((c) => [`tick.${c}.>`, ...streamOwner(streams.log(c)), `$KV.${kv.periodsBucket}.${c}.*`, `$KV.${kv.chainBucket}.${c}`]),
+          ...chained.flatMap((c) => [`tick.${c}.>`, ...streamOwner(streams.log(c)), `tickerr.${c}.>`, ...streamOwner(streams.rejected(c)), `$KV.${kv.periodsBucket}.${c}.*`, `$KV.${kv.chainBucket}.${c}`]),
           `${js}.STREAM.CREATE.${periodsStream}`,
           `${js}.STREAM.INFO.${periodsStream}`,
           `${js}.STREAM.CREATE.${chainStream}`,

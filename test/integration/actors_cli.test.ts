@@ -22,7 +22,7 @@ function actors(args: string[], env: Record<string, string> = {}): Promise<{ cod
   });
 }
 
-const COMMANDS = ['up', 'start', 'restart', 'kill', 'eop', 'ps', 'query', 'tail', 'replay', 'usage', 'help'];
+const COMMANDS = ['up', 'start', 'restart', 'kill', 'eop', 'ps', 'query', 'tail', 'replay', 'usage', 'help', 'buffer'];
 const STACK_LINE = /^\s+at /m;
 
 describe('actors CLI', () => {
@@ -39,7 +39,7 @@ describe('actors CLI', () => {
     expect(all.code).toBe(0);
     for (const c of COMMANDS) expect(all.out).toMatch(new RegExp(`^  actors ${c}\\b`, 'm'));
     expect(all.out).toMatch(/--verbose/);
-  }, 60_000);
+  }, 180_000); // 26 CLI start-ups at once: generous on a shared, slow machine
 
   it('actors: an unknown flag is BAD_USAGE naming the flag and the valid ones, with no stack', async () => {
     const r = await actors(['usage', '--sinse', '1h']);
@@ -51,7 +51,7 @@ describe('actors CLI', () => {
     expect(ps.err).toMatch(/unknown flag --target for actors ps; valid: --json, --help, --verbose/);
     const cmd = await actors(['stauts']);
     expect(cmd.code).toBe(2);
-    expect(cmd.err).toMatch(/^actors: BAD_USAGE: unknown command "stauts"; commands: up, start, restart, kill, eop, ps, query, tail, replay, usage, help, housekeeping, compress$/m);
+    expect(cmd.err).toMatch(/^actors: BAD_USAGE: unknown command "stauts"; commands: up, start, restart, kill, eop, ps, query, tail, replay, usage, help, housekeeping, compress, buffer$/m);
   }, 30_000);
 
   it('actors: a typed error prints its code and message without a stack; --verbose adds the detail and the stack', async () => {

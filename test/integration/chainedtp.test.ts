@@ -280,7 +280,7 @@ describe('chainedtp', () => {
   it('chainedtp: started before its parent, it is ready, waits for the parent and then forwards its day', async () => {
     await start('chainedtp', 'cp5c', { parent: 'cp5', recoverRetryMs: 200 });
     // Running and answering, retrying the missing parent log.
-    await until(async () => /not found/i.test((await status<{ lastError?: string }>(nc, 'cp5c', 5_000))?.lastError ?? ''), 20_000, 50);
+    await until(async () => (await status<{ lastErrorCode?: string }>(nc, 'cp5c', 5_000))?.lastErrorCode === ErrorCode.NO_MATCHING_PROCESS, 20_000, 50);
     await start('tickerplant', 'cp5', { mode: 'batch', pubFreqMs: 5 });
     await feed('cp5', 20, 3, 0);
     await caughtUp('cp5c', 'cp5');
@@ -290,14 +290,14 @@ describe('chainedtp', () => {
     expect(fids(own.batches, 'trade')).toHaveLength(30);
   }, 60_000);
 
-  it('chainedtp: a subscriber of a route loop is BAD_CONFIG, of a create-mode chained tp not started NOT_READY, of nothing the stream error', async () => {
+  it('chainedtp: a subscriber of a route loop is BAD_CONFIG, of a create-mode chained tp not started NOT_READY, of nothing NO_MATCHING_PROCESS', async () => {
     await putRoute(nc, { type: CHAIN_TYPE, name: 'loopa', parent: 'loopb', logMode: 'none' });
     await putRoute(nc, { type: CHAIN_TYPE, name: 'loopb', parent: 'loopa', logMode: 'parent' });
     await putRoute(nc, { type: CHAIN_TYPE, name: 'notyet', parent: 'cp1', logMode: 'create' });
     const code = async (tp: string) => await subscribe(nc, { tp }).then(() => 'subscribed', (e: Error) => (e instanceof TickbusError ? e.code : e.message));
     expect(await code('loopa')).toBe(ErrorCode.BAD_CONFIG);
     expect(await code('notyet')).toBe(ErrorCode.NOT_READY);
-    expect(await code('nosuchtp')).toMatch(/not found/i);
+    expect(await code('nosuchtp')).toBe(ErrorCode.NO_MATCHING_PROCESS);
   });
 
   it('chainedtp: bad settings are BAD_CONFIG naming the setting', () => {

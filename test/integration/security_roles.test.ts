@@ -59,6 +59,7 @@ const PUB = {
   streamsConsumer: '$JS.API.CONSUMER.CREATE.STREAMS_sp1.split.st.sp1.in',
   ctpLog: 'tick.ctp1.trade',
   ctpRoute: '$KV.chain.ctp1',
+  ctpErr: 'tickerr.ctp1.trade',
 } as const;
 
 const SUB = {
@@ -90,7 +91,7 @@ type SubKey = keyof typeof SUB;
 
 /** What each role may do; everything else in PUB and SUB must be refused. */
 const allowed: Record<Role, { pub: PubKey[] | 'all'; sub: SubKey[] | 'all' }> = {
-  tickerplant: { pub: ['tick', 'eod', 'kvPeriods', 'tickerr', 'readLog', 'readLogDirect', 'createLog', 'reply', 'ctpLog'], sub: ['updTable', 'ctlStop', 'ctlEop', 'inbox'] },
+  tickerplant: { pub: ['tick', 'eod', 'kvPeriods', 'tickerr', 'readLog', 'readLogDirect', 'createLog', 'reply', 'ctpLog', 'ctpErr'], sub: ['updTable', 'ctlStop', 'ctlEop', 'inbox'] },
   rdb: { pub: ['hdbReload', 'hbRdb', 'logRdb', 'kvRdb', 'readLog', 'readLogDirect', 'readRegistry', 'reply'], sub: ['qRdbNamed', 'qRdb', 'wdbWritten', 'ctlStop', 'inbox'] },
   wdb: { pub: ['hdbReload', 'wdbWritten', 'wdbReloadStart', 'sortTrigger', 'readLog', 'readLogDirect', 'readRegistry', 'reply'], sub: ['ctlStop', 'inbox'] },
   sort: { pub: ['reply'], sub: ['sortTrigger', 'ctlStop', 'inbox'] },
@@ -108,7 +109,7 @@ const allowed: Record<Role, { pub: PubKey[] | 'all'; sub: SubKey[] | 'all' }> = 
   housekeeping: { pub: ['reply'], sub: ['ctlStop', 'inbox'] },
   streams: { pub: ['streamOut', 'streamsCreate', 'streamsConsumer', 'readLog', 'readLogDirect', 'reply'], sub: ['ctlStop', 'inbox'] },
   compression: { pub: ['hdbReload', 'reply'], sub: ['ctlStop', 'inbox'] },
-  chainedtp: { pub: ['ctpLog', 'ctpRoute', 'readLog', 'readLogDirect', 'reply'], sub: ['ctlStop', 'inbox'] },
+  chainedtp: { pub: ['ctpLog', 'ctpRoute', 'ctpErr', 'readLog', 'readLogDirect', 'reply'], sub: ['ctlStop', 'inbox'] },
   client: { pub: ['gwSync', 'gwAsync', 'gwSyncAny', 'gwAsyncAny', 'readLogDirect', 'reply'], sub: ['report', 'inbox'] },
   admin: { pub: 'all', sub: 'all' },
 };

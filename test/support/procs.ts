@@ -58,3 +58,15 @@ export async function stopProc(p: Proc, graceMs = 10_000): Promise<void> {
   await p.exited;
   clearTimeout(t);
 }
+
+/** Runs the real `actors` CLI (node ops/actors.mjs) as a child with `env` added; resolves with its exit code and output. */
+export function runActorsCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [join(root, 'ops', 'actors.mjs'), ...args], { env: { ...process.env, LOG_LEVEL: 'warn', ...env } });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    child.once('exit', (code) => done({ code, out, err }));
+  });
+}
