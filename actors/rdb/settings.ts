@@ -48,6 +48,8 @@ export interface RdbSettings {
   queryPoolQueueMax: number;
   /** A pool query running longer is stopped (its worker replaced) and answered TIMEOUT. */
   queryPoolTimeoutMs: number;
+  /** Pool worker threads run this many nice steps below the RDB's loop, so ingest wins the CPU (Linux, per thread; 0 = off; 0..19). */
+  queryPoolNice: number;
 }
 
 export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
@@ -62,6 +64,7 @@ export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
   queryPoolRowsMin: 1_000_000,
   queryPoolQueueMax: 32,
   queryPoolTimeoutMs: 60_000,
+  queryPoolNice: 10,
 };
 
 /** End-of-day write-down to the Parquet HDB (issue 3): off unless hdbDir is set. */

@@ -5,7 +5,9 @@
 // time bars, filters, raw rows) are equal, while rows keep arriving between queries (the worker
 // is sent only new chunks and symbols). Then the pool alone: its queue bound refuses with
 // OVERLOADED, a query past its time bound gets TIMEOUT and its worker is replaced, and close()
-// fails what waits with NOT_READY.
+// fails what waits with NOT_READY. The pool's worker threads run queryPoolNice (default 10) below
+// the rest of the process: on Linux /proc shows exactly those threads reniced, nothing else.
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode } from '../../bus/codec.ts';
@@ -13,7 +15,8 @@ import { ErrorCode, isErrorEnvelope, TickbusError } from '../../bus/errors.ts';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import type { ProcessRuntime } from '../../actors/common/runtime.ts';
-import { QueryPool } from '../../actors/rdb/query_pool.ts';
+import { QueryPool, type QueryPoolStatus } from '../../actors/rdb/query_pool.ts';
+import { lowerThreadPriority, NICE_MAX, ownTid } from '../../actors/rdb/thread_nice.ts';
 import { silentLogger } from '../../bus/log.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { clockAt, connectTo, startServer, until } from '../support/bus.ts';
@@ -94,6 +97,45 @@ describe('rdb query pool', () => {
     expect(st.status.queryPool).toMatchObject({ refused: 0, timeouts: 0, failed: 0 });
     const inline = (await nc.request('ctl.rdbinline.status', '', { timeout: 5_000 }).then((m) => JSON.parse(new TextDecoder().decode(m.data)))) as { status: Record<string, unknown> };
     expect(inline.status.queryPool).toBeUndefined();
+  });
+
+  it('rdb: pool workers run queryPoolNice below the process on Linux (only those threads, as /proc shows); elsewhere unchanged with a note', { timeout: 60_000 }, async () => {
+    const st = (await nc.request('ctl.rdbpool.status', '', { timeout: 5_000 }).then((m) => JSON.parse(new TextDecoder().decode(m.data)))) as { status: { queryPool: QueryPoolStatus } };
+    const threads = st.status.queryPool.threads;
+    expect(threads).toHaveLength(st.status.queryPool.workers);
+    expect(threads.length).toBeGreaterThan(0);
+    if (process.platform !== 'linux') {
+      for (const t of threads) expect(t).toMatchObject({ tid: undefined, note: expect.stringContaining(process.platform) });
+      return;
+    }
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice (fields counted after "(comm)").
+    const niceOf = (tid: number) => Number(readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const base = niceOf(ownTid()!);
+    const workerTids = threads.map((t) => t.tid!);
+    for (const t of threads) {
+      expect(t.note).toBeUndefined();
+      expect(t.nice).toBe(Math.min(NICE_MAX, base + 10));
+      expect(niceOf(t.tid!)).toBe(t.nice);
+    }
+    const others = readdirSync(`/proc/${process.pid}/task`).map(Number).filter((tid) => !workerTids.includes(tid));
+    expect(others).toContain(process.pid);
+    for (const tid of others) expect(niceOf(tid), `thread ${tid}`).toBe(base);
+  });
+
+  it('rdb: queryPoolNice is bounded (BAD_CONFIG past 0..19); 0 and platforms without per-thread nice leave the priority alone, saying why', () => {
+    const codeOf = (f: () => unknown) => {
+      try {
+        f();
+        return 'ok';
+      } catch (e) {
+        return e instanceof TickbusError ? e.code : String(e);
+      }
+    };
+    const s = { queryPoolSize: 1, queryPoolRowsMin: 1, queryPoolQueueMax: 2, queryPoolTimeoutMs: 60_000 };
+    for (const bad of [-1, 20, 2.5, '10' as unknown as number]) expect(codeOf(() => new QueryPool({ ...s, queryPoolNice: bad }, tradeTables, silentLogger))).toBe(ErrorCode.BAD_CONFIG);
+    expect(codeOf(() => new QueryPool({ ...s, queryPoolNice: 19 }, tradeTables, silentLogger))).toBe('ok');
+    expect(lowerThreadPriority(10, 'darwin')).toEqual({ note: expect.stringContaining('not supported on darwin') });
+    expect(lowerThreadPriority(0)).toEqual({ note: expect.stringContaining('is 0') });
   });
 
   it('rdb: the pool refuses past its queue bound (OVERLOADED), stops a query past its time bound (TIMEOUT), fails waiting queries on close (NOT_READY)', { timeout: 120_000 }, async () => {
