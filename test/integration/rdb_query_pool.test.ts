@@ -100,6 +100,8 @@ describe('rdb query pool', () => {
   });
 
   it('rdb: pool workers run queryPoolNice below the process on Linux (only those threads, as /proc shows); elsewhere unchanged with a note', { timeout: 60_000 }, async () => {
+    // The first test's queries started rdbpool's workers (default queryPoolNice 10); each worker's
+    // first message (its tid and nice) comes before its first answer.
     const st = (await nc.request('ctl.rdbpool.status', '', { timeout: 5_000 }).then((m) => JSON.parse(new TextDecoder().decode(m.data)))) as { status: { queryPool: QueryPoolStatus } };
     const threads = st.status.queryPool.threads;
     expect(threads).toHaveLength(st.status.queryPool.workers);
