@@ -157,6 +157,9 @@ describe('rdb fused kernels', () => {
     // A chunk spans ~33 s of rows: 1 s bars change within chunks (the per-row path), 1 h bars
     // mostly hold whole chunks (one id for the chunk), and a late row can fall in an earlier bar.
     { name: 'by sym and 1 s bars, filtered', extra: { grouping: ['sym'], timebar: { size: 1, unit: 's' }, filters: [{ column: 'price', op: '>', value: 0 }] }, keys: ['sym', 'time'], pass: (r) => r.price > 0, barNs: 1_000_000_000n },
+    // 1 min bars: chunks 0 and 1 cross a bar (late rows, 09:31), the last one sits in the second bar
+    // (one pair lookup per sym for that chunk).
+    { name: 'by sym and 1 min bars, filtered', extra: { grouping: ['sym'], timebar: { size: 1, unit: 'm' }, filters: [{ column: 'price', op: '>', value: 0 }] }, keys: ['sym', 'time'], pass: (r) => r.price > 0, barNs: 60_000_000_000n },
     { name: 'by sym, side and 1 h bars', extra: { grouping: ['sym', 'side'], timebar: { size: 1, unit: 'h' } }, keys: ['sym', 'side', 'time'], pass: () => true, barNs: 3_600_000_000_000n },
     { name: '1 h bars over a time sub-range', extra: { timebar: { size: 1, unit: 'h' }, start: mid }, keys: ['time'], pass: (r) => r.time >= mid, barNs: 3_600_000_000_000n },
   ];

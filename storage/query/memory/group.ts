@@ -36,7 +36,8 @@ export function symGrouper(t: MemTable, key: PlanKey): Grouper {
 /** Dense ids for one key column's values, plus the value of each id for the output. */
 interface KeyEncoder {
   /** Writes local ids for the selected rows of chunk k into out (indexed by row offset). */
-  encode(k: number, len: number, rows: Int32Array | null, n: number, out: Int32Array): void;
+  /** Returns the one local id every selected row got when the encoder knows it (a chunk inside one time bar), else -1. */
+  encode(k: number, len: number, rows: Int32Array | null, n: number, out: Int32Array): number;
   size(): number;
   column(lids: Int32Array): ResultColumn;
 }
@@ -120,6 +121,7 @@ function symbolEncoder(t: MemTable, column: string): KeyEncoder {
         }
         out[r] = lid;
       }
+      return -1;
     },
     size: () => codes.length,
     column: (lids) => Array.from(lids, (l) => names[codes[l]!]!),
@@ -145,6 +147,7 @@ function valueEncoder(t: MemTable, column: string, type: ColumnType): KeyEncoder
         }
         out[r] = lid;
       }
+      return -1;
     },
     size: () => values.length,
     column: (lids) => {
@@ -190,7 +193,7 @@ function int64Encoder(t: MemTable, column: string, barNs: bigint | undefined): K
           const lid = ids.get(p[2 * r + 1]!)?.get(p[2 * r]! >>> 0);
           out[r] = lid ?? lidFor(c[r]!);
         }
-        return;
+        return -1;
       }
       // A chunk inside one bar (its time range, cached for a full chunk, is narrower than a bar
       // most of the time) takes that bar's id for every row with no per-row test at all.
@@ -202,7 +205,7 @@ function int64Encoder(t: MemTable, column: string, barNs: bigint | undefined): K
         const lid = lidFor(first);
         if (rows === null) out.fill(lid, 0, len);
         else for (let j = 0; j < cnt; j++) out[rows[j]!] = lid;
-        return;
+        return lid;
       }
       for (let j = 0; j < cnt; j++) {
         const r = rows === null ? j : rows[j]!;
@@ -219,6 +222,7 @@ function int64Encoder(t: MemTable, column: string, barNs: bigint | undefined): K
         [eHi, eLo] = split64(start + barNs);
         out[r] = curLid;
       }
+      return -1;
     },
     size: () => values.length,
     column: (lids) => BigInt64Array.from(lids, (l) => values[l]!),
@@ -255,16 +259,31 @@ export function generalGrouper(t: MemTable, keys: PlanKey[]): Grouper {
   };
   const first = lidsOf[0]!;
   const l0 = lidBufs[0]!;
+  const memoBuf = new Int32Array(keys.length > 1 ? CHUNK_ROWS : 0);
   return {
     gids(k, len, rows, n) {
-      for (let d = 0; d < keys.length; d++) encoders[d]!.encode(k, len, rows, n, lidBufs[d]!);
+      let one1 = -1;
+      for (let d = 0; d < keys.length; d++) {
+        const one = encoders[d]!.encode(k, len, rows, n, lidBufs[d]!);
+        if (d === 1) one1 = one;
+      }
       const cnt = rows === null ? len : n;
       const pair = levels[0];
       const l1 = lidBufs[1];
+      // The second key is one value over the chunk (`by sym` + a time bar): the first key's local
+      // id decides the pair, so each first-key id is looked up once per chunk (ids are dense: at
+      // most one slot each; skipped when there are more of them than rows in a chunk).
+      const size0 = encoders[0]!.size();
+      const memo = one1 >= 0 && size0 <= CHUNK_ROWS ? memoBuf.subarray(0, size0).fill(-1) : undefined;
       for (let j = 0; j < cnt; j++) {
         const r = rows === null ? j : rows[j]!;
         let g = l0[r]!;
-        if (pair !== undefined) {
+        if (memo !== undefined) {
+          let p = memo[g]!;
+          if (p < 0) p = memo[g] = pair!.id(g, one1);
+          g = p;
+          for (let d = 2; d < keys.length; d++) g = levels[d - 1]!.id(g, lidBufs[d]![r]!);
+        } else if (pair !== undefined) {
           g = pair.id(g, l1![r]!);
           for (let d = 2; d < keys.length; d++) g = levels[d - 1]!.id(g, lidBufs[d]![r]!);
         }
