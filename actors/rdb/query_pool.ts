@@ -3,7 +3,7 @@
 // the RDB's chunks are SharedArrayBuffers (SymbolTable.sharedChunks), each worker is sent only the
 // chunks and symbols it has not seen, and reads rows [0, n) as of the moment the query was taken,
 // which the RDB never rewrites (it only appends). Bounded everywhere: queryPoolSize workers
-// (started on first use), queryPoolQueueMax waiting queries (then OVERLOADED), queryPoolTimeoutMs
+// (started once a table holds half of queryPoolRowsMin rows, or on first use), queryPoolQueueMax waiting queries (then OVERLOADED), queryPoolTimeoutMs
 // per query (then the worker is terminated and replaced, and the caller gets TIMEOUT). Each worker
 // thread runs queryPoolNice steps below the RDB's loop (Linux: that thread alone; thread_nice.ts),
 // so on a machine short of cores ingest takes the CPU first and queries take what is left.
@@ -87,6 +87,7 @@ export class QueryPool {
   private readonly stats = { offloaded: 0, refused: 0, timeouts: 0, failed: 0 };
   private readonly nice: number;
   private noted = false;
+  private warmed = false;
 
   constructor(
     private readonly s: QueryPoolSettings,
@@ -104,6 +105,18 @@ export class QueryPool {
     const t = tables.get(q.table);
     if (!t || t.n < this.s.queryPoolRowsMin || !t.syms.sharedChunks) return false;
     return t.schema.columns.every((c) => c.type !== 'string');
+  }
+
+  /**
+   * Starts the workers ahead of the first heavy query, once a table holds half of queryPoolRowsMin
+   * rows (called per appended batch; a no-op after the first time): a worker's start (a new
+   * isolate, loading and compiling the engine) then lands neither on that query nor on the ingest
+   * running beside it.
+   */
+  warm(rows: number): void {
+    if (this.warmed || this.closed || this.s.queryPoolSize <= 0 || rows < this.s.queryPoolRowsMin / 2) return;
+    this.warmed = true;
+    while (this.workers.length < this.s.queryPoolSize) this.spawn();
   }
 
   /** Runs a request takes() accepted; OVERLOADED at once when queryPoolQueueMax queries wait already. */

@@ -40,7 +40,7 @@ export interface RdbSettings {
   rdbWindowCheckMs: number;
   /** Window: follow this WDB's written notices only (default: any WDB writing this RDB's tickerplant). */
   wdb?: string;
-  /** Worker threads that run heavy getdata queries off the event loop (0 = every query inline; actors/rdb/query_pool.ts). */
+  /** Worker threads that run heavy getdata queries off the event loop, started once a table holds half of queryPoolRowsMin rows (0 = every query inline; actors/rdb/query_pool.ts). */
   queryPoolSize: number;
   /** A getdata on a table with at least this many rows goes to the pool; smaller ones run inline (faster than a hand-off). */
   queryPoolRowsMin: number;
