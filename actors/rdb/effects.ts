@@ -193,6 +193,8 @@ export async function startRdb(
             today.index.get(e.table)!.add(e.seq, t.n, e.batch, s.rdbWindowMs > 0);
             t.append(e.batch);
           }
+          // The pool's workers start while the table grows towards queryPoolRowsMin, not on the first heavy query.
+          if (t && s.rdbWindowMs === 0) pool?.warm(t.n);
           today.lastSeq = e.seq;
           stats.batches++;
           stats.rows += e.batch.n;

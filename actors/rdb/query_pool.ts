@@ -3,8 +3,10 @@
 // the RDB's chunks are SharedArrayBuffers (SymbolTable.sharedChunks), each worker is sent only the
 // chunks and symbols it has not seen, and reads rows [0, n) as of the moment the query was taken,
 // which the RDB never rewrites (it only appends). Bounded everywhere: queryPoolSize workers
-// (started on first use), queryPoolQueueMax waiting queries (then OVERLOADED), queryPoolTimeoutMs
-// per query (then the worker is terminated and replaced, and the caller gets TIMEOUT).
+// (started once a table holds half of queryPoolRowsMin rows, or on first use), queryPoolQueueMax waiting queries (then OVERLOADED), queryPoolTimeoutMs
+// per query (then the worker is terminated and replaced, and the caller gets TIMEOUT). Each worker
+// thread runs queryPoolNice steps below the RDB's loop (Linux: that thread alone; thread_nice.ts),
+// so on a machine short of cores ingest takes the CPU first and queries take what is left.
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, TickbusError, type ErrorEnvelope } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
@@ -13,8 +15,25 @@ import type { QueryResult } from '../../storage/query/result.ts';
 import type { TablesConfig } from '../../storage/schema.ts';
 import { CHUNK_ROWS, type MemTable } from '../../storage/table.ts';
 import type { RdbSettings } from './settings.ts';
+import { checkNiceIncrement, type ThreadNice } from './thread_nice.ts';
 
-export type QueryPoolSettings = Pick<RdbSettings, 'queryPoolSize' | 'queryPoolRowsMin' | 'queryPoolQueueMax' | 'queryPoolTimeoutMs'>;
+export type QueryPoolSettings = Pick<RdbSettings, 'queryPoolSize' | 'queryPoolRowsMin' | 'queryPoolQueueMax' | 'queryPoolTimeoutMs'> & Partial<Pick<RdbSettings, 'queryPoolNice'>>;
+
+export interface QueryPoolStatus {
+  workers: number;
+  busy: number;
+  queued: number;
+  offloaded: number;
+  refused: number;
+  timeouts: number;
+  failed: number;
+  threads: ThreadNice[];
+}
+
+/** A worker's first message: its thread id and nice value, or why its priority is unchanged. */
+export interface PoolHello {
+  hello: ThreadNice;
+}
 
 /** What a worker is sent per query (structured clone; the chunks' SharedArrayBuffers are shared, not copied). */
 export interface PoolJob {
@@ -52,6 +71,8 @@ interface PoolWorker {
   /** Chunks sent per table and column. */
   sent: Map<MemTable, Map<string, number>>;
   symsSent: number;
+  /** What the thread reported of its priority (its first message). */
+  thread?: ThreadNice;
 }
 
 const tableIds = new WeakMap<MemTable, number>();
@@ -64,12 +85,17 @@ export class QueryPool {
   private nextId = 1;
   private closed = false;
   private readonly stats = { offloaded: 0, refused: 0, timeouts: 0, failed: 0 };
+  private readonly nice: number;
+  private noted = false;
+  private warmed = false;
 
   constructor(
     private readonly s: QueryPoolSettings,
     private readonly tables: TablesConfig,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.nice = checkNiceIncrement(s.queryPoolNice ?? 0);
+  }
 
   /** True when this request goes to the pool: a getdata on a big table of shared chunks with no string column. */
   takes(tables: ReadonlyMap<string, MemTable>, request: unknown): boolean {
@@ -79,6 +105,18 @@ export class QueryPool {
     const t = tables.get(q.table);
     if (!t || t.n < this.s.queryPoolRowsMin || !t.syms.sharedChunks) return false;
     return t.schema.columns.every((c) => c.type !== 'string');
+  }
+
+  /**
+   * Starts the workers ahead of the first heavy query, once a table holds half of queryPoolRowsMin
+   * rows (called per appended batch; a no-op after the first time): a worker's start (a new
+   * isolate, loading and compiling the engine) then lands neither on that query nor on the ingest
+   * running beside it.
+   */
+  warm(rows: number): void {
+    if (this.warmed || this.closed || this.s.queryPoolSize <= 0 || rows < this.s.queryPoolRowsMin / 2) return;
+    this.warmed = true;
+    while (this.workers.length < this.s.queryPoolSize) this.spawn();
   }
 
   /** Runs a request takes() accepted; OVERLOADED at once when queryPoolQueueMax queries wait already. */
@@ -109,10 +147,10 @@ export class QueryPool {
   }
 
   private spawn(): PoolWorker {
-    const worker = new Worker(new URL('./query_worker.mjs', import.meta.url), { workerData: { tables: this.tables } });
+    const worker = new Worker(new URL('./query_worker.mjs', import.meta.url), { workerData: { tables: this.tables, nice: this.nice } });
     worker.unref();
     const w: PoolWorker = { worker, job: undefined, timer: undefined, sent: new Map(), symsSent: 0 };
-    worker.on('message', (r: PoolReply) => this.settle(w, r));
+    worker.on('message', (r: PoolReply | PoolHello) => ('hello' in r ? this.hello(w, r.hello) : this.settle(w, r)));
     worker.on('error', (e) => this.lose(w, new TickbusError(ErrorCode.INTERNAL, `rdb query pool worker failed: ${e.message}`, {}, { cause: e })));
     worker.on('exit', (code) => this.lose(w, new TickbusError(ErrorCode.INTERNAL, `rdb query pool worker exited with ${code}`, { code })));
     this.workers.push(w);
@@ -140,6 +178,15 @@ export class QueryPool {
     this.stats.offloaded++;
     w.timer = setTimeout(() => this.timeout(w), this.s.queryPoolTimeoutMs);
     w.worker.postMessage(msg);
+  }
+
+  private hello(w: PoolWorker, t: ThreadNice): void {
+    w.thread = t;
+    // Said once per pool: every worker of a pool meets the same platform.
+    if (t.note && this.nice > 0 && !this.noted) {
+      this.noted = true;
+      this.logger.info({ queryPoolNice: this.nice, note: t.note }, 'rdb query pool: worker priority unchanged');
+    }
   }
 
   private settle(w: PoolWorker, r: PoolReply): void {
@@ -185,8 +232,10 @@ export class QueryPool {
     if (i >= 0) this.workers.splice(i, 1);
   }
 
-  status(): Record<string, number> {
-    return { workers: this.workers.length, busy: this.workers.filter((w) => w.job).length, queued: this.queue.length, ...this.stats };
+  /** Counts, and each live worker's thread as it reported itself (tid and nice on Linux, or a note; {} until its first message). */
+  status(): QueryPoolStatus {
+    const threads = this.workers.map((w) => w.thread ?? {});
+    return { workers: this.workers.length, busy: this.workers.filter((w) => w.job).length, queued: this.queue.length, ...this.stats, threads };
   }
 
   /** Refuses new queries, fails the waiting ones (NOT_READY), and ends the workers (a running query's caller gets NOT_READY too). */

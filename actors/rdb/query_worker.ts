@@ -3,14 +3,19 @@
 // brings what this worker has not seen yet: new symbols (the dictionary only grows), new chunks
 // of the table (rows below `n` never change), and which tables to keep (a finished day is dropped,
 // so its memory can be freed). The engine is the RDB's (storage/query/memory.ts), unchanged.
+// First thing, the thread lowers its own priority by queryPoolNice (actors/rdb/thread_nice.ts)
+// and tells the pool its task id and nice value (or why it could not).
 import { parentPort, workerData } from 'node:worker_threads';
 import { toTickbusError } from '../../bus/errors.ts';
 import { runQuery } from '../../storage/query/memory.ts';
 import { defineSchema } from '../../storage/schema.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
-import type { PoolJob, PoolReply } from './query_pool.ts';
+import type { PoolHello, PoolJob, PoolReply } from './query_pool.ts';
+import { lowerThreadPriority } from './thread_nice.ts';
 
-const schema = defineSchema((workerData as { tables: Parameters<typeof defineSchema>[0] }).tables);
+const data = workerData as { tables: Parameters<typeof defineSchema>[0]; nice: number };
+parentPort!.postMessage({ hello: lowerThreadPriority(data.nice) } satisfies PoolHello);
+const schema = defineSchema(data.tables);
 const syms = new SymbolTable();
 const held = new Map<number, MemTable>();
 

@@ -40,7 +40,7 @@ export interface RdbSettings {
   rdbWindowCheckMs: number;
   /** Window: follow this WDB's written notices only (default: any WDB writing this RDB's tickerplant). */
   wdb?: string;
-  /** Worker threads that run heavy getdata queries off the event loop (0 = every query inline; actors/rdb/query_pool.ts). */
+  /** Worker threads that run heavy getdata queries off the event loop, started once a table holds half of queryPoolRowsMin rows (0 = every query inline; actors/rdb/query_pool.ts). */
   queryPoolSize: number;
   /** A getdata on a table with at least this many rows goes to the pool; smaller ones run inline (faster than a hand-off). */
   queryPoolRowsMin: number;
@@ -48,6 +48,8 @@ export interface RdbSettings {
   queryPoolQueueMax: number;
   /** A pool query running longer is stopped (its worker replaced) and answered TIMEOUT. */
   queryPoolTimeoutMs: number;
+  /** Pool worker threads run this many nice steps below the RDB's loop, so ingest wins the CPU (Linux, per thread; 0 = off; 0..19). */
+  queryPoolNice: number;
 }
 
 export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
@@ -62,6 +64,7 @@ export const defaultRdbSettings: Omit<RdbSettings, 'name' | 'tp' | 'tables'> = {
   queryPoolRowsMin: 1_000_000,
   queryPoolQueueMax: 32,
   queryPoolTimeoutMs: 60_000,
+  queryPoolNice: 10,
 };
 
 /** End-of-day write-down to the Parquet HDB (issue 3): off unless hdbDir is set. */

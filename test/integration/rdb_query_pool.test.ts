@@ -4,8 +4,10 @@
 // least 50k rows offloaded) and one without; their answers to the same queries (aggregates by sym,
 // time bars, filters, raw rows) are equal, while rows keep arriving between queries (the worker
 // is sent only new chunks and symbols). Then the pool alone: its queue bound refuses with
-// OVERLOADED, a query past its time bound gets TIMEOUT and its worker is replaced, and close()
-// fails what waits with NOT_READY.
+// OVERLOADED, a query past its time bound gets TIMEOUT and its worker is replaced, close() fails
+// what waits with NOT_READY, and the workers start once a table holds half of queryPoolRowsMin. The pool's worker threads run queryPoolNice (default 10) below
+// the rest of the process: on Linux /proc shows exactly those threads reniced, nothing else.
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { decode, encode } from '../../bus/codec.ts';
@@ -13,7 +15,8 @@ import { ErrorCode, isErrorEnvelope, TickbusError } from '../../bus/errors.ts';
 import type { NatsServer } from '../../bus/nats_server.ts';
 import { Publisher } from '../../bus/publisher.ts';
 import type { ProcessRuntime } from '../../actors/common/runtime.ts';
-import { QueryPool } from '../../actors/rdb/query_pool.ts';
+import { QueryPool, type QueryPoolStatus } from '../../actors/rdb/query_pool.ts';
+import { lowerThreadPriority, NICE_MAX, ownTid } from '../../actors/rdb/thread_nice.ts';
 import { silentLogger } from '../../bus/log.ts';
 import { MemTable, SymbolTable } from '../../storage/table.ts';
 import { clockAt, connectTo, startServer, until } from '../support/bus.ts';
@@ -96,12 +99,66 @@ describe('rdb query pool', () => {
     expect(inline.status.queryPool).toBeUndefined();
   });
 
-  it('rdb: the pool refuses past its queue bound (OVERLOADED), stops a query past its time bound (TIMEOUT), fails waiting queries on close (NOT_READY)', { timeout: 120_000 }, async () => {
+  it('rdb: pool workers run queryPoolNice below the process on Linux (only those threads, as /proc shows); elsewhere unchanged with a note', { timeout: 60_000 }, async () => {
+    // rdbpool's table passed half of queryPoolRowsMin in the first test: both workers (queryPoolSize
+    // 2) were started then (default queryPoolNice 10); each reports its tid and nice first thing.
+    const poolStatus = async () => ((await nc.request('ctl.rdbpool.status', '', { timeout: 5_000 }).then((m) => JSON.parse(new TextDecoder().decode(m.data)))) as { status: { queryPool: QueryPoolStatus } }).status.queryPool;
+    await until(async () => (await poolStatus()).threads.every((t) => t.tid !== undefined || t.note !== undefined), 30_000, 100);
+    const st = await poolStatus();
+    const threads = st.threads;
+    expect(st.workers).toBe(2);
+    expect(threads).toHaveLength(2);
+    if (process.platform !== 'linux') {
+      for (const t of threads) expect(t).toMatchObject({ tid: undefined, note: expect.stringContaining(process.platform) });
+      return;
+    }
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice (fields counted after "(comm)").
+    const niceOf = (tid: number) => Number(readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const base = niceOf(ownTid()!);
+    const workerTids = threads.map((t) => t.tid!);
+    for (const t of threads) {
+      expect(t.note).toBeUndefined();
+      expect(t.nice).toBe(Math.min(NICE_MAX, base + 10));
+      expect(niceOf(t.tid!)).toBe(t.nice);
+    }
+    const others = readdirSync(`/proc/${process.pid}/task`).map(Number).filter((tid) => !workerTids.includes(tid));
+    expect(others).toContain(process.pid);
+    for (const tid of others) expect(niceOf(tid), `thread ${tid}`).toBe(base);
+  });
+
+  it('rdb: queryPoolNice is bounded (BAD_CONFIG past 0..19); 0 and platforms without per-thread nice leave the priority alone, saying why', () => {
+    const codeOf = (f: () => unknown) => {
+      try {
+        f();
+        return 'ok';
+      } catch (e) {
+        return e instanceof TickbusError ? e.code : String(e);
+      }
+    };
+    const s = { queryPoolSize: 1, queryPoolRowsMin: 1, queryPoolQueueMax: 2, queryPoolTimeoutMs: 60_000 };
+    for (const bad of [-1, 20, 2.5, '10' as unknown as number]) expect(codeOf(() => new QueryPool({ ...s, queryPoolNice: bad }, tradeTables, silentLogger))).toBe(ErrorCode.BAD_CONFIG);
+    expect(codeOf(() => new QueryPool({ ...s, queryPoolNice: 19 }, tradeTables, silentLogger))).toBe('ok');
+    expect(lowerThreadPriority(10, 'darwin')).toEqual({ note: expect.stringContaining('not supported on darwin') });
+    expect(lowerThreadPriority(0)).toEqual({ note: expect.stringContaining('is 0') });
+  });
+
+  it('rdb: the pool starts its workers at half of queryPoolRowsMin, refuses past its queue bound (OVERLOADED), stops a query past its time bound (TIMEOUT), fails waiting queries on close (NOT_READY)', { timeout: 120_000 }, async () => {
     const t = new MemTable(tradeSchema, new SymbolTable(true));
     fillDay(t, '2026-11-22', 200_000, 1);
     const held = new Map([['trade', t]]);
     const q = { type: 'tickbus.v1.getdata', table: 'trade', ...range, grouping: ['sym'], aggregations: [{ op: 'count' }] };
     const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof TickbusError ? e.code : String(e)));
+
+    // Warm-up: no worker below half of queryPoolRowsMin rows; from there all of queryPoolSize start, before any query.
+    const warm = new QueryPool({ queryPoolSize: 2, queryPoolRowsMin: 1_000, queryPoolQueueMax: 2, queryPoolTimeoutMs: 60_000 }, tradeTables, silentLogger);
+    warm.warm(499);
+    expect(warm.status()).toMatchObject({ workers: 0 });
+    warm.warm(500);
+    warm.warm(5_000);
+    expect(warm.status()).toMatchObject({ workers: 2, offloaded: 0 });
+    expect(await codeOf(warm.run(held, q))).toBe('ok');
+    expect(warm.status()).toMatchObject({ workers: 2, offloaded: 1 });
+    await warm.close();
 
     const pool = new QueryPool({ queryPoolSize: 1, queryPoolRowsMin: 1, queryPoolQueueMax: 2, queryPoolTimeoutMs: 60_000 }, tradeTables, silentLogger);
     expect(pool.takes(held, q)).toBe(true);

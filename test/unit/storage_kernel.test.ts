@@ -2,10 +2,12 @@
 // a straightforward row-at-a-time reference and of the engine's one-loop-per-aggregation path:
 // random data over several chunks, float nulls (a sym with only nulls), -Infinity, negative and
 // > 2^32 longs (the high-half pass), every group-index source (by sym, none, two keys), whole
-// chunks and row selections (time sub-range, instruments, filters). Pure: no NATS, no files.
+// chunks and row selections (time sub-range, instruments, filters), time bars (a chunk inside one
+// bar and chunks across many), and the pair-id table behind several keys. Pure: no NATS, no files.
 import { describe, expect, it } from 'vitest';
 import { kernelSource } from '../../storage/query/kernel.ts';
 import { runQuery } from '../../storage/query/memory.ts';
+import { PairIds } from '../../storage/query/memory/group.ts';
 import { NULL_INT, NULL_LONG, type QueryResult } from '../../storage/query/result.ts';
 import { defineTable } from '../../storage/schema.ts';
 import { CHUNK_ROWS, MemTable, SymbolTable } from '../../storage/table.ts';
@@ -75,12 +77,12 @@ function rowsOf(t: MemTable): Row[] {
   return rows;
 }
 
-/** Row-at-a-time reference: count, sum, avg, min, max by the given keys over the passing rows. */
-function reference(t: MemTable, keys: string[], pass: (r: Row) => boolean): Map<string, Record<string, unknown>> {
+/** Row-at-a-time reference: count, sum, avg, min, max by the given keys over the passing rows (`time` floored to barNs when given). */
+function reference(t: MemTable, keys: string[], pass: (r: Row) => boolean, barNs?: bigint): Map<string, Record<string, unknown>> {
   const groups = new Map<string, Row[]>();
   for (const r of rowsOf(t)) {
     if (!pass(r)) continue;
-    const k = keys.map((c) => r[c as keyof Row]).join('|');
+    const k = keys.map((c) => (c === 'time' && barNs ? r.time - (r.time % barNs) : r[c as keyof Row])).join('|');
     let g = groups.get(k);
     if (!g) groups.set(k, (g = []));
     g.push(r);
@@ -124,6 +126,7 @@ const aggregations = {
   avg: ['price', 'size'],
   min: ['price', 'size', 'lot', 'time', 'settle', 'lat'],
   max: ['price', 'size', 'lot', 'time', 'settle', 'lat'],
+  wavg: [['size', 'price']],
 };
 
 function expectMatchesReference(res: QueryResult, keys: string[], ref: Map<string, Record<string, unknown>>): void {
@@ -144,13 +147,21 @@ describe('rdb fused kernels', () => {
   const t = table(42);
   const tables = new Map([['t', t]]);
   const mid = dayNs(D) + 34_200_000_000_000n + BigInt(CHUNK_ROWS) * 500_000n; // inside chunk 1
-  const cases: { name: string; extra: Record<string, unknown>; keys: string[]; pass: (r: Row) => boolean }[] = [
+  const cases: { name: string; extra: Record<string, unknown>; keys: string[]; pass: (r: Row) => boolean; barNs?: bigint }[] = [
     { name: 'by sym, whole chunks', extra: { grouping: ['sym'] }, keys: ['sym'], pass: () => true },
     { name: 'no grouping', extra: {}, keys: [], pass: () => true },
     { name: 'two keys (general grouper)', extra: { grouping: ['sym', 'side'] }, keys: ['sym', 'side'], pass: () => true },
     { name: 'time sub-range (row selection)', extra: { grouping: ['sym'], start: mid }, keys: ['sym'], pass: (r) => r.time >= mid },
     { name: 'instruments', extra: { grouping: ['sym'], instruments: ['IBM', 'NULLS'] }, keys: ['sym'], pass: (r) => r.sym === 'IBM' || r.sym === 'NULLS' },
     { name: 'filter on price', extra: { grouping: ['side'], filters: [{ column: 'price', op: '>', value: 0 }] }, keys: ['side'], pass: (r) => r.price > 0 },
+    // A chunk spans ~33 s of rows: 1 s bars change within chunks (the per-row path), 1 h bars
+    // mostly hold whole chunks (one id for the chunk), and a late row can fall in an earlier bar.
+    { name: 'by sym and 1 s bars, filtered', extra: { grouping: ['sym'], timebar: { size: 1, unit: 's' }, filters: [{ column: 'price', op: '>', value: 0 }] }, keys: ['sym', 'time'], pass: (r) => r.price > 0, barNs: 1_000_000_000n },
+    // 1 min bars: chunks 0 and 1 cross a bar (late rows, 09:31), the last one sits in the second bar
+    // (one pair lookup per sym for that chunk).
+    { name: 'by sym and 1 min bars, filtered', extra: { grouping: ['sym'], timebar: { size: 1, unit: 'm' }, filters: [{ column: 'price', op: '>', value: 0 }] }, keys: ['sym', 'time'], pass: (r) => r.price > 0, barNs: 60_000_000_000n },
+    { name: 'by sym, side and 1 h bars', extra: { grouping: ['sym', 'side'], timebar: { size: 1, unit: 'h' } }, keys: ['sym', 'side', 'time'], pass: () => true, barNs: 3_600_000_000_000n },
+    { name: '1 h bars over a time sub-range', extra: { timebar: { size: 1, unit: 'h' }, start: mid }, keys: ['time'], pass: (r) => r.time >= mid, barNs: 3_600_000_000_000n },
   ];
   for (const c of cases) {
     it(`kernel: ${c.name} equals the reference and the per-aggregation loops exactly`, () => {
@@ -158,7 +169,7 @@ describe('rdb fused kernels', () => {
       const fused = runQuery(tables, req, { summaries: false });
       const loops = runQuery(tables, req, { summaries: false, fused: false });
       expect(diffResults(fused, loops, 0)).toBeUndefined();
-      expectMatchesReference(fused, c.keys, reference(t, c.keys, c.pass));
+      expectMatchesReference(fused, c.keys, reference(t, c.keys, c.pass, c.barNs));
       // And as mergeable parts (the gateway's path): the same parts either way.
       expect(diffResults(runQuery(tables, { ...req, partial: true }, { summaries: false }), runQuery(tables, { ...req, partial: true }, { summaries: false, fused: false }), 0)).toBeUndefined();
     });
@@ -180,6 +191,38 @@ describe('rdb fused kernels', () => {
     expect(r.cols.maxSize![0]).toBe(NULL_LONG);
     expect(r.cols.maxLot![0]).toBe(NULL_INT);
     expect(r.cols.maxPrice![0]).toBeNaN();
+  });
+
+  it('kernel: wavg (fused) is the row-order weighted mean of the non-null pairs', () => {
+    const r = runQuery(tables, { table: 't', start: S, end: E, grouping: ['sym'], aggregations: { wavg: [['lot', 'price']] } }, { summaries: false });
+    for (let i = 0; i < r.n; i++) {
+      let wv = 0;
+      let w = 0;
+      for (const row of rowsOf(t)) {
+        if (row.sym !== r.cols.sym![i] || Number.isNaN(row.price)) continue;
+        wv += row.lot * row.price;
+        w += row.lot;
+      }
+      // NULLS has no non-null price: no pair, a null (NaN) mean.
+      expect(r.cols.wavgLotPrice![i], String(r.cols.sym![i])).toBe(r.cols.sym![i] === 'NULLS' ? NaN : wv / w);
+    }
+    expect(r.n).toBe(SYMS.length);
+  });
+
+  it('kernel: pair ids are dense, in order of first appearance, and survive the table growing', () => {
+    const rnd = prng(7);
+    const ids = new PairIds();
+    const want = new Map<string, number>();
+    for (let i = 0; i < 200_000; i++) {
+      const a = Math.floor(rnd() * 3_000);
+      const b = rnd() < 0.5 ? Math.floor(rnd() * 40) : Math.floor(rnd() * 2 ** 31);
+      const k = `${a},${b}`;
+      if (!want.has(k)) want.set(k, want.size);
+      const got = ids.id(a, b);
+      if (got !== want.get(k)) expect(got, `pair ${k} at step ${i}`).toBe(want.get(k));
+    }
+    expect(ids.size).toBe(want.size);
+    expect(ids.size).toBeGreaterThan(100_000);
   });
 
   it('kernel: the generated source splices only the fixed statements', () => {

@@ -2,6 +2,7 @@
 import { CHUNK_ROWS, type MemTable } from '../../table.ts';
 import { partName, type PlanAgg } from '../request.ts';
 import { type ResultColumn } from '../result.ts';
+import { type KernelPart } from '../kernel.ts';
 import { type Acc, grow, FloatView } from './accs.ts';
 import { symRanks, gatherColumn } from './raw.ts';
 
@@ -37,6 +38,13 @@ export class WeightedAcc implements Acc {
         sw[g[r]!]! += a;
       }
     });
+  }
+  kernelPart(): KernelPart {
+    // The same additions in the same (row) order as add(): the sums are bit-identical.
+    return {
+      row: '/* wsum f64 f64 f64 f64 */ const a = $2[r]; const b = $3[r]; if (a === a && b === b) { $0[g] += a * b; $1[g] += a; }',
+      bind: (k, len) => [this.wv, this.w, this.weight.get(k, len), this.value.get(k, len)],
+    };
   }
   emit(groups: Int32Array, _rows: Float64Array, out: Record<string, ResultColumn>) {
     out[partName(this.agg, 'wv')] = Float64Array.from(groups, (g) => this.wv[g]!);

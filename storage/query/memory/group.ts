@@ -3,7 +3,7 @@ import { type ColumnType } from '../../schema.ts';
 import { CHUNK_ROWS, type MemTable } from '../../table.ts';
 import { bad, type PlanKey } from '../request.ts';
 import { allocColumn, type ResultColumn } from '../result.ts';
-import { split64, lt } from './chunks.ts';
+import { split64, lt, timeStats } from './chunks.ts';
 
 export const GROUPS_MAX = 1 << 26;
 // Grouping: each selected row gets a group id. One symbol key uses the symbol code itself (the
@@ -36,15 +36,71 @@ export function symGrouper(t: MemTable, key: PlanKey): Grouper {
 /** Dense ids for one key column's values, plus the value of each id for the output. */
 interface KeyEncoder {
   /** Writes local ids for the selected rows of chunk k into out (indexed by row offset). */
-  encode(k: number, len: number, rows: Int32Array | null, n: number, out: Int32Array): void;
+  /** Returns the one local id every selected row got when the encoder knows it (a chunk inside one time bar), else -1. */
+  encode(k: number, len: number, rows: Int32Array | null, n: number, out: Int32Array): number;
   size(): number;
   column(lids: Int32Array): ResultColumn;
 }
 
-function forRows(len: number, rows: Int32Array | null, n: number, fn: (r: number) => void): void {
-  if (rows === null) for (let r = 0; r < len; r++) fn(r);
-  else for (let j = 0; j < n; j++) fn(rows[j]!);
+/**
+ * Dense ids for pairs of non-negative int32s (a group id and the next key's local id), in an
+ * open-addressing table of typed arrays: no boxed number key and no Map entry per lookup, which
+ * was half the cost of a `by sym` + time bar query. Ids are given in order of first appearance.
+ */
+export class PairIds {
+  private keys = new Int32Array(2 * 256).fill(-1);
+  private vals = new Int32Array(256);
+  private mask = 255;
+  size = 0;
+
+  private static slot(a: number, b: number, mask: number): number {
+    let h = Math.imul(a, 0x9e3779b1) + b;
+    h = Math.imul(h ^ (h >>> 15), 0x85ebca6b);
+    return (h ^ (h >>> 13)) & mask;
+  }
+
+  /** The pair's id, a new one (size) when it is new; BAD_QUERY past GROUPS_MAX ids. */
+  id(a: number, b: number): number {
+    const keys = this.keys;
+    const mask = this.mask;
+    for (let h = PairIds.slot(a, b, mask); ; h = (h + 1) & mask) {
+      const ka = keys[2 * h]!;
+      if (ka === a && keys[2 * h + 1] === b) return this.vals[h]!;
+      if (ka === -1) {
+        const id = this.size++;
+        if (id >= GROUPS_MAX) throw bad('grouping', `more than ${GROUPS_MAX} groups`);
+        keys[2 * h] = a;
+        keys[2 * h + 1] = b;
+        this.vals[h] = id;
+        // Half full at most: probes stay short.
+        if (2 * this.size > mask) this.rehash();
+        return id;
+      }
+    }
+  }
+
+  private rehash(): void {
+    const { keys, vals } = this;
+    const mask = 2 * (this.mask + 1) - 1;
+    const k2 = new Int32Array(2 * (mask + 1)).fill(-1);
+    const v2 = new Int32Array(mask + 1);
+    for (let i = 0; i <= this.mask; i++) {
+      const a = keys[2 * i]!;
+      if (a === -1) continue;
+      let h = PairIds.slot(a, keys[2 * i + 1]!, mask);
+      while (k2[2 * h] !== -1) h = (h + 1) & mask;
+      k2[2 * h] = a;
+      k2[2 * h + 1] = keys[2 * i + 1]!;
+      v2[h] = vals[i]!;
+    }
+    this.keys = k2;
+    this.vals = v2;
+    this.mask = mask;
+  }
 }
+
+// The per-row loops below walk the selection as `r = rows === null ? j : rows[j]` in place (no
+// closure per row: a callback shared by every encoder is megamorphic and is not inlined).
 
 function symbolEncoder(t: MemTable, column: string): KeyEncoder {
   const col = t.columns.get(column)!;
@@ -54,7 +110,9 @@ function symbolEncoder(t: MemTable, column: string): KeyEncoder {
   return {
     encode(k, len, rows, n, out) {
       const c = col.chunks[k] as Int32Array;
-      forRows(len, rows, n, (r) => {
+      const cnt = rows === null ? len : n;
+      for (let j = 0; j < cnt; j++) {
+        const r = rows === null ? j : rows[j]!;
         const code = c[r]!;
         let lid = lidOf[code]!;
         if (lid < 0) {
@@ -62,7 +120,8 @@ function symbolEncoder(t: MemTable, column: string): KeyEncoder {
           codes.push(code);
         }
         out[r] = lid;
-      });
+      }
+      return -1;
     },
     size: () => codes.length,
     column: (lids) => Array.from(lids, (l) => names[codes[l]!]!),
@@ -76,7 +135,9 @@ function valueEncoder(t: MemTable, column: string, type: ColumnType): KeyEncoder
   return {
     encode(k, len, rows, n, out) {
       const c = col.chunks[k] as Int32Array | Uint8Array | string[];
-      forRows(len, rows, n, (r) => {
+      const cnt = rows === null ? len : n;
+      for (let j = 0; j < cnt; j++) {
+        const r = rows === null ? j : rows[j]!;
         const v = c[r]!;
         let lid = ids.get(v);
         if (lid === undefined) {
@@ -85,7 +146,8 @@ function valueEncoder(t: MemTable, column: string, type: ColumnType): KeyEncoder
           values.push(v);
         }
         out[r] = lid;
-      });
+      }
+      return -1;
     },
     size: () => values.length,
     column: (lids) => {
@@ -124,19 +186,34 @@ function int64Encoder(t: MemTable, column: string, barNs: bigint | undefined): K
     encode(k, len, rows, n, out) {
       const c = col.chunks[k] as BigInt64Array;
       const p = new Int32Array(c.buffer, c.byteOffset, len * 2);
-      forRows(len, rows, n, (r) => {
+      const cnt = rows === null ? len : n;
+      if (barNs === undefined) {
+        for (let j = 0; j < cnt; j++) {
+          const r = rows === null ? j : rows[j]!;
+          const lid = ids.get(p[2 * r + 1]!)?.get(p[2 * r]! >>> 0);
+          out[r] = lid ?? lidFor(c[r]!);
+        }
+        return -1;
+      }
+      // A chunk inside one bar (its time range, cached for a full chunk, is narrower than a bar
+      // most of the time) takes that bar's id for every row with no per-row test at all.
+      const st = timeStats(c, len);
+      const min = (BigInt(st.minHi) << 32n) | BigInt(st.minLo);
+      const max = (BigInt(st.maxHi) << 32n) | BigInt(st.maxLo);
+      const first = min - (((min % barNs) + barNs) % barNs);
+      if (max < first + barNs) {
+        const lid = lidFor(first);
+        if (rows === null) out.fill(lid, 0, len);
+        else for (let j = 0; j < cnt; j++) out[rows[j]!] = lid;
+        return lid;
+      }
+      for (let j = 0; j < cnt; j++) {
+        const r = rows === null ? j : rows[j]!;
         const hi = p[2 * r + 1]!;
         const lo = p[2 * r]! >>> 0;
-        if (barNs === undefined) {
-          let inner = ids.get(hi);
-          let lid = inner?.get(lo);
-          if (lid === undefined) lid = lidFor(c[r]!);
-          out[r] = lid;
-          return;
-        }
         if (curLid >= 0 && !lt(hi, lo, bHi, bLo) && lt(hi, lo, eHi, eLo)) {
           out[r] = curLid;
-          return;
+          continue;
         }
         const v = c[r]!;
         const start = v - (((v % barNs) + barNs) % barNs);
@@ -144,7 +221,8 @@ function int64Encoder(t: MemTable, column: string, barNs: bigint | undefined): K
         [bHi, bLo] = split64(start);
         [eHi, eLo] = split64(start + barNs);
         out[r] = curLid;
-      });
+      }
+      return -1;
     },
     size: () => values.length,
     column: (lids) => BigInt64Array.from(lids, (l) => values[l]!),
@@ -167,26 +245,11 @@ export function generalGrouper(t: MemTable, keys: PlanKey[]): Grouper {
   });
   const lidBufs = keys.map(() => new Int32Array(CHUNK_ROWS));
   const out = new Int32Array(CHUNK_ROWS);
-  // Group id -> local id of each key; (previous group id, local id) -> next level's group id.
-  const levelMaps = keys.slice(1).map(() => new Map<number, number>());
+  // (previous level's group id, this key's local id) -> this level's group id; the last level's
+  // ids are the group ids. Each group's key local ids are remembered as it first appears.
+  const levels = keys.slice(1).map(() => new PairIds());
   const lidsOf: number[][] = keys.map(() => []);
   let groups = 0;
-  const combine = (r: number): number => {
-    let g = lidBufs[0]![r]!;
-    for (let d = 1; d < keys.length; d++) {
-      const lid = lidBufs[d]![r]!;
-      const key = g * GROUPS_MAX + lid;
-      let next = levelMaps[d - 1]!.get(key);
-      if (next === undefined) {
-        next = levelMaps[d - 1]!.size;
-        if (next >= GROUPS_MAX) throw bad('grouping', `more than ${GROUPS_MAX} groups`);
-        levelMaps[d - 1]!.set(key, next);
-      }
-      g = next;
-    }
-    return g;
-  };
-  // The last level's ids are the group ids; remember each group's key local ids as they appear.
   const remember = (g: number, r: number) => {
     while (groups <= g) {
       for (let d = 0; d < keys.length; d++) lidsOf[d]!.push(-1);
@@ -194,14 +257,39 @@ export function generalGrouper(t: MemTable, keys: PlanKey[]): Grouper {
     }
     for (let d = 0; d < keys.length; d++) lidsOf[d]![g] = lidBufs[d]![r]!;
   };
+  const first = lidsOf[0]!;
+  const l0 = lidBufs[0]!;
+  const memoBuf = new Int32Array(keys.length > 1 ? CHUNK_ROWS : 0);
   return {
     gids(k, len, rows, n) {
-      encoders.forEach((e, d) => e.encode(k, len, rows, n, lidBufs[d]!));
-      forRows(len, rows, n, (r) => {
-        const g = keys.length === 1 ? lidBufs[0]![r]! : combine(r);
-        if (lidsOf[0]![g] === undefined || lidsOf[0]![g] === -1) remember(g, r);
+      let one1 = -1;
+      for (let d = 0; d < keys.length; d++) {
+        const one = encoders[d]!.encode(k, len, rows, n, lidBufs[d]!);
+        if (d === 1) one1 = one;
+      }
+      const cnt = rows === null ? len : n;
+      const pair = levels[0];
+      const l1 = lidBufs[1];
+      // The second key is one value over the chunk (`by sym` + a time bar): the first key's local
+      // id decides the pair, so each first-key id is looked up once per chunk (ids are dense: at
+      // most one slot each; skipped when there are more of them than rows in a chunk).
+      const size0 = encoders[0]!.size();
+      const memo = one1 >= 0 && size0 <= CHUNK_ROWS ? memoBuf.subarray(0, size0).fill(-1) : undefined;
+      for (let j = 0; j < cnt; j++) {
+        const r = rows === null ? j : rows[j]!;
+        let g = l0[r]!;
+        if (memo !== undefined) {
+          let p = memo[g]!;
+          if (p < 0) p = memo[g] = pair!.id(g, one1);
+          g = p;
+          for (let d = 2; d < keys.length; d++) g = levels[d - 1]!.id(g, lidBufs[d]![r]!);
+        } else if (pair !== undefined) {
+          g = pair.id(g, l1![r]!);
+          for (let d = 2; d < keys.length; d++) g = levels[d - 1]!.id(g, lidBufs[d]![r]!);
+        }
+        if (g >= groups || first[g] === -1) remember(g, r);
         out[r] = g;
-      });
+      }
       return out;
     },
     count: () => groups,
