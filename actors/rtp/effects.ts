@@ -24,6 +24,8 @@ import { rtpSettings, type RtpSettings } from './settings.ts';
 
 /** Processor errors logged one by one; past it, every 1000th (all are counted in status). */
 const ERRORS_LOGGED = 10;
+/** Idle flushes put off (each by groupMs) while the log had more to deliver after the last input. */
+const IDLE_DEFER_MAX = 3;
 
 export interface RtpCounts extends SendCounts {
   /** Batches dropped by the pre-processor (null). */
@@ -55,8 +57,11 @@ export async function startRtp(
   /** The idle flush's deadline (performance.now()) and the open group's first input's log time (ns). */
   let idleAt = Infinity;
   let groupFirstNs = 0;
-  /** The last input batch the processor saw (its log sequence). */
+  /** The last input batch the processor saw (its log sequence), and the log messages still to come then. */
   let lastInput = 0;
+  let lastPending = 0;
+  /** Idle flushes put off for lastInput because more of the log was to come (bounded: IDLE_DEFER_MAX). */
+  let deferred = 0;
   let state: unknown;
   // Set once startRdb returns; the processor runs only on log events, which come after.
   let tablesOf: () => ReadonlyMap<string, import('../../storage/table.ts').MemTable> = () => new Map();
@@ -157,6 +162,14 @@ export async function startRtp(
     idleAt = Infinity;
     const seen = lastInput;
     if (stopped || groups.generation !== gen || groups.lastSeq === 0) return;
+    // More log was to come after the last input (a replay): the next input is on its way, and the
+    // check (a read of the last message of each subject) would find it. Put off, a few times at most:
+    // what was to come may be messages of tables this RTP does not read.
+    if (lastPending > 0 && deferred < IDLE_DEFER_MAX) {
+      deferred++;
+      armIdle(groupFirstNs, true);
+      return;
+    }
     const after = await inputAfter(nc, s.tp, inputTables, seen);
     if (stopped || groups.generation !== gen) return; // closed meanwhile: the next group has its own timer
     if (after || lastInput !== seen) armIdle(groupFirstNs, true); // another groupMs: later than needed, never sooner
@@ -175,7 +188,9 @@ export async function startRtp(
     },
     batch(e, _day, replaying) {
       if (!replaying && logged.size > 0) logged.clear(); // live: no input of the scanned range comes again
+      if (e.seq !== lastInput) deferred = 0;
       lastInput = e.seq;
+      lastPending = e.pending;
       sender!.send(groups.beforeInput(e.seq, e.logNs));
       if (!p.pre) return e.batch;
       const table = schema.get(e.table);
