@@ -8,7 +8,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
-import type { BatchEvent } from '../../bus/subscriber.ts';
+import { resolveLog, type BatchEvent } from '../../bus/subscriber.ts';
 import type { UsageLog } from '../../bus/usage.ts';
 import { toColumn, type Batch, type Column } from '../../storage/batch.ts';
 import { runAsof, runQuery } from '../../storage/query/memory.ts';
@@ -26,6 +26,8 @@ import { rtpSettings, type RtpSettings } from './settings.ts';
 const ERRORS_LOGGED = 10;
 /** Idle flushes put off (each by groupMs) while the log had more to deliver after the last input. */
 const IDLE_DEFER_MAX = 3;
+/** Bound on the wait between idle checks that found more log (doubling from groupMs while the last input stays the same). */
+const IDLE_BACKOFF_MAX_MS = 1_000;
 
 export interface RtpCounts extends SendCounts {
   /** Batches dropped by the pre-processor (null). */
@@ -62,6 +64,10 @@ export async function startRtp(
   let lastPending = 0;
   /** Idle flushes put off for lastInput because more of the log was to come (bounded: IDLE_DEFER_MAX). */
   let deferred = 0;
+  /** Idle checks that found more log for the same last input (the wait doubles). */
+  let misses = 0;
+  /** The tickerplant whose log is read: `tp`, or the parent a chained tickerplant without a log routes to. */
+  let logTp = s.tp;
   let state: unknown;
   // Set once startRdb returns; the processor runs only on log events, which come after.
   let tablesOf: () => ReadonlyMap<string, import('../../storage/table.ts').MemTable> = () => new Map();
@@ -147,8 +153,8 @@ export async function startRtp(
    * one the processor saw, any later input is logged past the bound, and the rule of groups.ts closes the group
    * before it, as this flush does now (decision 113). Otherwise it waits again.
    */
-  function armIdle(logNs: number, opened: boolean): void {
-    const at = performance.now() + s.groupMs + 1 - (logNs - groupFirstNs) / 1e6;
+  function armIdle(logNs: number, opened: boolean, extraMs = 0): void {
+    const at = performance.now() + s.groupMs + 1 + extraMs - (logNs - groupFirstNs) / 1e6;
     if (!opened && at >= idleAt) return;
     clearTimeout(idleTimer);
     idleAt = at;
@@ -170,10 +176,15 @@ export async function startRtp(
       armIdle(groupFirstNs, true);
       return;
     }
-    const after = await inputAfter(nc, s.tp, inputTables, seen);
+    const after = await inputAfter(nc, logTp, inputTables, seen);
     if (stopped || groups.generation !== gen) return; // closed meanwhile: the next group has its own timer
-    if (after || lastInput !== seen) armIdle(groupFirstNs, true); // another groupMs: later than needed, never sooner
-    else sender!.send(groups.close());
+    if (lastInput !== seen) armIdle(groupFirstNs, true); // another groupMs: later than needed, never sooner
+    else if (after) {
+      // More log, but no input came: messages this RTP gets no batch of (`syms` filtered all their
+      // rows). The next kept input closes the group by the rule; until then, check less often.
+      misses++;
+      armIdle(groupFirstNs, true, Math.min(IDLE_BACKOFF_MAX_MS, s.groupMs * 2 ** Math.min(misses, 10)));
+    } else sender!.send(groups.close());
   }
 
   const ingest: RdbIngest | undefined = p && {
@@ -181,6 +192,7 @@ export async function startRtp(
       // A start, or a replay from the day's start after the log was lost: what this RTP already
       // published today is read back from the log, and the processor's state starts again.
       groups.drop(); // the replay forms it again
+      logTp = (await resolveLog(nc, { tp: s.tp, tables: s.subscribeTables, syms: s.syms })).tp;
       await sender!.settle(s.publishTimeoutMs);
       const n = await logged.scan(nc, publishTp, s.name, s.replayIdsMax, s.replayScanTimeoutMs);
       logger.info({ loggedIds: n, tp: publishTp }, 'rtp found its derived updates already in the log');
@@ -188,7 +200,7 @@ export async function startRtp(
     },
     batch(e, _day, replaying) {
       if (!replaying && logged.size > 0) logged.clear(); // live: no input of the scanned range comes again
-      if (e.seq !== lastInput) deferred = 0;
+      if (e.seq !== lastInput) deferred = misses = 0;
       lastInput = e.seq;
       lastPending = e.pending;
       sender!.send(groups.beforeInput(e.seq, e.logNs));
