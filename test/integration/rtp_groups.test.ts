@@ -138,4 +138,28 @@ describe('rtp groups', () => {
     expect(ids.at(-1)).toBe(`rtp.gi1.${seqs[2]}-${seqs[2]}`); // the third input came after the flush: a group of its own
     pub.close();
   }, 120_000);
+
+  it('rtp groups: with syms, a later message whose rows are all filtered out keeps the group open (no idle flush); the next kept input closes it by the log-time rule', async () => {
+    const tp = await startTickerplant(nc, { name: 'gs', tables, mode: 'immediate' }, silentLogger, clockAt(Date.now()));
+    tps.push(tp);
+    await tp.ready();
+    const pub = new Publisher(nc, { tp: 'gs' });
+    const rt = await startRuntime(server.url, 'rtp', 'gs1', { tp: 'gs', vanilla: false, processor: 'actors/rtp/examples/aggregate.ts', subscribeTables: ['trade'], syms: ['AAPL'], groupMs: 100 }, { tables });
+    rts.push(rt);
+    await until(async () => (await status<St>(nc, 'gs1', 1_000)) !== undefined);
+    const one = (sym: string, px: number) => ({ cols: { sym: [sym], price: Float64Array.of(px), size: BigInt64Array.of(100n), fid: BigInt64Array.of(++fid) } });
+    await pub.publish('trade', one('AAPL', 100));
+    await pub.publish('trade', one('MSFT', 200)); // no batch for this RTP: filtered whole
+    await until(async () => (await st('gs1'))?.lastSeq >= 1, 30_000);
+    // However long it waits, the group stays open: a message after its last input is in the log.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await st('gs1')).toMatchObject({ held: 1, derivedAcked: 0 });
+    await pub.publish('trade', one('AAPL', 101));
+    await until(async () => (await st('gs1'))?.derivedAcked === 2, 30_000);
+    const log = (await readLog(nc, 'gs')).batches;
+    const seqs = log.filter((b) => b.table === 'trade').map((b) => b.seq);
+    // The third trade was logged more than groupMs after the first: groups of one input each.
+    expect(derived(log).ids.sort()).toEqual([`rtp.gs1.${seqs[0]}-${seqs[0]}`, `rtp.gs1.${seqs[2]}-${seqs[2]}`].sort());
+    pub.close();
+  }, 120_000);
 });
