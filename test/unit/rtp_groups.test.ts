@@ -4,6 +4,7 @@
 // others, under the same ids.
 import { describe, expect, it } from 'vitest';
 import { TickbusError } from '../../bus/errors.ts';
+import { concatCols } from '../../bus/publisher.ts';
 import { DerivedGroups, measure, type ClosedGroup, type GroupLimits } from '../../actors/rtp/groups.ts';
 import { derivedId, derivedIdPrefix, LoggedIds, parseDerivedId } from '../../actors/rtp/published.ts';
 
@@ -111,5 +112,17 @@ describe('rtp derived groups', () => {
     expect(l.seal()).toBe(4);
     expect([9, 10, 25, 30, 31, 40, 41].map((s) => l.has(s, 0))).toEqual([false, true, true, true, false, true, false]);
     expect([l.has(50, 1), l.has(50, 0)]).toEqual([true, false]);
+  });
+
+  it('rtp groups: columns of a group are concatenated whatever their forms: typed arrays kept typed, symbols merged, mixed forms as plain arrays', () => {
+    const out = concatCols([
+      { v: Float64Array.of(1, 2), s: { dict: ['A', 'B'], codes: Uint32Array.of(1, 0) }, t: ['x'], m: [5] },
+      { v: Float64Array.of(3), s: { dict: ['B', 'C'], codes: Uint32Array.of(1) }, t: ['y', 'z'], m: Float64Array.of(6, 7) },
+    ]);
+    expect(out.v).toEqual(Float64Array.of(1, 2, 3));
+    const sym = out.s as { dict: string[]; codes: Uint32Array };
+    expect(Array.from(sym.codes, (c) => sym.dict[c])).toEqual(['B', 'A', 'C']);
+    expect(out.t).toEqual(['x', 'y', 'z']);
+    expect(out.m).toEqual([5, 6, 7]); // was [5, Float64Array [6, 7]]: a typed part after a plain one was not flattened
   });
 });
