@@ -113,7 +113,7 @@ export async function startRtp(
     return { table: table.name, n: b.n, cols };
   }
 
-  /** The last batch's context: pre and post of one batch share it (and its publish count, the `<k>` of the ids). */
+  /** The last batch's context: pre and post of one batch share it (and its publish count, bounded by publishesPerBatchMax). */
   let last: { e: BatchEvent; ctx: RtpBatchContext & { published: number } } | undefined;
 
   function batchContext(e: BatchEvent, replaying: boolean): RtpBatchContext & { published: number } {
