@@ -207,14 +207,18 @@ function lengthOf(v: unknown): number {
   return (v as ArrayLike<unknown>)?.length ?? 0;
 }
 
-/** Concatenates column sets: plain arrays, same-typed typed arrays, or {dict, codes} symbols. */
-function concatCols(parts: Cols[]): Cols {
+/**
+ * Concatenates column sets (the same column names): same-typed typed arrays into one, {dict, codes}
+ * symbols with their dictionaries merged, anything else (plain arrays, or parts of different forms)
+ * as a plain array.
+ */
+export function concatCols(parts: Cols[]): Cols {
   if (parts.length === 1) return parts[0]!;
   const out: Cols = {};
   for (const k of Object.keys(parts[0]!)) {
     const vs = parts.map((p) => p[k]);
     const first = vs[0];
-    if (first && typeof first === 'object' && 'codes' in first) {
+    if (vs.every(isSyms)) {
       const dict: string[] = [];
       const index = new Map<string, number>();
       const codes: number[] = [];
@@ -227,7 +231,7 @@ function concatCols(parts: Cols[]): Cols {
         for (let i = 0; i < v.codes.length; i++) codes.push(remap[v.codes[i]!]!);
       }
       out[k] = { dict, codes: Uint32Array.from(codes) };
-    } else if (ArrayBuffer.isView(first)) {
+    } else if (ArrayBuffer.isView(first) && vs.every((v) => ArrayBuffer.isView(v) && v.constructor === first.constructor)) {
       const arrs = vs as Float64Array[];
       const total = arrs.reduce((a, x) => a + x.length, 0);
       const r = new (first.constructor as { new (n: number): Float64Array })(total);
@@ -237,7 +241,18 @@ function concatCols(parts: Cols[]): Cols {
         at += a.length;
       }
       out[k] = r;
-    } else out[k] = (vs as unknown[][]).flat();
+    } else out[k] = vs.flatMap(plain);
   }
   return out;
+}
+
+function isSyms(v: unknown): v is { dict: string[]; codes: ArrayLike<number> } {
+  return !!v && typeof v === 'object' && 'codes' in v && 'dict' in v;
+}
+
+/** A column part as a plain array (symbols decoded). */
+function plain(v: unknown): unknown[] {
+  if (isSyms(v)) return Array.from(v.codes, (c) => v.dict[c]);
+  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<unknown>);
+  return Array.isArray(v) ? v : [v];
 }

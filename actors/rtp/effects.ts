@@ -2,13 +2,13 @@
 // (actors/rdb/effects.ts, through its RdbIngest hook), with a user processor between the log and
 // the tables: pre(table, batch) -> batch | null before a batch is kept, post(table, original
 // batch, state) after it, on every batch of the replay and of the live log. Derived updates are
-// published to a tickerplant with ids from the input's log sequence (published.ts): a restart's
-// replay publishes nothing that is already in the log.
+// grouped across input batches by rules of the input log alone (groups.ts) and each group is
+// published to a tickerplant with an id from its input sequences (published.ts, sender.ts): a
+// restart's replay forms the same groups and publishes nothing that is already in the log.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
-import { Publisher } from '../../bus/publisher.ts';
-import type { BatchEvent } from '../../bus/subscriber.ts';
+import { resolveLog, type BatchEvent } from '../../bus/subscriber.ts';
 import type { UsageLog } from '../../bus/usage.ts';
 import { toColumn, type Batch, type Column } from '../../storage/batch.ts';
 import { runAsof, runQuery } from '../../storage/query/memory.ts';
@@ -17,21 +17,23 @@ import { defineSchema, type TableSchema } from '../../storage/schema.ts';
 import type { ApiTable, RunningProcess } from '../common/runtime.ts';
 import { startRdb, type RdbIngest } from '../rdb/effects.ts';
 import { loadProcessor, type DerivedCols, type RtpBatchContext, type RtpContext, type RtpProcessor } from './processor.ts';
-import { derivedId, LoggedIds } from './published.ts';
+import { DerivedGroups } from './groups.ts';
+import { LoggedIds } from './published.ts';
+import { DerivedSender, inputAfter, type SendCounts } from './sender.ts';
 import { rtpSettings, type RtpSettings } from './settings.ts';
 
 /** Processor errors logged one by one; past it, every 1000th (all are counted in status). */
 const ERRORS_LOGGED = 10;
+/** Idle flushes put off (each by groupMs) while the log had more to deliver after the last input. */
+const IDLE_DEFER_MAX = 3;
+/** Bound on the wait between idle checks that found more log (doubling from groupMs while the last input stays the same). */
+const IDLE_BACKOFF_MAX_MS = 1_000;
 
-export interface RtpCounts {
+export interface RtpCounts extends SendCounts {
   /** Batches dropped by the pre-processor (null). */
   dropped: number;
-  /** Derived updates acked by the tickerplant. */
-  derivedAcked: number;
   /** Derived updates not sent: already in today's log (found by the start-up scan). */
   derivedSkipped: number;
-  /** Derived updates the tickerplant refused (after the publisher's retries). */
-  publishErrors: number;
   /** pre/post/init/endOfDay threw, or pre returned a batch that is not of the table's schema. */
   processorErrors: number;
 }
@@ -47,10 +49,25 @@ export async function startRtp(
   const loaded = s.vanilla ? undefined : await loadProcessor(s.processor!);
   const p: RtpProcessor | undefined = loaded?.processor;
   const publishTp = s.publishTp ?? s.tp;
-  const counts: RtpCounts = { dropped: 0, derivedAcked: 0, derivedSkipped: 0, publishErrors: 0, processorErrors: 0 };
+  const counts: RtpCounts = { dropped: 0, derivedAcked: 0, groupsAcked: 0, derivedSkipped: 0, publishErrors: 0, processorErrors: 0 };
   const logged = new LoggedIds();
-  const inflight = new Set<Promise<void>>();
-  let publisher: Publisher | undefined;
+  const groups = new DerivedGroups({ rowsMax: s.groupRowsMax, bytesMax: s.groupBytesMax, inputsMax: s.groupInputsMax, ms: s.groupMs });
+  const sender = p && new DerivedSender(nc, s.name, publishTp, { inflightMax: s.publishInflightMax, timeoutMs: s.publishTimeoutMs }, counts, logger);
+  const inputTables = s.subscribeTables ?? Object.keys(s.tables);
+  let stopped = false;
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The idle flush's deadline (performance.now()) and the open group's first input's log time (ns). */
+  let idleAt = Infinity;
+  let groupFirstNs = 0;
+  /** The last input batch the processor saw (its log sequence), and the log messages still to come then. */
+  let lastInput = 0;
+  let lastPending = 0;
+  /** Idle flushes put off for lastInput because more of the log was to come (bounded: IDLE_DEFER_MAX). */
+  let deferred = 0;
+  /** Idle checks that found more log for the same last input (the wait doubles). */
+  let misses = 0;
+  /** The tickerplant whose log is read: `tp`, or the parent a chained tickerplant without a log routes to. */
+  let logTp = s.tp;
   let state: unknown;
   // Set once startRdb returns; the processor runs only on log events, which come after.
   let tablesOf: () => ReadonlyMap<string, import('../../storage/table.ts').MemTable> = () => new Map();
@@ -96,7 +113,7 @@ export async function startRtp(
     return { table: table.name, n: b.n, cols };
   }
 
-  /** The last batch's context: pre and post of one batch share it (and its publish count, the `<k>` of the ids). */
+  /** The last batch's context: pre and post of one batch share it (and its publish count, bounded by publishesPerBatchMax). */
   let last: { e: BatchEvent; ctx: RtpBatchContext & { published: number } } | undefined;
 
   function batchContext(e: BatchEvent, replaying: boolean): RtpBatchContext & { published: number } {
@@ -115,45 +132,78 @@ export async function startRtp(
         if (k >= s.publishesPerBatchMax) {
           throw new TickbusError(ErrorCode.BAD_CONFIG, `rtp ${s.name}: more than publishesPerBatchMax (${s.publishesPerBatchMax}) derived updates for the batch at ${e.seq}`, { setting: 'publishesPerBatchMax', seq: e.seq });
         }
-        if (logged.size > 0 && logged.has(e.seq, k)) {
-          counts.derivedSkipped++;
-          return;
-        }
-        const id = derivedId(s.name, e.seq, k);
-        const done = publisher!.publish(table, { cols }, id).then(
-          () => void counts.derivedAcked++,
-          (err: unknown) => {
-            counts.publishErrors++;
-            const t = toTickbusError(err);
-            if (counts.publishErrors <= ERRORS_LOGGED || counts.publishErrors % 1000 === 0) logger.error({ id, table, code: t.code, err: t.message, errors: counts.publishErrors }, 'rtp derived update refused');
-          },
-        );
-        inflight.add(done);
-        void done.finally(() => inflight.delete(done));
+        const skip = logged.size > 0 && logged.has(e.seq, k);
+        if (skip) counts.derivedSkipped++;
+        const wasOpen = groups.lastSeq !== 0;
+        const closed = groups.add(e.seq, e.logNs, table, cols, skip);
+        sender!.send(closed);
+        if (!wasOpen || closed) groupFirstNs = e.logNs;
+        armIdle(e.logNs, !wasOpen || !!closed);
       },
     };
     last = { e, ctx };
     return ctx;
   }
 
-  /** Waits (bounded) for the derived updates in flight. */
-  async function settle(timeoutMs: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([Promise.all([...inflight]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+  /**
+   * The live idle flush of the open group. The log stored an input before the RTP got it, and its
+   * clock runs as ours, so once `groupMs - (logNs - groupFirstNs)` has passed since an input of the
+   * group arrived here (groupMs after the first, sooner after a later one), the log's clock is past
+   * the group's first input by more than groupMs: if the log then holds no input after the last
+   * one the processor saw, any later input is logged past the bound, and the rule of groups.ts closes the group
+   * before it, as this flush does now (decision 113). Otherwise it waits again.
+   */
+  function armIdle(logNs: number, opened: boolean, extraMs = 0): void {
+    const at = performance.now() + s.groupMs + 1 + extraMs - (logNs - groupFirstNs) / 1e6;
+    if (!opened && at >= idleAt) return;
+    clearTimeout(idleTimer);
+    idleAt = at;
+    const gen = groups.generation;
+    idleTimer = setTimeout(() => void idleFlush(gen), Math.max(0, at - performance.now()));
+    idleTimer.unref?.();
+  }
+
+  async function idleFlush(gen: number): Promise<void> {
+    idleTimer = undefined;
+    idleAt = Infinity;
+    const seen = lastInput;
+    if (stopped || groups.generation !== gen || groups.lastSeq === 0) return;
+    // More log was to come after the last input (a replay): the next input is on its way, and the
+    // check (a read of the last message of each subject) would find it. Put off, a few times at most:
+    // what was to come may be messages of tables this RTP does not read.
+    if (lastPending > 0 && deferred < IDLE_DEFER_MAX) {
+      deferred++;
+      armIdle(groupFirstNs, true);
+      return;
+    }
+    const after = await inputAfter(nc, logTp, inputTables, seen);
+    if (stopped || groups.generation !== gen) return; // closed meanwhile: the next group has its own timer
+    if (lastInput !== seen) armIdle(groupFirstNs, true); // another groupMs: later than needed, never sooner
+    else if (after) {
+      // More log, but no input came: messages this RTP gets no batch of (`syms` filtered all their
+      // rows). The next kept input closes the group by the rule; until then, check less often.
+      misses++;
+      armIdle(groupFirstNs, true, Math.min(IDLE_BACKOFF_MAX_MS, s.groupMs * 2 ** Math.min(misses, 10)));
+    } else sender!.send(groups.close());
   }
 
   const ingest: RdbIngest | undefined = p && {
     async begin() {
       // A start, or a replay from the day's start after the log was lost: what this RTP already
       // published today is read back from the log, and the processor's state starts again.
-      await settle(s.publishTimeoutMs);
+      groups.drop(); // the replay forms it again
+      logTp = (await resolveLog(nc, { tp: s.tp, tables: s.subscribeTables, syms: s.syms })).tp;
+      await sender!.settle(s.publishTimeoutMs);
       const n = await logged.scan(nc, publishTp, s.name, s.replayIdsMax, s.replayScanTimeoutMs);
       logger.info({ loggedIds: n, tp: publishTp }, 'rtp found its derived updates already in the log');
       initState();
     },
     batch(e, _day, replaying) {
       if (!replaying && logged.size > 0) logged.clear(); // live: no input of the scanned range comes again
+      if (e.seq !== lastInput) deferred = misses = 0;
+      lastInput = e.seq;
+      lastPending = e.pending;
+      sender!.send(groups.beforeInput(e.seq, e.logNs));
       if (!p.pre) return e.batch;
       const table = schema.get(e.table);
       try {
@@ -177,10 +227,13 @@ export async function startRtp(
           processorError('post', err, { table: e.table, seq: e.seq });
         }
       }
-      // Backpressure: the log loop waits while too many derived updates are unacked.
-      if (inflight.size >= s.publishInflightMax) return Promise.race(inflight);
+      // A group closes only after the last part of a log message (never inside one input).
+      if (e.parts === undefined || e.part === e.parts - 1) sender!.send(groups.afterInput());
+      // Backpressure: the log loop waits while too many derived groups are unacked.
+      if (sender!.inflight.size >= s.publishInflightMax) return Promise.race(sender!.inflight);
     },
     eod(e) {
+      sender!.send(groups.close()); // a group never spans days
       try {
         p.endOfDay?.(e.day, state, base);
       } catch (err) {
@@ -190,7 +243,6 @@ export async function startRtp(
       initState();
     },
   };
-  if (p) publisher = new Publisher(nc, { tp: publishTp, ackTimeoutMs: s.publishTimeoutMs, inflightMax: s.publishInflightMax + 64 });
 
   // The RTP holds today only: no write-down (derived tables are saved by the RDB, from the log).
   const rdb = await startRdb(nc, { ...s, hdbDir: undefined }, logger, async () => {}, opts.apis, {}, {
@@ -198,7 +250,7 @@ export async function startRtp(
     ingest,
     onAttributesChanged: opts.onAttributesChanged,
     usage: opts.usage,
-    status: () => ({ vanilla: s.vanilla, ...(loaded ? { processor: loaded.source, publishTp } : {}), ...counts, inflight: inflight.size, loggedIdsFound: logged.found }),
+    status: () => ({ vanilla: s.vanilla, ...(loaded ? { processor: loaded.source, publishTp } : {}), ...counts, inflight: sender?.inflight.size ?? 0, held: groups.held, loggedIdsFound: logged.found }),
   });
   tablesOf = () => rdb.current().tables;
   return {
@@ -207,9 +259,13 @@ export async function startRtp(
     attributes: () => rdb.attributes(),
     ownsQuerySubjects: true,
     async stop() {
+      stopped = true;
+      clearTimeout(idleTimer);
       await rdb.stop();
-      await settle(s.publishTimeoutMs);
-      publisher?.close();
+      // The open group is not sent: where it would end is not known yet; the next start's replay forms it.
+      groups.drop();
+      await sender?.settle(s.publishTimeoutMs);
+      sender?.close();
     },
   };
 }

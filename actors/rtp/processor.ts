@@ -38,9 +38,9 @@ export interface RtpBatchContext extends RtpContext {
    */
   readonly replaying: boolean;
   /**
-   * Publishes a derived update to the tickerplant (`publishTp`), with the id
-   * `rtp.<name>.<seq>.<k>` (the k-th call for this batch): never appended twice. Returns at once;
-   * the RTP bounds the updates in flight.
+   * Publishes a derived update to the tickerplant (`publishTp`), in a group with the updates of
+   * the next input batches (id `rtp.<name>.<firstSeq>-<lastSeq>`, groups.ts): never appended
+   * twice. Returns at once; the RTP bounds the groups in flight.
    */
   publish(table: string, cols: DerivedCols): void;
 }

@@ -24,12 +24,20 @@ export interface RtpSettings {
   processorConfig?: Record<string, unknown>;
   /** The tickerplant derived rows are published to (default: `tp`). */
   publishTp?: string;
-  /** Derived updates awaiting their ack at once (1..10 000): past it the log loop waits. */
+  /** Derived groups (one publish each) awaiting their ack at once (1..10 000): past it the log loop waits. */
   publishInflightMax: number;
   /** Deadline of one derived update's ack (100 ms..5 min); the publisher retries it with its id. */
   publishTimeoutMs: number;
-  /** publish() calls one input batch may make (1..1 000): the `<k>` of the derived id. */
+  /** publish() calls one input batch may make (1..1 000). */
   publishesPerBatchMax: number;
+  /** A derived group closes once it holds this many rows (1..1 000 000). */
+  groupRowsMax: number;
+  /** ... or this many bytes of columns (1 KiB..8 MiB, and at most half the server's max_payload). */
+  groupBytesMax: number;
+  /** ... or updates of this many input batches (1..100 000; 1: one publish per input batch). */
+  groupInputsMax: number;
+  /** ... or before an input logged more than this after the group's first (0..60 000 ms, log time); live, idle this long, it is sent. */
+  groupMs: number;
   /** Derived ids of today the start-up scan of the log may hold (1..50 000 000); past it the RTP fails to start (raise it). */
   replayIdsMax: number;
   /** Bound on the start-up scan of today's log for derived ids (1 s..1 h). */
@@ -42,9 +50,13 @@ export interface RtpSettings {
 
 export const defaultRtpSettings: Omit<RtpSettings, 'name' | 'tp' | 'tables'> = {
   vanilla: true,
-  publishInflightMax: 256,
+  publishInflightMax: 32,
   publishTimeoutMs: 10_000,
   publishesPerBatchMax: 64,
+  groupRowsMax: 10_000,
+  groupBytesMax: 256 * 1024,
+  groupInputsMax: 1_000,
+  groupMs: 20,
   replayIdsMax: 5_000_000,
   replayScanTimeoutMs: 120_000,
   bufferBytes: defaultRdbSettings.bufferBytes,
@@ -73,6 +85,10 @@ export function rtpSettings(raw: Partial<RtpSettings> & Pick<RtpSettings, 'name'
     publishInflightMax: bounded('publishInflightMax', s.publishInflightMax, 1, 10_000),
     publishTimeoutMs: bounded('publishTimeoutMs', s.publishTimeoutMs, 100, 300_000),
     publishesPerBatchMax: bounded('publishesPerBatchMax', s.publishesPerBatchMax, 1, 1_000),
+    groupRowsMax: bounded('groupRowsMax', s.groupRowsMax, 1, 1_000_000),
+    groupBytesMax: bounded('groupBytesMax', s.groupBytesMax, 1024, 8 * 1024 * 1024),
+    groupInputsMax: bounded('groupInputsMax', s.groupInputsMax, 1, 100_000),
+    groupMs: bounded('groupMs', s.groupMs, 0, 60_000),
     replayIdsMax: bounded('replayIdsMax', s.replayIdsMax, 1, 50_000_000),
     replayScanTimeoutMs: bounded('replayScanTimeoutMs', s.replayScanTimeoutMs, 1_000, 3_600_000),
     logStallMs: Math.max(1_000, Number(s.logStallMs)),

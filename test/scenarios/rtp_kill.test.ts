@@ -127,10 +127,13 @@ describe('scenario rtp-kill', () => {
     const derived = log.batches.filter((b) => b.table === 'aggregate');
     const ids = derived.flatMap((b) => b.ids);
     const inputSeqs = inputs(log.batches).map((b) => b.seq);
-    // Exactly once: one derived update per input batch (each touches a sym), no id twice.
+    // Exactly once: one derived update per input batch (each touches a sym), sent in groups
+    // (decision 113): no id twice, the groups' input ranges disjoint, each input batch in one.
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids.map((id) => Number(id.split('.')[2])).sort((a, b) => a - b)).toEqual(inputSeqs);
-    expect(ids.every((id) => id.startsWith('rtp.rk1.') && id.endsWith('.0'))).toBe(true);
+    const ranges = ids.map((id) => /^rtp\.rk1\.(\d+)-(\d+)$/.exec(id)).map((m) => [Number(m![1]), Number(m![2])] as const);
+    for (const seq of inputSeqs) expect(ranges.filter(([a, b]) => a <= seq && seq <= b).length, `input ${seq}`).toBe(1);
+    const sorted = [...ranges].sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < sorted.length; i++) expect(sorted[i]![0]).toBeGreaterThan(sorted[i - 1]![1]);
     // The same rows as the uninterrupted run.
     const mine = aggregateRows(derived);
     const theirs = aggregateRows((await readLog(nc, 'rkref')).batches);

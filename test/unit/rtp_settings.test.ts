@@ -29,6 +29,10 @@ describe('rtp settings', () => {
     expect(badSetting({ publishTimeoutMs: 50 })).toBe('publishTimeoutMs');
     expect(badSetting({ publishesPerBatchMax: 1_001 })).toBe('publishesPerBatchMax');
     expect(badSetting({ replayIdsMax: 0 })).toBe('replayIdsMax');
+    expect(badSetting({ groupRowsMax: 0 })).toBe('groupRowsMax');
+    expect(badSetting({ groupBytesMax: 100 })).toBe('groupBytesMax');
+    expect(badSetting({ groupInputsMax: 100_001 })).toBe('groupInputsMax');
+    expect(badSetting({ groupMs: -1 })).toBe('groupMs');
     expect(badSetting({ replayScanTimeoutMs: 10 })).toBe('replayScanTimeoutMs');
     expect(badSetting({ processorConfig: [1] })).toBe('processorConfig');
     expect(() => rtpSettings({ ...base, name: 'bad name' })).toThrow(/rtp name/);
@@ -41,8 +45,8 @@ describe('rtp settings', () => {
     expect(parseProcessorSpec('@acme/rtp#vwap')).toEqual({ module: '@acme/rtp', exportName: 'vwap', isFile: false });
     expect(() => parseProcessorSpec('p.ts#')).toThrow(TickbusError);
     expect(() => parseProcessorSpec('#x')).toThrow(TickbusError);
-    const id = derivedId('agg1', 1187, 0);
-    expect(id).toBe('rtp.agg1.1187.0');
-    expect(/^[\x21-\x7e]{1,128}$/.test(derivedId('a'.repeat(64), Number.MAX_SAFE_INTEGER, 999)) && !id.includes(',')).toBe(true);
+    const id = derivedId('agg1', 1187, 1190);
+    expect(id).toBe('rtp.agg1.1187-1190');
+    expect(/^[\x21-\x7e]{1,128}$/.test(derivedId('a'.repeat(64), Number.MAX_SAFE_INTEGER - 1, Number.MAX_SAFE_INTEGER)) && !id.includes(',')).toBe(true);
   });
 });
