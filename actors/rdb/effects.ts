@@ -9,7 +9,7 @@ import { ErrorCode, TickbusError, toTickbusError } from '../../bus/errors.ts';
 import type { Logger } from '../../bus/log.ts';
 import { isCall, type ApiTable } from '../common/runtime.ts';
 import { manager } from '../../bus/streams.ts';
-import { Header, streams, subjects } from '../../bus/subjects.ts';
+import { Header, subjects } from '../../bus/subjects.ts';
 import { subscribe, type BatchEvent, type EodEvent, type Subscription } from '../../bus/subscriber.ts';
 import type { Batch } from '../../storage/batch.ts';
 import { recordReply, type UsageLog } from '../../bus/usage.ts';

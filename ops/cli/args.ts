@@ -46,7 +46,12 @@ export const natsServers = (): string[] =>
     .filter(Boolean);
 
 /** The config file a command reads: `--config`, else ops/config.json. */
-export const configPath = (a: Args) => resolve(a.flags.get('config') ?? join(root, 'ops', 'config.json'));
+/** The config file: --config PATH (from the working directory), else ops/config.json of the checkout; a bare --config is BAD_USAGE. */
+export const configPath = (a: Args) => {
+  const v = a.flags.get('config');
+  if (v === 'true') throw new TickbusError(ErrorCode.BAD_USAGE, '--config needs a path: --config path/to/config.json', { flag: 'config' });
+  return resolve(v ?? join(root, 'ops', 'config.json'));
+};
 
 /** One `actors` command: its usage lines (shown by `actors help` and `actors <cmd> --help`) and its body. */
 export interface Command {

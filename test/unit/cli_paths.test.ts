@@ -3,7 +3,7 @@
 // directory, and the data directory is --data, else $TICKBUS_DATA, else `<repository>/data`.
 // Pure functions over an injected working directory, environment and root: no file is touched.
 import { describe, expect, it } from 'vitest';
-import { parseArgs } from '../../ops/cli/args.ts';
+import { configPath, parseArgs } from '../../ops/cli/args.ts';
 import { cliDataDir, flagPath, settingPath, type PathContext } from '../../ops/cli/paths.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
 
@@ -11,6 +11,11 @@ const ctx = (env: Record<string, string> = {}): PathContext => ({ cwd: '/home/u/
 const args = (...argv: string[]) => parseArgs(['replay', ...argv]);
 
 describe('CLI paths', () => {
+  it('a bare --config (no path) is BAD_USAGE naming the flag, not a file called "true"', () => {
+    expect(() => configPath(args('--config'))).toThrow(expect.objectContaining({ code: 'BAD_USAGE', detail: { flag: 'config' } }));
+    expect(() => configPath(args('--config', '--date', '2026-01-01'))).toThrow(/--config needs a path/);
+    expect(configPath(args('--config', '/etc/tb.json'))).toBe('/etc/tb.json');
+  });
   it('a path flag resolves against the working directory; absolute stays; absent is undefined', () => {
     expect(flagPath(args('--hdb', 'data/hdb'), 'hdb', ctx())).toBe('/home/u/tickbus/data/hdb');
     expect(flagPath(args('--hdb', './data/hdb'), 'hdb', ctx({ TICKBUS_DATA: '/var/tb' }))).toBe('/home/u/tickbus/data/hdb');
