@@ -110,14 +110,13 @@ describe('scenario rtp-kill', () => {
     await feed;
     pub.close();
 
-    // Done when the restarted RTP has read the log's last input batch and nothing is in flight.
+    // Done when both RTPs have read the log's last input batch, no update waits in an open group
+    // (held: the idle flush closes it) and none is in flight.
     const inputs = (bs: LogBatch[]) => bs.filter((b) => b.table === 'trade' || b.table === 'quote');
     const lastInput = Math.max(...inputs((await readLog(nc, 'rk')).batches).map((b) => b.seq));
-    await until(async () => {
-      const st = await status<RtpStatus & { inflight: number }>(nc, 'rk1', 500);
-      const r = await status<RtpStatus & { inflight: number }>(nc, 'rkref1', 500);
-      return !!st && !!r && st.lastSeq >= lastInput && st.inflight === 0 && r.lastSeq >= lastInput && r.inflight === 0;
-    }, 120_000, 200);
+    type Progress = RtpStatus & { inflight: number; held: number };
+    const done = (x: Progress | undefined) => !!x && x.lastSeq >= lastInput && x.inflight === 0 && x.held === 0;
+    await until(async () => done(await status<Progress>(nc, 'rk1', 500)) && done(await status<Progress>(nc, 'rkref1', 500)), 120_000, 200);
     // The last acks are in; the log is read once both tickerplants have appended them.
     const st = (await status<RtpStatus>(nc, 'rk1'))!;
     expect(st.derivedSkipped).toBeGreaterThan(0); // the replay found updates already published
