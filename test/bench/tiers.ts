@@ -157,8 +157,10 @@ export async function benchTiers(): Promise<Metric[]> {
     const ctx: DataAccessContext = { schema: defineSchema(tables), eodTime: '00:00', eodZone: 'UTC', dataTypes: ['rdb', 'hdb', 'idb'], partsPerQueryMax: 64 };
     const rdbTables = new Map([['trade', rdb]]);
     const run = async (name: string, request: Record<string, unknown>): Promise<QueryResult> => {
-      const { upToSeq, afterSeq, ...q } = request;
+      const { upToSeq, afterSeq, fromDay, ...q } = request;
       if (name === 'hdb') return await hdb.query(q);
+      // The RDB's own check of the route (decision 112): it holds today only.
+      if (name === 'rdb' && fromDay !== undefined && fromDay !== TODAY) throw new Error(`rdb part routed from ${String(fromDay)}, it holds ${TODAY}`);
       if (name === 'idb') return await idb.query(q, cutFilter(idbView, 'trade', upToSeq));
       const plan = planFor(rdbTables, q);
       plan.fromRow = fromRowFor(idx, rdb, 'trade', afterSeq as number);
