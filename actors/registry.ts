@@ -57,8 +57,8 @@ export const processTypes: Record<string, ProcessType> = {
     // A chained tickerplant (TorQ's chainedtp / SCTP): follows `parent`, republishes to TICK_<name>
     // (log mode create) or routes its subscribers to the parent's log (none, parent); docs/chainedtp.md.
     subjects: (name, settings) => (settings.logMode === 'none' || settings.logMode === 'parent' ? [] : [subjects.tickAll(name)]),
-    start: async (nc, name, settings, logger) => {
-      const ctp = await startChainedTp(nc, { ...(settings as Settings), name }, logger);
+    start: async (nc, name, settings, logger, ctx) => {
+      const ctp = await startChainedTp(nc, { ...(settings as Settings), name }, logger, ctx?.clock);
       return { ready: (t) => ctp.ready(t), stop: () => ctp.stop(), status: () => ctp.status(), attributes: () => ctp.attributes() };
     },
   },

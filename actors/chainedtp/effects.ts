@@ -2,6 +2,7 @@
 // in log mode `create` the own log, the parent subscription (bus/subscriber.ts, the one core) and
 // the forwarder (forward.ts).
 import type { NatsConnection } from '@nats-io/nats-core';
+import { systemClock, type Clock } from '../common/clock.ts';
 import { createActor, fromCallback, fromPromise, waitFor, type Actor } from 'xstate';
 import { CHAIN_TYPE, putRoute, type ChainRoute } from '../../bus/chain.ts';
 import type { Logger } from '../../bus/log.ts';
@@ -31,7 +32,7 @@ export interface ChainedTp {
 /** Bound on the wait, at a clean stop, for the pending rows to be appended. */
 const STOP_DRAIN_MS = 10_000;
 
-export async function startChainedTp(nc: NatsConnection, given: Partial<ChainedTpSettings> & Pick<ChainedTpSettings, 'name' | 'tables'>, logger: Logger): Promise<ChainedTp> {
+export async function startChainedTp(nc: NatsConnection, given: Partial<ChainedTpSettings> & Pick<ChainedTpSettings, 'name' | 'tables'>, logger: Logger, clock: Clock = systemClock): Promise<ChainedTp> {
   const s = chainedTpSettings(given);
   const schema = defineSchema(s.subscribeTables ? Object.fromEntries(s.subscribeTables.map((t) => [t, s.tables[t]!])) : s.tables);
   const jsm = await manager(nc);
@@ -109,7 +110,7 @@ export async function startChainedTp(nc: NatsConnection, given: Partial<ChainedT
       }),
     },
   });
-  const actor = createActor(machine, { input: { logMode: s.logMode, recoverRetryMs: s.recoverRetryMs, parentWaitMs: s.parentWaitMs } });
+  const actor = createActor(machine, { input: { logMode: s.logMode, recoverRetryMs: s.recoverRetryMs, parentWaitMs: s.parentWaitMs, clock } });
   const failure = () => {
     const c = actor.getSnapshot().context;
     return new TickbusError((c.lastErrorCode as ErrorCode | undefined) ?? ErrorCode.NO_MATCHING_PROCESS, `chained tp ${s.name}: ${c.lastError ?? 'failed'} (waited parentWaitMs ${s.parentWaitMs})`, { parent: s.parent, stream: streams.log(s.parent), parentWaitMs: s.parentWaitMs });

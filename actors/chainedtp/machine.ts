@@ -8,8 +8,11 @@
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import type { LogMode } from '../../bus/chain.ts';
 import { ErrorCode, TickbusError } from '../../bus/errors.ts';
+import { systemClock, type Clock } from '../common/clock.ts';
 
 export interface ChainedTpContext {
+  /** The injected clock: how long the parent has been missing is measured on it. */
+  clock: Clock;
   logMode: LogMode;
   recoverRetryMs: number;
   parentWaitMs: number;
@@ -40,18 +43,18 @@ function failureOf(event: { type: string; error?: unknown; code?: string }): Fai
 }
 
 export const chainedTpMachine = setup({
-  types: { context: {} as ChainedTpContext, events: {} as ChainedTpEvent, input: {} as { logMode: LogMode; recoverRetryMs: number; parentWaitMs?: number } },
+  types: { context: {} as ChainedTpContext, events: {} as ChainedTpEvent, input: {} as { logMode: LogMode; recoverRetryMs: number; parentWaitMs?: number; clock?: Clock } },
   delays: { recoverRetryMs: ({ context }) => context.recoverRetryMs },
   guards: {
     ownLog: ({ context }) => context.logMode === 'create',
     // The parent is missing again and has been since longer than parentWaitMs (0: at the first miss).
-    parentWaitOver: ({ context, event }) => failureOf(event as never).code === ErrorCode.NO_MATCHING_PROCESS && Date.now() - (context.missingSince ?? Date.now()) >= context.parentWaitMs,
+    parentWaitOver: ({ context, event }) => failureOf(event as never).code === ErrorCode.NO_MATCHING_PROCESS && context.clock.now() - (context.missingSince ?? context.clock.now()) >= context.parentWaitMs,
   },
   actions: {
     noteFailure: assign(({ context, event }) => {
       const f = failureOf(event as never);
       const missing = f.code === ErrorCode.NO_MATCHING_PROCESS;
-      return { lastError: f.message, lastErrorCode: f.code, missingSince: missing ? (context.missingSince ?? Date.now()) : undefined };
+      return { lastError: f.message, lastErrorCode: f.code, missingSince: missing ? (context.missingSince ?? context.clock.now()) : undefined };
     }),
   },
   actors: {
@@ -61,7 +64,7 @@ export const chainedTpMachine = setup({
   },
 }).createMachine({
   id: 'chainedtp',
-  context: ({ input }) => ({ logMode: input.logMode, recoverRetryMs: input.recoverRetryMs, parentWaitMs: input.parentWaitMs ?? 600_000, recoveries: 0, lastError: undefined, lastErrorCode: undefined, missingSince: undefined }),
+  context: ({ input }) => ({ clock: input.clock ?? systemClock, logMode: input.logMode, recoverRetryMs: input.recoverRetryMs, parentWaitMs: input.parentWaitMs ?? 600_000, recoveries: 0, lastError: undefined, lastErrorCode: undefined, missingSince: undefined }),
   initial: 'starting',
   on: { 'ctp.stop': '.stopped' },
   states: {
